@@ -1,0 +1,108 @@
+"""Deployment configuration: defaults, then instance/config.py, then CARE_* environment.
+
+Business rules are *not* here: they are settings in the database (care/domain/settings.py).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+ENV_PREFIX = "CARE_"
+
+# Environment variables of interfaces.md and the Flask config key each one sets.
+ENV_KEYS = {
+    "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "SECRET_KEY": "SECRET_KEY",
+    "TELEPHONY": "CARE_TELEPHONY",
+    "TWILIO_ACCOUNT_SID": "CARE_TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN": "CARE_TWILIO_AUTH_TOKEN",
+    "TWILIO_FROM": "CARE_TWILIO_FROM",
+    "WEBHOOK_SECRET": "CARE_WEBHOOK_SECRET",
+    "PUBLIC_BASE_URL": "CARE_PUBLIC_BASE_URL",
+    "SMS": "CARE_SMS",
+    "SMTP_URL": "CARE_SMTP_URL",
+    "IMPORT_IN_BACKGROUND": "CARE_IMPORT_IN_BACKGROUND",
+    "LOG_LEVEL": "CARE_LOG_LEVEL",
+}
+
+
+class Defaults:
+    SQLALCHEMY_DATABASE_URI: str | None = None  # filled from instance_path
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    SECRET_KEY: str | None = None
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    MAX_CONTENT_LENGTH = 64 * 1024 * 1024  # a 100k-row DMS export is ~15 MB
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    CARE_LANGUAGES = ("zh_CN", "en")
+    CARE_TELEPHONY = "sim"
+    CARE_TWILIO_ACCOUNT_SID = None
+    CARE_TWILIO_AUTH_TOKEN = None
+    CARE_TWILIO_FROM = None
+    CARE_WEBHOOK_SECRET: str | None = None
+    CARE_PUBLIC_BASE_URL = None
+    CARE_SMS = "log"
+    CARE_SMTP_URL = None
+    CARE_IMPORT_IN_BACKGROUND = True
+    CARE_LOG_LEVEL = "INFO"
+    CARE_PAGE_SIZE = 25
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _read_or_create_secret(instance: Path, name: str) -> str:
+    """A secret generated once and kept in instance/ (mode 0600)."""
+    path = instance / name
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+def load(app, overrides: dict | None) -> None:
+    """Fill app.config: defaults, instance/config.py, environment, then test overrides."""
+    app.config.from_object(Defaults)
+    app.config.from_pyfile("config.py", silent=True)
+    for env, key in ENV_KEYS.items():
+        value = os.environ.get(ENV_PREFIX + env)
+        if value is None or value == "":
+            continue
+        if key == "CARE_IMPORT_IN_BACKGROUND":
+            app.config[key] = _truthy(value)
+        else:
+            app.config[key] = value
+    if overrides:
+        app.config.update(overrides)
+
+    instance = Path(app.instance_path)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        instance.mkdir(parents=True, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'care.sqlite'}"
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _read_or_create_secret(instance, "secret_key")
+    if not app.config.get("CARE_WEBHOOK_SECRET"):
+        app.config["CARE_WEBHOOK_SECRET"] = _read_or_create_secret(instance, "webhook_secret")
+
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgres://"):  # Heroku-style URLs
+        uri = "postgresql+psycopg://" + uri[len("postgres://") :]
+    elif uri.startswith("postgresql://"):
+        uri = "postgresql+psycopg://" + uri[len("postgresql://") :]
+    app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    engine_options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if uri.startswith("sqlite"):
+        engine_options.setdefault("connect_args", {}).setdefault("timeout", 15)
+    else:
+        engine_options.setdefault("pool_pre_ping", True)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options

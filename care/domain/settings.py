@@ -1,0 +1,328 @@
+"""Every rule parameter of spec/domain.md as a typed, validated setting with its default.
+
+Pure: the registry, parsing and validation. Storage lives in care/services/settings.py.
+Values are stored as their canonical text (`fmt(parse(x))`) so that the database, the
+settings page and `care settings` agree on one spelling.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class SettingError(ValueError):
+    """A value that does not fit its setting; the message says why."""
+
+
+@dataclass(frozen=True)
+class TimeSlot:
+    name: str
+    start: time
+    end: time
+
+    def contains(self, t: time) -> bool:
+        return self.start <= t < self.end
+
+
+# --- value kinds -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    parse: Callable[[str], Any]
+    fmt: Callable[[Any], str]
+
+
+def _parse_int(text: str) -> int:
+    try:
+        return int(text.strip().replace(",", "").replace("_", ""))
+    except ValueError:
+        raise SettingError(f"{text!r} is not a whole number") from None
+
+
+def _parse_float(text: str) -> float:
+    t = text.strip()
+    percent = t.endswith("%")
+    if percent:
+        t = t[:-1]
+    try:
+        value = float(t)
+    except ValueError:
+        raise SettingError(f"{text!r} is not a number") from None
+    return value / 100 if percent else value
+
+
+def _fmt_float(value: float) -> str:
+    return f"{value:g}"
+
+
+_TIME_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_time(text: str) -> time:
+    m = _TIME_RE.match(text)
+    if not m:
+        raise SettingError(f"{text!r} is not a time of day (HH:MM)")
+    hour, minute = int(m.group(1)), int(m.group(2))
+    if hour > 23 or minute > 59:
+        raise SettingError(f"{text!r} is not a time of day (HH:MM)")
+    return time(hour, minute)
+
+
+def _fmt_time(value: time) -> str:
+    return value.strftime("%H:%M")
+
+
+def _parse_str(text: str) -> str:
+    value = text.strip()
+    if not value:
+        raise SettingError("may not be empty")
+    return value
+
+
+def _parse_tz(text: str) -> str:
+    name = text.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingError(f"{text!r} is not a time zone (e.g. Asia/Shanghai)") from None
+    return name
+
+
+def parse_slots(text: str) -> tuple[TimeSlot, ...]:
+    """`morning=09:00-12:00, afternoon=14:00-17:30, evening=18:30-20:30` (names optional)."""
+    slots: list[TimeSlot] = []
+    for i, part in enumerate(p for p in re.split(r"[,;，\n]", text) if p.strip()):
+        name, _, span = part.strip().rpartition("=")
+        name = name.strip() or f"slot{i + 1}"
+        start_s, sep, end_s = span.partition("-")
+        if not sep:
+            raise SettingError(f"{part.strip()!r} is not a slot (HH:MM-HH:MM)")
+        start, end = parse_time(start_s), parse_time(end_s)
+        if end <= start:
+            raise SettingError(f"slot {name} ends before it starts")
+        slots.append(TimeSlot(name, start, end))
+    if not slots:
+        raise SettingError("at least one time slot is needed")
+    slots.sort(key=lambda s: s.start)
+    for a, b in zip(slots, slots[1:], strict=False):
+        if b.start < a.end:
+            raise SettingError(f"slots {a.name} and {b.name} overlap")
+    if len({s.name for s in slots}) != len(slots):
+        raise SettingError("slot names must differ")
+    return tuple(slots)
+
+
+def _fmt_slots(slots: tuple[TimeSlot, ...]) -> str:
+    return ", ".join(f"{s.name}={_fmt_time(s.start)}-{_fmt_time(s.end)}" for s in slots)
+
+
+def _parse_range(text: str) -> tuple[int, int]:
+    lo_s, sep, hi_s = text.strip().partition("-")
+    if not sep:
+        value = _parse_int(text)
+        return (value, value)
+    lo, hi = _parse_int(lo_s), _parse_int(hi_s)
+    if hi < lo:
+        raise SettingError(f"{text!r}: the upper bound is below the lower one")
+    return (lo, hi)
+
+
+def _fmt_range(value: tuple[int, int]) -> str:
+    lo, hi = value
+    return str(lo) if lo == hi else f"{lo}-{hi}"
+
+
+INT = Kind("int", _parse_int, str)
+FLOAT = Kind("float", _parse_float, _fmt_float)
+TIME = Kind("time", parse_time, _fmt_time)
+TEXT = Kind("text", _parse_str, str)
+TIMEZONE = Kind("timezone", _parse_tz, str)
+SLOTS = Kind("slots", parse_slots, _fmt_slots)
+RANGE = Kind("range", _parse_range, _fmt_range)
+
+
+# --- the registry ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettingDef:
+    key: str
+    kind: Kind
+    default: str
+    group: str
+    label: str  # English; translated in the UI
+    rule: str = ""  # the domain.md rule it parameterizes, e.g. "R13"
+    unit: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    extra_check: Callable[[Any], None] | None = field(default=None, compare=False)
+
+    def parse(self, text: str) -> Any:
+        value = self.kind.parse(str(text))
+        for number in _numbers(value):
+            if self.minimum is not None and number < self.minimum:
+                raise SettingError(f"must be at least {self.minimum:g}")
+            if self.maximum is not None and number > self.maximum:
+                raise SettingError(f"must be at most {self.maximum:g}")
+        if self.extra_check:
+            self.extra_check(value)
+        return value
+
+    def canonical(self, text: str) -> str:
+        return self.kind.fmt(self.parse(text))
+
+    @property
+    def default_value(self) -> Any:
+        return self.parse(self.default)
+
+
+def _numbers(value: Any) -> list[float]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int | float):
+        return [value]
+    if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+        return list(value)
+    return []
+
+
+def _s(key, kind, default, group, label, rule="", unit="", minimum=None, maximum=None):
+    return SettingDef(key, kind, default, group, label, rule, unit, minimum, maximum)
+
+
+G_DEALER, G_TASKS, G_CALLS, G_SURVEYS, G_COMPLAINTS, G_KPI, G_PENALTY, G_SECURITY = (
+    "dealer",
+    "tasks",
+    "calls",
+    "surveys",
+    "complaints",
+    "kpi",
+    "penalties",
+    "security",
+)
+
+SETTINGS: tuple[SettingDef, ...] = (
+    # the dealership
+    _s("dealer_name", TEXT, "Care Desk 4S", G_DEALER, "Dealer name"),
+    _s("dealer_city", TEXT, "成都", G_DEALER, "Dealer city (local vs out-of-town)", "R9"),
+    _s("timezone", TIMEZONE, "Asia/Shanghai", G_DEALER, "Time zone"),
+    _s("workday_start", TIME, "08:30", G_DEALER, "Work-day start", "R6"),
+    _s("workday_end", TIME, "17:30", G_DEALER, "Work-day end (register due)", "R17"),
+    # care tasks
+    _s("first_service_open_months", INT, "2", G_TASKS, "First service: open after delivery", "R1", "months", 0, 36),
+    _s("first_service_deadline_months", INT, "3", G_TASKS, "First service: deadline after delivery", "R1", "months", 1, 36),
+    _s("maintenance_interval_months", INT, "6", G_TASKS, "Maintenance interval (time)", "R2", "months", 1, 36),
+    _s("maintenance_interval_km", INT, "5000", G_TASKS, "Maintenance interval (distance)", "R2", "km", 500, 100000),
+    _s("maintenance_lead_days", INT, "7", G_TASKS, "Maintenance: open before due date", "R2", "days", 0, 90),
+    _s("warranty_lead_months", INT, "1", G_TASKS, "Warranty expiry: open before end", "R3", "months", 0, 12),
+    _s("inspection_lead_months", INT, "1", G_TASKS, "Inspection: open before due date", "R4", "months", 0, 12),
+    _s("insurance_lead_months", INT, "2", G_TASKS, "Insurance renewal: open before expiry", "R5", "months", 0, 12),
+    _s("birthday_window_hours", INT, "2", G_TASKS, "Birthday: hours after work-day start", "R6", "hours", 1, 12),
+    _s("delivery_call_hours", INT, "24", G_TASKS, "Post-delivery call: deadline", "R7", "hours", 1, 168),
+    _s("delivery_call_check_hours", INT, "72", G_TASKS, "Post-delivery call checked within", "R8", "hours", 1, 720),
+    _s("delivery_survey_days", INT, "3", G_TASKS, "Post-delivery survey: days to complete", "R8", "days", 1, 30),
+    _s("lapsed_min_days", INT, "90", G_TASKS, "Lapsed: last visit at least … ago", "R9", "days", 1, 3650),
+    _s("lapsed_max_days", INT, "360", G_TASKS, "Lapsed: last visit at most … ago", "R9", "days", 1, 3650),
+    _s("service_callback_days", INT, "3", G_TASKS, "Post-service callback: days to complete", "R10", "days", 1, 30),
+    _s("campaigns_per_month", INT, "3", G_TASKS, "Campaigns per month (at least)", "R11", "", 0, 31),
+    _s("appointment_lead_days", INT, "7", G_TASKS, "Proactive appointment: days before due", "R16", "days", 0, 90),
+    # calls
+    _s("attempts_max", INT, "3", G_CALLS, "Unsuccessful attempts before fallback", "R13", "", 1, 10),
+    _s("attempt_window_days", INT, "3", G_CALLS, "Days for the attempts", "R13", "days", 1, 14),
+    _s("call_slots", SLOTS, "morning=09:00-12:00, afternoon=14:00-17:30, evening=18:30-20:30", G_CALLS, "Call time slots (outside them: quiet hours)", "R13"),
+    _s("attempt_timeout_minutes", INT, "30", G_CALLS, "Close an attempt with no final event after", "", "minutes", 1, 1440),
+    # surveys
+    _s("survey_scale_max", INT, "7", G_SURVEYS, "Survey scale: top score", "", "", 2, 10),
+    _s("complaint_score_threshold", INT, "4", G_SURVEYS, "Open a complaint at a score at or below", "R19", "", 1, 10),
+    _s("top_box_target", FLOAT, "0.8", G_SURVEYS, "Very-satisfied target per consultant", "R18", "", 0, 1),
+    # complaints
+    _s("complaint_close_hours", INT, "24", G_COMPLAINTS, "Complaint loop closes within", "R20", "hours", 1, 720),
+    _s("complaint_return_hours", INT, "12", G_COMPLAINTS, "Handled form returned within (after dispatch)", "R20", "hours", 1, 240),
+    # supervision and KPIs
+    _s("insurance_sample_rate", FLOAT, "0.6", G_KPI, "Insurance calls sampled for QA", "R21", "", 0, 1),
+    _s("insurance_sample_target", FLOAT, "1", G_KPI, "Sample completion target", "R21", "", 0, 1),
+    _s("reminder_rate_target", FLOAT, "1", G_KPI, "Reminder rate target", "R22", "", 0, 1),
+    _s("first_service_reminder_min", FLOAT, "0.95", G_KPI, "First-service reminder rate: violation below", "R22", "", 0, 1),
+    _s("ssi_target", FLOAT, "80", G_KPI, "Monthly SSI target", "R23", "", 0, 100),
+    # penalties (CNY)
+    _s("penalty_followup_missed", INT, "20", G_PENALTY, "First failed reminder not followed up (per item)", "R23", "CNY", 0, 100000),
+    _s("penalty_first_service_rate", INT, "200", G_PENALTY, "First-service reminder rate below target", "R23", "CNY", 0, 100000),
+    _s("penalty_greeting_missed", INT, "50", G_PENALTY, "Birthday/holiday care not done", "R23", "CNY", 0, 100000),
+    _s("penalty_reminder_not_standard", RANGE, "50-100", G_PENALTY, "Reminder not done to the standard process", "R23", "CNY", 0, 100000),
+    _s("penalty_insurance_sample_short", INT, "20", G_PENALTY, "Insurance sample short (per item)", "R23", "CNY", 0, 100000),
+    _s("penalty_insurance_not_standard", RANGE, "50-100", G_PENALTY, "Insurance reminder below standard", "R23", "CNY", 0, 100000),
+    _s("penalty_lapsed_data", INT, "200", G_PENALTY, "Lapsed-customer data late or untrue", "R23", "CNY", 0, 100000),
+    _s("penalty_analysis_missing", INT, "200", G_PENALTY, "Manager's analysis not reported", "R23", "CNY", 0, 100000),
+    _s("penalty_plan_late", RANGE, "200-300", G_PENALTY, "Monthly plan late", "R23", "CNY", 0, 100000),
+    _s("penalty_ssi_sales_manager", INT, "100", G_PENALTY, "SSI below target: sales manager", "R23", "CNY", 0, 100000),
+    _s("penalty_ssi_care_manager", INT, "100", G_PENALTY, "SSI below target: care manager", "R23", "CNY", 0, 100000),
+    _s("penalty_ssi_consultant", INT, "50", G_PENALTY, "SSI below target: consultant", "R23", "CNY", 0, 100000),
+    _s("penalty_ssi_specialist", INT, "50", G_PENALTY, "SSI below target: specialist", "R23", "CNY", 0, 100000),
+    # security
+    _s("login_max_failures", INT, "5", G_SECURITY, "Failed log-ins before a lock-out", "", "", 1, 100),
+    _s("login_lockout_minutes", INT, "15", G_SECURITY, "Lock-out after repeated failures", "", "minutes", 1, 1440),
+)
+
+BY_KEY: dict[str, SettingDef] = {s.key: s for s in SETTINGS}
+GROUPS: tuple[str, ...] = (G_DEALER, G_TASKS, G_CALLS, G_SURVEYS, G_COMPLAINTS, G_KPI, G_PENALTY, G_SECURITY)
+
+
+def definition(key: str) -> SettingDef:
+    try:
+        return BY_KEY[key]
+    except KeyError:
+        raise SettingError(f"unknown setting {key!r}") from None
+
+
+def check_consistency(values: dict[str, Any]) -> None:
+    """Rules that tie two settings together; raises SettingError naming the pair."""
+    if values["first_service_open_months"] >= values["first_service_deadline_months"]:
+        raise SettingError("first_service_open_months must be below first_service_deadline_months")
+    if values["lapsed_min_days"] >= values["lapsed_max_days"]:
+        raise SettingError("lapsed_min_days must be below lapsed_max_days")
+    if values["workday_start"] >= values["workday_end"]:
+        raise SettingError("workday_start must be before workday_end")
+    if values["attempts_max"] > len(values["call_slots"]) * values["attempt_window_days"]:
+        raise SettingError("attempts_max cannot exceed the number of slots × attempt_window_days")
+
+
+class Settings:
+    """Typed read access to a full set of values: `settings.attempts_max`."""
+
+    def __init__(self, values: dict[str, Any]):
+        self._values = values
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    @classmethod
+    def defaults(cls) -> Settings:
+        return cls({s.key: s.default_value for s in SETTINGS})
+
+    @classmethod
+    def from_texts(cls, texts: dict[str, str]) -> Settings:
+        """Stored texts over defaults; a stored text that no longer parses falls back."""
+        values = {}
+        for s in SETTINGS:
+            text = texts.get(s.key)
+            try:
+                values[s.key] = s.parse(text) if text is not None else s.default_value
+            except SettingError:
+                values[s.key] = s.default_value
+        return cls(values)

@@ -1,0 +1,67 @@
+"""Settings, the audit log, and the record of every DMS import."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from care.extensions import db
+from care.models.types import UTCDateTime, utcnow
+
+
+class Setting(db.Model):
+    """A rule parameter changed from its default (care/domain/settings.py)."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditLog(db.Model):
+    """Who did or saw what. Holds ids and action names, never customer data itself."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(64))  # user name, or "cli", "system"
+    action: Mapped[str] = mapped_column(String(40))  # view, export, search, update, import …
+    object_type: Mapped[str | None] = mapped_column(String(40))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict | None] = mapped_column(JSON)
+    ip: Mapped[str | None] = mapped_column(String(45))
+
+    user = relationship("User")
+
+
+class ImportRun(db.Model):
+    """One DMS file loaded (from the page or `care import`), with its counts and rejects."""
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued running done failed
+    strict: Mapped[bool] = mapped_column(default=False)
+    total_rows: Mapped[int] = mapped_column(default=0)
+    processed_rows: Mapped[int] = mapped_column(default=0)
+    created: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[int] = mapped_column(default=0)
+    unchanged: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    rejects: Mapped[list | None] = mapped_column(JSON)  # [{"row", "column", "error"}]
+    error: Mapped[str | None] = mapped_column(Text)  # why a whole file failed
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user = relationship("User")

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from care.domain.roles import Role
+from care.extensions import db
+from care.models.types import UTCDateTime, utcnow
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    extension: Mapped[str | None] = mapped_column(String(32))
+    locale: Mapped[str | None] = mapped_column(String(10))
+    active: Mapped[bool] = mapped_column(default=True)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    role_rows: Mapped[list[UserRole]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        return frozenset(Role(r.role) for r in self.role_rows)
+
+    def set_roles(self, roles) -> None:
+        wanted = {Role(r) for r in roles}
+        self.role_rows = [r for r in self.role_rows if Role(r.role) in wanted]
+        have = {Role(r.role) for r in self.role_rows}
+        for role in sorted(wanted - have):
+            self.role_rows.append(UserRole(role=role.value))
+
+    def has_role(self, *roles: Role | str) -> bool:
+        return bool(self.roles & {Role(r) for r in roles})
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.active
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.username
+
+    def __repr__(self) -> str:
+        return f"<User {self.username}>"
+
+
+class UserRole(db.Model):
+    __tablename__ = "user_roles"
+    __table_args__ = (UniqueConstraint("user_id", "role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+
+    user: Mapped[User] = relationship(back_populates="role_rows")

@@ -1,0 +1,5 @@
+"""Use cases: `fn(session, …, *, actor, now)`. They add and flush; the caller commits."""
+
+
+class ServiceError(Exception):
+    """A use case refused: the message is safe to show to the user."""

@@ -1,0 +1,109 @@
+"""Rule parameters: stored overrides over the defaults of care/domain/settings.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import g, has_request_context
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from care.domain.settings import SETTINGS, Settings, SettingError, check_consistency, definition
+from care.extensions import db
+from care.models import Setting
+from care.services import audit
+
+
+def load_settings(session: Session) -> Settings:
+    texts = {row.key: row.value for row in session.scalars(select(Setting))}
+    return Settings.from_texts(texts)
+
+
+def current_settings() -> Settings:
+    """The settings for this request (read once per request), or fresh outside one."""
+    if has_request_context():
+        if "care_settings" not in g:
+            g.care_settings = load_settings(db.session)
+        return g.care_settings
+    return load_settings(db.session)
+
+
+def stored_texts(session: Session) -> dict[str, Setting]:
+    return {row.key: row for row in session.scalars(select(Setting))}
+
+
+def set_settings(
+    session: Session, changes: dict[str, str], *, actor: str, user_id: int | None, now: datetime
+) -> dict[str, tuple[str, str]]:
+    """Validate and store several settings at once; returns {key: (old, new)} changed.
+
+    Raises SettingError with `key` set on the exception for the first bad value; nothing is
+    stored when any value (or the combination) is invalid.
+    """
+    current = load_settings(session).as_dict()
+    rows = stored_texts(session)
+    canonical: dict[str, str] = {}
+    for key, text in changes.items():
+        sdef = definition(key)
+        try:
+            value = sdef.parse(text)
+        except SettingError as exc:
+            exc.key = key
+            raise
+        current[key] = value
+        canonical[key] = sdef.kind.fmt(value)
+    try:
+        check_consistency(current)
+    except SettingError as exc:
+        exc.key = None
+        raise
+    changed: dict[str, tuple[str, str]] = {}
+    for key, text in canonical.items():
+        sdef = definition(key)
+        old_row = rows.get(key)
+        old = old_row.value if old_row else sdef.kind.fmt(sdef.default_value)
+        if old == text:
+            continue
+        if old_row is None:
+            session.add(Setting(key=key, value=text, updated_by=actor, updated_at=now))
+        else:
+            old_row.value, old_row.updated_by, old_row.updated_at = text, actor, now
+        changed[key] = (old, text)
+    if changed:
+        audit.record(
+            session,
+            actor=actor,
+            user_id=user_id,
+            action="settings.update",
+            object_type="settings",
+            detail={k: {"old": o, "new": n} for k, (o, n) in changed.items()},
+            now=now,
+        )
+    session.flush()
+    if has_request_context():
+        g.pop("care_settings", None)
+    return changed
+
+
+def describe(session: Session) -> list[dict]:
+    """Every setting with its value, default and who changed it last (for page and CLI)."""
+    values = load_settings(session)
+    rows = stored_texts(session)
+    out = []
+    for sdef in SETTINGS:
+        row = rows.get(sdef.key)
+        out.append(
+            {
+                "key": sdef.key,
+                "value": sdef.kind.fmt(values[sdef.key]),
+                "default": sdef.kind.fmt(sdef.default_value),
+                "kind": sdef.kind.name,
+                "group": sdef.group,
+                "label": sdef.label,
+                "rule": sdef.rule,
+                "unit": sdef.unit,
+                "updated_by": row.updated_by if row else None,
+                "updated_at": row.updated_at.isoformat() if row else None,
+            }
+        )
+    return out

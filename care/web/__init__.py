@@ -1,0 +1,120 @@
+"""Blueprints, error pages and the request hooks that every page shares."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from care.extensions import db, login_manager
+from care.web.access import check_access, user_can
+from care.web.htmx import is_htmx
+
+log = logging.getLogger("care.web")
+
+BLUEPRINTS = (
+    "care.web.auth",
+    "care.web.main",
+    "care.web.customers",
+    "care.web.imports",
+    "care.web.settings",
+    "care.web.admin",
+)
+
+
+def init_app(app: Flask) -> None:
+    import importlib
+
+    for name in BLUEPRINTS:
+        module = importlib.import_module(name)
+        app.register_blueprint(module.bp)
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please log in to see this page.")
+    login_manager.login_message_category = "info"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from care.models import User
+
+        try:
+            return db.session.get(User, int(user_id))
+        except (TypeError, ValueError):
+            return None
+
+    @login_manager.unauthorized_handler
+    def unauthorized():
+        from flask import redirect, url_for
+
+        if request.path.startswith("/webhooks/") or request.accept_mimetypes.best == "application/json":
+            return jsonify(error="login required"), 401
+        target = url_for("auth.login", next=request.full_path if request.method == "GET" else None)
+        if is_htmx():  # an expired session inside a page: let htmx load the login page
+            return "", 401, {"HX-Redirect": target}
+        return redirect(target)
+
+    app.before_request(check_access)
+
+    @app.after_request
+    def vary_on_htmx(response):
+        response.vary.add("HX-Request")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.teardown_request
+    def rollback_on_error(exc):
+        if exc is not None:
+            db.session.rollback()
+
+    @app.context_processor
+    def inject():
+        from flask_babel import get_locale
+
+        return {
+            "user_can": user_can,
+            "current_locale": str(get_locale()),
+            "is_htmx": is_htmx(),
+        }
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return _error_page(400, _("Your form expired or was sent from elsewhere. Reload the page and try again."))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        messages = {
+            400: _("The request could not be understood."),
+            401: _("Please log in."),
+            403: _("Your role does not allow this page or action."),
+            404: _("There is nothing at this address."),
+            405: _("This address does not accept that kind of request."),
+            413: _("The file is too large."),
+            422: _("Some fields need correcting."),
+            429: _("Too many requests; wait a moment and try again."),
+        }
+        return _error_page(exc.code or 500, messages.get(exc.code, exc.description))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        if isinstance(exc, HTTPException):
+            return http_error(exc)
+        db.session.rollback()
+        # The type and place only: the message may carry customer data.
+        log.error("unhandled %s at %s %s", type(exc).__name__, request.method, request.path, exc_info=app.debug or app.testing)
+        return _error_page(500, _("Something went wrong on our side. Nothing was saved; please try again."))
+
+
+def _error_page(code: int, message: str):
+    if request.path.startswith("/webhooks/") or (
+        request.accept_mimetypes.best == "application/json" and not is_htmx()
+    ):
+        return jsonify(error=message), code
+    template = "errors/_error.html" if is_htmx() else "errors/error.html"
+    return render_template(template, code=code, message=message, user=current_user), code

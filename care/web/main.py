@@ -1,0 +1,50 @@
+"""Home, language choice and the health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask_login import current_user
+from sqlalchemy import text
+
+from care.domain.roles import CUSTOMER_READERS, Role
+from care.extensions import db
+from care.web.access import login_only, public
+from care.web.auth import _safe_next
+
+bp = Blueprint("main", __name__)
+
+
+@bp.route("/")
+@login_only
+def home():
+    roles = current_user.roles
+    if roles & CUSTOMER_READERS:
+        return redirect(url_for("customers.index"))
+    if Role.ADMIN in roles:
+        return redirect(url_for("settings.index"))
+    return render_template("main/home.html")
+
+
+@bp.route("/language", methods=["POST"])
+@public
+def language():
+    from flask import current_app
+
+    chosen = request.form.get("locale", "")
+    if chosen in current_app.config["CARE_LANGUAGES"]:
+        session["locale"] = chosen
+        if current_user.is_authenticated:
+            current_user.locale = chosen
+            db.session.commit()
+    return redirect(_safe_next(request.form.get("next")) or url_for("main.home"), code=303)
+
+
+@bp.route("/healthz")
+@public
+def healthz():
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any database failure means "unhealthy"
+        db.session.rollback()
+        return {"status": "unavailable", "database": "unreachable"}, 503
+    return {"status": "ok", "database": "ok"}, 200

@@ -1,0 +1,106 @@
+"""Plain factory functions with sensible defaults (CTFd's `gen_*` style)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, date, datetime
+
+from care.domain.vin import with_check_digit
+from care.models import (
+    Customer,
+    Delivery,
+    InsurancePolicy,
+    ServiceVisit,
+    User,
+    Vehicle,
+)
+
+PASSWORD = "correct-horse-9"
+_seq = itertools.count(1)
+
+__all__ = ["User", "make_user", "make_customer", "make_vehicle", "make_visit", "make_policy", "make_delivery", "vin_for"]
+
+
+def vin_for(n: int, wmi: str = "LSV") -> str:
+    """A valid VIN (right check digit) unique for n."""
+    return with_check_digit(f"{wmi}AB2180{n:08d}"[:17].ljust(17, "0"))
+
+
+def make_user(session, *roles: str, username: str | None = None, password: str = PASSWORD, **kw) -> User:
+    n = next(_seq)
+    user = User(
+        username=username or f"user{n}",
+        display_name=kw.pop("display_name", None) or f"User {n}",
+        extension=kw.pop("extension", f"80{n:02d}"),
+        **kw,
+    )
+    user.set_password(password)
+    user.set_roles(roles or ("specialist",))
+    session.add(user)
+    session.flush()
+    return user
+
+
+def make_customer(session, **kw) -> Customer:
+    n = next(_seq)
+    values = {
+        "customer_no": f"C{n:06d}",
+        "name": f"客户{n}",
+        "mobile": f"+86138{n:08d}",
+        "city": "成都",
+    }
+    values.update(kw)
+    customer = Customer(**values)
+    session.add(customer)
+    session.flush()
+    return customer
+
+
+def make_vehicle(session, customer: Customer | None = None, **kw) -> Vehicle:
+    n = next(_seq)
+    customer = customer or make_customer(session)
+    values = {
+        "vin": vin_for(n),
+        "customer_id": customer.id,
+        "plate": f"川A{n:05d}",
+        "model": "Sagitar 1.4T",
+        "delivery_date": date(2026, 1, 15),
+    }
+    values.update(kw)
+    vehicle = Vehicle(**values)
+    session.add(vehicle)
+    session.flush()
+    return vehicle
+
+
+def make_visit(session, vehicle: Vehicle, **kw) -> ServiceVisit:
+    n = next(_seq)
+    values = {"ro_no": f"RO{n:07d}", "vehicle_id": vehicle.id, "date": date(2026, 3, 1), "mileage": 5000, "kind": "maintenance"}
+    values.update(kw)
+    visit = ServiceVisit(**values)
+    session.add(visit)
+    session.flush()
+    return visit
+
+
+def make_policy(session, vehicle: Vehicle, **kw) -> InsurancePolicy:
+    n = next(_seq)
+    values = {"policy_no": f"P{n:08d}", "vehicle_id": vehicle.id, "insurer": "PICC", "expiry": date(2027, 1, 15)}
+    values.update(kw)
+    policy = InsurancePolicy(**values)
+    session.add(policy)
+    session.flush()
+    return policy
+
+
+def make_delivery(session, vehicle: Vehicle, **kw) -> Delivery:
+    values = {
+        "vehicle_id": vehicle.id,
+        "customer_id": vehicle.customer_id,
+        "delivered_at": datetime(2026, 1, 15, 6, 0, tzinfo=UTC),
+    }
+    values.update(kw)
+    delivery = Delivery(**values)
+    session.add(delivery)
+    session.flush()
+    return delivery

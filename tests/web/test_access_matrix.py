@@ -1,0 +1,92 @@
+"""Role × URL: every route of the app is listed here with who may use it.
+
+A new route fails `test_every_route_is_listed` until it is added to ACCESS, and then
+every role is tried against it: refused roles get 403, allowed roles never get 403
+(nor a 500), anonymous users are sent to the log-in page.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from care.domain.roles import Role
+from care.extensions import db
+from tests import factories
+
+R = Role
+ALL = frozenset(Role)
+PUBLIC = "public"
+ANY_USER = "any_user"
+READERS = frozenset(
+    {R.SPECIALIST, R.INSURANCE, R.CARE_MANAGER, R.CONSULTANT, R.SALES_MANAGER, R.FRONT_DESK, R.GENERAL_MANAGER}
+)
+IMPORTERS = frozenset({R.ADMIN, R.CARE_MANAGER})
+
+# endpoint: (who, method, url-arguments). `{customer}`, `{run}` … are filled from `seeded`.
+ACCESS: dict[str, tuple] = {
+    "auth.login": (PUBLIC, "GET", {}),
+    "auth.logout": (ANY_USER, "POST", {}),
+    "main.home": (ANY_USER, "GET", {}),
+    "main.language": (PUBLIC, "POST", {}),
+    "main.healthz": (PUBLIC, "GET", {}),
+    "customers.index": (READERS, "GET", {}),
+    "imports.index": (IMPORTERS, "GET", {}),
+    "settings.index": (frozenset({R.ADMIN}), "GET", {}),
+    "admin.users": (frozenset({R.ADMIN}), "GET", {}),
+    "admin.audit": (frozenset({R.ADMIN}), "GET", {}),
+}
+
+
+@pytest.fixture
+def seeded(app):
+    """Objects that URL arguments refer to."""
+    with app.app_context():
+        customer = factories.make_customer(db.session)
+        vehicle = factories.make_vehicle(db.session, customer)
+        user = factories.make_user(db.session, "specialist", username="target")
+        db.session.commit()
+        return {"customer": customer.id, "vehicle": vehicle.id, "user": user.id, "run": 1}
+
+
+def _url(app, endpoint, args, seeded):
+    values = {k: (seeded[v[1:-1]] if isinstance(v, str) and v.startswith("{") else v) for k, v in args.items()}
+    with app.test_request_context():
+        from flask import url_for
+
+        return url_for(endpoint, **values)
+
+
+def test_every_route_is_listed(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint != "static"}
+    missing = sorted(endpoints - ACCESS.keys())
+    assert not missing, f"routes without an access rule in this test: {missing}"
+    stale = sorted(ACCESS.keys() - endpoints)
+    assert not stale, f"listed here but no longer routes: {stale}"
+
+
+@pytest.mark.parametrize("endpoint", sorted(ACCESS))
+@pytest.mark.parametrize("role", sorted(Role, key=lambda r: r.value))
+def test_role_can_or_cannot(app, client, login_as, seeded, endpoint, role):
+    who, method, args = ACCESS[endpoint]
+    login_as(role.value)
+    url = _url(app, endpoint, args, seeded)
+    response = client.open(url, method=method, data={})
+    allowed = who in (PUBLIC, ANY_USER) or role in who
+    assert response.status_code != 500, f"{endpoint} as {role}: 500"
+    if allowed:
+        assert response.status_code != 403, f"{role} should reach {endpoint}"
+    else:
+        assert response.status_code == 403, f"{role} must not reach {endpoint} (got {response.status_code})"
+
+
+@pytest.mark.parametrize("endpoint", sorted(ACCESS))
+def test_anonymous(app, client, seeded, endpoint):
+    who, method, args = ACCESS[endpoint]
+    response = client.open(_url(app, endpoint, args, seeded), method=method, data={})
+    assert response.status_code != 500
+    if who == PUBLIC:
+        assert response.status_code not in (401, 403)
+    else:
+        assert response.status_code in (302, 401), f"{endpoint}: {response.status_code}"
+        if response.status_code == 302:
+            assert "/auth/login" in response.headers["Location"]
