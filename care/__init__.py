@@ -26,6 +26,11 @@ def create_app(config: dict | None = None) -> Flask:
     )
     care_config.load(app, config)
     logging.getLogger("care").setLevel(app.config["CARE_LOG_LEVEL"])
+    if app.config["CARE_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = int(app.config["CARE_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)

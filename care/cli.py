@@ -71,6 +71,41 @@ def create_user(name, roles, password, extension, display_name):
     click.echo(f"created user {user.username} ({', '.join(sorted(r.value for r in user.roles))})")
 
 
+@care.command("demo")
+@click.option("--customers", default=300, show_default=True, type=click.IntRange(1, 100_000), help="how many customers")
+@click.option("--seed", default=42, show_default=True, type=int, help="the same seed gives the same data")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="date the data are anchored on (default: today at the dealer)")
+def demo(customers, seed, today):
+    """Load a realistic demo dealership (idempotent for the same seed and size)."""
+    from care.services.demo import load_demo
+    from care.services.schema import has_schema
+
+    if not has_schema():
+        fail("no database schema: run `care init-db` first")
+    try:
+        result = load_demo(
+            db.session,
+            customers=customers,
+            seed=seed,
+            today=today.date() if today else None,
+            actor="cli",
+            now=utcnow(),
+        )
+    except ServiceError as exc:
+        fail(str(exc))
+    what = f"seed {result.seed}, {result.customers} customers, dated {result.today.isoformat()}"
+    if result.already_loaded:
+        click.echo(f"demo data already loaded ({what}): nothing changed")
+    else:
+        db.session.commit()
+        counts = ", ".join(f"{n} {name}" for name, n in result.counts.items())
+        click.echo(f"loaded the demo dealership ({what}): {counts}")
+    click.echo(f"demo logins (password {result.password}):")
+    width = max(len(u.username) for u in result.logins)
+    for u in result.logins:
+        click.echo(f"  {u.username:<{width}}  {', '.join(u.roles):<16} {u.display_name}")
+
+
 @care.command("settings")
 @click.argument("key", required=False)
 @click.argument("value", required=False)
@@ -104,3 +139,57 @@ def settings_cmd(key, value, as_json):
     for r in rows:
         mark = "" if r["value"] == r["default"] else f"   (default {r['default']})"
         click.echo(f"{r['key']:<{width}}  {r['value']}{mark}")
+
+
+@care.command("import")
+@click.argument("kind")
+@click.argument("path")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@click.option("--strict", is_flag=True, help="import nothing when any row is invalid")
+def import_cmd(kind, path, as_json, strict):
+    """Load a DMS export: KIND is customers, vehicles, visits, policies or deliveries."""
+    from pathlib import Path
+
+    from care.services.imports import EXTENSIONS, KINDS, ImportFileError, public_reject, run_import
+
+    if kind not in KINDS:
+        fail(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+    file = Path(path)
+    if file.suffix.lower() not in EXTENSIONS:
+        fail(f"{path}: unsupported file type; use .csv or .xlsx")
+    if not file.is_file():
+        fail(f"{path}: no such file")
+    try:
+        run = run_import(
+            db.session, kind, file, filename=file.name, strict=strict, actor="cli", now=utcnow()
+        )
+    except ImportFileError as exc:
+        db.session.commit()  # keep the failed run and its audit entry
+        fail(f"{file.name}: {exc}")
+    except OSError as exc:
+        fail(f"{path}: cannot read the file ({exc.strerror or type(exc).__name__})")
+    rejects = run.all_rejects
+    db.session.commit()
+    if as_json:
+        emit_json(
+            {
+                "created": run.created,
+                "updated": run.updated,
+                "unchanged": run.unchanged,
+                "rejected": [public_reject(r) for r in rejects],
+            }
+        )
+    else:
+        click.echo(
+            f"{kind} from {file.name}: {run.created} created, {run.updated} updated, "
+            f"{run.unchanged} unchanged, {run.rejected} row(s) rejected (import run {run.id})"
+        )
+        if strict and run.rejected:
+            click.echo("nothing was imported (--strict)")
+        shown = 20
+        for r in rejects[:shown]:
+            click.echo(f"  row {r['row']}, {r['column']}: {r['error']}")
+        if len(rejects) > shown:
+            click.echo(f"  … and {len(rejects) - shown} more problem(s); --json lists them all")
+    if rejects:
+        sys.exit(1)

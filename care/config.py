@@ -25,6 +25,7 @@ ENV_KEYS = {
     "SMTP_URL": "CARE_SMTP_URL",
     "IMPORT_IN_BACKGROUND": "CARE_IMPORT_IN_BACKGROUND",
     "LOG_LEVEL": "CARE_LOG_LEVEL",
+    "PROXIES": "CARE_PROXIES",
 }
 
 
@@ -49,8 +50,10 @@ class Defaults:
     CARE_SMS = "log"
     CARE_SMTP_URL = None
     CARE_IMPORT_IN_BACKGROUND = True
+    CARE_IMPORT_STALE_MINUTES = 10  # a background import silent this long was cut off
     CARE_LOG_LEVEL = "INFO"
     CARE_PAGE_SIZE = 25
+    CARE_PROXIES = 0  # reverse proxies in front of the app (X-Forwarded-* trusted from that many)
 
 
 def _truthy(value: str) -> bool:
@@ -80,6 +83,8 @@ def load(app, overrides: dict | None) -> None:
             continue
         if key == "CARE_IMPORT_IN_BACKGROUND":
             app.config[key] = _truthy(value)
+        elif key == "CARE_PROXIES":
+            app.config[key] = int(value)
         else:
             app.config[key] = value
     if overrides:

@@ -14,9 +14,25 @@ from datetime import time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from care.domain import N_
+
 
 class SettingError(ValueError):
-    """A value that does not fit its setting; the message says why."""
+    """A value that does not fit its setting; the message says why.
+
+    `template` is an English message id with `%(name)s` placeholders and `params` their
+    values, so that the web layer can show it translated; `str(exc)` is the English text.
+    `key` names the setting at fault (None for a cross-field error), `keys` the settings
+    a cross-field error ties together.
+    """
+
+    key: str | None = None
+
+    def __init__(self, template: str, *, keys: tuple[str, ...] = (), **params: Any):
+        self.template = template
+        self.params = params
+        self.keys = keys
+        super().__init__(template % params if params else template)
 
 
 @dataclass(frozen=True)
@@ -43,7 +59,7 @@ def _parse_int(text: str) -> int:
     try:
         return int(text.strip().replace(",", "").replace("_", ""))
     except ValueError:
-        raise SettingError(f"{text!r} is not a whole number") from None
+        raise SettingError(N_("“%(value)s” is not a whole number"), value=text.strip()) from None
 
 
 def _parse_float(text: str) -> float:
@@ -54,7 +70,7 @@ def _parse_float(text: str) -> float:
     try:
         value = float(t)
     except ValueError:
-        raise SettingError(f"{text!r} is not a number") from None
+        raise SettingError(N_("“%(value)s” is not a number"), value=text.strip()) from None
     return value / 100 if percent else value
 
 
@@ -67,11 +83,9 @@ _TIME_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
 
 def parse_time(text: str) -> time:
     m = _TIME_RE.match(text)
-    if not m:
-        raise SettingError(f"{text!r} is not a time of day (HH:MM)")
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise SettingError(N_("“%(value)s” is not a time of day (HH:MM)"), value=text.strip())
     hour, minute = int(m.group(1)), int(m.group(2))
-    if hour > 23 or minute > 59:
-        raise SettingError(f"{text!r} is not a time of day (HH:MM)")
     return time(hour, minute)
 
 
@@ -82,7 +96,7 @@ def _fmt_time(value: time) -> str:
 def _parse_str(text: str) -> str:
     value = text.strip()
     if not value:
-        raise SettingError("may not be empty")
+        raise SettingError(N_("may not be empty"))
     return value
 
 
@@ -91,7 +105,9 @@ def _parse_tz(text: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise SettingError(f"{text!r} is not a time zone (e.g. Asia/Shanghai)") from None
+        raise SettingError(
+            N_("“%(value)s” is not a time zone (e.g. Asia/Shanghai)"), value=text.strip()
+        ) from None
     return name
 
 
@@ -103,19 +119,19 @@ def parse_slots(text: str) -> tuple[TimeSlot, ...]:
         name = name.strip() or f"slot{i + 1}"
         start_s, sep, end_s = span.partition("-")
         if not sep:
-            raise SettingError(f"{part.strip()!r} is not a slot (HH:MM-HH:MM)")
+            raise SettingError(N_("“%(value)s” is not a slot (HH:MM-HH:MM)"), value=part.strip())
         start, end = parse_time(start_s), parse_time(end_s)
         if end <= start:
-            raise SettingError(f"slot {name} ends before it starts")
+            raise SettingError(N_("slot %(name)s ends before it starts"), name=name)
         slots.append(TimeSlot(name, start, end))
     if not slots:
-        raise SettingError("at least one time slot is needed")
+        raise SettingError(N_("at least one time slot is needed"))
     slots.sort(key=lambda s: s.start)
     for a, b in zip(slots, slots[1:], strict=False):
         if b.start < a.end:
-            raise SettingError(f"slots {a.name} and {b.name} overlap")
+            raise SettingError(N_("slots %(first)s and %(second)s overlap"), first=a.name, second=b.name)
     if len({s.name for s in slots}) != len(slots):
-        raise SettingError("slot names must differ")
+        raise SettingError(N_("slot names must differ"))
     return tuple(slots)
 
 
@@ -130,7 +146,7 @@ def _parse_range(text: str) -> tuple[int, int]:
         return (value, value)
     lo, hi = _parse_int(lo_s), _parse_int(hi_s)
     if hi < lo:
-        raise SettingError(f"{text!r}: the upper bound is below the lower one")
+        raise SettingError(N_("“%(value)s”: the upper bound is below the lower one"), value=text.strip())
     return (lo, hi)
 
 
@@ -168,9 +184,9 @@ class SettingDef:
         value = self.kind.parse(str(text))
         for number in _numbers(value):
             if self.minimum is not None and number < self.minimum:
-                raise SettingError(f"must be at least {self.minimum:g}")
+                raise SettingError(N_("must be at least %(minimum)s"), minimum=f"{self.minimum:g}")
             if self.maximum is not None and number > self.maximum:
-                raise SettingError(f"must be at most {self.maximum:g}")
+                raise SettingError(N_("must be at most %(maximum)s"), maximum=f"{self.maximum:g}")
         if self.extra_check:
             self.extra_check(value)
         return value
@@ -278,19 +294,31 @@ def definition(key: str) -> SettingDef:
     try:
         return BY_KEY[key]
     except KeyError:
-        raise SettingError(f"unknown setting {key!r}") from None
+        raise SettingError(N_("unknown setting “%(key)s”"), key=key) from None
 
 
 def check_consistency(values: dict[str, Any]) -> None:
-    """Rules that tie two settings together; raises SettingError naming the pair."""
+    """Rules that tie two settings together; raises SettingError naming the pair.
+
+    The params `first` and `second` are setting keys (also in `exc.keys`): the CLI shows
+    them as they are, the settings page as the settings' translated labels.
+    """
+
+    def pair(template: str, first: str, second: str) -> SettingError:
+        return SettingError(template, keys=(first, second), first=first, second=second)
+
     if values["first_service_open_months"] >= values["first_service_deadline_months"]:
-        raise SettingError("first_service_open_months must be below first_service_deadline_months")
+        raise pair(N_("%(first)s must be below %(second)s"), "first_service_open_months", "first_service_deadline_months")
     if values["lapsed_min_days"] >= values["lapsed_max_days"]:
-        raise SettingError("lapsed_min_days must be below lapsed_max_days")
+        raise pair(N_("%(first)s must be below %(second)s"), "lapsed_min_days", "lapsed_max_days")
     if values["workday_start"] >= values["workday_end"]:
-        raise SettingError("workday_start must be before workday_end")
+        raise pair(N_("%(first)s must be before %(second)s"), "workday_start", "workday_end")
     if values["attempts_max"] > len(values["call_slots"]) * values["attempt_window_days"]:
-        raise SettingError("attempts_max cannot exceed the number of slots × attempt_window_days")
+        raise pair(
+            N_("%(first)s cannot exceed the number of call slots × %(second)s"),
+            "attempts_max",
+            "attempt_window_days",
+        )
 
 
 class Settings:

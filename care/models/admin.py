@@ -62,6 +62,9 @@ class ImportRun(db.Model):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     actor: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    # Moves with every chunk written: a queued or running import whose clock stopped
+    # was cut off (the server restarted) and is shown as interrupted.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user = relationship("User")

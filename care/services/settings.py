@@ -8,7 +8,7 @@ from flask import g, has_request_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from care.domain.settings import SETTINGS, Settings, SettingError, check_consistency, definition
+from care.domain.settings import SETTINGS, SettingError, Settings, check_consistency, definition
 from care.extensions import db
 from care.models import Setting
 from care.services import audit
@@ -33,7 +33,13 @@ def stored_texts(session: Session) -> dict[str, Setting]:
 
 
 def set_settings(
-    session: Session, changes: dict[str, str], *, actor: str, user_id: int | None, now: datetime
+    session: Session,
+    changes: dict[str, str],
+    *,
+    actor: str,
+    user_id: int | None,
+    now: datetime,
+    ip: str | None = None,
 ) -> dict[str, tuple[str, str]]:
     """Validate and store several settings at once; returns {key: (old, new)} changed.
 
@@ -78,6 +84,7 @@ def set_settings(
             object_type="settings",
             detail={k: {"old": o, "new": n} for k, (o, n) in changed.items()},
             now=now,
+            ip=ip,
         )
     session.flush()
     if has_request_context():

@@ -1,4 +1,8 @@
-"""Users, roles and log-in with throttling."""
+"""Users, roles and log-in with throttling.
+
+Every change is audited (action `user.*`, object `user:<id>`); the acting user's name is
+`actor` and their id `actor_id` (None for the command line).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,73 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from care.domain import N_
 from care.domain.roles import Role, parse_role
 from care.models import User
 from care.services import ServiceError, audit
 from care.services.settings import load_settings
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
+EXTENSION_RE = re.compile(r"^[0-9*#+]{1,20}$")
 MIN_PASSWORD = 8
+MAX_DISPLAY_NAME = 120
+LOCALES = ("zh_CN", "en")
+
+
+def _roles(roles) -> list[Role]:
+    parsed = []
+    for r in roles or ():
+        try:
+            parsed.append(parse_role(str(r)))
+        except ValueError:
+            raise ServiceError(
+                N_("unknown role “%(role)s”; roles: %(roles)s"),
+                field="roles",
+                role=str(r),
+                roles=", ".join(x.value for x in Role),
+            ) from None
+    if not parsed:
+        raise ServiceError(N_("choose at least one role"), field="roles")
+    return sorted(set(parsed))
+
+
+def _check_password(password: str) -> None:
+    if len(password or "") < MIN_PASSWORD:
+        raise ServiceError(
+            N_("the password needs at least %(count)s characters"), field="password", count=MIN_PASSWORD
+        )
+
+
+def _extension(session: Session, extension: str | None, *, user_id: int | None) -> str | None:
+    """Digits (and * # +) only, and not another user's: the provider rings it."""
+    value = (extension or "").strip()
+    if not value:
+        return None
+    if not EXTENSION_RE.match(value):
+        raise ServiceError(N_("extension: digits only (e.g. 8001)"), field="extension")
+    query = select(User).where(User.extension == value)
+    if user_id is not None:
+        query = query.where(User.id != user_id)
+    other = session.scalar(query.limit(1))
+    if other is not None:
+        raise ServiceError(
+            N_("extension %(extension)s belongs to %(user)s already"),
+            field="extension",
+            extension=value,
+            user=other.username,
+        )
+    return value
+
+
+def _display_name(text: str | None, fallback: str) -> str:
+    value = (text or "").strip()
+    if len(value) > MAX_DISPLAY_NAME:
+        raise ServiceError(
+            N_("the display name may have at most %(count)s characters"),
+            field="display_name",
+            count=MAX_DISPLAY_NAME,
+        )
+    return value or fallback
 
 
 def create_user(
@@ -27,25 +91,20 @@ def create_user(
     display_name: str | None = None,
     actor: str,
     now: datetime,
+    actor_id: int | None = None,
+    ip: str | None = None,
 ) -> User:
-    username = username.strip()
+    username = (username or "").strip()
     if not USERNAME_RE.match(username):
-        raise ServiceError(
-            "user name: 2–64 letters, digits, '.', '_' or '-'"
-        )
-    if not roles:
-        raise ServiceError("at least one --role is needed")
-    parsed = [parse_role(r) for r in roles] if roles else []
-    if len(password) < MIN_PASSWORD:
-        raise ServiceError(f"password: at least {MIN_PASSWORD} characters")
+        raise ServiceError(N_("user name: 2–64 letters, digits, “.”, “_” or “-”"), field="username")
+    parsed = _roles(roles)
+    _check_password(password)
     if find_user(session, username) is not None:
-        raise ServiceError(f"user {username!r} exists already")
-    if extension is not None and not re.fullmatch(r"[0-9*#+]{1,20}", extension.strip()):
-        raise ServiceError("extension: digits only (e.g. 8001)")
+        raise ServiceError(N_("user “%(name)s” exists already"), field="username", name=username)
     user = User(
         username=username,
-        display_name=(display_name or "").strip() or username,
-        extension=extension.strip() if extension else None,
+        display_name=_display_name(display_name, username),
+        extension=_extension(session, extension, user_id=None),
         created_at=now,
     )
     user.set_password(password)
@@ -55,13 +114,152 @@ def create_user(
     audit.record(
         session,
         actor=actor,
+        user_id=actor_id,
         action="user.create",
         object_type="user",
         object_id=user.id,
-        detail={"roles": sorted(r.value for r in parsed)},
+        detail={"username": user.username, "roles": [r.value for r in parsed]},
         now=now,
+        ip=ip,
     )
     return user
+
+
+def update_user(
+    session: Session,
+    user: User,
+    *,
+    display_name: str | None,
+    roles: list[str],
+    extension: str | None,
+    locale: str | None,
+    active: bool,
+    actor: str,
+    now: datetime,
+    actor_id: int | None = None,
+    ip: str | None = None,
+) -> dict[str, dict]:
+    """Change a user's profile; returns {field: {"old", "new"}} of what changed.
+
+    An administrator may not take the admin role from themselves nor deactivate
+    themselves (they would lock themselves, and maybe everyone, out of this page).
+    """
+    parsed = _roles(roles)
+    if locale not in (None, "", *LOCALES):
+        raise ServiceError(N_("unknown language “%(locale)s”"), field="locale", locale=locale)
+    if actor_id is not None and actor_id == user.id:
+        if Role.ADMIN in user.roles and Role.ADMIN not in parsed:
+            raise ServiceError(N_("you cannot remove your own administrator role"), field="roles")
+        if user.active and not active:
+            raise ServiceError(N_("you cannot deactivate your own account"), field="active")
+    new = {
+        "display_name": _display_name(display_name, user.username),
+        "roles": [r.value for r in parsed],
+        "extension": _extension(session, extension, user_id=user.id),
+        "locale": locale or None,
+        "active": bool(active),
+    }
+    old = {
+        "display_name": user.display_name,
+        "roles": sorted(r.value for r in user.roles),
+        "extension": user.extension,
+        "locale": user.locale,
+        "active": user.active,
+    }
+    changes = {k: {"old": old[k], "new": v} for k, v in new.items() if old[k] != v}
+    if not changes:
+        return {}
+    user.display_name = new["display_name"]
+    user.set_roles(parsed)
+    user.extension = new["extension"]
+    user.locale = new["locale"]
+    user.active = new["active"]
+    audit.record(
+        session,
+        actor=actor,
+        user_id=actor_id,
+        action="user.update",
+        object_type="user",
+        object_id=user.id,
+        detail=changes,
+        now=now,
+        ip=ip,
+    )
+    session.flush()
+    return changes
+
+
+def set_active(
+    session: Session, user: User, active: bool, *, actor: str, now: datetime, actor_id: int | None = None, ip: str | None = None
+) -> bool:
+    """Activate or deactivate; returns whether anything changed. Not oneself."""
+    if actor_id is not None and actor_id == user.id and not active:
+        raise ServiceError(N_("you cannot deactivate your own account"), field="active")
+    if user.active == bool(active):
+        return False
+    user.active = bool(active)
+    audit.record(
+        session,
+        actor=actor,
+        user_id=actor_id,
+        action="user.activate" if active else "user.deactivate",
+        object_type="user",
+        object_id=user.id,
+        now=now,
+        ip=ip,
+    )
+    session.flush()
+    return True
+
+
+def reset_password(
+    session: Session, user: User, password: str, *, actor: str, now: datetime, actor_id: int | None = None, ip: str | None = None
+) -> None:
+    """Set a new password; also lifts a lock-out, so the user can log in with it at once."""
+    _check_password(password)
+    user.set_password(password)
+    was_locked = user.locked_until is not None and user.locked_until > now
+    user.failed_logins = 0
+    user.locked_until = None
+    audit.record(
+        session,
+        actor=actor,
+        user_id=actor_id,
+        action="user.password_reset",
+        object_type="user",
+        object_id=user.id,
+        detail={"unlocked": True} if was_locked else None,
+        now=now,
+        ip=ip,
+    )
+    session.flush()
+
+
+def unlock(
+    session: Session, user: User, *, actor: str, now: datetime, actor_id: int | None = None, ip: str | None = None
+) -> bool:
+    """Lift a lock-out after failed log-ins; returns whether the user was locked."""
+    was_locked = user.locked_until is not None and user.locked_until > now
+    if not was_locked and not user.failed_logins and user.locked_until is None:
+        return False
+    user.locked_until = None
+    user.failed_logins = 0
+    audit.record(
+        session,
+        actor=actor,
+        user_id=actor_id,
+        action="user.unlock",
+        object_type="user",
+        object_id=user.id,
+        now=now,
+        ip=ip,
+    )
+    session.flush()
+    return was_locked
+
+
+def is_locked(user: User, now: datetime) -> bool:
+    return user.locked_until is not None and user.locked_until > now
 
 
 def find_user(session: Session, name: str) -> User | None:
@@ -110,6 +308,7 @@ def authenticate(session: Session, username: str, password: str, *, now: datetim
             raise LoginRefused("locked", user.locked_until)
         raise LoginRefused("invalid")
     if not user.active:
+        audit.record(session, actor=user.username, user_id=user.id, action="login.failed", detail={"reason": "inactive"}, now=now, ip=ip)
         raise LoginRefused("inactive")
     user.failed_logins = 0
     user.locked_until = None

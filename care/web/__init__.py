@@ -77,9 +77,13 @@ def init_app(app: Flask) -> None:
     def inject():
         from flask_babel import get_locale
 
+        locale = get_locale()
         return {
             "user_can": user_can,
-            "current_locale": str(get_locale()),
+            # "zh_CN"/"en" as configured (Babel expands zh_CN to zh_Hans_CN) and the
+            # BCP 47 tag for <html lang>.
+            "current_locale": "zh_CN" if locale and locale.language == "zh" else "en",
+            "html_lang": "zh-CN" if locale and locale.language == "zh" else "en",
             "is_htmx": is_htmx(),
         }
 
@@ -99,7 +103,9 @@ def init_app(app: Flask) -> None:
             422: _("Some fields need correcting."),
             429: _("Too many requests; wait a moment and try again."),
         }
-        return _error_page(exc.code or 500, messages.get(exc.code, exc.description))
+        # A view's own message (`abort(404, description=_("…"))`) says more than the default.
+        own = exc.description if exc.description != type(exc).description else None
+        return _error_page(exc.code or 500, own or messages.get(exc.code, exc.description))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -1,22 +1,374 @@
-"""Administration: users and roles, the audit log."""
+"""Administration: users and their roles, and the audit log."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import json
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import func, or_, select
+from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
+from wtforms.widgets import CheckboxInput, ListWidget
+
+try:  # WTForms ≥ 3.3 deprecates (value, label) tuples
+    from wtforms import SelectChoice as _choice
+except ImportError:  # pragma: no cover - older WTForms
+
+    def _choice(value, label):
+        return (value, label)
 
 from care.domain.roles import Role
+from care.extensions import db
+from care.models import AuditLog, User
+from care.models.types import utcnow
+from care.services import ServiceError
+from care.services import users as user_service
 from care.web.access import roles_required
+from care.web.htmx import render
+from care.web.setting_labels import translated
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+ROLE_NAMES = {
+    Role.SPECIALIST: _l("Care specialist"),
+    Role.INSURANCE: _l("Insurance specialist"),
+    Role.CARE_MANAGER: _l("Care manager"),
+    Role.CONSULTANT: _l("Sales consultant"),
+    Role.SALES_MANAGER: _l("Sales manager"),
+    Role.FRONT_DESK: _l("Front desk (service reception)"),
+    Role.GENERAL_MANAGER: _l("General manager"),
+    Role.ADMIN: _l("Administrator"),
+}
+
+LOCALE_CHOICES = [_choice("", _l("As the browser prefers")), _choice("zh_CN", "中文"), _choice("en", "English")]
+
+
+def role_name(role) -> str:
+    try:
+        return str(ROLE_NAMES[Role(role)])
+    except (KeyError, ValueError):
+        return str(role)
+
+
+@bp.app_template_global("role_name")
+def _role_name_global(role) -> str:
+    return role_name(role)
+
+
+@bp.context_processor
+def _admin_context() -> dict:
+    return {"min_password": user_service.MIN_PASSWORD}
+
+
+# --- forms -----------------------------------------------------------------------------
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _role_choices():
+    return [_choice(r.value, ROLE_NAMES[r]) for r in Role]
+
+
+_PASSWORD_LENGTH = Length(
+    min=user_service.MIN_PASSWORD, max=256, message=_l("The password needs %(min)d to %(max)d characters.")
+)
+_EXTENSION = [
+    Optional(),
+    Length(max=20),
+    Regexp(r"^[0-9*#+]+$", message=_l("Digits only (e.g. 8001).")),
+]
+
+
+class ProfileFields(FlaskForm):
+    display_name = StringField(_l("Display name"), validators=[Optional(), Length(max=user_service.MAX_DISPLAY_NAME)])
+    roles = MultiCheckboxField(
+        _l("Roles"), choices=_role_choices, validators=[DataRequired(message=_l("Choose at least one role."))]
+    )
+    extension = StringField(_l("Phone extension"), validators=_EXTENSION)
+
+
+class NewUserForm(ProfileFields):
+    username = StringField(
+        _l("User name"),
+        validators=[
+            DataRequired(),
+            Regexp(r"^[A-Za-z0-9_.\-]{2,64}$", message=_l("2–64 letters, digits, “.”, “_” or “-”.")),
+        ],
+    )
+    password = PasswordField(
+        _l("Password"), validators=[DataRequired(), _PASSWORD_LENGTH]
+    )
+    confirm = PasswordField(
+        _l("Password again"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The two passwords differ."))],
+    )
+
+
+class EditUserForm(ProfileFields):
+    # The service checks the value (a missing field means "as the browser prefers").
+    locale = SelectField(_l("Language"), choices=LOCALE_CHOICES, validate_choice=False)
+    active = BooleanField(_l("Active (may log in)"))
+
+
+class PasswordForm(FlaskForm):
+    password = PasswordField(
+        _l("New password"), validators=[DataRequired(), _PASSWORD_LENGTH]
+    )
+    confirm = PasswordField(
+        _l("New password again"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The two passwords differ."))],
+    )
+
+
+class ActionForm(FlaskForm):
+    """A button that posts (unlock): the CSRF token only."""
+
+
+def _service_error(form: FlaskForm, exc: ServiceError) -> None:
+    """Put a refused use case's message beside its field (or above the form)."""
+    message = translated(exc)
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None:
+        field.errors = [*field.errors, message]
+    else:
+        form.form_errors.append(message)
+
+
+def _actor() -> dict:
+    return {"actor": current_user.username, "actor_id": current_user.id, "ip": request.remote_addr, "now": utcnow()}
+
+
+def _get_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+# --- users -----------------------------------------------------------------------------
 
 
 @bp.route("/users")
 @roles_required(Role.ADMIN)
 def users():
-    return render_template("main/home.html")
+    q = request.args.get("q", "").strip()[:64]
+    page = request.args.get("page", 1, type=int)
+    query = select(User)
+    if q:
+        query = query.where(
+            or_(
+                func.lower(User.username).contains(q.lower(), autoescape=True),
+                func.lower(User.display_name).contains(q.lower(), autoescape=True),
+                User.extension == q,
+            )
+        )
+    pagination = db.paginate(
+        query.order_by(User.active.desc(), func.lower(User.username)),
+        page=max(page, 1),
+        per_page=current_app.config["CARE_PAGE_SIZE"],
+        error_out=False,
+    )
+    return render(
+        "admin/users.html",
+        "admin/_users_table.html",
+        pagination=pagination,
+        q=q,
+        now=utcnow(),
+        args={"q": q} if q else {},
+    )
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def user_new():
+    form = NewUserForm()
+    if form.validate_on_submit():
+        try:
+            user = user_service.create_user(
+                db.session,
+                form.username.data,
+                roles=form.roles.data,
+                password=form.password.data,
+                extension=form.extension.data,
+                display_name=form.display_name.data,
+                **_actor(),
+            )
+        except ServiceError as exc:
+            db.session.rollback()
+            _service_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("User %(name)s created.", name=user.username), "success")
+            return redirect(url_for("admin.user", user_id=user.id), code=303)
+    status = 422 if form.is_submitted() else 200
+    return render("admin/user_new.html", "admin/_user_new_form.html", form=form), status
+
+
+def _user_page(user: User, *, form=None, password_form=None, status=200):
+    if form is None:
+        form = EditUserForm(
+            formdata=None,
+            data={
+                "display_name": user.display_name,
+                "roles": sorted(r.value for r in user.roles),
+                "extension": user.extension or "",
+                "locale": user.locale or "",
+                "active": user.active,
+            },
+        )
+    return (
+        render(
+            "admin/user.html",
+            "admin/_user.html",
+            user=user,
+            form=form,
+            password_form=password_form or PasswordForm(formdata=None),
+            action_form=ActionForm(formdata=None),
+            now=utcnow(),
+            is_self=user.id == current_user.id,
+        ),
+        status,
+    )
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def user(user_id: int):
+    user = _get_user(user_id)
+    if request.method == "GET":
+        return _user_page(user)
+    form = EditUserForm()
+    if form.validate():
+        try:
+            changes = user_service.update_user(
+                db.session,
+                user,
+                display_name=form.display_name.data,
+                roles=form.roles.data,
+                extension=form.extension.data,
+                locale=form.locale.data,
+                active=form.active.data,
+                **_actor(),
+            )
+        except ServiceError as exc:
+            db.session.rollback()
+            _service_error(form, exc)
+        else:
+            db.session.commit()
+            if changes:
+                flash(_("Changes to %(name)s saved.", name=user.username), "success")
+            else:
+                flash(_("Nothing changed."), "info")
+            return redirect(url_for("admin.user", user_id=user.id), code=303)
+    return _user_page(user, form=form, status=422)
+
+
+@bp.route("/users/<int:user_id>/password", methods=["POST"])
+@roles_required(Role.ADMIN)
+def user_password(user_id: int):
+    user = _get_user(user_id)
+    form = PasswordForm()
+    if form.validate():
+        try:
+            user_service.reset_password(db.session, user, form.password.data, **_actor())
+        except ServiceError as exc:
+            db.session.rollback()
+            _service_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("New password set for %(name)s. Tell them in person or by phone.", name=user.username), "success")
+            return redirect(url_for("admin.user", user_id=user.id), code=303)
+    return _user_page(user, password_form=form, status=422)
+
+
+@bp.route("/users/<int:user_id>/unlock", methods=["POST"])
+@roles_required(Role.ADMIN)
+def user_unlock(user_id: int):
+    user = _get_user(user_id)
+    was_locked = user_service.unlock(db.session, user, **_actor())
+    db.session.commit()
+    if was_locked:
+        flash(_("%(name)s is unlocked and may log in again.", name=user.username), "success")
+    else:
+        flash(_("%(name)s was not locked.", name=user.username), "info")
+    return redirect(url_for("admin.user", user_id=user.id), code=303)
+
+
+# --- audit log -------------------------------------------------------------------------
+
+AUDIT_PAGE = 50
+
+
+def _format_value(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, list | tuple):
+        return ", ".join(_format_value(v) for v in value) or "—"
+    if isinstance(value, bool | int | float | str):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def detail_lines(detail) -> list[str]:
+    """An entry's detail as short lines: `key: old → new` for changes, `key: value` else."""
+    if not detail:
+        return []
+    if not isinstance(detail, dict):
+        return [_format_value(detail)]
+    lines = []
+    for key, value in detail.items():
+        if isinstance(value, dict) and set(value) == {"old", "new"}:
+            lines.append(f"{key}: {_format_value(value['old'])} → {_format_value(value['new'])}")
+        else:
+            lines.append(f"{key}: {_format_value(value)}")
+    return lines
 
 
 @bp.route("/audit")
-@roles_required(Role.ADMIN)
+@roles_required(Role.ADMIN, Role.GENERAL_MANAGER)
 def audit():
-    return render_template("main/home.html")
+    """Newest first, keyset-paginated by id (`before=<id>`: the entries older than it)."""
+    action = request.args.get("action", "").strip()[:40]
+    actor = request.args.get("user", "").strip()[:64]
+    before_text = request.args.get("before", "").strip()
+    before = None
+    if before_text:
+        if not before_text.isdigit():
+            abort(400)
+        before = int(before_text)
+
+    query = select(AuditLog)
+    if action:  # "user" matches user.create, user.update …; "login" matches login and login.failed
+        query = query.where(
+            or_(AuditLog.action == action, AuditLog.action.startswith(action.rstrip(".") + ".", autoescape=True))
+        )
+    if actor:
+        query = query.where(func.lower(AuditLog.actor) == actor.lower())
+    if before is not None:
+        query = query.where(AuditLog.id < before)
+    entries = db.session.scalars(query.order_by(AuditLog.id.desc()).limit(AUDIT_PAGE + 1)).all()
+    older = entries[AUDIT_PAGE - 1].id if len(entries) > AUDIT_PAGE else None
+    entries = entries[:AUDIT_PAGE]
+
+    recent = select(AuditLog.action).order_by(AuditLog.id.desc()).limit(2000).subquery()
+    known_actions = sorted(set(db.session.scalars(select(recent.c.action).distinct())))
+    filters = {k: v for k, v in (("action", action), ("user", actor)) if v}
+    return render(
+        "admin/audit.html",
+        "admin/_audit_table.html",
+        entries=entries,
+        older=older,
+        before=before,
+        action=action,
+        actor=actor,
+        filters=filters,
+        known_actions=known_actions,
+        detail_lines=detail_lines,
+    )

@@ -1,16 +1,168 @@
-"""Customers: placeholder until its page lands."""
+"""Customers: the search, the customer page and the CSV export."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Response, abort, current_app, request
+from flask_babel import format_datetime, format_number
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import SearchField
+from wtforms.validators import Length
 
-from care.domain.roles import Role
+from care.domain.roles import CUSTOMER_READERS, Role, sees_full_phone
+from care.extensions import db
+from care.models.types import utcnow
+from care.services import customers as svc
 from care.web.access import roles_required
+from care.web.htmx import render
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 
+EXPORTERS = (Role.CARE_MANAGER, Role.GENERAL_MANAGER)
+MAX_PAGE_DIGITS = 7
+
+CLASS_LABELS = {
+    "potential": _l("Potential"),
+    "existing": _l("Existing"),
+    "vip": _l("VIP"),
+    "key": _l("Key account"),
+}
+VISIT_KIND_LABELS = {
+    "first_service": _l("First service"),
+    "maintenance": _l("Regular maintenance"),
+    "repair": _l("Repair"),
+    "warranty": _l("Warranty"),
+    "other": _l("Other"),
+}
+
+
+class SearchForm(FlaskForm):
+    """The search box: a GET form, so no CSRF token (nothing is changed)."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField(
+        _l("Search customers"),
+        validators=[Length(max=svc.MAX_QUERY, message=_l("Search for at most %(max)d characters."))],
+    )
+
+
+def _page_number() -> int:
+    raw = request.args.get("page", "1").strip() or "1"
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        abort(400, description=_("The page number must be a whole number from 1 on."))
+    if len(raw) > MAX_PAGE_DIGITS:  # far past any list; also keeps the SQL offset in range
+        abort(404, description=_("Page %(page)s does not exist.", page=raw))
+    return int(raw)
+
+
+def _actor() -> dict:
+    return {"actor": current_user.username, "user_id": current_user.id, "ip": request.remote_addr}
+
+
+def _full_phones() -> bool:
+    return sees_full_phone(current_user.roles)
+
+
+@bp.app_template_global()
+def customer_phone(e164: str | None) -> str:
+    """A phone as the current user may see it: whole for calling roles, else masked."""
+    return svc.shown_phone(e164, full=_full_phones())
+
 
 @bp.route("/")
-@roles_required(Role.ADMIN)
+@roles_required(*CUSTOMER_READERS)
 def index():
-    return render_template("main/home.html")
+    form = SearchForm(request.args)
+    page_no = _page_number()
+    context = {"form": form, "class_labels": CLASS_LABELS, "q": "", "results": None}
+    if not form.validate():
+        return render("customers/index.html", "customers/_results.html", **context), 422
+    q = svc.clean_query(form.q.data)
+    per_page = current_app.config["CARE_PAGE_SIZE"]
+    results = db.paginate(svc.search_statement(q), page=page_no, per_page=per_page, error_out=False)
+    if page_no > 1 and page_no > results.pages:
+        abort(
+            404,
+            description=_(
+                "Page %(page)d does not exist: this list has %(pages)d page(s).",
+                page=page_no,
+                pages=results.pages,
+            ),
+        )
+    if q:
+        svc.record_search(db.session, q, results.total, now=utcnow(), **_actor())
+        db.session.commit()
+    context.update(q=q, results=results)
+    return render("customers/index.html", "customers/_results.html", **context)
+
+
+@bp.route("/<int(max=2147483647):customer_id>")  # ids beyond INTEGER: plain 404
+@roles_required(*CUSTOMER_READERS)
+def detail(customer_id: int):
+    profile = svc.view_customer(db.session, customer_id, now=utcnow(), **_actor())
+    if profile is None:
+        abort(404, description=_("There is no customer with the id %(id)d.", id=customer_id))
+    db.session.commit()
+    return render(
+        "customers/detail.html",
+        "customers/_detail.html",
+        profile=profile,
+        c=profile.customer,
+        class_labels=CLASS_LABELS,
+        visit_kinds=VISIT_KIND_LABELS,
+        full_phones=_full_phones(),
+    )
+
+
+@bp.route("/export.csv")
+@roles_required(*EXPORTERS)
+def export():
+    form = SearchForm(request.args)
+    if not form.validate():
+        abort(400, description="; ".join(str(e) for e in form.q.errors))
+    now = utcnow()
+    cap = svc.EXPORT_CAP
+    headers = [
+        _("Customer no."),
+        _("Name"),
+        _("Mobile"),
+        _("Other phone"),
+        _("E-mail"),
+        _("City"),
+        _("Class"),
+        _("Plates"),
+        _("VINs"),
+        _("Models"),
+        _("No calls"),
+        _("No SMS"),
+        _("No e-mail"),
+    ]
+    result = svc.export_customers(
+        db.session,
+        form.q.data,
+        full_phones=_full_phones(),
+        headers=headers,
+        labels={k: str(v) for k, v in CLASS_LABELS.items()},
+        capped_note=_(
+            "# Only the first %(cap)s customers are exported: narrow the search to export the rest.",
+            cap=format_number(cap),
+        ),
+        cap=cap,
+        now=now,
+        **_actor(),
+    )
+    db.session.commit()
+    stamp = format_datetime(now, "yyyyMMdd-HHmm")
+    return Response(
+        result.text.encode("utf-8"),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="customers-{stamp}.csv"',
+            "Cache-Control": "no-store",
+            "X-Export-Rows": str(result.rows),
+        },
+    )

@@ -1,16 +1,345 @@
-"""Imports: placeholder until its page lands."""
+"""DMS import page: upload a CSV/XLSX export, follow its progress, see and download rejects.
+
+The page and `care import` call the same service (care/services/imports.py), so a file
+gives the same result from either. With `CARE_IMPORT_IN_BACKGROUND` the upload is kept
+under instance/uploads/ and imported by a thread (its own app context and session,
+committing per chunk) while the run page polls its progress; otherwise (tests) the
+import runs inside the request.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import csv
+import io
+import logging
+import re
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
 
-from care.domain.roles import Role
+from flask import Blueprint, Response, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from wtforms import BooleanField, SelectField
+
+try:  # WTForms ≥ 3.3 deprecates (value, label) tuples
+    from wtforms import SelectChoice as _choice
+except ImportError:  # pragma: no cover - older WTForms
+
+    def _choice(value, label):
+        return (value, label)
+
+
+from care.domain.dms import KINDS as KIND_SPECS
+from care.domain.roles import IMPORTERS
+from care.extensions import db
+from care.models import ImportRun
+from care.models.types import utcnow
+from care.services import audit
+from care.services.imports import (
+    FILE_MESSAGES,
+    KINDS,
+    REJECTS_KEPT,
+    ImportFileError,
+    check_file,
+    fail_run,
+    mark_interrupted,
+    record_refusal,
+    run_import,
+)
 from care.web.access import roles_required
+from care.web.htmx import render
+
+log = logging.getLogger("care.web.imports")
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
+KIND_LABELS = {
+    "customers": _l("Customers"),
+    "vehicles": _l("Vehicles"),
+    "visits": _l("Service visits"),
+    "policies": _l("Insurance policies"),
+    "deliveries": _l("Deliveries"),
+}
+STATUS_LABELS = {
+    "queued": _l("Queued"),
+    "running": _l("Running"),
+    "done": _l("Done"),
+    "failed": _l("Failed"),
+}
+REJECTS_PER_PAGE = 50
 
-@bp.route("/")
-@roles_required(Role.ADMIN)
+
+class UploadForm(FlaskForm):
+    kind = SelectField(_l("Kind of file"), choices=[_choice(k, KIND_LABELS[k]) for k in KINDS])
+    file = FileField(
+        _l("File (.csv or .xlsx)"),
+        validators=[
+            FileRequired(_l("Choose a file to import.")),
+            FileAllowed(["csv", "xlsx"], _l("Only .csv and .xlsx files can be imported.")),
+        ],
+    )
+    strict = BooleanField(_l("Strict: import nothing when any row is invalid"))
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+def translated(template: str, params: dict | None) -> str:
+    """An English message id with its parameters, in the user's language."""
+    return _(template, **params) if params else _(template)
+
+
+@cache
+def _file_patterns() -> tuple[tuple[re.Pattern, str], ...]:
+    out = []
+    for template in FILE_MESSAGES:
+        parts = re.split(r"%\((\w+)\)s", template)
+        regex = "".join(
+            re.escape(part) if i % 2 == 0 else f"(?P<{part}>.*)" for i, part in enumerate(parts)
+        )
+        out.append((re.compile(f"^{regex}$", re.S), template))
+    return tuple(out)
+
+
+def run_error(run: ImportRun) -> str | None:
+    """The stored (English) reason a run failed, translated when it is one of ours."""
+    if not run.error:
+        return None
+    for pattern, template in _file_patterns():
+        m = pattern.match(run.error)
+        if m:
+            return translated(template, m.groupdict())
+    return run.error
+
+
+def reject_message(entry: dict) -> str:
+    if entry.get("template"):
+        return translated(entry["template"], entry.get("params"))
+    return entry.get("error", "")
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+def _index(form: UploadForm, status: int = 200):
+    page = request.args.get("page", 1, type=int)
+    runs = db.paginate(
+        select(ImportRun)
+        .options(selectinload(ImportRun.user))
+        .order_by(ImportRun.started_at.desc(), ImportRun.id.desc()),
+        page=page,
+        per_page=current_app.config["CARE_PAGE_SIZE"],
+        error_out=False,
+    )
+    return (
+        render(
+            "imports/index.html",
+            "imports/_runs.html",
+            form=form,
+            runs=runs,
+            kinds=KIND_SPECS,
+            kind_labels=KIND_LABELS,
+            status_labels=STATUS_LABELS,
+        ),
+        status,
+    )
+
+
+@bp.get("/")
+@roles_required(*IMPORTERS)
 def index():
-    return render_template("main/home.html")
+    return _index(UploadForm())
+
+
+@bp.post("/")
+@roles_required(*IMPORTERS)
+def upload():
+    form = UploadForm()
+    if not form.validate_on_submit():
+        return _index(form, 422)
+    storage = form.file.data
+    filename = _client_filename(storage.filename)
+    saved = _save(storage, Path(filename).suffix.lower())
+    kind, strict = form.kind.data, bool(form.strict.data)
+    options = {
+        "filename": filename,
+        "strict": strict,
+        "actor": current_user.username,
+        "user_id": current_user.id,
+    }
+    handed_over = False  # the background worker deletes the upload when it is done
+    try:
+        if current_app.config["CARE_IMPORT_IN_BACKGROUND"]:
+            check_file(kind, saved)  # a bad file is refused on the form, not later
+            run = ImportRun(kind=kind, status="queued", started_at=utcnow(), **options)
+            db.session.add(run)
+            db.session.commit()
+            _start_worker(current_app._get_current_object(), run.id, kind, saved, options)
+            handed_over = True
+            return redirect(url_for(".run", run_id=run.id), code=303)
+        run = run_import(db.session, kind, saved, now=utcnow(), **options)
+    except ImportFileError as exc:
+        if exc.run is None:  # refused by the early check: recorded as a failed run all the same
+            record_refusal(db.session, kind, exc, now=utcnow(), **options)
+        db.session.commit()
+        form.file.errors.append(translated(exc.template, exc.params))
+        return _index(form, 422)
+    finally:
+        if not handed_over:
+            saved.unlink(missing_ok=True)
+    db.session.commit()
+    if run.status == "done" and run.rejected:
+        flash(_("The file was imported except %(count)s rejected row(s).", count=run.rejected), "info")
+    elif run.status == "done":
+        flash(_("The file was imported."), "success")
+    return redirect(url_for(".run", run_id=run.id), code=303)
+
+
+@bp.get("/<int:run_id>")
+@roles_required(*IMPORTERS)
+def run(run_id: int):
+    run = db.get_or_404(ImportRun, run_id)
+    stale_after = timedelta(minutes=current_app.config["CARE_IMPORT_STALE_MINUTES"])
+    if mark_interrupted(db.session, run, now=utcnow(), stale_after=stale_after):
+        db.session.commit()
+    page = request.args.get("page", 1, type=int)
+    rejects = run.rejects or []
+    pager = _Pager.of(len(rejects), page, REJECTS_PER_PAGE)
+    return render(
+        "imports/run.html",
+        "imports/_run.html",
+        run=run,
+        polling=run.status in ("queued", "running"),
+        rejects=rejects[pager.start : pager.start + REJECTS_PER_PAGE],
+        pager=pager,
+        capped=run.rejected > 0 and len(rejects) >= REJECTS_KEPT,
+        kept=REJECTS_KEPT,
+        kind_labels=KIND_LABELS,
+        status_labels=STATUS_LABELS,
+        run_error=run_error(run),
+        reject_message=reject_message,
+    )
+
+
+@bp.get("/<int:run_id>/rejects.csv")
+@roles_required(*IMPORTERS)
+def rejects_csv(run_id: int):
+    run = db.get_or_404(ImportRun, run_id)
+    rejects = run.rejects or []
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([_("Row"), _("Column"), _("Problem")])
+    for entry in rejects:
+        writer.writerow([entry["row"], entry["column"], _spreadsheet_safe(reject_message(entry))])
+    audit.record(
+        db.session,
+        actor=current_user.username,
+        user_id=current_user.id,
+        action="export",
+        object_type="import_run",
+        object_id=run.id,
+        detail={"what": "rejects", "rows": len(rejects)},
+        now=utcnow(),
+        ip=request.remote_addr,
+    )
+    db.session.commit()
+    body = ("\ufeff" + buffer.getvalue()).encode("utf-8")  # the BOM: Excel then reads UTF-8
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="import-{run.id}-rejects.csv"'},
+    )
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Pager:
+    """What templates/macros.html `pager` needs, for a list kept in memory."""
+
+    page: int
+    pages: int
+    start: int
+
+    @classmethod
+    def of(cls, total: int, page: int, per_page: int) -> _Pager:
+        pages = max(1, -(-total // per_page))
+        page = min(max(page, 1), pages)
+        return cls(page, pages, (page - 1) * per_page)
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def _client_filename(name: str | None) -> str:
+    """The file's own name as the user knows it (Chinese kept), without any path."""
+    base = re.split(r"[\\/]", name or "")[-1].strip()
+    base = re.sub(r"[\x00-\x1f\x7f]", "", base)
+    return base[-255:] or "upload"
+
+
+def _save(storage, ext: str) -> Path:
+    folder = Path(current_app.instance_path) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}{ext}"
+    storage.save(path)
+    return path
+
+
+def _spreadsheet_safe(text: str) -> str:
+    """Keep Excel from reading a cell as a formula (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _start_worker(app, run_id: int, kind: str, path: Path, options: dict) -> None:
+    thread = threading.Thread(
+        target=_work, args=(app, run_id, kind, path, options), name=f"import-{run_id}", daemon=True
+    )
+    thread.start()
+
+
+def _work(app, run_id: int, kind: str, path: Path, options: dict) -> None:
+    """The background import: its own app context and session, a commit per chunk."""
+    with app.app_context():
+        session = db.session
+        try:
+            run = session.get(ImportRun, run_id)
+            run_import(
+                session, kind, path, now=utcnow(), run=run, progress=lambda _run: session.commit(), **options
+            )
+            session.commit()
+        except ImportFileError:
+            session.commit()
+        except Exception as exc:  # noqa: BLE001 - record the failure; the message may hold row data
+            session.rollback()
+            log.error("import run %s stopped: %s", run_id, type(exc).__name__)
+            run = session.get(ImportRun, run_id)
+            if run is not None:
+                fail_run(session, run, now=utcnow())
+                session.commit()
+        finally:
+            path.unlink(missing_ok=True)
+            db.session.remove()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_foundation
 Revises: 
-Create Date: 2026-11-23 13:02:14.968259
+Create Date: 2026-11-23 13:33:11.515742
 
 """
 from alembic import op
@@ -109,6 +109,7 @@ def upgrade():
     sa.Column('user_id', sa.Integer(), nullable=True),
     sa.Column('actor', sa.String(length=64), nullable=False),
     sa.Column('started_at', care.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', care.models.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('finished_at', care.models.types.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_import_runs_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_import_runs'))

@@ -11,6 +11,7 @@ import pytest
 
 from care.domain.roles import Role
 from care.extensions import db
+from care.models import ImportRun
 from tests import factories
 
 R = Role
@@ -30,10 +31,20 @@ ACCESS: dict[str, tuple] = {
     "main.language": (PUBLIC, "POST", {}),
     "main.healthz": (PUBLIC, "GET", {}),
     "customers.index": (READERS, "GET", {}),
+    "customers.detail": (READERS, "GET", {"customer_id": "{customer}"}),
+    "customers.export": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {}),
     "imports.index": (IMPORTERS, "GET", {}),
+    "imports.upload": (IMPORTERS, "POST", {}),
+    "imports.run": (IMPORTERS, "GET", {"run_id": "{run}"}),
+    "imports.rejects_csv": (IMPORTERS, "GET", {"run_id": "{run}"}),
     "settings.index": (frozenset({R.ADMIN}), "GET", {}),
+    "settings.reset": (frozenset({R.ADMIN}), "POST", {"key": "dealer_name"}),
     "admin.users": (frozenset({R.ADMIN}), "GET", {}),
-    "admin.audit": (frozenset({R.ADMIN}), "GET", {}),
+    "admin.user_new": (frozenset({R.ADMIN}), "GET", {}),
+    "admin.user": (frozenset({R.ADMIN}), "GET", {"user_id": "{user}"}),
+    "admin.user_password": (frozenset({R.ADMIN}), "POST", {"user_id": "{user}"}),
+    "admin.user_unlock": (frozenset({R.ADMIN}), "POST", {"user_id": "{user}"}),
+    "admin.audit": (frozenset({R.ADMIN, R.GENERAL_MANAGER}), "GET", {}),
 }
 
 
@@ -45,7 +56,10 @@ def seeded(app):
         vehicle = factories.make_vehicle(db.session, customer)
         user = factories.make_user(db.session, "specialist", username="target")
         db.session.commit()
-        return {"customer": customer.id, "vehicle": vehicle.id, "user": user.id, "run": 1}
+        run = ImportRun(kind="customers", filename="seed.csv", actor="cli", status="done", rejects=[])
+        db.session.add(run)
+        db.session.commit()
+        return {"customer": customer.id, "vehicle": vehicle.id, "user": user.id, "run": run.id}
 
 
 def _url(app, endpoint, args, seeded):

@@ -1,0 +1,665 @@
+"""DMS import (interfaces.md "Import files"): read a CSV/XLSX export, check every row,
+upsert the valid ones in bulk and record the run.
+
+`run_import` is the one use case behind both `care import` and the import page, so the
+same file gives the same result from either. It parses and validates the whole file
+first (so that `strict` can refuse everything), then writes chunk by chunk with bulk
+statements: existing keys looked up with `… WHERE key IN (…)` per chunk, new rows with
+one bulk INSERT, changed rows with one bulk UPDATE by primary key. It flushes and never
+commits; `progress(run)` is called after each chunk so that a caller may commit there.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from care.domain import N_
+from care.domain.dms import (
+    CUSTOMER_REF,
+    EMAIL,
+    PHONE,
+    USER_REF,
+    VIN,
+    CellError,
+    Column,
+    DmsError,
+    HeaderMap,
+    KindSpec,
+    ParsedRow,
+    is_blank,
+    kind_spec,
+    match_headers,
+    parse_row,
+)
+from care.models import (
+    Customer,
+    Delivery,
+    ImportRun,
+    InsurancePolicy,
+    OwnershipChange,
+    ServiceVisit,
+    Vehicle,
+)
+from care.phones import PhoneError, normalize_phone
+from care.services import ServiceError, audit
+from care.services.settings import load_settings
+from care.services.users import find_user_by_name_or_display
+
+log = logging.getLogger("care.imports")
+
+KINDS = ("customers", "vehicles", "visits", "policies", "deliveries")
+EXTENSIONS = (".csv", ".xlsx")
+CHUNK = 1000  # rows per lookup / bulk statement
+REJECTS_KEPT = 10_000  # problems stored with a run (all of them are counted)
+
+
+class ImportFileError(ServiceError):
+    """The whole file is refused (unreadable, no header, a required column missing …).
+
+    `run` is the failed ImportRun when one was recorded.
+    """
+
+    run: ImportRun | None = None
+
+
+# File-level messages (a page shows a stored `ImportRun.error` translated from these).
+UNKNOWN_KIND = N_("Unknown kind “%(kind)s”; kinds: %(kinds)s")
+BAD_TYPE = N_("Unsupported file type “%(ext)s”: use .csv or .xlsx")
+NOT_FOUND = N_("The file was not found")
+UNREADABLE = N_("The file cannot be read")
+EMPTY = N_("The file is empty")
+NO_HEADER = N_("The file has no header row")
+IS_XLSX = N_("This is an Excel workbook: give it the .xlsx extension")
+IS_XLS = N_("This is an old Excel .xls workbook: save it as .xlsx or as CSV")
+UNDECODABLE = N_("The file is neither UTF-8 nor GB18030 text: save it as CSV (UTF-8) or as an Excel workbook")
+BINARY = N_("The file contains binary data: it is not a CSV text file")
+BAD_CSV = N_("The file is not a readable CSV table (line %(line)s)")
+BAD_XLSX = N_("The file is not a readable Excel (.xlsx) workbook")
+STRICT_MESSAGE = N_("%(count)s row(s) rejected: nothing was imported (strict mode)")
+CRASH_MESSAGE = N_("The import stopped on an unexpected error after %(processed)s rows; the rows before it are saved")
+INTERRUPTED_MESSAGE = N_("The import was interrupted (the server stopped) after %(processed)s rows; the rows before it are saved. Upload the file again to finish it: rows already imported count as unchanged")
+FILE_MESSAGES = (
+    UNKNOWN_KIND, BAD_TYPE, NOT_FOUND, UNREADABLE, EMPTY, NO_HEADER, IS_XLSX, IS_XLS, UNDECODABLE,
+    BINARY, BAD_CSV, BAD_XLSX, STRICT_MESSAGE, CRASH_MESSAGE, INTERRUPTED_MESSAGE,
+    # from care/domain/dms.py
+    N_("The column %(column)s appears more than once (%(headers)s)"),
+    N_("The %(kind)s file lacks the required column(s): %(columns)s"),
+)  # fmt: skip
+
+# --- reading files -----------------------------------------------------------------------
+
+
+@dataclass
+class Table:
+    headers: list
+    rows: list[tuple[int, list]]  # (row number as a spreadsheet shows it, cells)
+
+
+def read_table(path: Path) -> Table:
+    """The header row and the non-blank data rows of a .csv or .xlsx file."""
+    ext = path.suffix.lower()
+    if ext not in EXTENSIONS:
+        raise ImportFileError(BAD_TYPE, ext=ext or path.name)
+    if not path.is_file():
+        raise ImportFileError(NOT_FOUND)
+    try:
+        if path.stat().st_size == 0:
+            raise ImportFileError(EMPTY)
+        records = _read_csv(path) if ext == ".csv" else _read_xlsx(path)
+    except OSError:
+        raise ImportFileError(UNREADABLE) from None
+    header_at = next((i for i, cells in enumerate(records) if not is_blank(cells)), None)
+    if header_at is None:
+        raise ImportFileError(NO_HEADER)
+    rows = [
+        (i + 1, list(cells))
+        for i, cells in enumerate(records)
+        if i > header_at and not is_blank(cells)
+    ]
+    return Table(list(records[header_at]), rows)
+
+
+def decode_csv(data: bytes) -> str:
+    """UTF-8 (with or without BOM) strictly, else GB18030 as Chinese Excel writes it."""
+    if data[:4] == b"PK\x03\x04":
+        raise ImportFileError(IS_XLSX)
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        raise ImportFileError(IS_XLS)
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Excel's "Unicode text"
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ImportFileError(UNDECODABLE) from None
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            try:
+                text = data.decode("gb18030")
+            except UnicodeDecodeError:
+                raise ImportFileError(UNDECODABLE) from None
+    if "\x00" in text:
+        raise ImportFileError(BINARY)
+    return text
+
+
+def _read_csv(path: Path) -> list[list]:
+    text = decode_csv(path.read_bytes())
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    try:
+        return [list(r) for r in reader]
+    except csv.Error:
+        raise ImportFileError(BAD_CSV, line=reader.line_num) from None
+
+
+def _delimiter(text: str) -> str:
+    """Comma, or tab / semicolon when the first line plainly uses that instead."""
+    first = next((line for line in io.StringIO(text) if line.strip()), "")
+    best = max((",", "\t", ";"), key=first.count)
+    return best if first.count(best) else ","
+
+
+def _read_xlsx(path: Path) -> list[list]:
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001 - zip, XML and openpyxl errors: all "not a workbook"
+        raise ImportFileError(BAD_XLSX) from None
+    try:
+        sheet = workbook.active if workbook.active is not None else workbook.worksheets[0]
+        if hasattr(sheet, "reset_dimensions"):
+            sheet.reset_dimensions()  # some exporters write a wrong <dimension>
+        return [list(r) for r in sheet.iter_rows(values_only=True)]
+    except Exception:  # noqa: BLE001
+        raise ImportFileError(BAD_XLSX) from None
+    finally:
+        workbook.close()
+
+
+# --- the import --------------------------------------------------------------------------
+
+MODELS = {
+    "customers": Customer,
+    "vehicles": Vehicle,
+    "visits": ServiceVisit,
+    "policies": InsurancePolicy,
+    "deliveries": Delivery,
+}
+KEY_FIELD = {
+    "customers": "customer_no",
+    "vehicles": "vin",
+    "visits": "ro_no",
+    "policies": "policy_no",
+    "deliveries": "vehicle_id",
+}
+# Values of a new row for the fields a file may leave out (the rest are None).
+INSERT_DEFAULTS = {
+    "customers": {"customer_class": "existing", "no_call": False, "no_sms": False, "no_email": False},
+}
+FLAGS = ("no_call", "no_sms", "no_email")
+
+
+def reject(row: int, column: str, problem: DmsError | ServiceError) -> dict:
+    """A rejected row as the CLI prints it, plus the message id for a translated page."""
+    return {
+        "row": row,
+        "column": column,
+        "error": str(problem),
+        "template": problem.template,
+        "params": problem.params,
+    }
+
+
+def public_reject(entry: dict) -> dict:
+    """`{"row", "column", "error"}` (interfaces.md)."""
+    return {"row": entry["row"], "column": entry["column"], "error": entry["error"]}
+
+
+def run_import(
+    session: Session,
+    kind: str,
+    path: str | Path,
+    *,
+    filename: str,
+    strict: bool = False,
+    actor: str,
+    user_id: int | None = None,
+    now: datetime,
+    progress: Callable[[ImportRun], None] | None = None,
+    run: ImportRun | None = None,
+) -> ImportRun:
+    """Import one DMS file; returns its ImportRun (status `done`, or `failed` in strict mode
+    when rows were rejected). A file refused as a whole raises ImportFileError after
+    recording the failed run. All rejects are on `run.all_rejects`; the run stores the
+    first REJECTS_KEPT of them.
+    """
+    clock = time.monotonic()
+    if run is None:
+        run = ImportRun(
+            kind=kind[:16], filename=filename[:255], strict=strict, actor=actor[:64],
+            user_id=user_id, started_at=now,
+        )  # fmt: skip
+        session.add(run)
+    run.status = "running"
+    run.total_rows = run.processed_rows = 0
+    run.created = run.updated = run.unchanged = run.rejected = 0
+    run.rejects = []
+    run.all_rejects = []
+    session.flush()
+    try:
+        spec = _spec(kind)
+        table = read_table(Path(path))
+        try:
+            header = match_headers(kind, table.headers)
+        except DmsError as exc:
+            raise ImportFileError(exc.template, **exc.params) from None
+        run.total_rows = len(table.rows)
+        session.flush()
+        if progress:
+            progress(run)
+        _Import(session, spec, header, table, run, now=now, strict=strict, progress=progress).run()
+    except ImportFileError as exc:
+        run.status = "failed"
+        run.error = str(exc)
+        _finish(session, run, now, clock)
+        exc.run = run
+        raise
+    _finish(session, run, now, clock)
+    return run
+
+
+def record_refusal(
+    session: Session,
+    kind: str,
+    exc: ImportFileError,
+    *,
+    filename: str,
+    strict: bool = False,
+    actor: str,
+    user_id: int | None = None,
+    now: datetime,
+) -> ImportRun:
+    """Record a file refused before its run began (the page's early check) as a failed run."""
+    run = ImportRun(
+        kind=kind[:16], filename=filename[:255], strict=strict, actor=actor[:64], user_id=user_id,
+        started_at=now, finished_at=now, status="failed", error=str(exc), rejects=[],
+        total_rows=0, processed_rows=0, created=0, updated=0, unchanged=0, rejected=0,
+    )  # fmt: skip
+    session.add(run)
+    session.flush()
+    _audit(session, run, now)
+    session.flush()
+    exc.run = run
+    return run
+
+
+def fail_run(session: Session, run: ImportRun, *, now: datetime) -> None:
+    """Mark a run that stopped on an unexpected error (the background worker uses it)."""
+    run.status = "failed"
+    run.error = CRASH_MESSAGE % {"processed": run.processed_rows}
+    run.finished_at = now
+    _audit(session, run, now)
+    session.flush()
+
+
+def mark_interrupted(session: Session, run: ImportRun, *, now: datetime, stale_after: timedelta) -> bool:
+    """A queued or running import that has written nothing for `stale_after` was cut off
+    (its worker died with the server): mark it failed so that its page stops waiting."""
+    if run.status not in ("queued", "running") or run.updated_at > now - stale_after:
+        return False
+    run.status = "failed"
+    run.error = INTERRUPTED_MESSAGE % {"processed": run.processed_rows}
+    run.finished_at = now
+    _audit(session, run, now)
+    session.flush()
+    return True
+
+
+def _spec(kind: str) -> KindSpec:
+    try:
+        return kind_spec(kind)
+    except DmsError as exc:
+        raise ImportFileError(exc.template, **exc.params) from None
+
+
+def _finish(session: Session, run: ImportRun, now: datetime, clock: float) -> None:
+    run.finished_at = now + timedelta(seconds=time.monotonic() - clock)
+    _audit(session, run, now)
+    session.flush()
+    log.info(
+        "import run %s (%s): %s, %s created, %s updated, %s unchanged, %s rejected",
+        run.id, run.kind, run.status, run.created, run.updated, run.unchanged, run.rejected,
+    )  # fmt: skip
+
+
+def _audit(session: Session, run: ImportRun, now: datetime) -> None:
+    audit.record(
+        session,
+        actor=run.actor,
+        user_id=run.user_id,
+        action="import",
+        object_type="import_run",
+        object_id=run.id,
+        detail={
+            "kind": run.kind,
+            "status": run.status,
+            "total": run.total_rows,
+            "created": run.created,
+            "updated": run.updated,
+            "unchanged": run.unchanged,
+            "rejected": run.rejected,
+        },
+        now=now,
+    )
+
+
+def _chunks(items: list, size: int = CHUNK) -> Iterable[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class _Import:
+    """One file's validation and upsert (state shared by the steps)."""
+
+    def __init__(self, session, spec: KindSpec, header: HeaderMap, table: Table, run: ImportRun, *, now, strict, progress):
+        self.session = session
+        self.spec = spec
+        self.kind = spec.name
+        self.header = header
+        self.table = table
+        self.run_ = run
+        self.now = now
+        self.strict = strict
+        self.progress = progress
+        self.model = MODELS[self.kind]
+        self.key_field = KEY_FIELD[self.kind]
+        self.present = [c for c in spec.columns if header.has(c.key)]
+        self.source = f"import:{run.filename}"
+
+    # -- validation --
+
+    def run(self) -> None:
+        run = self.run_
+        tz = ZoneInfo(load_settings(self.session).timezone)
+        parsed = [parse_row(self.header, n, cells, tz=tz) for n, cells in self.table.rows]
+        self._finish_cells(parsed)
+        self._duplicates(parsed)
+        self._references(parsed)
+
+        rejects = [reject(p.row, col, err) for p in parsed for col, err in p.errors]
+        run.all_rejects = rejects
+        run.rejects = rejects[:REJECTS_KEPT]
+        run.rejected = sum(1 for p in parsed if p.errors)
+        if self.strict and run.rejected:
+            run.processed_rows = len(parsed)
+            run.status = "failed"
+            run.error = STRICT_MESSAGE % {"count": run.rejected}
+            return
+        for chunk in _chunks(parsed):
+            self._write([p for p in chunk if p.ok])
+            run.processed_rows += len(chunk)
+            self.session.flush()
+            if self.progress:
+                self.progress(run)
+        run.status = "done"
+        self.session.flush()
+        self.session.expire_all()  # bulk UPDATEs bypass objects already in the session
+        # keep the transient list of every reject on the (now expired) run object
+        run.all_rejects = rejects
+
+    def _finish_cells(self, parsed: list[ParsedRow]) -> None:
+        """Phone numbers to E.164 and e-mail addresses checked (needs libraries)."""
+        phones = [c.key for c in self.present if c.type == PHONE]
+        emails = [c.key for c in self.present if c.type == EMAIL]
+        for p in parsed:
+            for key in phones:
+                text = p.values.get(key)
+                if text is None:
+                    continue
+                try:
+                    p.values[key] = normalize_phone(text)
+                except PhoneError:
+                    del p.values[key]
+                    p.errors.append((key, CellError(N_("“%(value)s” is not a valid phone number"), value=text)))
+            for key in emails:
+                text = p.values.get(key)
+                if text is None:
+                    continue
+                try:
+                    address = validate_email(text, check_deliverability=False).normalized
+                except EmailNotValidError:
+                    address = None
+                if address is None or len(address) > 254:
+                    del p.values[key]
+                    p.errors.append((key, CellError(N_("“%(value)s” is not a valid e-mail address"), value=text)))
+                else:
+                    p.values[key] = address
+        for p in parsed:
+            p.errors.sort(key=lambda e: self._order(e[0]))
+
+    def _order(self, key: str) -> int:
+        return next(i for i, c in enumerate(self.spec.columns) if c.key == key)
+
+    def _duplicates(self, parsed: list[ParsedRow]) -> None:
+        key = self.spec.key
+        label = self.spec.column(key).label
+        first: dict[object, int] = {}
+        for p in parsed:
+            value = p.values.get(key)
+            if value is None:
+                continue
+            if value in first:
+                p.errors.insert(
+                    0,
+                    (key, CellError(
+                        N_("Duplicate %(column)s “%(value)s”: the same key is already in row %(first)s"),
+                        column=label, value=value, first=first[value],
+                    )),
+                )  # fmt: skip
+            else:
+                first[value] = p.row
+
+    def _ref_kind(self, column: Column) -> str | None:
+        if column.type == CUSTOMER_REF:
+            return "customer"
+        if column.type == USER_REF:
+            return "user"
+        if column.type == VIN and column.field == "vehicle_id":
+            return "vehicle"
+        return None
+
+    def _references(self, parsed: list[ParsedRow]) -> None:
+        """Customers, vehicles and users named in the file must exist: never guessed."""
+        refs = [(c, self._ref_kind(c)) for c in self.present]
+        refs = [(c, r) for c, r in refs if r]
+        wanted: dict[str, set] = {"customer": set(), "vehicle": set(), "user": set()}
+        for p in parsed:
+            for column, ref in refs:
+                value = p.values.get(column.key)
+                if value is not None:
+                    wanted[ref].add(value)
+        found = {
+            "customer": self._lookup(Customer.customer_no, Customer.id, wanted["customer"]),
+            "vehicle": self._lookup(Vehicle.vin, Vehicle.id, wanted["vehicle"]),
+            "user": {},
+        }
+        for name in sorted(wanted["user"]):  # distinct names: a handful of consultants
+            user = find_user_by_name_or_display(self.session, name)
+            if user is not None:
+                found["user"][name] = user.id
+        messages = {
+            "customer": N_("No customer with customer_no “%(value)s” exists (import the customers first)"),
+            "vehicle": N_("No vehicle with VIN “%(value)s” exists (import the vehicles first)"),
+            "user": N_("“%(value)s” is neither a user name nor the display name of exactly one user"),
+        }
+        for p in parsed:
+            for column, ref in refs:
+                value = p.values.get(column.key)
+                if value is None:
+                    continue
+                target = found[ref].get(value)
+                if target is None:
+                    p.errors.append((column.key, CellError(messages[ref], value=value)))
+                else:
+                    p.values[column.key] = target
+            p.errors.sort(key=lambda e: self._order(e[0]))
+
+    def _lookup(self, key_col, id_col, values: set) -> dict:
+        out: dict = {}
+        for chunk in _chunks(sorted(values)):
+            rows = self.session.execute(select(key_col, id_col).where(key_col.in_(chunk)))
+            out.update((key, id_) for key, id_ in rows)
+        return out
+
+    # -- writing --
+
+    def _record(self, p: ParsedRow) -> dict:
+        """Model field → value for the cells with a value (an empty cell keeps what is stored)."""
+        return {c.field: p.values[c.key] for c in self.present if p.values.get(c.key) is not None}
+
+    def _write(self, rows: list[ParsedRow]) -> None:
+        if not rows:
+            return
+        model, key_field = self.model, self.key_field
+        key_col = getattr(model, key_field)
+        fields = [c.field for c in self.present if c.field != key_field]
+        extra = {
+            "customers": [f"{f}_{s}" for f in FLAGS for s in ("by", "at")],
+            "vehicles": [],
+            "deliveries": ["import_run_id"],
+        }.get(self.kind, [])
+        compare_cols = list(dict.fromkeys([*fields, *extra]))
+        records = [(p, self._record(p)) for p in rows]
+        keys = [rec[key_field] for _, rec in records]
+        existing = {
+            row[key_field]: row
+            for row in self.session.execute(
+                select(model.id, key_col, *(getattr(model, f) for f in compare_cols)).where(key_col.in_(keys))
+            ).mappings()
+        }
+        inserts: list[dict] = []
+        updates: list[dict] = []
+        ownership: list[dict] = []
+        for p, rec in records:
+            old = existing.get(rec[key_field])
+            if old is None:
+                inserts.append(self._new(rec))
+                continue
+            changed = {f: v for f, v in rec.items() if f != key_field and old[f] != v}
+            if not changed:
+                self.run_.unchanged += 1
+                continue
+            values = {f: rec.get(f, old[f]) for f in fields}
+            if self.kind == "customers":
+                for flag in FLAGS:
+                    if flag in fields:
+                        moved = flag in changed
+                        values[f"{flag}_by"] = self.source[:120] if moved else old[f"{flag}_by"]
+                        values[f"{flag}_at"] = self.now if moved else old[f"{flag}_at"]
+            elif self.kind == "vehicles" and "customer_id" in changed:
+                ownership.append(
+                    {
+                        "vehicle_id": old["id"],
+                        "old_customer_id": old["customer_id"],
+                        "new_customer_id": rec["customer_id"],
+                        "changed_at": self.now,
+                        "source": f"{self.source} row {p.row}"[:200],
+                    }
+                )
+            elif self.kind == "deliveries":
+                values["import_run_id"] = old["import_run_id"] or self.run_.id
+            updates.append({"id": old["id"], **values, "updated_at": self.now})
+        if inserts:
+            # render_nulls: one statement for all rows, whichever of their values are None
+            self.session.execute(insert(model), inserts, execution_options={"render_nulls": True})
+        if updates:
+            self.session.execute(update(model), updates)
+        if ownership:
+            self.session.execute(insert(OwnershipChange), ownership)
+        self.run_.created += len(inserts)
+        self.run_.updated += len(updates)
+
+    def _new(self, rec: dict) -> dict:
+        values = {c.field: None for c in self.spec.columns}
+        values.update(INSERT_DEFAULTS.get(self.kind, {}))
+        values.update(rec)
+        if self.kind == "customers":
+            for flag in FLAGS:
+                on = bool(values[flag])
+                values[f"{flag}_by"] = self.source[:120] if on else None
+                values[f"{flag}_at"] = self.now if on else None
+        if self.kind == "deliveries":
+            values["import_run_id"] = self.run_.id
+        values["created_at"] = self.now
+        values["updated_at"] = self.now
+        return values
+
+
+def check_file(kind: str, path: str | Path) -> None:
+    """Refuse a file early (before a background run): kind, type, encoding and header.
+
+    Reads only the start of an .xlsx workbook; a CSV is decoded whole (that is what finds
+    an encoding problem) but only its header row is parsed.
+    """
+    _spec(kind)
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in EXTENSIONS:
+        raise ImportFileError(BAD_TYPE, ext=ext or path.name)
+    try:
+        if not path.is_file():
+            raise ImportFileError(NOT_FOUND)
+        if path.stat().st_size == 0:
+            raise ImportFileError(EMPTY)
+        headers = _csv_header(path) if ext == ".csv" else _xlsx_header(path)
+    except OSError:
+        raise ImportFileError(UNREADABLE) from None
+    if headers is None:
+        raise ImportFileError(NO_HEADER)
+    try:
+        match_headers(kind, headers)
+    except DmsError as exc:
+        raise ImportFileError(exc.template, **exc.params) from None
+
+
+def _csv_header(path: Path) -> list | None:
+    text = decode_csv(path.read_bytes())
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    try:
+        return next((r for r in reader if not is_blank(r)), None)
+    except csv.Error:
+        raise ImportFileError(BAD_CSV, line=reader.line_num) from None
+
+
+def _xlsx_header(path: Path) -> list | None:
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001
+        raise ImportFileError(BAD_XLSX) from None
+    try:
+        sheet = workbook.active if workbook.active is not None else workbook.worksheets[0]
+        if hasattr(sheet, "reset_dimensions"):
+            sheet.reset_dimensions()
+        for cells in sheet.iter_rows(values_only=True):
+            if not is_blank(cells):
+                return list(cells)
+        return None
+    except Exception:  # noqa: BLE001
+        raise ImportFileError(BAD_XLSX) from None
+    finally:
+        workbook.close()

@@ -1,0 +1,162 @@
+"""The schema: migrations create exactly the models' tables; SQLite pragmas; /healthz.
+
+`fresh_database` gives an empty database (a new SQLite file, or a schema of its own on
+PostgreSQL when CARE_TEST_DATABASE_URL is set) for tests that must start from nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask_migrate import upgrade
+
+from care import create_app
+from care.extensions import db
+from tests.conftest import PG_URL, _pg_url
+
+
+@contextmanager
+def fresh_database(tmp_path):
+    """Yield the config of an empty database; drop it afterwards (PostgreSQL)."""
+    if not PG_URL:
+        yield {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'fresh.sqlite'}"}
+        return
+    name = f"care_fresh_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(_pg_url(PG_URL))
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+    try:
+        yield {
+            "SQLALCHEMY_DATABASE_URI": _pg_url(PG_URL),
+            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": f"-csearch_path={name}"}},
+        }
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
+        engine.dispose()
+
+
+@contextmanager
+def fresh_app(tmp_path, **overrides):
+    """An app on an empty database (no create_all: only what the migrations make)."""
+    instance = tmp_path / "instance"
+    instance.mkdir(exist_ok=True)
+    with fresh_database(tmp_path) as database:
+        app = create_app(
+            {
+                "TESTING": True,
+                "INSTANCE_PATH": str(instance),
+                "SECRET_KEY": "test-secret",
+                "CARE_WEBHOOK_SECRET": "test-webhook-secret",
+                **database,
+                **overrides,
+            }
+        )
+        try:
+            yield app
+        finally:
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
+
+
+def _differences(metadata) -> list:
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": False})
+        return compare_metadata(context, metadata)
+
+
+def _head(app) -> str:
+    config = app.extensions["migrate"].migrate.get_config(app.extensions["migrate"].directory)
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_migrations_create_exactly_the_models(tmp_path):
+    with fresh_app(tmp_path) as app, app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+        diff = _differences(db.metadata)
+        assert diff == [], (
+            "the models and the migrations differ; add a migration "
+            "(`flask --app app db migrate -m …`, then review it):\n" + "\n".join(map(str, diff))
+        )
+        with db.engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == _head(app)
+
+
+def test_the_comparison_notices_a_model_change(tmp_path):
+    """Guard against a vacuous pass: a column the migrations lack is reported."""
+    with fresh_app(tmp_path) as app, app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+        changed = sa.MetaData(naming_convention=db.metadata.naming_convention)
+        for table in db.metadata.sorted_tables:
+            table.to_metadata(changed)
+        changed.tables["users"].append_column(sa.Column("nickname", sa.String(30)))
+        diff = _differences(changed)
+        assert any(d[0] == "add_column" and d[3].name == "nickname" for d in diff), diff
+
+
+def test_downgrade_and_upgrade_again(tmp_path):
+    from flask_migrate import downgrade
+
+    with fresh_app(tmp_path) as app, app.app_context():
+        directory = app.extensions["migrate"].directory
+        upgrade(directory=directory)
+        downgrade(directory=directory, revision="base")
+        assert not sa.inspect(db.engine).has_table("users")
+        upgrade(directory=directory)
+        assert sa.inspect(db.engine).has_table("users")
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite pragmas")
+def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(app_ctx):
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar().lower() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite pragmas")
+def test_sqlite_foreign_keys_are_enforced(app_ctx):
+    from care.models import Vehicle
+
+    db.session.add(Vehicle(vin="11111111111111111", customer_id=424242))
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.flush()
+    db.session.rollback()
+
+
+def test_healthz_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:////nonexistent-care-dir/deeper/care.sqlite",
+        "postgresql+psycopg://postgres@127.0.0.1:1/care?connect_timeout=2",
+    ],
+)
+def test_healthz_unavailable_without_a_database(tmp_path, url):
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "SECRET_KEY": "x",
+            "CARE_WEBHOOK_SECRET": "y",
+            "SQLALCHEMY_DATABASE_URI": url,
+        }
+    )
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["status"] != "ok"
+    with app.app_context():
+        db.engine.dispose()

@@ -1,0 +1,262 @@
+"""Log-in, lock-out, log-out, safe redirects, CSRF and the language choice."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from babel.dates import format_datetime
+from sqlalchemy import select
+
+from care.extensions import db
+from care.models import AuditLog, User
+from care.models.types import utcnow
+from care.services.settings import set_settings
+from tests import factories
+from tests.conftest import empty_tables, make_app
+
+EN = {"Accept-Language": "en"}
+WRONG = "Wrong user name or password."
+
+
+@pytest.fixture
+def user(app) -> int:
+    """A specialist "li.na" with the factories' password; the fixture's value is the id."""
+    with app.app_context():
+        u = factories.make_user(db.session, "specialist", username="li.na")
+        db.session.commit()
+        return u.id
+
+
+def _login(client, username="li.na", password=factories.PASSWORD, **kw):
+    return client.post("/auth/login", data={"username": username, "password": password}, headers=EN, **kw)
+
+
+def _errors(response):
+    return re.findall(r'<p class="error"[^>]*>([^<]*)</p>', response.get_data(as_text=True))
+
+
+def _reload(app, username="li.na") -> User:
+    with app.app_context():
+        return db.session.scalar(select(User).where(User.username == username))
+
+
+def test_login_page(client):
+    response = client.get("/auth/login", headers=EN)
+    assert response.status_code == 200
+    assert 'name="username"' in response.get_data(as_text=True)
+
+
+def test_login_and_home(app, client, user):
+    response = _login(client)
+    assert response.status_code == 303
+    assert client.get("/").status_code in (200, 302)
+    assert _reload(app).last_login_at is not None
+    # a logged-in user visiting the log-in page goes home
+    assert client.get("/auth/login").status_code == 302
+
+
+def test_wrong_password_and_unknown_user_get_the_same_message(app, client, user):
+    wrong = _login(client, password="not-the-password")
+    unknown = _login(client, username="nobody", password="whatever")
+    assert wrong.status_code == unknown.status_code == 422
+    assert _errors(wrong) == _errors(unknown) == [WRONG]
+    assert 'value="nobody"' in unknown.get_data(as_text=True)  # the name typed stays
+    with app.app_context():
+        reasons = [e.detail["reason"] for e in db.session.scalars(select(AuditLog).where(AuditLog.action == "login.failed"))]
+        assert reasons == ["password", "unknown"]
+
+
+def test_empty_form_is_422_not_500(client):
+    assert client.post("/auth/login", data={}).status_code == 422
+
+
+def test_lock_out_after_the_configured_failures_shows_the_time(app, client, user):
+    with app.app_context():
+        set_settings(db.session, {"login_max_failures": "3", "login_lockout_minutes": "20"}, actor="t", user_id=None, now=utcnow())
+        db.session.commit()
+    for _ in range(2):
+        assert _errors(_login(client, password="bad-password")) == [WRONG]
+    response = _login(client, password="bad-password")
+    assert response.status_code == 422
+    locked_until = _reload(app).locked_until
+    assert locked_until is not None and timedelta(minutes=19) < locked_until - utcnow() <= timedelta(minutes=20)
+    shown = format_datetime(locked_until, "short", tzinfo=ZoneInfo("Asia/Shanghai"), locale="en")
+    (message,) = _errors(response)
+    assert message == f"Too many failed attempts. Try again after {shown}."
+    # while locked, even the right password is refused
+    response = _login(client)
+    assert response.status_code == 422 and "Too many failed attempts" in _errors(response)[0]
+    assert client.get("/").status_code == 302  # not logged in
+
+
+def test_lock_out_expires(app, client, user):
+    with app.app_context():
+        u = db.session.get(User, user)
+        u.locked_until = utcnow() - timedelta(seconds=1)
+        u.failed_logins = 4
+        db.session.commit()
+    assert _login(client).status_code == 303
+    u = _reload(app)
+    assert u.locked_until is None and u.failed_logins == 0
+
+
+def test_inactive_user_is_refused(app, client):
+    with app.app_context():
+        factories.make_user(db.session, "specialist", username="gone", active=False)
+        db.session.commit()
+    response = _login(client, username="gone")
+    assert response.status_code == 422
+    assert _errors(response) == ["This account is disabled."]
+    assert client.get("/").status_code == 302
+
+
+def test_deactivated_while_logged_in_is_logged_out(app, client, user):
+    _login(client)
+    with app.app_context():
+        db.session.get(User, user).active = False
+        db.session.commit()
+    response = client.get("/")
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+
+
+@pytest.mark.parametrize("target", ["/admin/audit", "/customers/?q=%E5%BC%A0"])
+def test_next_goes_to_a_local_path(client, user, target):
+    response = client.post("/auth/login", query_string={"next": target}, data={"username": "li.na", "password": factories.PASSWORD})
+    assert response.status_code == 303 and response.headers["Location"] == target
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["//evil.example", "https://evil.example", "https://evil.example/auth/login", "//evil.example/x", "javascript:alert(1)",
+     "evil.example", "/\t/evil.example", "///evil.example"],
+)
+def test_next_refuses_other_sites(client, user, target):
+    response = client.post("/auth/login", query_string={"next": target}, data={"username": "li.na", "password": factories.PASSWORD})
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert location == "/"
+    assert "evil" not in location
+
+
+def test_anonymous_page_visit_sends_to_login_with_next(client):
+    response = client.get("/admin/users?q=x")
+    assert response.status_code == 302
+    assert "/auth/login?next=" in response.headers["Location"]
+
+
+def test_htmx_request_with_expired_session_gets_hx_redirect(client):
+    response = client.get("/admin/users", headers={"HX-Request": "true"})
+    assert response.status_code == 401 and "/auth/login" in response.headers["HX-Redirect"]
+
+
+def test_logout_is_post_only(app, client, user):
+    _login(client)
+    assert client.get("/auth/logout").status_code == 405
+    still = client.get("/")
+    assert "/auth/login" not in still.headers.get("Location", "")  # a GET did not log out
+    response = client.post("/auth/logout", headers=EN)
+    assert response.status_code == 303 and response.headers["Location"].endswith("/auth/login")
+    after = client.get("/")
+    assert after.status_code == 302 and "/auth/login" in after.headers["Location"]
+    with app.app_context():
+        assert db.session.scalars(select(AuditLog).where(AuditLog.action == "logout")).one().actor == "li.na"
+
+
+# --- CSRF ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def csrf_app(tmp_path, pg_schema):
+    app = make_app(tmp_path, pg_schema, WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        factories.make_user(db.session, "admin", username="boss")
+        db.session.commit()
+    yield app
+    if pg_schema:
+        empty_tables(app)
+    else:
+        with app.app_context():
+            db.engine.dispose()
+
+
+def _token(client) -> str:
+    html = client.get("/auth/login", headers=EN).get_data(as_text=True)
+    return re.search(r'"X-CSRFToken": "([^"]+)"', html).group(1)
+
+
+def test_post_without_csrf_token_is_a_clear_400(csrf_app):
+    client = csrf_app.test_client()
+    response = client.post("/auth/login", data={"username": "boss", "password": factories.PASSWORD}, headers=EN)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "Your form expired or was sent from elsewhere" in html and "<html" in html
+
+
+def test_htmx_post_without_token_gets_the_error_fragment(csrf_app):
+    client = csrf_app.test_client()
+    response = client.post("/language", data={"locale": "en"}, headers={"HX-Request": "true", **EN})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "<html" not in html and "Your form expired" in html
+
+
+def test_form_with_token_and_htmx_with_header_pass(csrf_app):
+    client = csrf_app.test_client()
+    token = _token(client)
+    assert 'name="csrf_token"' in client.get("/auth/login").get_data(as_text=True)
+    response = client.post(
+        "/auth/login", data={"username": "boss", "password": factories.PASSWORD, "csrf_token": token}
+    )
+    assert response.status_code == 303
+    token = _token_from_page(client, "/settings/")
+    response = client.post(
+        "/settings/dealer_city/reset", headers={"HX-Request": "true", "X-CSRFToken": token}
+    )
+    assert response.status_code == 200
+    response = client.post("/language", data={"locale": "en"}, headers={"HX-Request": "true", "X-CSRFToken": token})
+    assert response.status_code == 303
+
+
+def _token_from_page(client, url):
+    html = client.get(url).get_data(as_text=True)
+    return re.search(r'"X-CSRFToken": "([^"]+)"', html).group(1)
+
+
+# --- language --------------------------------------------------------------------------
+
+
+def _lang(response) -> str:
+    return re.search(r'<html lang="([^"]+)"', response.get_data(as_text=True)).group(1)
+
+
+def test_accept_language_picks_english_for_en_us(client):
+    assert _lang(client.get("/auth/login", headers={"Accept-Language": "en-US,en;q=0.9"})) == "en"
+    assert _lang(client.get("/auth/login", headers={"Accept-Language": "zh-CN,zh;q=0.9"})).startswith("zh")
+    assert _lang(client.get("/auth/login")).startswith("zh")  # default zh-CN
+    assert _lang(client.get("/auth/login", headers={"Accept-Language": "fr-FR"})).startswith("zh")
+
+
+def test_language_switch_sets_the_session(client):
+    response = client.post("/language", data={"locale": "en", "next": "/auth/login"}, headers={"Accept-Language": "zh-CN"})
+    assert response.status_code == 303 and response.headers["Location"] == "/auth/login"
+    assert _lang(client.get("/auth/login", headers={"Accept-Language": "zh-CN"})) == "en"
+    client.post("/language", data={"locale": "zh_CN"})
+    assert _lang(client.get("/auth/login", headers=EN)).startswith("zh")
+
+
+def test_language_switch_ignores_unknown_and_foreign_next(client):
+    response = client.post("/language", data={"locale": "xx", "next": "https://evil.example"})
+    assert response.status_code == 303 and "evil" not in response.headers["Location"]
+    assert _lang(client.get("/auth/login", headers=EN)) == "en"
+
+
+def test_logged_in_users_saved_locale_wins(app, client, login_as):
+    user_name = login_as("admin", locale="en").username
+    assert _lang(client.get("/settings/", headers={"Accept-Language": "zh-CN"})) == "en"
+    client.post("/language", data={"locale": "zh_CN"})
+    with app.app_context():
+        assert db.session.scalar(select(User).where(User.username == user_name)).locale == "zh_CN"  # saved on the user
+    assert _lang(client.get("/settings/", headers=EN)).startswith("zh")
