@@ -3,10 +3,30 @@
 from care.models.admin import AuditLog, ImportRun, Setting
 from care.models.customer import Customer, CustomerClass, OwnershipChange, Vehicle
 from care.models.service import Delivery, InsurancePolicy, ServiceVisit, VisitKind
+from care.models.task import (
+    OPEN_STATUSES,
+    Appointment,
+    CareTask,
+    GenerationRun,
+    PhoneCorrection,
+    Script,
+    ScriptVersion,
+    TaskOutcome,
+    TaskStatus,
+)
 from care.models.user import User, UserRole
 
 __all__ = [
+    "OPEN_STATUSES",
+    "Appointment",
     "AuditLog",
+    "CareTask",
+    "GenerationRun",
+    "PhoneCorrection",
+    "Script",
+    "ScriptVersion",
+    "TaskOutcome",
+    "TaskStatus",
     "Customer",
     "CustomerClass",
     "Delivery",

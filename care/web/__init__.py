@@ -24,6 +24,11 @@ BLUEPRINTS = (
     "care.web.imports",
     "care.web.settings",
     "care.web.admin",
+    "care.web.tasks",
+    "care.web.appointments",
+    "care.web.numbers",
+    "care.web.scripts",
+    "care.web.generation",
 )
 
 

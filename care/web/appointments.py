@@ -1,0 +1,7 @@
+"""Appointments: placeholder blueprint, replaced by the issue that builds the page."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("appointments", __name__, url_prefix="/appointments")
