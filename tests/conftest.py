@@ -29,6 +29,17 @@ def _pg_url(url: str) -> str:
     return url
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing():
+    """scrypt (the production default) costs ~50 ms a hash; tests need no such strength."""
+    import care.models.user as user_module
+
+    real = user_module.generate_password_hash
+    user_module.generate_password_hash = lambda pw: real(pw, method="pbkdf2:sha256:1000")
+    yield
+    user_module.generate_password_hash = real
+
+
 @pytest.fixture(scope="session")
 def pg_schema():
     if not PG_URL:
