@@ -26,7 +26,7 @@ def _extract(tmp_path) -> set[str]:
 
 def test_every_marked_string_has_a_chinese_translation(tmp_path):
     wanted = _extract(tmp_path)
-    with (ROOT / "translations/zh_CN/LC_MESSAGES/messages.po").open("rb") as fh:
+    with (ROOT / "translations/zh_Hans_CN/LC_MESSAGES/messages.po").open("rb") as fh:
         catalog = read_po(fh)
     translated = {
         (m.id if isinstance(m.id, str) else m.id[0])
@@ -38,7 +38,7 @@ def test_every_marked_string_has_a_chinese_translation(tmp_path):
 
 
 def test_placeholders_survive_translation():
-    with (ROOT / "translations/zh_CN/LC_MESSAGES/messages.po").open("rb") as fh:
+    with (ROOT / "translations/zh_Hans_CN/LC_MESSAGES/messages.po").open("rb") as fh:
         catalog = read_po(fh)
     import re
 
