@@ -81,6 +81,8 @@ def make_app(tmp_path, pg_schema, **overrides):
         "WTF_CSRF_ENABLED": False,
         "CARE_IMPORT_IN_BACKGROUND": False,
         "SERVER_NAME": None,
+        # Assertions read English; tests of the Chinese pages send Accept-Language.
+        "BABEL_DEFAULT_LOCALE": "en",
         **db_config(tmp_path, pg_schema),
         **overrides,
     }

@@ -95,8 +95,6 @@ class UploadForm(FlaskForm):
 
 def translated(template: str, params: dict | None) -> str:
     """An English message id with its parameters, in the user's language."""
-    if params and params.get("kind") in KIND_LABELS:  # "customers" → 客户 in Chinese
-        params = {**params, "kind": str(KIND_LABELS[params["kind"]])}
     return _(template, **params) if params else _(template)
 
 

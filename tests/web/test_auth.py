@@ -235,7 +235,13 @@ def _lang(response) -> str:
 def test_accept_language_picks_english_for_en_us(client):
     assert _lang(client.get("/auth/login", headers={"Accept-Language": "en-US,en;q=0.9"})) == "en"
     assert _lang(client.get("/auth/login", headers={"Accept-Language": "zh-CN,zh;q=0.9"})).startswith("zh")
-    assert _lang(client.get("/auth/login")).startswith("zh")  # default zh-CN
+
+
+def test_without_a_known_browser_language_the_default_is_chinese(tmp_path, pg_schema):
+    from tests.conftest import make_app
+
+    client = make_app(tmp_path, pg_schema, BABEL_DEFAULT_LOCALE="zh_CN").test_client()
+    assert _lang(client.get("/auth/login")).startswith("zh")
     assert _lang(client.get("/auth/login", headers={"Accept-Language": "fr-FR"})).startswith("zh")
 
 
