@@ -56,6 +56,10 @@ def create_app(config: dict | None = None) -> Flask:
     from care import cli
 
     cli.init_app(app)
+
+    from care import scheduler
+
+    scheduler.start(app)  # only when serving with CARE_SCHEDULER on (not tests, not CLI)
     return app
 
 

@@ -39,8 +39,11 @@ def fail(message: str, code: int = 1):
 def init_db():
     """Create or upgrade the schema (safe to run again)."""
     from care.services.schema import upgrade_schema
+    from care.services.scripts import ensure_default_scripts
 
     revision = upgrade_schema()
+    ensure_default_scripts(db.session, now=utcnow())  # version 1 where a task type has none
+    db.session.commit()
     click.echo(f"database at revision {revision}")
 
 
@@ -193,3 +196,139 @@ def import_cmd(kind, path, as_json, strict):
             click.echo(f"  … and {len(rejects) - shown} more problem(s); --json lists them all")
     if rejects:
         sys.exit(1)
+
+
+# --- care tasks: the generator and the task list (care/services/generator.py) ----------------
+
+
+def _parse_day(text: str | None, option: str = "--date"):
+    """A YYYY-MM-DD option value, or a one-line failure."""
+    from datetime import date
+
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        fail(f"{option}: {text!r} is not a date (YYYY-MM-DD)")
+
+
+@care.command("generate")
+@click.option("--date", "day", default=None, metavar="YYYY-MM-DD", help="the generation day (default: today at the dealer, after catching up missed days)")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def generate_cmd(day, as_json):
+    """Generate the day's care tasks (idempotent: a second run creates nothing new)."""
+    from care.services.generator import generate, generate_due, local_now_date, run_summary
+    from care.services.schema import has_schema
+    from care.services.settings import load_settings
+
+    wanted = _parse_day(day)
+    if not has_schema():
+        fail("no database schema: run `care init-db` first")
+    now = utcnow()
+    if wanted is not None:
+        runs = [generate(db.session, wanted, actor="cli", now=now)]
+    else:  # today at the dealer, after the days missed since the last run
+        today = local_now_date(now, load_settings(db.session))
+        runs = generate_due(db.session, today, actor="cli", now=now, again=True)
+    db.session.commit()
+    main, earlier = runs[-1], runs[:-1]
+    if as_json:
+        document = run_summary(main)
+        document["caught_up"] = [run_summary(r) for r in earlier]
+        emit_json(document)
+        return
+    for run in earlier:
+        click.echo(f"caught up {run.for_date.isoformat()}: {run.created_total} task(s) created (run {run.id})")
+    created = ", ".join(f"{n} {kind}" for kind, n in (main.created or {}).items()) or "nothing new"
+    click.echo(f"{main.for_date.isoformat()}: {main.created_total} task(s) created ({created}) in {main.duration_ms} ms (run {main.id})")
+    for kind, reasons in (main.skipped or {}).items():
+        click.echo(f"  skipped {kind}: " + ", ".join(f"{r} {n}" for r, n in reasons.items()))
+
+
+@care.command("tasks")
+@click.option("--date", "day", default=None, metavar="YYYY-MM-DD", help="only tasks whose window (opens on … deadline) contains this day")
+@click.option("--type", "task_type", default=None, help="first_service, maintenance, warranty_expiry, inspection, insurance_renewal, birthday, delivery_call, delivery_survey, lapsed_recall, service_callback, appointment")
+@click.option("--status", default=None, help="open, blocked, done, failed, canceled")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON list")
+def tasks_cmd(day, task_type, status, as_json):
+    """List care tasks (due times in the dealer's time zone)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import aliased
+
+    from care.domain.dates import start_of_day, to_local
+    from care.domain.tasks import TaskType
+    from care.models import CareTask, Customer, TaskStatus, User, Vehicle
+    from care.services import audit
+    from care.services.schema import has_schema
+    from care.services.settings import load_settings
+
+    wanted = _parse_day(day)
+    types = [t.value for t in TaskType]
+    statuses = [s.value for s in TaskStatus]
+    if task_type is not None and task_type not in types:
+        fail(f"--type: unknown task type {task_type!r}; types: {', '.join(types)}")
+    if status is not None and status not in statuses:
+        fail(f"--status: unknown status {status!r}; statuses: {', '.join(statuses)}")
+    if not has_schema():
+        fail("no database schema: run `care init-db` first")
+    settings = load_settings(db.session)
+    tz = settings.timezone
+    assignee = aliased(User)
+    query = (
+        select(CareTask, Customer.customer_no, Vehicle.vin, assignee.username)
+        .join(Customer, Customer.id == CareTask.customer_id)
+        .outerjoin(Vehicle, Vehicle.id == CareTask.vehicle_id)
+        .outerjoin(assignee, assignee.id == CareTask.assignee_id)
+        .order_by(CareTask.due_at, CareTask.id)
+    )
+    if wanted is not None:
+        query = query.where(CareTask.opens_on <= wanted, CareTask.due_at >= start_of_day(wanted, tz))
+    if task_type is not None:
+        query = query.where(CareTask.type == task_type)
+    if status is not None:
+        query = query.where(CareTask.status == status)
+    rows = []
+    for task, customer_no, vin, username in db.session.execute(query):
+        rows.append(
+            {
+                "id": task.id,
+                "type": task.type,
+                "status": task.status,
+                "customer_no": customer_no,
+                "vin": vin,
+                "opens_on": task.opens_on.isoformat(),
+                "due_at": to_local(task.due_at, tz).isoformat(),
+                "assignee": username,
+                "channel": task.channel,
+                "fallback": task.fallback,
+                "owner_rule": task.owner_rule,
+                "cycle_key": task.cycle_key,
+            }
+        )
+    audit.record(
+        db.session,
+        actor="cli",
+        action="export",
+        object_type="care_tasks",
+        detail={"date": day, "type": task_type, "status": status, "rows": len(rows)},
+        now=utcnow(),
+    )
+    db.session.commit()
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no tasks")
+        return
+    header = ("id", "type", "status", "customer", "vin", "opens", "due", "assignee")
+    table = [
+        (str(r["id"]), r["type"], r["status"], r["customer_no"], r["vin"] or "-", r["opens_on"],
+         r["due_at"][:16].replace("T", " "), r["assignee"] or "-")
+        for r in rows
+    ]  # fmt: skip
+    widths = [max(len(h), *(len(line[i]) for line in table)) for i, h in enumerate(header)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+    for line in table:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+    click.echo(f"{len(rows)} task(s)")

@@ -26,6 +26,7 @@ ENV_KEYS = {
     "IMPORT_IN_BACKGROUND": "CARE_IMPORT_IN_BACKGROUND",
     "LOG_LEVEL": "CARE_LOG_LEVEL",
     "PROXIES": "CARE_PROXIES",
+    "SCHEDULER": "CARE_SCHEDULER",
 }
 
 
@@ -54,6 +55,9 @@ class Defaults:
     CARE_LOG_LEVEL = "INFO"
     CARE_PAGE_SIZE = 25
     CARE_PROXIES = 0  # reverse proxies in front of the app (X-Forwarded-* trusted from that many)
+    # Run the daily care-task generation in a thread of the serving process (care/scheduler.py);
+    # `CARE_SCHEDULER=1 flask --app app run` or gunicorn. Off: a cron line runs `care generate`.
+    CARE_SCHEDULER = False
 
 
 def _truthy(value: str) -> bool:
@@ -81,7 +85,7 @@ def load(app, overrides: dict | None) -> None:
         value = os.environ.get(ENV_PREFIX + env)
         if value is None or value == "":
             continue
-        if key == "CARE_IMPORT_IN_BACKGROUND":
+        if key in ("CARE_IMPORT_IN_BACKGROUND", "CARE_SCHEDULER"):
             app.config[key] = _truthy(value)
         elif key == "CARE_PROXIES":
             app.config[key] = int(value)

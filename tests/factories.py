@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from care.domain.vin import with_check_digit
 from care.models import (
+    CareTask,
     Customer,
     Delivery,
     InsurancePolicy,
@@ -18,7 +19,7 @@ from care.models import (
 PASSWORD = "correct-horse-9"
 _seq = itertools.count(1)
 
-__all__ = ["User", "make_user", "make_customer", "make_vehicle", "make_visit", "make_policy", "make_delivery", "vin_for"]
+__all__ = ["User", "make_user", "make_customer", "make_vehicle", "make_visit", "make_policy", "make_delivery", "make_task", "vin_for"]
 
 
 def vin_for(n: int, wmi: str = "LSV") -> str:
@@ -104,3 +105,34 @@ def make_delivery(session, vehicle: Vehicle, **kw) -> Delivery:
     session.add(delivery)
     session.flush()
     return delivery
+
+
+def make_task(session, customer: Customer | None = None, **kw) -> CareTask:
+    """A care task (default: an open first-service reminder due in 10 days, unassigned).
+
+    ``due_at`` defaults to ``now`` + 10 days (``now`` defaults to the real time); pass
+    ``assignee=user`` or ``assignee_id``; ``opens_on`` defaults to the due day − 30 days.
+    """
+    n = next(_seq)
+    customer = customer or make_customer(session)
+    now = kw.pop("now", None) or datetime.now(UTC)
+    assignee = kw.pop("assignee", None)
+    due_at = kw.pop("due_at", None) or now + timedelta(days=10)
+    values = {
+        "type": "first_service",
+        "status": "open",
+        "cycle_key": f"test:{n}",
+        "customer_id": customer.id,
+        "opens_on": (due_at - timedelta(days=30)).date(),
+        "due_at": due_at,
+        "owner_rule": "round_robin",
+        "assignee_id": assignee.id if assignee is not None else None,
+        "channel": "call",
+        "reason_id": "first_service.reason",
+        "reason_params": {"delivered": "2026-09-15", "due": "2026-12-15"},
+    }
+    values.update(kw)
+    task = CareTask(**values)
+    session.add(task)
+    session.flush()
+    return task

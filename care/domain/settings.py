@@ -249,6 +249,7 @@ SETTINGS: tuple[SettingDef, ...] = (
     _s("service_callback_days", INT, "3", G_TASKS, "Post-service callback: days to complete", "R10", "days", 1, 30),
     _s("campaigns_per_month", INT, "3", G_TASKS, "Campaigns per month (at least)", "R11", "", 0, 31),
     _s("appointment_lead_days", INT, "7", G_TASKS, "Proactive appointment: days before due", "R16", "days", 0, 90),
+    _s("generation_catchup_days", INT, "31", G_TASKS, "Generator: missed days caught up (at most)", "", "days", 1, 366),
     # calls
     _s("attempts_max", INT, "3", G_CALLS, "Unsuccessful attempts before fallback", "R13", "", 1, 10),
     _s("attempt_window_days", INT, "3", G_CALLS, "Days for the attempts", "R13", "days", 1, 14),

@@ -1,7 +1,205 @@
-"""Appointments: placeholder blueprint, replaced by the issue that builds the page."""
+"""Appointments (domain.md §5 R16): the day's list and the booking form.
+
+GET  /appointments/?date=YYYY-MM-DD   appointments.index  the day's appointments (default
+                                      today in the dealer's time zone), prev/next day
+GET  /appointments/new?task=<id>      appointments.new    the booking form, prefilled from
+     /appointments/new?customer=<id>                      the task (vehicle, service kind)
+POST the same URL                     books; 303 back to the contact page; 422 on errors
+
+The list is read by every role that deals with appointments (the front desk reads it
+only); booking is for the roles that call customers. Booking "in the same step" as a
+"will come" outcome happens on the contact page (care/web/tasks.py); this form books
+without an outcome (the "Book appointment" button).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import date, timedelta
+
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_babel import format_date
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.widgets import DateInput, TimeInput
+
+try:  # WTForms ≥ 3.3 deprecates (value, label) tuples
+    from wtforms import SelectChoice as _choice
+except ImportError:  # pragma: no cover - older WTForms
+
+    def _choice(value, label):
+        return (value, label)
+
+from care.domain.roles import CALLING_ROLES, Role
+from care.extensions import db
+from care.models import CareTask, Customer
+from care.models.types import utcnow
+from care.services import appointments as svc
+from care.services import tasks as task_service
+from care.services.settings import current_settings
+from care.web.access import roles_required, user_can
+from care.web.htmx import render
 
 bp = Blueprint("appointments", __name__, url_prefix="/appointments")
+
+BOOKING_ROLES = tuple(sorted(CALLING_ROLES))
+LIST_ROLES = (*BOOKING_ROLES, Role.FRONT_DESK, Role.SALES_MANAGER, Role.GENERAL_MANAGER)
+MIN_YEAR, MAX_YEAR = 2000, 2100  # a date outside is a typing error, not a day to list
+
+KIND_LABELS = {
+    "first_service": _l("First service"),
+    "maintenance": _l("Regular maintenance"),
+    "repair": _l("Repair"),
+    "warranty": _l("Warranty"),
+    "other": _l("Other"),
+}
+
+
+class BookingForm(FlaskForm):
+    """Rendering and CSRF only: care.services.appointments checks the values."""
+
+    date = StringField(_l("Date"), widget=DateInput())
+    time = StringField(_l("Time"), widget=TimeInput())
+    service_kind = SelectField(
+        _l("Service"), choices=[_choice(k, v) for k, v in KIND_LABELS.items()], validate_choice=False
+    )
+    vehicle = SelectField(_l("Vehicle"), choices=[], validate_choice=False)
+    notes = TextAreaField(_l("Notes for the service desk"), render_kw={"rows": 3, "maxlength": svc.MAX_NOTES})
+
+
+def _id_arg(name: str) -> int | None:
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+        abort(400, description=_("“%(name)s” must be a number.", name=name))
+    return int(raw)
+
+
+def _target() -> tuple[CareTask | None, Customer]:
+    """The task and customer named in the query string (?task= wins over ?customer=)."""
+    task_id, customer_id = _id_arg("task"), _id_arg("customer")
+    if task_id is not None:
+        task = task_service.get_task(db.session, task_id)
+        if task is None:
+            abort(404, description=_("There is no task with the id %(id)d.", id=task_id))
+        return task, task.customer
+    if customer_id is not None:
+        customer = db.session.get(Customer, customer_id)
+        if customer is None:
+            abort(404, description=_("There is no customer with the id %(id)d.", id=customer_id))
+        return None, customer
+    abort(400, description=_("Book from a task or a customer: the address names neither."))
+
+
+def _day_arg(today: date) -> date:
+    raw = (request.args.get("date") or "").strip()
+    if not raw:
+        return today
+    try:
+        day = svc.parse_date(raw)
+    except ValueError:
+        day = None
+    if day is None or not (MIN_YEAR <= day.year <= MAX_YEAR):
+        abort(400, description=_("The date must be a day written YYYY-MM-DD."))
+    return day
+
+
+@bp.route("/")
+@roles_required(*LIST_ROLES)
+def index():
+    today = svc.local_today(db.session, utcnow())
+    day = _day_arg(today)
+    return render(
+        "appointments/index.html",
+        "appointments/_list.html",
+        day=day,
+        today=today,
+        prev_day=day - timedelta(days=1),
+        next_day=day + timedelta(days=1),
+        appointments=svc.for_day(db.session, day),
+        kind_labels=KIND_LABELS,
+    )
+
+
+def _vehicle_choices(customer: Customer) -> list:
+    return [
+        _choice(str(v.id), " · ".join(x for x in (v.plate or v.vin, v.model) if x))
+        for v in customer.vehicles
+    ]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(*BOOKING_ROLES)
+def new():
+    task, customer = _target()
+    form = BookingForm()
+    form.vehicle.choices = _vehicle_choices(customer)
+    status = 200
+    if request.method == "GET":
+        form.service_kind.data = svc.default_kind(task)
+        if task is not None and task.vehicle_id:
+            form.vehicle.data = str(task.vehicle_id)
+    elif form.validate():
+        now = utcnow()
+        try:
+            appointment = svc.book(
+                db.session,
+                customer=customer,
+                vehicle=form.vehicle.data if form.vehicle.choices else None,
+                task=task,
+                date=form.date.data,
+                time=form.time.data,
+                service_kind=form.service_kind.data,
+                notes=form.notes.data,
+                user=current_user._get_current_object(),
+                now=now,
+            )
+        except svc.AppointmentInvalid as exc:
+            db.session.rollback()
+            for name, error in exc.errors.items():
+                message = _(error.template, **error.params)
+                target = getattr(form, name, None) if name != "task" else None
+                if target is not None:
+                    target.errors = [*target.errors, message]
+                else:
+                    form.form_errors.append(message)
+            status = 422
+        else:
+            db.session.commit()
+            flash(
+                _(
+                    "Appointment booked for %(customer)s on %(date)s at %(time)s.",
+                    customer=customer.name,
+                    date=format_date(appointment.date),
+                    time=appointment.time.strftime("%H:%M"),
+                ),
+                "success",
+            )
+            if user_can("tasks.contact"):
+                return redirect(url_for("tasks.contact", customer_id=customer.id), code=303)
+            return redirect(url_for("appointments.index", date=appointment.date.isoformat()), code=303)
+    else:
+        status = 422
+    settings = current_settings()
+    today = svc.local_today(db.session, utcnow())
+    workday = (settings.workday_start.strftime("%H:%M"), settings.workday_end.strftime("%H:%M"))
+    form.date.render_kw = {"min": today.isoformat()}
+    form.time.render_kw = {"min": workday[0], "max": workday[1], "step": 900}
+    return (
+        render(
+            "appointments/new.html",
+            "appointments/_form.html",
+            form=form,
+            task=task,
+            customer=customer,
+            booked=svc.for_task(db.session, task.id) if task is not None else [],
+            today=today,
+            workday=workday,
+            action=url_for("appointments.new", **({"task": task.id} if task else {"customer": customer.id})),
+            kind_labels=KIND_LABELS,
+        ),
+        status,
+    )

@@ -32,6 +32,8 @@ def _safe_next(target: str | None) -> str | None:
     """Only a path on this site (no scheme, no host, no '//' tricks)."""
     if not target:
         return None
+    if "\\" in target or any(ord(c) < 32 for c in target):  # browsers read "/\\x" as "//x"
+        return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None

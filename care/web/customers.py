@@ -15,6 +15,7 @@ from care.domain.roles import CUSTOMER_READERS, Role, sees_full_phone
 from care.extensions import db
 from care.models.types import utcnow
 from care.services import customers as svc
+from care.services import tasks as task_service
 from care.web.access import roles_required
 from care.web.htmx import render
 
@@ -115,6 +116,7 @@ def detail(customer_id: int):
         class_labels=CLASS_LABELS,
         visit_kinds=VISIT_KIND_LABELS,
         full_phones=_full_phones(),
+        timeline=task_service.timeline(db.session, customer_id),
     )
 
 

@@ -1,7 +1,142 @@
-"""Generation: placeholder blueprint, replaced by the issue that builds the page."""
+"""Task generation for managers: the runs of the daily generator, one run, "generate now".
+
+The runs are written by the scheduler thread (care/scheduler.py), `care generate` and the
+button here; all of them call care.services.generator.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+from flask_login import current_user
+from sqlalchemy import select
+
+from care.domain.roles import Role
+from care.extensions import db
+from care.models import GenerationRun
+from care.models.types import utcnow
+from care.services import audit
+from care.services.generator import GENERATED_TYPES, SKIP_REASONS, generate_due, local_now_date
+from care.services.settings import load_settings
+from care.web.access import roles_required
+from care.web.htmx import render
+from care.web.task_labels import TYPE_LABELS
 
 bp = Blueprint("generation", __name__, url_prefix="/generation")
+
+VIEWERS = (Role.CARE_MANAGER, Role.GENERAL_MANAGER, Role.ADMIN)
+RUNNERS = (Role.CARE_MANAGER, Role.ADMIN)
+
+SKIP_LABELS = {
+    "already_exists": _l("already exists"),
+    "purpose_met": _l("purpose already met"),
+    "consent": _l("no consent to any channel"),
+    "no_channel": _l("no channel reaches the customer"),
+    "not_applicable": _l("not applicable"),
+    "no_data": _l("data missing"),
+    "not_due": _l("not due yet"),
+    "window_closed": _l("window closed"),
+}
+ACTOR_LABELS = {"scheduler": _l("automatic (daily)"), "cli": _l("command line")}
+
+
+def type_label(value: str) -> str:
+    label = TYPE_LABELS.get(value)
+    return str(label) if label is not None else value
+
+
+def skip_label(value: str) -> str:
+    label = SKIP_LABELS.get(value)
+    return str(label) if label is not None else value
+
+
+def actor_label(value: str) -> str:
+    label = ACTOR_LABELS.get(value)
+    return str(label) if label is not None else value
+
+
+def skip_totals(run: GenerationRun) -> list[tuple[str, int]]:
+    """Skips of all types added up per reason, in SKIP_REASONS order (then any other)."""
+    totals: dict[str, int] = {}
+    for reasons in (run.skipped or {}).values():
+        for reason, count in reasons.items():
+            totals[reason] = totals.get(reason, 0) + count
+    order = {r: i for i, r in enumerate(SKIP_REASONS)}
+    return sorted(totals.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))
+
+
+def type_rows(run: GenerationRun) -> list[tuple[str, int, dict[str, int]]]:
+    """(type, created, {reason: n}) of every type the run created or skipped."""
+    created, skipped = run.created or {}, run.skipped or {}
+    known = [t for t in GENERATED_TYPES if t in created or t in skipped]
+    others = sorted((set(created) | set(skipped)) - set(known))
+    return [(t, created.get(t, 0), skipped.get(t, {})) for t in known + others]
+
+
+def _context() -> dict:
+    return {
+        "type_label": type_label,
+        "skip_label": skip_label,
+        "actor_label": actor_label,
+        "skip_totals": skip_totals,
+        "type_rows": type_rows,
+        "generated_types": GENERATED_TYPES,
+        "skip_reasons": SKIP_REASONS,
+    }
+
+
+@bp.get("/")
+@roles_required(*VIEWERS)
+def index():
+    page = request.args.get("page", 1, type=int)
+    runs = db.paginate(
+        select(GenerationRun).order_by(GenerationRun.started_at.desc(), GenerationRun.id.desc()),
+        page=page,
+        per_page=current_app.config["CARE_PAGE_SIZE"],
+        error_out=False,
+    )
+    return render("generation/index.html", "generation/_runs.html", runs=runs, **_context())
+
+
+@bp.get("/<int:run_id>")
+@roles_required(*VIEWERS)
+def run(run_id: int):
+    run = db.get_or_404(GenerationRun, run_id, description=_("There is no such generator run."))
+    return render("generation/run.html", "generation/_run.html", run=run, **_context())
+
+
+@bp.post("/now")
+@roles_required(*RUNNERS)
+def generate_now():
+    """Catch up missed days and generate today again (an explicit request)."""
+    now = utcnow()
+    today = local_now_date(now, load_settings(db.session))
+    runs = generate_due(db.session, today, actor=current_user.username, now=now, again=True)
+    audit.record(
+        db.session,
+        actor=current_user.username,
+        user_id=current_user.id,
+        action="generation.run",
+        object_type="generation_run",
+        object_id=runs[-1].id if runs else None,
+        detail={"days": [r.for_date.isoformat() for r in runs], "created": sum(r.created_total for r in runs)},
+        now=now,
+        ip=request.remote_addr,
+    )
+    db.session.commit()
+    created = sum(r.created_total for r in runs)
+    days = len(runs)
+    flash(
+        ngettext(
+            "Generated %(days)s day: %(created)s new task(s).",
+            "Generated %(days)s days: %(created)s new task(s).",
+            days,
+            days=days,
+            created=created,
+        ),
+        "success",
+    )
+    target = url_for(".run", run_id=runs[-1].id) if runs else url_for(".index")
+    return redirect(target, code=303)

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from care.domain.roles import CUSTOMER_READERS, Role
 from care.extensions import db
-from care.web.access import login_only, public
+from care.web.access import login_only, public, user_can
 from care.web.auth import _safe_next
 
 bp = Blueprint("main", __name__)
@@ -17,7 +17,12 @@ bp = Blueprint("main", __name__)
 @bp.route("/")
 @login_only
 def home():
+    """Each role's start page: the worklist for those with care tasks (specialists,
+    insurance, consultants and their managers), the customers for the front desk, the
+    settings for an administrator."""
     roles = current_user.roles
+    if user_can("tasks.worklist"):
+        return redirect(url_for("tasks.worklist"))
     if roles & CUSTOMER_READERS:
         return redirect(url_for("customers.index"))
     if Role.ADMIN in roles:

@@ -51,6 +51,7 @@ LABELS = (
     _l("Post-service callback: days to complete"),
     _l("Campaigns per month (at least)"),
     _l("Proactive appointment: days before due"),
+    _l("Generator: missed days caught up (at most)"),
     _l("Unsuccessful attempts before fallback"),
     _l("Days for the attempts"),
     _l("Call time slots (outside them: quiet hours)"),

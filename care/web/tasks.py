@@ -1,7 +1,717 @@
-"""Tasks: placeholder blueprint, replaced by the issue that builds the page."""
+"""Care tasks: the worklist (today's contacts), reassignment, and the contact/task pages.
+
+Top section: the worklist and reassignment (care.services.worklist).
+The contact/task pages and outcome forms are appended at the end of this file in
+their own clearly separated section.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import json
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_login import current_user
+
+from care.domain.roles import Role
+from care.extensions import db
+from care.models.types import utcnow
+from care.services import worklist as wl
+from care.web import task_labels
+from care.web.access import roles_required
+from care.web.auth import _safe_next
+from care.web.htmx import is_htmx, render
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
+
+
+# === Worklist and reassignment ==========================================================
+# GET  /tasks/          tasks.worklist  today's contacts (page, or _contacts.html for htmx)
+# POST /tasks/reassign  tasks.reassign  move tasks to another owner
+# Mutations answer with the HX-Trigger event TASKS_CHANGED ("tasks-changed"); the list
+# refreshes itself on it.
+
+# Who has a worklist: everyone who owns or supervises care tasks.
+WORKLIST_ROLES = (
+    Role.SPECIALIST,
+    Role.INSURANCE,
+    Role.CONSULTANT,
+    Role.CARE_MANAGER,
+    Role.SALES_MANAGER,
+    Role.GENERAL_MANAGER,
+)
+REASSIGN_ROLES = tuple(sorted(wl.REASSIGNERS))
+TASKS_CHANGED = "tasks-changed"
+
+
+@bp.record_once
+def _template_globals(state):
+    """Task labels for every template (one place: care/web/task_labels.py)."""
+    state.app.jinja_env.globals.update(
+        task_type_label=task_labels.task_type_label,
+        task_status_label=task_labels.task_status_label,
+        channel_label=task_labels.channel_label,
+        owner_rule_label=task_labels.owner_rule_label,
+        task_reason=task_labels.reason_text,
+        task_due=task_labels.task_due,
+        reassign_targets=_reassign_targets,
+    )
+
+
+def _reassign_targets():
+    """For templates: the users a task can be given to (active task owners)."""
+    return wl.task_owners(db.session)
+
+
+def tasks_changed_header(**detail) -> dict[str, str]:
+    """The HX-Trigger header of a mutation of tasks (other sections may use it)."""
+    return {"HX-Trigger": json.dumps({TASKS_CHANGED: detail or {"changed": True}})}
+
+
+def _read_filter(args) -> tuple[wl.WorklistFilter, wl.Cursor | None]:
+    """The filter and cursor of a query string; 400 with the reason on garbage."""
+    try:
+        f = wl.parse_filter(
+            args.getlist("type"), args.get("status"), args.get("due"), args.get("owner")
+        )
+    except wl.WorklistError:
+        abort(400, description=_("The worklist filter is not valid: use the filter form."))
+    after = None
+    raw = (args.get("after") or "").strip()
+    if raw:
+        try:
+            after = wl.Cursor.parse(raw)
+        except wl.WorklistError:
+            abort(400, description=_("The page link is not valid: go back to the first page."))
+    return f, after
+
+
+def _page_args(page: wl.WorklistPage, *, with_after: bool = True) -> dict:
+    args = page.filter.query_args()
+    if with_after and page.after is not None:
+        args["after"] = page.after.encode()
+    return args
+
+
+def _worklist_context(f: wl.WorklistFilter, after: wl.Cursor | None, **extra) -> dict:
+    now = utcnow()
+    page = wl.worklist(
+        db.session,
+        f,
+        actor=current_user,
+        now=now,
+        after=after,
+        page_size=current_app.config["CARE_PAGE_SIZE"],
+    )
+    loads = wl.load_panel(db.session, now=now) if page.manager_view else []
+    can_reassign = bool(set(current_user.roles) & wl.REASSIGNERS)
+    context = {
+        "listing": page,
+        "f": page.filter,
+        "args": _page_args(page, with_after=False),
+        "self_url": url_for("tasks.worklist", **_page_args(page)),
+        "next_url": (
+            url_for("tasks.worklist", after=page.next_cursor.encode(), **page.filter.query_args())
+            if page.next_cursor
+            else None
+        ),
+        "first_url": url_for("tasks.worklist", **page.filter.query_args()) if page.after else None,
+        "loads": loads,
+        "owners": [load.user for load in loads if load.user is not None],
+        "can_reassign": can_reassign,
+        "reassign_url": url_for("tasks.reassign", **_page_args(page)),
+        "targets": wl.task_owners(db.session) if can_reassign else [],
+        "task_types": wl.TASK_TYPES,
+        "status_choices": list(wl.StatusFilter),
+        "due_choices": list(wl.DueFilter),
+        "now": now,
+        "reassign_error": None,
+        "reassign_messages": [],
+    }
+    context.update(extra)
+    return context
+
+
+@bp.route("/")
+@roles_required(*WORKLIST_ROLES)
+def worklist():
+    f, after = _read_filter(request.args)
+    return render("tasks/worklist.html", "tasks/_contacts.html", **_worklist_context(f, after))
+
+
+def _task_ids(values: list[str]) -> list[int]:
+    """``task_id`` fields: one id each, or several comma-separated (a whole contact line)."""
+    ids: list[int] = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if not (part.isascii() and part.isdigit()) or len(part) > 10 or int(part) > 2**31 - 1:
+                abort(400, description=_("A task id is not a number."))
+            ids.append(int(part))
+    if len(ids) > wl.MAX_REASSIGN:
+        abort(
+            400,
+            description=_("At most %(max)d tasks can be reassigned at once.", max=wl.MAX_REASSIGN),
+        )
+    return ids
+
+
+def _result_messages(result: wl.ReassignResult) -> list[tuple[str, str]]:
+    """(category, message) lines that say what happened to each part of the request."""
+    who = result.assignee.label
+    lines: list[tuple[str, str]] = []
+    if result.reassigned:
+        lines.append(
+            (
+                "success",
+                ngettext(
+                    "%(num)d task reassigned to %(user)s.",
+                    "%(num)d tasks reassigned to %(user)s.",
+                    len(result.reassigned),
+                    user=who,
+                ),
+            )
+        )
+    if result.unchanged:
+        lines.append(
+            (
+                "info",
+                ngettext(
+                    "%(num)d task already belonged to %(user)s.",
+                    "%(num)d tasks already belonged to %(user)s.",
+                    len(result.unchanged),
+                    user=who,
+                ),
+            )
+        )
+    if result.closed:
+        lines.append(
+            (
+                "error",
+                ngettext(
+                    "%(num)d task is closed and was not reassigned: %(ids)s.",
+                    "%(num)d tasks are closed and were not reassigned: %(ids)s.",
+                    len(result.closed),
+                    ids=", ".join(f"#{i}" for i in result.closed),
+                ),
+            )
+        )
+    if result.missing:
+        lines.append(
+            (
+                "error",
+                ngettext(
+                    "%(num)d task does not exist: %(ids)s.",
+                    "%(num)d tasks do not exist: %(ids)s.",
+                    len(result.missing),
+                    ids=", ".join(f"#{i}" for i in result.missing),
+                ),
+            )
+        )
+    return lines
+
+
+def _reassign_error_text(exc: wl.ReassignError) -> str:
+    """A ReassignError in the user's language (its English templates, marked here)."""
+    p = exc.params
+    known = {
+        "Your role does not allow reassigning tasks.": lambda: _(
+            "Your role does not allow reassigning tasks."
+        ),
+        "Choose at least one task to reassign.": lambda: _("Choose at least one task to reassign."),
+        "At most %(max)d tasks can be reassigned at once.": lambda: _(
+            "At most %(max)d tasks can be reassigned at once.", **p
+        ),
+        "There is no user with the id %(id)d.": lambda: _("There is no user with the id %(id)d.", **p),
+        "%(user)s is inactive and cannot take tasks.": lambda: _(
+            "%(user)s is inactive and cannot take tasks.", **p
+        ),
+        wl.NOT_AN_OWNER: lambda: _(
+            "%(user)s is not a care specialist, insurance specialist or sales consultant"
+            " and cannot take tasks.",
+            **p,
+        ),
+    }
+    show = known.get(exc.template)
+    return show() if show else str(exc)
+
+
+@bp.route("/reassign", methods=["POST"])
+@roles_required(*REASSIGN_ROLES)
+def reassign():
+    """Reassign tasks: ``task_id`` (repeated, or comma-separated), ``assignee_id``.
+
+    From the worklist (its filter in the query string): 303 back to the list with a flash,
+    or for htmx the refreshed list fragment. With ``next`` (a single-task form on another
+    page): 303 to ``next``, or for htmx the ``_reassign.html`` form fragment. Both add the
+    HX-Trigger event ``tasks-changed``. Invalid input: 422 (400 for ids that are not ids).
+    """
+    next_raw = request.form.get("next")
+    single = next_raw is not None
+    next_url = _safe_next(next_raw) if next_raw and "\\" not in next_raw else None
+    if single and next_url is None:
+        abort(400, description=_("The address to return to is not valid."))
+    f, after = _read_filter(request.args)
+    ids = _task_ids(request.form.getlist("task_id"))
+    raw_assignee = (request.form.get("assignee_id") or "").strip()
+    error = None
+    result = None
+    if not raw_assignee:
+        error = _("Choose who gets the tasks.")
+    elif not (raw_assignee.isascii() and raw_assignee.isdigit()) or len(raw_assignee) > 10:
+        abort(400, description=_("The chosen user is not valid."))
+    else:
+        try:
+            result = wl.reassign(
+                db.session,
+                ids,
+                int(raw_assignee),
+                actor=current_user,
+                now=utcnow(),
+                ip=request.remote_addr,
+            )
+        except wl.ReassignError as exc:
+            db.session.rollback()
+            error = _reassign_error_text(exc)
+
+    if error is not None:
+        if single:
+            if is_htmx():
+                return render(
+                    "tasks/_reassign.html",
+                    "tasks/_reassign.html",
+                    reassign_task_ids=ids,
+                    reassign_next=next_url,
+                    reassign_error=error,
+                    reassign_messages=[],
+                ), 422
+            flash(error, "error")
+            return redirect(next_url, code=303)
+        context = _worklist_context(f, after, reassign_error=error)
+        return render("tasks/worklist.html", "tasks/_contacts.html", **context), 422
+
+    db.session.commit()
+    messages = _result_messages(result)
+    if not result.reassigned and not result.unchanged:
+        status_code = 422  # nothing could be reassigned: every task was closed or unknown
+    else:
+        status_code = 200
+    if is_htmx():
+        trigger = tasks_changed_header(
+            source="reassign", reassigned=len(result.reassigned), refreshed="" if single else "worklist"
+        )
+        if single:
+            body = render(
+                "tasks/_reassign.html",
+                "tasks/_reassign.html",
+                reassign_task_ids=ids,
+                reassign_next=next_url,
+                reassign_error=None,
+                reassign_messages=messages,
+                reassign_current=result.assignee.id,
+            )
+        else:
+            body = render(
+                "tasks/worklist.html",
+                "tasks/_contacts.html",
+                **_worklist_context(f, after, reassign_messages=messages),
+            )
+        return body, status_code, trigger if result.reassigned else {}
+    for category, message in messages:
+        flash(message, category)
+    target = next_url or url_for("tasks.worklist", **f.query_args(), **({"after": after.encode()} if after else {}))
+    return redirect(target, code=303)
+
+
+# === Contact / task pages and outcomes (appended by the contact-page engineer) ==========
+#
+# The bundled contact (GET /tasks/contact/<customer_id>): the customer, vehicles and
+# recent visits, consent, phones, then each open or blocked task with its reason,
+# deadline, script and outcome form; one task (GET /tasks/<task_id>, closed ones
+# read-only); recording an outcome (POST /tasks/<task_id>/outcome).
+#
+# Booking from "will come" (and "will come back", and the appointment task's "booked"):
+# the outcome form carries the appointment fields (date, time, kind, vehicle, notes) and
+# books in the same step, in the same transaction as the outcome; "booked" needs one
+# (or an appointment already booked for the task). The "Book appointment" button leads
+# to the booking form (appointments.new?task=…) for a booking without an outcome.
+#
+# The outcome form is plain HTML: one radio per outcome, each followed by its own
+# fields (named "<outcome>-<field>"), shown only for the chosen outcome by CSS
+# (`:has(:checked)`); without CSS every field shows and only the chosen outcome's are
+# read. htmx posts it from the form (hx-target the form): 422 returns the form, success
+# the whole task panel (HX-Retarget) and `HX-Trigger: tasks-changed`. Without htmx:
+# 303 back to the contact page, or to the worklist when the contact has no open task
+# left; 422 re-renders the page.
+#
+# Imports are module-qualified here so that this section never shadows a name the
+# worklist section above imports.
+
+import dataclasses as _dc  # noqa: E402
+
+import flask  # noqa: E402
+import flask_babel  # noqa: E402
+import flask_login  # noqa: E402
+
+from care.domain import dates as _dates  # noqa: E402
+from care.domain import outcomes as outcome_rules  # noqa: E402
+from care.domain import roles as role_rules  # noqa: E402
+from care.extensions import db as _db  # noqa: E402
+from care.models import types as _model_types  # noqa: E402
+from care.services import ServiceError as _ServiceError  # noqa: E402
+from care.services import appointments as appointment_service  # noqa: E402
+from care.services import customers as customer_service  # noqa: E402
+from care.services import scripts as script_service  # noqa: E402
+from care.services import settings as _settings_service  # noqa: E402
+from care.services import tasks as task_service  # noqa: E402
+from care.web import access as _access  # noqa: E402
+from care.web import customers as _customers_web  # noqa: E402
+from care.web import htmx as _htmx  # noqa: E402
+from care.web import setting_labels as _setting_labels  # noqa: E402
+
+CONTACT_ROLES = tuple(sorted(role_rules.CALLING_ROLES))
+TASK_READERS = (*CONTACT_ROLES, role_rules.Role.SALES_MANAGER, role_rules.Role.GENERAL_MANAGER)
+RECENT_VISITS = 3  # visits per vehicle shown on the contact page
+RECENT_TIMELINE = 5  # timeline entries shown on the contact page
+APPOINTMENT_STATUS_LABELS = {
+    "booked": flask_babel.lazy_gettext("booked"),
+    "canceled": flask_babel.lazy_gettext("canceled"),
+    "arrived": flask_babel.lazy_gettext("arrived"),
+}
+SERVICE_KIND_LABELS = {
+    "first_service": flask_babel.lazy_gettext("First service"),
+    "maintenance": flask_babel.lazy_gettext("Regular maintenance"),
+    "repair": flask_babel.lazy_gettext("Repair"),
+    "warranty": flask_babel.lazy_gettext("Warranty"),
+    "other": flask_babel.lazy_gettext("Other"),
+}
+
+
+@_dc.dataclass
+class OutcomeFormState:
+    """What an outcome form shows: the choice and values typed, errors, a message."""
+
+    outcome: str | None = None
+    values: dict = _dc.field(default_factory=dict)
+    errors: dict[str, str] = _dc.field(default_factory=dict)
+    form_errors: list[str] = _dc.field(default_factory=list)
+    message: str | None = None  # "Recorded: not reached" after a non-closing outcome
+
+    def value(self, name: str) -> str:
+        return str(self.values.get(name) or "")
+
+    def error(self, code: str, name: str) -> str | None:
+        """The error of field `name` of outcome `code` (only the chosen one has errors)."""
+        return self.errors.get(name) if code == self.outcome else None
+
+
+@_dc.dataclass
+class TaskPanel:
+    task: object
+    outcomes: tuple
+    can_record: bool
+    appointments: list
+    script_version: object = None
+    script_text: str | None = None
+    state: OutcomeFormState = _dc.field(default_factory=OutcomeFormState)
+    vehicles: list = _dc.field(default_factory=list)
+    contact_done: bool = False  # the last open task of the contact was just closed
+    from_detail: bool = False  # shown on the task page (plain posts back to it)
+    today: str = ""  # the dealer's date, ISO (the booking date's minimum)
+    workday: tuple[str, str] = ("", "")  # HH:MM of the work day (the booking time's range)
+    default_kind: str = ""  # the service kind preselected for a booking
+
+
+def _cx_t(message: str, **params) -> str:
+    """Translate a message id held in a variable (labels and errors of the domain)."""
+    return flask_babel.gettext(message, **params)
+
+
+def outcome_label(task_type: str | None, code: str | None) -> str:
+    """An outcome in the user's language (its code when unknown)."""
+    if not code:
+        return ""
+    spec = outcome_rules.outcome_spec(task_type or "", code)
+    label = spec.label if spec else outcome_rules.all_outcome_labels().get(code)
+    return _cx_t(label) if label else code
+
+
+def outcome_details(task_type: str | None, code: str | None, detail: dict | None) -> list[tuple[str, str]]:
+    """(label, value) pairs of an outcome's detail, translated, in the form's order."""
+    if not detail:
+        return []
+    spec = outcome_rules.outcome_spec(task_type or "", code)
+    pairs: list[tuple[str, str]] = []
+    seen = set()
+    for f in spec.fields if spec else ():
+        if f.name not in detail:
+            continue
+        seen.add(f.name)
+        value = str(detail[f.name])
+        if f.kind is outcome_rules.FieldKind.CHOICE:
+            value = next((_cx_t(lbl) for v, lbl in f.choices if v == value), value)
+        elif f.kind is outcome_rules.FieldKind.MONEY:
+            value = flask_babel.format_currency(value, "CNY")
+        pairs.append((_cx_t(f.label), value))
+    for key, value in detail.items():
+        if key not in seen and key != "appointment_id":
+            pairs.append((key, str(value)))
+    return pairs
+
+
+def note_required_by(task_type: str | None) -> list[str]:
+    """The outcomes (or choices) of this task type that need a note, translated."""
+    return [_cx_t(label) for label in outcome_rules.note_required_by(task_type or "")]
+
+
+def service_kind_label(kind: str | None) -> str:
+    label = SERVICE_KIND_LABELS.get(kind or "")
+    return str(label) if label is not None else (kind or "")
+
+
+def appointment_status_label(status: str | None) -> str:
+    label = APPOINTMENT_STATUS_LABELS.get(status or "")
+    return str(label) if label is not None else (status or "")
+
+
+@bp.app_context_processor
+def _cx_helpers() -> dict:
+    return {
+        "outcome_label": outcome_label,
+        "outcome_details": outcome_details,
+        "service_kind_label": service_kind_label,
+        "service_kinds": [(k, str(v)) for k, v in SERVICE_KIND_LABELS.items()],
+        "appointment_status_label": appointment_status_label,
+        "note_required_by": note_required_by,
+    }
+
+
+def _cx_user():
+    return flask_login.current_user._get_current_object()
+
+
+def _cx_script(task, cache: dict) -> tuple[object, str | None]:
+    """(the current script version of the task's type, its text filled for this task)."""
+    if task.type not in cache:
+        cache[task.type] = script_service.current_version(_db.session, task.type)
+    version = cache[task.type]
+    if version is None:
+        return None, None
+    text = script_service.render_for_task(
+        _db.session, task, version=version, user=_cx_user(), now=_model_types.utcnow()
+    )
+    return version, text
+
+
+def _cx_panel(
+    task,
+    *,
+    state: OutcomeFormState | None = None,
+    cache: dict | None = None,
+    vehicles=None,
+    from_detail: bool = False,
+) -> TaskPanel:
+    cache = {} if cache is None else cache
+    is_open = task_service.is_open(task)
+    version, text = _cx_script(task, cache) if is_open else (None, None)
+    settings = _settings_service.current_settings()
+    now = _model_types.utcnow()
+    return TaskPanel(
+        task=task,
+        outcomes=outcome_rules.outcomes_for(task.type),
+        can_record=is_open
+        and _access.user_can("tasks.outcome")
+        and task_service.can_record(_cx_user(), task),
+        appointments=appointment_service.for_task(_db.session, task.id),
+        script_version=version,
+        script_text=text,
+        state=state or OutcomeFormState(),
+        vehicles=list(vehicles if vehicles is not None else task.customer.vehicles),
+        from_detail=from_detail,
+        today=_dates.local_date(now, settings.timezone).isoformat(),
+        workday=(settings.workday_start.strftime("%H:%M"), settings.workday_end.strftime("%H:%M")),
+        default_kind=appointment_service.default_kind(task),
+    )
+
+
+def _cx_actor() -> dict:
+    user = _cx_user()
+    return {"actor": user.username, "user_id": user.id, "ip": flask.request.remote_addr}
+
+
+def _cx_contact_page(customer_id: int, *, override: TaskPanel | None = None, status: int = 200):
+    now = _model_types.utcnow()
+    profile = customer_service.view_customer(_db.session, customer_id, now=now, **_cx_actor())
+    if profile is None:
+        flask.abort(
+            404, description=flask_babel.gettext("There is no customer with the id %(id)d.", id=customer_id)
+        )
+    customer = profile.customer
+    cache: dict = {}
+    vehicles = list(customer.vehicles)
+    panels = []
+    for task in task_service.open_tasks_of(_db.session, customer_id):
+        if override is not None and override.task.id == task.id:
+            panels.append(override)
+        else:
+            panels.append(_cx_panel(task, cache=cache, vehicles=vehicles))
+    if override is not None and all(p.task.id != override.task.id for p in panels):
+        panels.insert(0, override)  # e.g. a refusal on a task closed meanwhile
+    _db.session.commit()  # the audit row of the view
+    return (
+        _htmx.render(
+            "tasks/contact.html",
+            "tasks/_contact.html",
+            profile=profile,
+            c=customer,
+            panels=panels,
+            recent_visits=RECENT_VISITS,
+            class_labels=_customers_web.CLASS_LABELS,
+            full_phones=role_rules.sees_full_phone(_cx_user().roles),
+            timeline=task_service.timeline(_db.session, customer_id, limit=RECENT_TIMELINE),
+            now=now,
+        ),
+        status,
+    )
+
+
+def _cx_task_or_404(task_id: int):
+    task = task_service.get_task(_db.session, task_id)
+    if task is None:
+        flask.abort(404, description=flask_babel.gettext("There is no task with the id %(id)d.", id=task_id))
+    return task
+
+
+def _cx_detail_page(task, *, panel: TaskPanel | None = None, status: int = 200):
+    return (
+        _htmx.render(
+            "tasks/detail.html",
+            "tasks/_detail.html",
+            task=task,
+            panel=panel or _cx_panel(task, from_detail=True),
+            now=_model_types.utcnow(),
+        ),
+        status,
+    )
+
+
+@bp.route("/contact/<int(max=2147483647):customer_id>")
+@_access.roles_required(*CONTACT_ROLES)
+def contact(customer_id: int):
+    return _cx_contact_page(customer_id)
+
+
+@bp.route("/<int(max=2147483647):task_id>")
+@_access.roles_required(*TASK_READERS)
+def detail(task_id: int):
+    return _cx_detail_page(_cx_task_or_404(task_id))
+
+
+def _cx_form_values() -> dict:
+    """The posted form, each value cut to a sane length (the service checks the rest)."""
+    return {k: v[:5000] for k, v in flask.request.form.items() if k != "csrf_token"}
+
+
+def _cx_respond_panel(panel: TaskPanel, status: int, *, retarget: bool):
+    """The task panel as an htmx fragment (replacing the whole panel when `retarget`)."""
+    response = flask.make_response(
+        flask.render_template("tasks/_task.html", panel=panel, now=_model_types.utcnow()), status
+    )
+    if retarget:
+        response.headers["HX-Retarget"] = f"#task-{panel.task.id}"
+        response.headers["HX-Reswap"] = "outerHTML"
+    return response
+
+
+@bp.route("/<int(max=2147483647):task_id>/outcome", methods=["POST"])
+@_access.roles_required(*CONTACT_ROLES)
+def outcome(task_id: int):
+    task = _cx_task_or_404(task_id)
+    values = _cx_form_values()
+    back_to_detail = values.get("from") == "detail"
+    code = (values.get("outcome") or "").strip()
+    spec = outcome_rules.outcome_spec(task.type, code)
+    prefix = f"{code}-"
+    detail = {k[len(prefix):]: v for k, v in values.items() if code and k.startswith(prefix)}
+    booking = appointment_service.BookingRequest(
+        date=values.get("appointment_date"),
+        time=values.get("appointment_time"),
+        service_kind=values.get("appointment_kind"),
+        vehicle_id=values.get("appointment_vehicle"),
+        notes=values.get("appointment_notes"),
+    )
+    state = OutcomeFormState(outcome=code or None, values=values)
+    user = _cx_user()
+    try:
+        row = task_service.record_outcome(
+            _db.session,
+            task,
+            code,
+            detail=detail,
+            note=values.get("note"),
+            script_version_id=values.get("script_version_id"),
+            user=user,
+            now=_model_types.utcnow(),
+            booking=booking if spec is not None and spec.booking is not outcome_rules.Booking.NONE else None,
+        )
+    except outcome_rules.OutcomeInvalid as exc:
+        _db.session.rollback()
+        state.errors = {k: _cx_t(e.template, **e.params) for k, e in exc.errors.items()}
+        return _cx_invalid(task_id, state, 422, back_to_detail)
+    except task_service.OutcomeRefused as exc:
+        _db.session.rollback()
+        state = OutcomeFormState(form_errors=[_setting_labels.translated(exc)])
+        return _cx_invalid(task_id, state, exc.status, back_to_detail, refused=True)
+    except _ServiceError as exc:
+        _db.session.rollback()
+        state.form_errors = [_setting_labels.translated(exc)]
+        return _cx_invalid(task_id, state, 422, back_to_detail)
+    _db.session.commit()
+
+    label = outcome_label(task.type, row.outcome)
+    still_open = task_service.open_tasks_of(_db.session, task.customer_id)
+    if _htmx.is_htmx():
+        task = _cx_task_or_404(task_id)
+        message = None if row.closes_task else flask_babel.gettext("Recorded: %(outcome)s.", outcome=label)
+        panel = _cx_panel(task, state=OutcomeFormState(message=message))
+        panel.contact_done = not still_open and not back_to_detail
+        response = _cx_respond_panel(panel, 200, retarget=True)
+        if not back_to_detail:  # the contact page's other regions, out of band
+            timeline = task_service.timeline(_db.session, task.customer_id, limit=RECENT_TIMELINE)
+            response.set_data(
+                response.get_data(as_text=True)
+                + '<div id="recent-timeline" hx-swap-oob="true">'
+                + flask.render_template("tasks/_timeline.html", timeline=timeline)
+                + "</div>"
+                + f'<span id="open-count" class="muted" hx-swap-oob="true">({len(still_open)})</span>'
+            )
+        response.headers.update(tasks_changed_header(task=task_id))
+        return response
+    flask.flash(flask_babel.gettext("Outcome recorded: %(outcome)s.", outcome=label), "success")
+    if back_to_detail:
+        return flask.redirect(flask.url_for("tasks.detail", task_id=task_id), code=303)
+    if not still_open:
+        flask.flash(
+            flask_babel.gettext("All tasks of %(name)s are settled.", name=task.customer.name), "success"
+        )
+        return flask.redirect(flask.url_for("tasks.worklist"), code=303)
+    return flask.redirect(flask.url_for("tasks.contact", customer_id=task.customer_id), code=303)
+
+
+def _cx_invalid(task_id: int, state: OutcomeFormState, status: int, back_to_detail: bool, *, refused: bool = False):
+    """An outcome not recorded: the form again (htmx), or the page it came from."""
+    task = _cx_task_or_404(task_id)  # fresh after the rollback
+    panel = _cx_panel(task, state=state, from_detail=back_to_detail)
+    if _htmx.is_htmx():
+        if refused:  # the whole panel: the task may be closed or not ours any more
+            return _cx_respond_panel(panel, status, retarget=True)
+        return flask.make_response(
+            flask.render_template("tasks/_outcome_form.html", panel=panel, now=_model_types.utcnow()),
+            status,
+        )
+    if back_to_detail:
+        return _cx_detail_page(task, panel=panel, status=status)
+    return _cx_contact_page(task.customer_id, override=panel, status=status)

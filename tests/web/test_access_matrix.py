@@ -22,6 +22,8 @@ READERS = frozenset(
     {R.SPECIALIST, R.INSURANCE, R.CARE_MANAGER, R.CONSULTANT, R.SALES_MANAGER, R.FRONT_DESK, R.GENERAL_MANAGER}
 )
 IMPORTERS = frozenset({R.ADMIN, R.CARE_MANAGER})
+CALLERS = frozenset({R.SPECIALIST, R.INSURANCE, R.CARE_MANAGER, R.CONSULTANT})
+SCRIPT_READERS = frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER, R.SPECIALIST, R.INSURANCE, R.CONSULTANT})
 
 # endpoint: (who, method, url-arguments). `{customer}`, `{run}` … are filled from `seeded`.
 ACCESS: dict[str, tuple] = {
@@ -45,6 +47,31 @@ ACCESS: dict[str, tuple] = {
     "admin.user_password": (frozenset({R.ADMIN}), "POST", {"user_id": "{user}"}),
     "admin.user_unlock": (frozenset({R.ADMIN}), "POST", {"user_id": "{user}"}),
     "admin.audit": (frozenset({R.ADMIN, R.GENERAL_MANAGER}), "GET", {}),
+    # scripts (话术): read by those who call or supervise calls, written by the care manager
+    "scripts.index": (SCRIPT_READERS, "GET", {}),
+    "scripts.script": (SCRIPT_READERS, "GET", {"task_type": "first_service"}),
+    "scripts.save": (frozenset({R.CARE_MANAGER}), "POST", {"task_type": "first_service"}),
+    "scripts.version": (SCRIPT_READERS, "GET", {"task_type": "first_service", "version": 1}),
+    "scripts.preview": (SCRIPT_READERS, "GET", {"task_type": "first_service"}),
+    "scripts.preview_live": (frozenset({R.CARE_MANAGER}), "POST", {"task_type": "first_service"}),
+    "scripts.stats": (SCRIPT_READERS, "GET", {"task_type": "first_service"}),
+    "generation.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER, R.ADMIN}), "GET", {}),
+    "generation.run": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER, R.ADMIN}), "GET", {"run_id": 1}),
+    "generation.generate_now": (frozenset({R.CARE_MANAGER, R.ADMIN}), "POST", {}),
+    "tasks.worklist": (
+        frozenset({R.SPECIALIST, R.INSURANCE, R.CONSULTANT, R.CARE_MANAGER, R.SALES_MANAGER, R.GENERAL_MANAGER}),
+        "GET",
+        {},
+    ),
+    "tasks.reassign": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "POST", {}),
+    # the contact page, outcomes, appointments, number corrections (those who call customers)
+    "tasks.contact": (CALLERS, "GET", {"customer_id": "{customer}"}),
+    "tasks.detail": (CALLERS | {R.SALES_MANAGER, R.GENERAL_MANAGER}, "GET", {"task_id": "{task}"}),
+    "tasks.outcome": (CALLERS, "POST", {"task_id": "{task}"}),
+    "appointments.index": (CALLERS | {R.FRONT_DESK, R.SALES_MANAGER, R.GENERAL_MANAGER}, "GET", {}),
+    "appointments.new": (CALLERS, "GET", {"customer": "{customer}"}),
+    "numbers.index": (CALLERS, "GET", {}),
+    "numbers.correct": (CALLERS, "POST", {"customer_id": "{customer}"}),
 }
 
 
@@ -55,11 +82,12 @@ def seeded(app):
         customer = factories.make_customer(db.session)
         vehicle = factories.make_vehicle(db.session, customer)
         user = factories.make_user(db.session, "specialist", username="target")
+        task = factories.make_task(db.session, customer, vehicle_id=vehicle.id)
         db.session.commit()
         run = ImportRun(kind="customers", filename="seed.csv", actor="cli", status="done", rejects=[])
         db.session.add(run)
         db.session.commit()
-        return {"customer": customer.id, "vehicle": vehicle.id, "user": user.id, "run": run.id}
+        return {"customer": customer.id, "vehicle": vehicle.id, "user": user.id, "run": run.id, "task": task.id}
 
 
 def _url(app, endpoint, args, seeded):

@@ -1,0 +1,145 @@
+"""Benchmark (not a test): the daily care-task generator on a synthetic dealership.
+
+    .venv/bin/python bench/generate_bench.py                       # SQLite and PostgreSQL
+    .venv/bin/python bench/generate_bench.py --db sqlite --sizes 12000
+    .venv/bin/python bench/generate_bench.py --profile             # cProfile the big run
+
+For each size (vehicles; customers = vehicles / 1.2, visits = 5 × vehicles unless given)
+it builds the dealership of bench/dealership.py into a fresh database – a SQLite file in
+a temporary directory, or a schema of its own on PostgreSQL (dropped afterwards) – and
+times `generate`:
+
+- ``first``: the first run ever (an empty task table: every open window creates a task);
+- ``again``: the same day again (idempotent: nothing created, all ``already_exists``);
+- ``next day``: the following day (the steady state of a daily run).
+
+Each line gives the wall time (generate + commit) and the CPU time of this process (on
+SQLite all of the work; on PostgreSQL the server's share is not in it): the machine may
+be busy with other work, and the CPU time shows what the generator itself costs.
+
+Target (the issue): 100k vehicles in at most 3 s, growing linearly with the fleet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import sqlalchemy as sa  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+import care.models  # noqa: E402, F401 - every table
+from bench.dealership import build  # noqa: E402
+from care.extensions import db  # noqa: E402
+from care.services.generator import generate  # noqa: E402
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def sqlite_engine(tmp: Path) -> tuple[sa.Engine, callable]:
+    engine = sa.create_engine(f"sqlite:///{tmp / 'bench.sqlite'}")
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(conn, _record):  # as care/__init__.py sets them
+        cur = conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    return engine, engine.dispose
+
+
+def pg_engine(url: str) -> tuple[sa.Engine, callable]:
+    schema = f"care_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine = sa.create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+
+    def drop():
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    return engine, drop
+
+
+def timed_run(engine, day: date, profile: cProfile.Profile | None = None):
+    with Session(engine) as session:
+        start, cpu = time.perf_counter(), time.process_time()
+        if profile:
+            profile.enable()
+        run = generate(session, day, actor="bench", now=datetime.now(UTC))
+        session.commit()
+        if profile:
+            profile.disable()
+        total, cpu = time.perf_counter() - start, time.process_time() - cpu
+        return run.created_total, sum(sum(r.values()) for r in (run.skipped or {}).values()), total, cpu
+
+
+def bench(kind: str, vehicles: int, args) -> list[tuple]:
+    tmp = Path(tempfile.mkdtemp())
+    engine, cleanup = sqlite_engine(tmp) if kind == "sqlite" else pg_engine(args.pg_url)
+    results = []
+    try:
+        db.metadata.create_all(engine)
+        start = time.perf_counter()
+        with Session(engine) as session:
+            counts = build(session, vehicles=vehicles, today=args.today, seed=args.seed)
+            session.commit()
+        if kind == "postgresql":
+            with engine.begin() as conn:
+                conn.execute(sa.text("ANALYZE"))
+        print(f"\n{kind}: built {counts} in {time.perf_counter() - start:.1f} s", flush=True)
+        profile = cProfile.Profile() if args.profile and vehicles == max(args.sizes) else None
+        for label, day, prof in (
+            ("first", args.today, None),
+            ("again", args.today, None),
+            ("next day", args.today + timedelta(days=1), profile),
+        ):
+            created, skipped, total, cpu = timed_run(engine, day, prof)
+            results.append((kind, vehicles, label, created, skipped, total, cpu))
+            print(f"  {label:9} {day}  created {created:7d}  skipped {skipped:7d}  "
+                  f"{total:6.2f} s (this process's CPU {cpu:6.2f} s)", flush=True)  # fmt: skip
+        if profile:
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(30)
+    finally:
+        cleanup()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--sizes", default="10000,100000", help="vehicle counts, comma-separated")
+    parser.add_argument("--today", type=date.fromisoformat, default=date(2026, 3, 10))
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--pg-url", default=os.environ.get("CARE_BENCH_PG_URL", PG_URL))
+    parser.add_argument("--profile", action="store_true", help="cProfile the largest 'next day' run")
+    args = parser.parse_args()
+    args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    kinds = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
+    results = []
+    for kind in kinds:
+        for size in args.sizes:
+            results.extend(bench(kind, size, args))
+    print("\n| database | vehicles | run | created | skipped | seconds (with commit) | Python CPU seconds |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    for kind, vehicles, label, created, skipped, total, cpu in results:
+        print(f"| {kind} | {vehicles:,} | {label} | {created:,} | {skipped:,} | {total:.2f} | {cpu:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

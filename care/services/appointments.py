@@ -1,0 +1,258 @@
+"""Service appointments booked from tasks (domain.md §5 R16); the register (R17) comes later.
+
+`book` checks and adds an appointment: the date not in the past (the dealer's local
+date), the time within the work day (settings `workday_start` … `workday_end`, the end
+excluded) and not already passed today, a service kind of `VisitKind`, a vehicle of this
+customer (required when the customer has vehicles), a task of this customer.
+`check_booking` does the same checks without adding anything (an outcome books in the
+same step and must not leave an appointment behind when the outcome itself is invalid).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from care.domain import N_
+from care.domain.outcomes import FieldError
+from care.models import Appointment, CareTask, Customer, User, Vehicle, VisitKind
+from care.services import ServiceError
+from care.services.settings import load_settings
+
+MAX_NOTES = 1000
+BOOKED = "booked"
+
+# The service kind a task's appointment most likely is, to preselect in the form.
+KIND_FOR_TASK = {
+    "first_service": VisitKind.FIRST_SERVICE.value,
+    "maintenance": VisitKind.MAINTENANCE.value,
+    "warranty_expiry": VisitKind.WARRANTY.value,
+    "service_callback": VisitKind.REPAIR.value,
+}
+
+
+class AppointmentInvalid(ServiceError):
+    """The booking does not fit; ``errors`` maps a field (date, time, service_kind,
+    vehicle, notes, task) to its FieldError."""
+
+    def __init__(self, errors: dict[str, FieldError]):
+        self.errors = errors
+        first = next(iter(errors.values()))
+        super().__init__(first.template, field=next(iter(errors)), **first.params)
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    """A booking as typed in a form (strings), or already typed values."""
+
+    date: str | date | None = None
+    time: str | time | None = None
+    service_kind: str | None = None
+    vehicle_id: str | int | None = None
+    notes: str | None = None
+
+    def is_empty(self) -> bool:
+        """Nothing that asks for a booking was filled in (notes alone do not)."""
+        return not any(str(v or "").strip() for v in (self.date, self.time))
+
+
+@dataclass(frozen=True)
+class CheckedBooking:
+    date: date
+    time: time
+    service_kind: str
+    vehicle: Vehicle | None
+    notes: str | None
+
+
+_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::\d{2})?$")
+
+
+def parse_date(value: str | date | None) -> date | None:
+    """``YYYY-MM-DD`` (what <input type=date> sends) → date; ValueError otherwise."""
+    if value is None or isinstance(value, date):
+        return value
+    text = value.strip()
+    if not text:
+        return None
+    m = _DATE.match(text)
+    if not m:
+        raise ValueError(text)
+    return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+
+
+def parse_time(value: str | time | None) -> time | None:
+    """``HH:MM`` (what <input type=time> sends) → time; ValueError otherwise."""
+    if value is None or isinstance(value, time):
+        return value
+    text = value.strip()
+    if not text:
+        return None
+    m = _TIME.match(text)
+    if not m:
+        raise ValueError(text)
+    return time(int(m.group(1)), int(m.group(2)))
+
+
+def local_today(session: Session, now: datetime) -> date:
+    """Today in the dealer's time zone."""
+    return now.astimezone(ZoneInfo(load_settings(session).timezone)).date()
+
+
+def check_booking(
+    session: Session,
+    request: BookingRequest,
+    *,
+    customer: Customer,
+    task: CareTask | None,
+    now: datetime,
+) -> CheckedBooking:
+    """Every check of a booking, nothing added; raises AppointmentInvalid with all errors."""
+    settings = load_settings(session)
+    local = now.astimezone(ZoneInfo(settings.timezone))
+    errors: dict[str, FieldError] = {}
+
+    try:
+        day = parse_date(request.date)
+    except ValueError:
+        day = None
+        errors["date"] = FieldError(N_("Enter a date as YYYY-MM-DD."))
+    else:
+        if day is None:
+            errors["date"] = FieldError(N_("Choose the date."))
+        elif day < local.date():
+            errors["date"] = FieldError(N_("The date is in the past."))
+
+    try:
+        at = parse_time(request.time)
+    except ValueError:
+        at = None
+        errors["time"] = FieldError(N_("Enter a time as HH:MM."))
+    else:
+        start, end = settings.workday_start, settings.workday_end
+        if at is None:
+            errors["time"] = FieldError(N_("Choose the time."))
+        elif not (start <= at < end):
+            errors["time"] = FieldError(
+                N_("Choose a time within the work day, %(start)s to %(end)s."),
+                {"start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")},
+            )
+        elif day == local.date() and at <= local.time().replace(tzinfo=None):
+            errors["time"] = FieldError(N_("This time has passed already today."))
+
+    kind = (request.service_kind or "").strip()
+    if kind not in {k.value for k in VisitKind}:
+        errors["service_kind"] = FieldError(N_("Choose the kind of service."))
+
+    vehicle = None
+    raw_vehicle = str(request.vehicle_id or "").strip()
+    if raw_vehicle:
+        vehicle = (
+            session.get(Vehicle, int(raw_vehicle))
+            if raw_vehicle.isascii() and raw_vehicle.isdigit() and len(raw_vehicle) < 10
+            else None
+        )
+        if vehicle is None or vehicle.customer_id != customer.id:
+            vehicle = None
+            errors["vehicle"] = FieldError(N_("Choose one of this customer's vehicles."))
+    elif session.scalar(select(Vehicle.id).where(Vehicle.customer_id == customer.id).limit(1)):
+        errors["vehicle"] = FieldError(N_("Choose the vehicle."))
+
+    notes = (request.notes or "").strip() or None
+    if notes and len(notes) > MAX_NOTES:
+        errors["notes"] = FieldError(N_("At most %(max)d characters."), {"max": MAX_NOTES})
+
+    if task is not None and task.customer_id != customer.id:
+        errors["task"] = FieldError(N_("The task belongs to another customer."))
+
+    if errors:
+        raise AppointmentInvalid(errors)
+    assert day is not None and at is not None
+    return CheckedBooking(day, at, kind, vehicle, notes)
+
+
+def add_checked(
+    session: Session,
+    checked: CheckedBooking,
+    *,
+    customer: Customer,
+    task: CareTask | None,
+    user: User,
+    now: datetime,
+) -> Appointment:
+    appointment = Appointment(
+        customer_id=customer.id,
+        vehicle_id=checked.vehicle.id if checked.vehicle else None,
+        task_id=task.id if task else None,
+        date=checked.date,
+        time=checked.time,
+        service_kind=checked.service_kind,
+        notes=checked.notes,
+        status=BOOKED,
+        created_by_id=user.id,
+        created_at=now,
+    )
+    session.add(appointment)
+    session.flush()
+    return appointment
+
+
+def book(
+    session: Session,
+    *,
+    customer: Customer,
+    vehicle: Vehicle | int | str | None,
+    task: CareTask | None,
+    date: str | date | None,
+    time: str | time | None,
+    service_kind: str | None,
+    notes: str | None,
+    user: User,
+    now: datetime,
+) -> Appointment:
+    """Book a service appointment (R16); raises AppointmentInvalid with every error."""
+    vehicle_id = vehicle.id if isinstance(vehicle, Vehicle) else vehicle
+    request = BookingRequest(date, time, service_kind, vehicle_id, notes)
+    checked = check_booking(session, request, customer=customer, task=task, now=now)
+    return add_checked(session, checked, customer=customer, task=task, user=user, now=now)
+
+
+def for_day(session: Session, day: date) -> list[Appointment]:
+    """The day's appointments by time, with what the list shows loaded."""
+    return list(
+        session.scalars(
+            select(Appointment)
+            .where(Appointment.date == day)
+            .options(
+                joinedload(Appointment.customer),
+                joinedload(Appointment.vehicle),
+                joinedload(Appointment.created_by),
+                joinedload(Appointment.task),
+            )
+            .order_by(Appointment.time, Appointment.id)
+        )
+    )
+
+
+def for_task(session: Session, task_id: int) -> list[Appointment]:
+    """The booked (not canceled) appointments made from a task."""
+    return list(
+        session.scalars(
+            select(Appointment)
+            .where(Appointment.task_id == task_id, Appointment.status != "canceled")
+            .options(joinedload(Appointment.vehicle))
+            .order_by(Appointment.date, Appointment.time, Appointment.id)
+        )
+    )
+
+
+def default_kind(task: CareTask | None) -> str:
+    if task is None:
+        return VisitKind.MAINTENANCE.value
+    return KIND_FOR_TASK.get(task.type, VisitKind.MAINTENANCE.value)

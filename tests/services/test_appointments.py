@@ -1,0 +1,136 @@
+"""Booking service appointments (care.services.appointments, domain.md §5 R16)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+import pytest
+
+from care.models import Setting
+from care.services import appointments as svc
+from tests.factories import make_customer, make_task, make_user, make_vehicle
+
+NOW = datetime(2026, 5, 10, 2, 0, tzinfo=UTC)  # Sunday 10 May 2026, 10:00 in Shanghai
+
+
+@pytest.fixture
+def w(session):
+    user = make_user(session, "specialist")
+    customer = make_customer(session)
+    vehicle = make_vehicle(session, customer)
+    return {"s": session, "user": user, "customer": customer, "vehicle": vehicle}
+
+
+def book(w, **kw):
+    values = {
+        "customer": w["customer"],
+        "vehicle": w["vehicle"],
+        "task": None,
+        "date": date(2026, 5, 11),
+        "time": time(9, 0),
+        "service_kind": "maintenance",
+        "notes": None,
+        "user": w["user"],
+        "now": NOW,
+    }
+    values.update(kw)
+    return svc.book(w["s"], **values)
+
+
+def errors(w, **kw) -> dict:
+    with pytest.raises(svc.AppointmentInvalid) as info:
+        book(w, **kw)
+    return info.value.errors
+
+
+def test_a_valid_booking(w):
+    task = make_task(w["s"], w["customer"], now=NOW)
+    a = book(w, task=task, date="2026-05-11", time="14:15", notes="  带上保养手册 ")
+    assert (a.date, a.time, a.service_kind, a.status) == (date(2026, 5, 11), time(14, 15), "maintenance", "booked")
+    assert a.vehicle_id == w["vehicle"].id and a.task_id == task.id and a.created_by_id == w["user"].id
+    assert a.notes == "带上保养手册" and a.created_at == NOW
+
+
+def test_the_date_may_not_be_in_the_past(w):
+    assert set(errors(w, date=date(2026, 5, 9))) == {"date"}
+    book(w, date=date(2026, 5, 10), time=time(15, 0))  # later today is fine
+
+
+def test_the_past_is_the_dealers_local_day(w):
+    # 17:00 UTC on 9 May is already 10 May 01:00 in Shanghai: 9 May is the past there.
+    late = datetime(2026, 5, 9, 17, 0, tzinfo=UTC)
+    assert set(errors(w, date=date(2026, 5, 9), now=late)) == {"date"}
+
+
+def test_a_time_passed_today_is_refused(w):
+    assert set(errors(w, date=date(2026, 5, 10), time=time(9, 30))) == {"time"}
+
+
+@pytest.mark.parametrize("at", [time(8, 0), time(17, 30), time(20, 0), time(0, 0)])
+def test_the_time_must_be_within_the_work_day(w, at):
+    err = errors(w, time=at)
+    assert set(err) == {"time"}
+    assert err["time"].params == {"start": "08:30", "end": "17:30"}
+
+
+def test_the_work_day_comes_from_the_settings(w):
+    w["s"].add(Setting(key="workday_end", value="19:00", updated_by="test"))
+    w["s"].flush()
+    book(w, time=time(18, 30))
+
+
+def test_the_service_kind_is_a_visit_kind(w):
+    assert set(errors(w, service_kind="car_wash")) == {"service_kind"}
+    for kind in ("first_service", "maintenance", "repair", "warranty", "other"):
+        book(w, service_kind=kind)
+
+
+def test_a_vehicle_of_another_customer_is_refused(w):
+    stranger = make_vehicle(w["s"], make_customer(w["s"]))
+    assert set(errors(w, vehicle=stranger)) == {"vehicle"}
+    assert set(errors(w, vehicle=str(stranger.id))) == {"vehicle"}
+    assert set(errors(w, vehicle="999999")) == {"vehicle"}
+    assert set(errors(w, vehicle="x1")) == {"vehicle"}
+
+
+def test_the_vehicle_is_needed_when_the_customer_has_one(w):
+    assert set(errors(w, vehicle=None)) == {"vehicle"}
+    no_car = make_customer(w["s"])
+    assert book(w, customer=no_car, vehicle=None).vehicle_id is None
+
+
+def test_a_task_of_another_customer_is_refused(w):
+    task = make_task(w["s"], make_customer(w["s"]), now=NOW)
+    assert set(errors(w, task=task)) == {"task"}
+
+
+@pytest.mark.parametrize(("field", "value"), [("date", "10/05/2026"), ("date", "2026-02-30"), ("time", "9h"), ("time", "25:00")])
+def test_unreadable_date_or_time(w, field, value):
+    assert field in errors(w, **{field: value})
+
+
+def test_empty_values_are_errors_all_at_once(w):
+    err = errors(w, date="", time="", service_kind="", notes="x" * 1001)
+    assert set(err) == {"date", "time", "service_kind", "notes"}
+
+
+def test_for_day_and_for_task(w):
+    task = make_task(w["s"], w["customer"], now=NOW)
+    b = book(w, time=time(14, 0), task=task)
+    a = book(w, time=time(9, 0))
+    book(w, date=date(2026, 5, 12))
+    assert [x.id for x in svc.for_day(w["s"], date(2026, 5, 11))] == [a.id, b.id]
+    assert [x.id for x in svc.for_task(w["s"], task.id)] == [b.id]
+    b.status = "canceled"
+    assert svc.for_task(w["s"], task.id) == []
+
+
+def test_booking_request_is_empty_without_date_and_time():
+    assert svc.BookingRequest(notes="x", service_kind="maintenance").is_empty()
+    assert not svc.BookingRequest(date="2026-05-11").is_empty()
+
+
+def test_default_kind_from_the_task(w):
+    assert svc.default_kind(None) == "maintenance"
+    assert svc.default_kind(make_task(w["s"], w["customer"], now=NOW)) == "first_service"
+    assert svc.default_kind(make_task(w["s"], w["customer"], type="warranty_expiry", now=NOW)) == "warranty"
