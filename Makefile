@@ -17,7 +17,8 @@ PYTEST_ARGS ?= -n 2
 run: venv translations ## set up and start the app with demo data on http://127.0.0.1:5000
 	$(FLASK) care init-db
 	$(FLASK) care demo --customers $(DEMO_CUSTOMERS) --seed $(DEMO_SEED)
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	$(FLASK) care generate
+	CARE_SCHEDULER=1 $(FLASK) run --host $(HOST) --port $(PORT)
 
 test: venv translations browser-deps ## the whole suite on SQLite, then on PostgreSQL when one answers
 	$(MAKE) --no-print-directory test-sqlite
@@ -57,8 +58,9 @@ browser-deps: ## Debian's Chromium for the browser tests (Playwright cannot down
 lint: venv
 	$(BIN)/ruff check .
 
-bench: venv
-	$(BIN)/python bench/run.py
+bench: venv ## the benchmarks of bench/ (not part of the test suite; see bench/README.md)
+	$(BIN)/python bench/generate_bench.py
+	$(BIN)/python bench/import_100k.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
