@@ -406,17 +406,23 @@ _CLASSES = {
 }  # fmt: skip
 
 
-def parse_class(value) -> str | None:
+def _vocabulary(value, table: dict[str, str], message: str) -> str | None:
+    """A cell naming one of a fixed set of values in English or Chinese."""
     text = cell_text(value)
     if not text:
         return None
-    found = _CLASSES.get(header_key(text))
+    found = table.get(header_key(text))
     if found is None:
-        raise CellError(
-            N_("“%(value)s” is not a customer class (potential, existing, vip, key / 潜在, 保有, VIP, 大客户)"),
-            value=_shown(value),
-        )
+        raise CellError(message, value=_shown(value))
     return found
+
+
+def parse_class(value) -> str | None:
+    return _vocabulary(
+        value,
+        _CLASSES,
+        N_("“%(value)s” is not a customer class (potential, existing, vip, key / 潜在, 保有, VIP, 大客户)"),
+    )
 
 
 _VISIT_KINDS = {
@@ -429,16 +435,11 @@ _VISIT_KINDS = {
 
 
 def parse_visit_kind(value) -> str | None:
-    text = cell_text(value)
-    if not text:
-        return None
-    found = _VISIT_KINDS.get(header_key(text))
-    if found is None:
-        raise CellError(
-            N_("“%(value)s” is not a visit kind (first_service, maintenance, repair, warranty, other / 首保, 定保, 维修, 索赔, 其他)"),
-            value=_shown(value),
-        )
-    return found
+    return _vocabulary(
+        value,
+        _VISIT_KINDS,
+        N_("“%(value)s” is not a visit kind (first_service, maintenance, repair, warranty, other / 首保, 定保, 维修, 索赔, 其他)"),
+    )
 
 
 _LUNAR_RE = re.compile(r"^(\d{1,2})\s*(?:[-/.]|月)\s*(\d{1,2})\s*日?$")
