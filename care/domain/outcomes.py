@@ -201,9 +201,15 @@ def note_required_by(task_type: str) -> tuple[str, ...]:
     return tuple(labels)
 
 
+# Set by the system, never chosen on a form: a lapsed recall still open when next
+# month's recall for the same vehicle is created is closed as superseded.
+SUPERSEDED = "superseded"
+SYSTEM_OUTCOME_LABELS = {SUPERSEDED: N_("Superseded by a newer task")}
+
+
 def all_outcome_labels() -> dict[str, str]:
     """code → label message id over every type (for lists that show any outcome)."""
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = dict(SYSTEM_OUTCOME_LABELS)
     for specs in OUTCOMES.values():
         for spec in specs:
             labels.setdefault(spec.code, spec.label)

@@ -84,6 +84,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    update,
 )
 from sqlalchemy import union_all as sa_union_all
 from sqlalchemy.orm import Session
@@ -97,6 +98,7 @@ from care.domain.dates import (
     start_of_day,
     to_local,
 )
+from care.domain.outcomes import SUPERSEDED
 from care.domain.settings import Settings
 from care.domain.tasks import (
     FIRST_SERVICE_KIND,
@@ -125,6 +127,7 @@ from care.domain.tasks import (
     propose_warranty_expiry,
 )
 from care.models import (
+    OPEN_STATUSES,
     CareTask,
     Customer,
     Delivery,
@@ -611,6 +614,12 @@ class _Generation:
                 self.created[row["type"]] += 1
             else:  # a concurrent run created it in the meantime
                 self.skipped[row["type"]][ALREADY_EXISTS] += 1
+        recalled = [
+            row["vehicle_id"]
+            for row in rows
+            if row["cycle_key"] in inserted and row["type"] == TaskType.LAPSED_RECALL.value
+        ]
+        _supersede_recalls(session, recalled, run_id, now)
 
 
 def _vehicle_candidates(day: date, settings: Settings):
@@ -783,6 +792,22 @@ def _lapsed_facts(summary: tuple[date, int | None] | None, mileage: int | None) 
     if max_km is not None and (mileage is None or max_km > mileage):
         mileage = max_km
     return (VisitFacts(last_visit, None, "other"),), mileage
+
+
+def _supersede_recalls(session: Session, vehicle_ids: Sequence[int], run_id: int, now: datetime) -> None:
+    """R9 is monthly: when this month's recall of a vehicle is created, last month's, if
+    still open, is closed as superseded, so that one vehicle is never two lines."""
+    for among in in_batches(session, _t.c.vehicle_id, vehicle_ids, Integer()):
+        session.execute(
+            update(_t)
+            .where(
+                among,
+                _t.c.type == TaskType.LAPSED_RECALL.value,
+                _t.c.status.in_(OPEN_STATUSES),
+                _t.c.generation_run_id != run_id,
+            )
+            .values(status=TaskStatus.CANCELED.value, outcome=SUPERSEDED, closed_at=now, updated_at=now)
+        )
 
 
 def _insert_new(session: Session, rows: Sequence[dict], constants: dict[str, Any]) -> set[str]:

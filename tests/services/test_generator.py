@@ -247,8 +247,26 @@ def test_lapsed_recall_with_its_group(session, specialist):
     # the next day: this month's recall exists
     again = run(session, date(2026, 3, 21))
     assert again.created_total == 0 and again.skipped["lapsed_recall"] == {"already_exists": 1}
-    # next month: a new cycle
+    # next month: a new cycle, and last month's recall, still open, is superseded
     assert run(session, date(2026, 4, 1)).created == {"lapsed_recall": 1}
+    session.refresh(task)
+    assert (task.status, task.outcome) == ("canceled", "superseded")
+    current = session.scalars(
+        select(CareTask).where(CareTask.type == "lapsed_recall", CareTask.status == "open")
+    ).all()
+    assert [t.cycle_key for t in current] == [f"lapsed_recall:{vehicle.vin}:2026-04"]
+
+
+def test_a_worked_recall_is_not_superseded(session, specialist):
+    vehicle = old_vehicle(session)
+    f.make_visit(session, vehicle, date=date(2025, 11, 1), kind="repair", mileage=30_000)
+    run(session)
+    task = the_task(session, "lapsed_recall")
+    task.status, task.outcome = "done", "lost"
+    session.flush()
+    run(session, date(2026, 4, 1))
+    session.refresh(task)
+    assert (task.status, task.outcome) == ("done", "lost")
 
 
 def test_lapsed_group_counts_the_largest_mileage(session, specialist):
