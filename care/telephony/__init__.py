@@ -1,0 +1,1 @@
+"""Telephony: provider adapters, webhook signatures (spec/telephony.md)."""
