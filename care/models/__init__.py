@@ -1,6 +1,7 @@
 """All models, imported here so that Alembic and the app see every table."""
 
 from care.models.admin import AuditLog, ImportRun, Setting
+from care.models.call import CallAttempt, CallEvent, MessageTemplate, OutboxMessage, ReminderFailure
 from care.models.customer import Customer, CustomerClass, OwnershipChange, Vehicle
 from care.models.service import Delivery, InsurancePolicy, ServiceVisit, VisitKind
 from care.models.task import (
@@ -20,6 +21,11 @@ __all__ = [
     "OPEN_STATUSES",
     "Appointment",
     "AuditLog",
+    "CallAttempt",
+    "CallEvent",
+    "MessageTemplate",
+    "OutboxMessage",
+    "ReminderFailure",
     "CareTask",
     "GenerationRun",
     "PhoneCorrection",

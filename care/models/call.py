@@ -1,0 +1,137 @@
+"""Calls (domain.md §4, telephony.md): attempts, provider events, the message outbox."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from care.extensions import db
+from care.models.types import UTCDateTime, utcnow
+
+
+class CallAttempt(db.Model):
+    """One click-to-call. Created before the provider is asked to ring, so that its id
+    is the correlation id every provider event carries back (telephony.md)."""
+
+    __tablename__ = "call_attempts"
+    __table_args__ = (Index("ix_call_attempts_task_started", "task_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("care_tasks.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(16))  # sim, twilio, generic
+    provider_call_id: Mapped[str | None] = mapped_column(String(80), index=True)
+    to_number: Mapped[str] = mapped_column(String(20))  # E.164
+    agent_extension: Mapped[str | None] = mapped_column(String(32))
+    caller_id: Mapped[str | None] = mapped_column(String(20))  # one caller id per task
+    # State by the rank + sequence rule of care.domain.callstate; terminal is absorbing.
+    status: Mapped[str] = mapped_column(String(16), default="requested")
+    rank: Mapped[int] = mapped_column(default=0)
+    sequence: Mapped[int] = mapped_column(default=-1)
+    ended_as: Mapped[str | None] = mapped_column(String(16))  # the terminal status received
+    answered: Mapped[bool] = mapped_column(default=False)
+    outcome: Mapped[str | None] = mapped_column(String(16))  # final: completed, busy, …
+    counted: Mapped[bool] = mapped_column(default=True)  # False for canceled calls (R13)
+    slot: Mapped[str | None] = mapped_column(String(32))  # the R13 slot name it used
+    slot_date: Mapped[date | None]  # the dealer-local day of that slot
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    duration_s: Mapped[int | None]
+    q850_cause: Mapped[int | None]
+    sip_code: Mapped[int | None]
+    answered_by: Mapped[str | None] = mapped_column(String(16))
+    recording_url: Mapped[str | None] = mapped_column(String(500))
+    error: Mapped[str | None] = mapped_column(String(500))  # why originating failed
+    swept_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # closed by `care sweep`
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    task = relationship("CareTask")
+    customer = relationship("Customer")
+    user = relationship("User")
+
+
+class CallEvent(db.Model):
+    """A provider event as received: stored append-only before it is applied."""
+
+    __tablename__ = "call_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(120), unique=True)  # dedupe key
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("call_attempts.id"), index=True)
+    attempt_ref: Mapped[str | None] = mapped_column(String(40))  # as given, when unknown
+    provider: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16), default="status")  # status, dial, gather
+    provider_call_id: Mapped[str | None] = mapped_column(String(80))
+    status: Mapped[str | None] = mapped_column(String(16))
+    raw_status: Mapped[str | None] = mapped_column(String(40))
+    sequence: Mapped[int | None]
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    payload: Mapped[dict | None] = mapped_column(JSON)
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    unmatched: Mapped[bool] = mapped_column(default=False, index=True)  # for reconciliation
+    reconciled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reconciled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    attempt = relationship("CallAttempt")
+
+
+class OutboxMessage(db.Model):
+    """An SMS or e-mail to send, written in the transaction of the work that causes it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    channel: Mapped[str] = mapped_column(String(8))  # sms, email
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("care_tasks.id"), index=True)
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued sent failed skipped
+    tries: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    provider_message_id: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    customer = relationship("Customer")
+    task = relationship("CareTask")
+
+
+class MessageTemplate(db.Model):
+    """The fallback SMS / e-mail text of a task type (merge fields as in scripts)."""
+
+    __tablename__ = "message_templates"
+    __table_args__ = (UniqueConstraint("task_type", "channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_type: Mapped[str] = mapped_column(String(24))
+    channel: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class ReminderFailure(db.Model):
+    """R14: the record written when a task's calls failed and its fallback was queued."""
+
+    __tablename__ = "reminder_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("care_tasks.id"), unique=True)
+    attempt_ids: Mapped[list | None] = mapped_column(JSON)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    reason: Mapped[str] = mapped_column(String(32))  # attempts_exhausted, window_closed, birthday
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    task = relationship("CareTask")
+    message = relationship("OutboxMessage")
