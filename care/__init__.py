@@ -49,6 +49,12 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():
         _configure_engine(db.engine)
 
+    from care.telephony.base import get_provider
+    from care.telephony.sim import parse_mix
+
+    get_provider(app)  # a misspelt CARE_TELEPHONY fails at start-up, not at the first call
+    parse_mix(app.config.get("CARE_SIM_MIX"))
+
     from care import web
 
     web.init_app(app)

@@ -38,11 +38,13 @@ def fail(message: str, code: int = 1):
 @care.command("init-db")
 def init_db():
     """Create or upgrade the schema (safe to run again)."""
+    from care.messaging.templates import ensure_default_templates
     from care.services.schema import upgrade_schema
     from care.services.scripts import ensure_default_scripts
 
     revision = upgrade_schema()
     ensure_default_scripts(db.session, now=utcnow())  # version 1 where a task type has none
+    ensure_default_templates(db.session, now=utcnow())  # fallback SMS/e-mail texts
     db.session.commit()
     click.echo(f"database at revision {revision}")
 
@@ -332,3 +334,73 @@ def tasks_cmd(day, task_type, status, as_json):
     for line in table:
         click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
     click.echo(f"{len(rows)} task(s)")
+
+
+# --- care sweep: close call attempts whose final event never came (telephony.md pitfall 4) ---
+
+
+@care.command("sweep")
+@click.option("--timeout", "timeout_minutes", default=None, type=click.IntRange(1, 10_080), help="minutes (default: the attempt_timeout_minutes setting)")
+@click.option("--json", "as_json", is_flag=True, help="print the counts as JSON")
+def sweep_cmd(timeout_minutes, as_json):
+    """Close call attempts stuck without a final event; run the fallback sweep if any."""
+    from care.services.call_events import sweep
+    from care.services.schema import has_schema
+
+    if not has_schema():
+        fail("no database schema: run `care init-db` first")
+    counts = sweep(db.session, utcnow(), timeout_minutes=timeout_minutes)
+    db.session.commit()
+    if as_json:
+        emit_json(counts)
+        return
+    click.echo(", ".join(f"{name}: {value}" for name, value in counts.items()))
+
+
+@care.command("outbox")
+@click.option("--once", is_flag=True, help="send what is due once and exit (default: keep running)")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.5, 3600), help="seconds between rounds")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000), help="messages per round")
+@click.option("--json", "as_json", is_flag=True, help="print the counts as JSON (with --once)")
+def outbox_cmd(once, interval, limit, as_json):
+    """Send the queued SMS and e-mails that are due (each round commits)."""
+    import time as _time
+
+    from flask import current_app
+
+    from care.messaging.adapters import adapters_from_config
+    from care.messaging.outbox import send_due
+
+    try:
+        adapter_for = adapters_from_config(current_app.config)
+    except ValueError as exc:
+        fail(str(exc))
+
+    def one_round() -> dict:
+        try:
+            counts = send_due(db.session, now=utcnow(), adapter_for=adapter_for, limit=limit)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        return counts
+
+    if once:
+        counts = one_round()
+        if as_json:
+            emit_json(counts)
+        else:
+            click.echo(", ".join(f"{n} {name}" for name, n in counts.items()))
+        return
+    click.echo(f"outbox worker: a round every {interval:g} s; Ctrl-C to stop")
+    try:
+        while True:
+            counts = one_round()
+            if any(counts.values()):
+                click.echo(", ".join(f"{n} {name}" for name, n in counts.items()))
+            # a full round may have left more due: go again at once
+            if sum(counts.values()) < limit:
+                _time.sleep(interval)
+    except KeyboardInterrupt:
+        db.session.rollback()
+        click.echo("outbox worker stopped")

@@ -22,11 +22,15 @@ ENV_KEYS = {
     "WEBHOOK_SECRET": "CARE_WEBHOOK_SECRET",
     "PUBLIC_BASE_URL": "CARE_PUBLIC_BASE_URL",
     "SMS": "CARE_SMS",
+    "SMS_URL": "CARE_SMS_URL",
     "SMTP_URL": "CARE_SMTP_URL",
     "IMPORT_IN_BACKGROUND": "CARE_IMPORT_IN_BACKGROUND",
     "LOG_LEVEL": "CARE_LOG_LEVEL",
     "PROXIES": "CARE_PROXIES",
     "SCHEDULER": "CARE_SCHEDULER",
+    "SIM_MIX": "CARE_SIM_MIX",
+    "SIM_DELAY": "CARE_SIM_DELAY",
+    "GENERIC_URL": "CARE_GENERIC_URL",
 }
 
 
@@ -48,7 +52,14 @@ class Defaults:
     CARE_TWILIO_FROM = None
     CARE_WEBHOOK_SECRET: str | None = None
     CARE_PUBLIC_BASE_URL = None
+    # The call simulator (care/telephony/sim.py): outcome weights, seconds between events,
+    # its thread (None: on unless app.testing). The PBX bridge of CARE_TELEPHONY=generic.
+    CARE_SIM_MIX = "answered=50,no_answer=25,busy=15,failed=5,canceled=5"
+    CARE_SIM_DELAY = 1.0
+    CARE_SIM_THREAD: bool | None = None
+    CARE_GENERIC_URL: str | None = None
     CARE_SMS = "log"
+    CARE_SMS_URL = None  # CARE_SMS=http: the JSON endpoint
     CARE_SMTP_URL = None
     CARE_IMPORT_IN_BACKGROUND = True
     CARE_IMPORT_STALE_MINUTES = 10  # a background import silent this long was cut off
@@ -89,6 +100,8 @@ def load(app, overrides: dict | None) -> None:
             app.config[key] = _truthy(value)
         elif key == "CARE_PROXIES":
             app.config[key] = int(value)
+        elif key == "CARE_SIM_DELAY":
+            app.config[key] = float(value)
         else:
             app.config[key] = value
     if overrides:

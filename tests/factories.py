@@ -136,3 +136,21 @@ def make_task(session, customer: Customer | None = None, **kw) -> CareTask:
     session.add(task)
     session.flush()
     return task
+
+
+def make_attempt(session, task: CareTask | None = None, **kw):
+    """A call attempt of ``task`` (default: a new task), just requested, provider ``sim``."""
+    from care.models import CallAttempt
+
+    task = task or make_task(session)
+    values = {
+        "task_id": task.id,
+        "customer_id": task.customer_id,
+        "provider": "sim",
+        "to_number": "+8613800000000",
+    }
+    values.update(kw)
+    attempt = CallAttempt(**values)
+    session.add(attempt)
+    session.flush()
+    return attempt

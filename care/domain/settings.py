@@ -255,6 +255,8 @@ SETTINGS: tuple[SettingDef, ...] = (
     _s("attempt_window_days", INT, "3", G_CALLS, "Days for the attempts", "R13", "days", 1, 14),
     _s("call_slots", SLOTS, "morning=09:00-12:00, afternoon=14:00-17:30, evening=18:30-20:30", G_CALLS, "Call time slots (outside them: quiet hours)", "R13"),
     _s("attempt_timeout_minutes", INT, "30", G_CALLS, "Close an attempt with no final event after", "", "minutes", 1, 1440),
+    _s("outbox_max_tries", INT, "5", G_CALLS, "Fallback messages: tries before giving up", "R14", "", 1, 50),
+    _s("outbox_backoff_seconds", INT, "60", G_CALLS, "Fallback messages: first retry after (doubles each try)", "R14", "seconds", 1, 86400),
     # surveys
     _s("survey_scale_max", INT, "7", G_SURVEYS, "Survey scale: top score", "", "", 2, 10),
     _s("complaint_score_threshold", INT, "4", G_SURVEYS, "Open a complaint at a score at or below", "R19", "", 1, 10),

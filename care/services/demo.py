@@ -791,11 +791,13 @@ def _task_history(ctx: DemoContext) -> None:
     would have), and the outcomes the specialists recorded — most past tasks closed, some
     overdue, today's list partly worked. Default scripts first, so that each outcome
     names the script version that was read."""
+    from care.messaging.templates import ensure_default_templates
     from care.services.generator import generate
     from care.services.scripts import current_version, ensure_default_scripts
 
     session, rng = ctx.session, ctx.rng("task_history")
     ensure_default_scripts(session, now=ctx.now)
+    ensure_default_templates(session, now=ctx.now)
     # R12: a few customers whose only number is missing (the number-correction queue).
     for plan in rng.sample(ctx.customers, max(1, len(ctx.customers) // 100)):
         session.execute(

@@ -219,14 +219,16 @@ class TimelineEntry:
 
     kind: str
     at: datetime
-    item: TaskOutcome | Appointment | PhoneCorrection
+    item: TaskOutcome | Appointment | PhoneCorrection | Any
+    events: tuple = ()  # a call's provider events, in order received (kind "call")
 
 
-_KIND_ORDER = {"phone_correction": 0, "appointment": 1, "outcome": 2}
+_KIND_ORDER = {"call": -1, "phone_correction": 0, "appointment": 1, "outcome": 2}
 
 
 def timeline(session: Session, customer_id: int, *, limit: int | None = None) -> list[TimelineEntry]:
-    """Outcomes, appointments and phone corrections of a customer, newest first."""
+    """Outcomes, appointments, phone corrections and call attempts (each with its
+    provider events) of a customer, newest first."""
     entries: list[TimelineEntry] = []
     for row in session.scalars(
         select(TaskOutcome)
@@ -251,6 +253,33 @@ def timeline(session: Session, customer_id: int, *, limit: int | None = None) ->
         .options(joinedload(PhoneCorrection.corrected_by))
     ):
         entries.append(TimelineEntry("phone_correction", row.corrected_at, row))
+    from care.models.call import CallAttempt
+
+    for row in session.scalars(
+        select(CallAttempt)
+        .where(CallAttempt.customer_id == customer_id)
+        .options(joinedload(CallAttempt.task), joinedload(CallAttempt.user))
+    ):
+        entries.append(TimelineEntry("call", row.started_at, row))
     # Same instant (an outcome that booked): the outcome first, then what it caused.
     entries.sort(key=lambda e: (e.at, _KIND_ORDER[e.kind], e.item.id), reverse=True)
-    return entries[:limit] if limit is not None else entries
+    entries = entries[:limit] if limit is not None else entries
+    return _with_call_events(session, entries)
+
+
+def _with_call_events(session: Session, entries: list[TimelineEntry]) -> list[TimelineEntry]:
+    """The call entries with their events (one query for all of them)."""
+    from care.models.call import CallEvent
+
+    ids = [e.item.id for e in entries if e.kind == "call"]
+    if not ids:
+        return entries
+    by_attempt: dict[int, list] = {i: [] for i in ids}
+    for event in session.scalars(
+        select(CallEvent).where(CallEvent.attempt_id.in_(ids)).order_by(CallEvent.received_at, CallEvent.id)
+    ):
+        by_attempt[event.attempt_id].append(event)
+    return [
+        TimelineEntry(e.kind, e.at, e.item, tuple(by_attempt[e.item.id])) if e.kind == "call" else e
+        for e in entries
+    ]

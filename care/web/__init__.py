@@ -29,6 +29,10 @@ BLUEPRINTS = (
     "care.web.numbers",
     "care.web.scripts",
     "care.web.generation",
+    "care.web.messages",
+    "care.web.webhooks",
+    "care.web.reconciliation",
+    "care.web.calls",
 )
 
 

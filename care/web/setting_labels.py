@@ -56,6 +56,8 @@ LABELS = (
     _l("Days for the attempts"),
     _l("Call time slots (outside them: quiet hours)"),
     _l("Close an attempt with no final event after"),
+    _l("Fallback messages: tries before giving up"),
+    _l("Fallback messages: first retry after (doubles each try)"),
     _l("Survey scale: top score"),
     _l("Open a complaint at a score at or below"),
     _l("Very-satisfied target per consultant"),
@@ -100,6 +102,7 @@ UNITS = {
     "days": _l("days"),
     "hours": _l("hours"),
     "minutes": _l("minutes"),
+    "seconds": _l("seconds"),
     "CNY": _l("CNY"),
 }
 

@@ -72,6 +72,24 @@ ACCESS: dict[str, tuple] = {
     "appointments.new": (CALLERS, "GET", {"customer": "{customer}"}),
     "numbers.index": (CALLERS, "GET", {}),
     "numbers.correct": (CALLERS, "POST", {"customer_id": "{customer}"}),
+    # fallback messages (R14/R15): templates read by script readers, edited by the care manager
+    "messages.templates": (SCRIPT_READERS, "GET", {}),
+    "messages.template": (SCRIPT_READERS, "GET", {"task_type": "first_service", "channel": "sms"}),
+    "messages.template_save": (frozenset({R.CARE_MANAGER}), "POST", {"task_type": "first_service", "channel": "sms"}),
+    "messages.outbox": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}),
+    "messages.violations": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {}),
+    # click-to-call (care/web/calls.py); the TwiML is public but Twilio-signed (404 first)
+    "calls.start": (CALLERS, "POST", {"task_id": "{task}"}),
+    "calls.panel": (CALLERS, "GET", {"attempt_id": 999999}),
+    "calls.twiml": (PUBLIC, "POST", {"attempt_id": 999999}),
+    # provider webhooks: authenticated by signature (an empty body is a 400)
+    "webhooks.twilio_status": (PUBLIC, "POST", {}),
+    "webhooks.twilio_dial": (PUBLIC, "POST", {}),
+    "webhooks.twilio_gather": (PUBLIC, "POST", {}),
+    "webhooks.events": (PUBLIC, "POST", {}),
+    "reconciliation.index": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}),
+    "reconciliation.match": (frozenset({R.CARE_MANAGER, R.ADMIN}), "POST", {"event_id": 1}),
+    "reconciliation.dismiss": (frozenset({R.CARE_MANAGER, R.ADMIN}), "POST", {"event_id": 1}),
 }
 
 

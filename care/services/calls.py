@@ -1,0 +1,219 @@
+"""Click-to-call (domain.md §4 R13, telephony.md "The flow"): refuse or create the attempt.
+
+``start_call`` checks the task, the customer's consent and number, and the attempt
+policy (care.domain.attempts.check_call), then adds the CallAttempt and flushes: its
+id is the correlation id. The view commits, calls :func:`originate` (outside the
+transaction) and commits again.
+
+Decisions:
+
+- A call that never left our side (the provider refused or was unreachable) is not an
+  attempt: it is kept with ``status``/``outcome`` ``failed``, ``counted=False`` and the
+  provider's safe ``error``; :func:`attempt_records` leaves it out of the R13 policy.
+- ``no_call`` is checked before anything else, whatever list the task came from; the
+  refusal carries who set the flag and when.
+- The number: the customer's mobile, else their other phone (both stored E.164).
+- One caller ID per task (telephony.md pitfall 11): the first attempt's, else
+  CARE_TWILIO_FROM.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from care.domain import N_
+from care.domain import attempts as policy
+from care.domain.callstate import is_terminal
+from care.domain.dates import to_local
+from care.domain.settings import Settings
+from care.models import CareTask
+from care.models.call import CallAttempt, CallEvent
+from care.services import ServiceError
+from care.telephony.base import Provider, ProviderError
+
+NO_CALL = "no_call"
+CLOSED = "closed"
+NO_NUMBER = "no_number"
+NOT_YOURS = "not_yours"
+BAD_FORCE = "bad_force"
+
+log = logging.getLogger("care.calls")
+
+
+class CallRefused(ServiceError):
+    """No call is placed: ``code`` (one of the constants above or a RefusalCode),
+    ``template``/``params`` as ServiceError (params may hold datetimes: format them)."""
+
+    def __init__(self, code: str, template: str, **params):
+        self.code = code
+        super().__init__(template, **params)
+
+
+def attempts_of(session: Session, task_id: int) -> list[CallAttempt]:
+    return list(
+        session.scalars(
+            select(CallAttempt).where(CallAttempt.task_id == task_id).order_by(CallAttempt.started_at, CallAttempt.id)
+        )
+    )
+
+
+def attempt_records(attempts: list[CallAttempt]) -> list[policy.AttemptRecord]:
+    """The attempts as the R13 policy reads them (calls that never left are left out)."""
+    return [
+        policy.AttemptRecord(a.started_at, a.outcome or a.status)
+        for a in attempts
+        if a.error is None
+    ]
+
+
+def plan_for(task: CareTask, attempts: list[CallAttempt], settings: Settings, now: datetime) -> policy.AttemptPlan:
+    return policy.plan(attempt_records(attempts), settings, now, task_type=task.type, due_at=task.due_at)
+
+
+def number_of(task: CareTask) -> str | None:
+    customer = task.customer
+    return customer.mobile or customer.phone2
+
+
+def precheck(session: Session, task: CareTask, *, user, settings: Settings, now: datetime, attempts=None) -> CallRefused | None:
+    """Why a call for ``task`` may not be placed now by ``user`` (None: it may)."""
+    from care.services.tasks import can_record, is_open
+
+    customer = task.customer
+    if customer.no_call:
+        return CallRefused(
+            NO_CALL,
+            N_("The customer asked not to be called (set by %(by)s on %(at)s): no call is placed."),
+            by=customer.no_call_by or "?",
+            at=customer.no_call_at,
+        )
+    if not is_open(task):
+        return CallRefused(CLOSED, N_("This task is closed: no call is placed."))
+    if not can_record(user, task):
+        return CallRefused(NOT_YOURS, N_("Only the task's assignee or a care manager can call for it."))
+    if task.status == "blocked" or not number_of(task):
+        return CallRefused(
+            NO_NUMBER,
+            N_("The customer has no valid phone number: correct it in the number-correction queue first."),
+        )
+    attempts = attempts_of(session, task.id) if attempts is None else attempts
+    refusal = policy.check_call(attempt_records(attempts), settings, now, task_type=task.type, due_at=task.due_at)
+    if refusal is not None:
+        return CallRefused(str(refusal.code), refusal.template, **refusal.params)
+    return None
+
+
+def start_call(
+    session: Session,
+    task: CareTask,
+    *,
+    user,
+    now: datetime,
+    settings: Settings,
+    provider_name: str = "sim",
+    caller_id: str | None = None,
+    force: str | None = None,
+) -> CallAttempt:
+    """Create the attempt for a click-to-call, or raise :class:`CallRefused`.
+
+    ``force`` (a simulator outcome) is only checked here; the view passes it on to the
+    simulator. Locks the task row (PostgreSQL) so that two clicks make one attempt."""
+    from care.telephony.sim import OUTCOMES as SIM_OUTCOMES
+
+    if force is not None and (provider_name != "sim" or force not in SIM_OUTCOMES):
+        raise CallRefused(BAD_FORCE, N_("A forced outcome is only accepted by the simulator."))
+    session.execute(select(CareTask.id).where(CareTask.id == task.id).with_for_update())
+    attempts = attempts_of(session, task.id)
+    refusal = precheck(session, task, user=user, settings=settings, now=now, attempts=attempts)
+    if refusal is not None:
+        raise refusal
+    slot = policy.slot_of(now, settings)
+    earlier_caller = next((a.caller_id for a in attempts if a.caller_id), None)
+    attempt = CallAttempt(
+        task_id=task.id,
+        customer_id=task.customer_id,
+        user_id=user.id,
+        provider=provider_name,
+        to_number=number_of(task),
+        agent_extension=user.extension,
+        caller_id=earlier_caller or caller_id,
+        status="requested",
+        rank=0,
+        sequence=-1,
+        counted=True,
+        slot=slot.name if slot else None,
+        slot_date=to_local(now, settings.timezone).date(),
+        started_at=now,
+    )
+    session.add(attempt)
+    session.flush()
+    return attempt
+
+
+def originate(attempt: CallAttempt, provider: Provider, *, callback_base: str, force: str | None = None) -> None:
+    """Ask the provider to ring (call it after the attempt is committed); stores the call
+    id, or marks the attempt as never placed (``error``, not counted)."""
+    try:
+        call_id = provider.originate(
+            attempt,
+            agent_extension=attempt.agent_extension,
+            to_number=attempt.to_number,
+            callback_base=callback_base.rstrip("/"),
+            caller_id=attempt.caller_id,
+            force=force,
+        )
+    except Exception as exc:  # noqa: BLE001 - whatever the adapter did, the call did not leave
+        if isinstance(exc, ProviderError):
+            attempt.error = str(exc)[:500]
+        else:  # a bug or an unexpected library error: its text may carry the number
+            log.error("originate for attempt %s failed: %s", attempt.id, type(exc).__name__)
+            attempt.error = "The telephony provider failed."
+        attempt.status = "failed"
+        attempt.outcome = "failed"
+        attempt.rank = 4
+        attempt.counted = False
+        return
+    if not attempt.provider_call_id:
+        attempt.provider_call_id = call_id
+
+
+def is_finished(attempt: CallAttempt) -> bool:
+    return attempt.error is not None or is_terminal(attempt.status)
+
+
+def events_of(session: Session, attempt_ids: list[int]) -> dict[int, list[CallEvent]]:
+    """The stored events of these attempts, by attempt, in order received (one query)."""
+    found: dict[int, list[CallEvent]] = {i: [] for i in attempt_ids}
+    if not attempt_ids:
+        return found
+    for event in session.scalars(
+        select(CallEvent).where(CallEvent.attempt_id.in_(attempt_ids)).order_by(CallEvent.received_at, CallEvent.id)
+    ):
+        found[event.attempt_id].append(event)
+    return found
+
+
+@dataclass
+class TaskCalls:
+    """What a task card shows about calling: the plan, the attempts, the Call button."""
+
+    plan: policy.AttemptPlan
+    attempts: list[CallAttempt]
+    refusal: CallRefused | None
+    active: CallAttempt | None  # a call still in progress (its live panel)
+
+
+def task_calls(session: Session, task: CareTask, *, user, settings: Settings, now: datetime) -> TaskCalls:
+    attempts = attempts_of(session, task.id)
+    active = next((a for a in reversed(attempts) if not is_finished(a)), None)
+    return TaskCalls(
+        plan=plan_for(task, attempts, settings, now),
+        attempts=attempts,
+        refusal=precheck(session, task, user=user, settings=settings, now=now, attempts=attempts),
+        active=active,
+    )

@@ -1,0 +1,149 @@
+"""The simulator (CARE_TELEPHONY=sim, the default): the whole call flow with no provider.
+
+``originate`` returns a fake call id and, in a daemon thread, posts signed generic events
+(``X-Care-Signature`` with the first CARE_WEBHOOK_SECRET) to the app's own
+``/webhooks/events``: initiated → ringing → answered → completed (with a duration), or
+initiated → ringing → busy / no_answer / failed / canceled, CARE_SIM_DELAY seconds
+apart. The outcome is drawn from CARE_SIM_MIX ("answered=50,no_answer=25,…", weights)
+unless the caller forces one (the ``force`` form field, accepted only with the sim).
+The sim gives no recording link.
+
+Threads: ``CARE_SIM_THREAD`` (True/False) decides; unset, the thread runs except when
+``app.testing``. Tests without a live server take the events from :func:`events_for`
+and post them through the test client (:func:`signed`), so no test depends on a thread
+or on timing; the browser test sets CARE_SIM_THREAD=True against its live server.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import requests
+
+from care.telephony.base import TIMEOUT, Provider
+from care.telephony.signatures import GENERIC_HEADER, sign_generic
+
+log = logging.getLogger("care.telephony")
+
+OUTCOMES = ("answered", "no_answer", "busy", "failed", "canceled")
+DEFAULT_MIX = "answered=50,no_answer=25,busy=15,failed=5,canceled=5"
+ANSWERED_SECONDS = (30, 240)  # the range of a simulated conversation's duration
+
+
+def parse_mix(text: str | None) -> dict[str, int]:
+    """``"answered=50,busy=15"`` → weights; unknown outcomes or bad numbers raise ValueError."""
+    weights: dict[str, int] = {}
+    for part in (text or DEFAULT_MIX).split(","):
+        if not part.strip():
+            continue
+        name, eq, value = part.partition("=")
+        name = name.strip().lower()
+        if not eq or name not in OUTCOMES:
+            raise ValueError(f"CARE_SIM_MIX: unknown part {part.strip()!r}; outcomes: {', '.join(OUTCOMES)}")
+        weight = int(value.strip())
+        if weight < 0:
+            raise ValueError("CARE_SIM_MIX: weights are >= 0")
+        weights[name] = weight
+    if not weights or sum(weights.values()) <= 0:
+        raise ValueError("CARE_SIM_MIX: at least one positive weight")
+    return weights
+
+
+def events_for(attempt, outcome: str, now: datetime, *, call_id: str | None = None, duration_s: int = 60, step_s: float = 1.0) -> list[dict]:
+    """The generic events the simulator posts for ``attempt`` ending in ``outcome``
+    (one of :data:`OUTCOMES`), timed from ``now`` ``step_s`` apart."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown simulated outcome {outcome!r}")
+    call_id = call_id or attempt.provider_call_id or f"SIM{attempt.id}"
+    if outcome == "answered":
+        statuses = ["initiated", "ringing", "answered", "completed"]
+    else:
+        statuses = ["initiated", "ringing", outcome]
+    events = []
+    for seq, status in enumerate(statuses):
+        at = now + timedelta(seconds=step_s * seq)
+        if status == "completed":
+            at += timedelta(seconds=duration_s)
+        causes = {"completed": 16, "busy": 17, "no_answer": 19, "failed": 38}
+        events.append(
+            {
+                "event_id": f"sim-{call_id}-{seq}-{status}",
+                "attempt_id": attempt.id,
+                "provider_call_id": call_id,
+                "status": status,
+                "sequence": seq,
+                "occurred_at": at.astimezone(UTC).isoformat(),
+                "duration_s": duration_s if status == "completed" else None,
+                "q850_cause": causes.get(status),
+                "recording_url": None,
+                "digits": None,
+                "survey_item": None,
+            }
+        )
+    return events
+
+
+def signed(secret: str, event: dict, timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:
+    """(body, headers) of one event as the simulator posts it."""
+    body = json.dumps(event, separators=(",", ":")).encode("utf-8")
+    t = int(time.time()) if timestamp is None else timestamp
+    return body, {"Content-Type": "application/json", GENERIC_HEADER: sign_generic(secret, body, t)}
+
+
+def _post_all(url: str, secret: str, events: list[dict], delay: float) -> None:
+    for event in events:
+        time.sleep(delay)
+        body, headers = signed(secret, event)
+        try:
+            response = requests.post(url, data=body, headers=headers, timeout=TIMEOUT)
+            if response.status_code >= 300:
+                log.warning("sim event %s: HTTP %s", event["event_id"], response.status_code)
+        except requests.RequestException as exc:
+            log.warning("sim event %s: %s", event["event_id"], type(exc).__name__)
+
+
+class SimProvider(Provider):
+    name = "sim"
+
+    def __init__(self, *, secret: str, mix: str | None, delay: float, thread: bool, rng: random.Random | None = None):
+        self.secret = secret
+        self.weights = parse_mix(mix)
+        self.delay = delay
+        self.thread = thread
+        self.rng = rng or random.Random()  # noqa: S311 - a simulation, not a secret
+        self.last_events: list[dict] = []  # what the last originate scheduled (for tests)
+
+    @classmethod
+    def from_app(cls, app) -> SimProvider:
+        c = app.config
+        secret = str(c.get("CARE_WEBHOOK_SECRET") or "").split(",")[0].strip()
+        thread = c.get("CARE_SIM_THREAD")
+        if thread is None:
+            thread = not app.testing
+        return cls(secret=secret, mix=c.get("CARE_SIM_MIX"), delay=float(c.get("CARE_SIM_DELAY", 1.0)), thread=bool(thread))
+
+    def pick(self) -> str:
+        names = list(self.weights)
+        return self.rng.choices(names, weights=[self.weights[n] for n in names])[0]
+
+    def originate(self, attempt, *, agent_extension, to_number, callback_base, caller_id, force=None):
+        outcome = force if force in OUTCOMES else self.pick()
+        call_id = "SIM" + uuid.uuid4().hex[:24]
+        duration = self.rng.randint(*ANSWERED_SECONDS)
+        self.last_events = events_for(
+            attempt, outcome, datetime.now(UTC), call_id=call_id, duration_s=duration, step_s=self.delay
+        )
+        if self.thread and self.secret:
+            threading.Thread(
+                target=_post_all,
+                args=(f"{callback_base}/webhooks/events", self.secret, self.last_events, self.delay),
+                name=f"sim-call-{attempt.id}",
+                daemon=True,
+            ).start()
+        return call_id

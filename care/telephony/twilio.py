@@ -1,0 +1,121 @@
+"""Twilio: REST ``Calls.json`` create (agent leg first) and the TwiML that dials the customer.
+
+``originate`` rings the agent (``To`` = their extension / SIP URI, ``From`` = our caller
+id) with ``Url`` = our TwiML endpoint (/calls/twiml/<attempt id>), which ``<Dial>``s the
+customer with ``record-from-answer``; status callbacks go to
+/webhooks/twilio/status?attempt=ID, the customer's ``DialCallStatus`` to the ``<Dial
+action>`` /webhooks/twilio/dial?attempt=ID. Only ``requests`` and the standard library:
+the ``twilio`` package is a test dependency (it checks our TwiML and signatures).
+"""
+
+from __future__ import annotations
+
+import logging
+import xml.etree.ElementTree as ET
+
+import requests
+
+from care.telephony.base import TIMEOUT, Provider, ProviderError
+
+log = logging.getLogger("care.telephony")
+
+API = "https://api.twilio.com/2010-04-01/Accounts/{sid}/Calls.json"
+STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
+DIAL_TIMEOUT = 25  # seconds the customer's phone rings
+
+
+def status_url(base: str, attempt_id: int, leg: str | None = None) -> str:
+    url = f"{base}/webhooks/twilio/status?attempt={attempt_id}"
+    return url + (f"&leg={leg}" if leg else "")
+
+
+def dial_url(base: str, attempt_id: int) -> str:
+    return f"{base}/webhooks/twilio/dial?attempt={attempt_id}"
+
+
+def twiml_url(base: str, attempt_id: int) -> str:
+    return f"{base}/calls/twiml/{attempt_id}"
+
+
+def dial_twiml(*, base: str, attempt_id: int, to_number: str, caller_id: str | None) -> str:
+    """``<Response><Dial …><Number …>+86…</Number></Dial></Response>`` for an attempt."""
+    response = ET.Element("Response")
+    attrs = {
+        "action": dial_url(base, attempt_id),
+        "method": "POST",
+        "record": "record-from-answer",
+        "timeout": str(DIAL_TIMEOUT),
+    }
+    if caller_id:
+        attrs["callerId"] = caller_id
+    dial = ET.SubElement(response, "Dial", attrs)
+    number = ET.SubElement(
+        dial,
+        "Number",
+        {
+            "statusCallback": status_url(base, attempt_id, "customer"),
+            "statusCallbackEvent": " ".join(STATUS_EVENTS),
+            "statusCallbackMethod": "POST",
+        },
+    )
+    number.text = to_number
+    return '<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(response, encoding="unicode")
+
+
+class TwilioProvider(Provider):
+    name = "twilio"
+
+    def __init__(self, account_sid: str | None, auth_token: str | None, from_number: str | None):
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.from_number = from_number
+
+    @classmethod
+    def from_app(cls, app) -> TwilioProvider:
+        c = app.config
+        return cls(c.get("CARE_TWILIO_ACCOUNT_SID"), c.get("CARE_TWILIO_AUTH_TOKEN"), c.get("CARE_TWILIO_FROM"))
+
+    def originate(self, attempt, *, agent_extension, to_number, callback_base, caller_id, force=None):
+        if not (self.account_sid and self.auth_token):
+            raise ProviderError("Twilio is not configured (account SID and auth token).")
+        if not agent_extension:
+            raise ProviderError("Your user has no phone extension: ask the administrator to set it.")
+        data: list[tuple[str, str]] = [
+            ("To", agent_extension),
+            ("From", caller_id or self.from_number or ""),
+            ("Url", twiml_url(callback_base, attempt.id)),
+            ("Method", "POST"),
+            ("StatusCallback", status_url(callback_base, attempt.id)),
+            ("StatusCallbackMethod", "POST"),
+            *(("StatusCallbackEvent", e) for e in STATUS_EVENTS),
+            ("Timeout", str(DIAL_TIMEOUT)),
+        ]
+        try:
+            response = requests.post(
+                API.format(sid=self.account_sid),
+                data=data,
+                auth=(self.account_sid, self.auth_token),
+                timeout=TIMEOUT,
+            )
+        except requests.RequestException as exc:
+            log.warning("twilio originate for attempt %s: %s", attempt.id, type(exc).__name__)
+            raise ProviderError("Twilio could not be reached.") from None
+        if response.status_code >= 300:
+            code = None
+            try:
+                code = response.json().get("code")
+            except (ValueError, AttributeError):
+                pass
+            log.warning("twilio originate for attempt %s: HTTP %s code %s", attempt.id, response.status_code, code)
+            raise ProviderError(
+                f"Twilio refused the call (HTTP {response.status_code}"
+                + (f", error {code}" if code else "")
+                + ")."
+            )
+        try:
+            sid = response.json().get("sid")
+        except (ValueError, AttributeError):
+            sid = None
+        if not sid or not isinstance(sid, str):
+            raise ProviderError("Twilio gave no call id.")
+        return sid[:80]

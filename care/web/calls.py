@@ -1,0 +1,212 @@
+"""Click-to-call and the live call panel (telephony.md "The flow", architecture.md HTMX).
+
+POST /calls/start/<task_id>        calls.start   create the attempt, commit, ring, commit;
+                                                 htmx: the live panel (200) or the refusal
+                                                 (422, 403 for someone else's task);
+                                                 plain: 303 to the contact page + flash
+GET  /calls/<attempt_id>/panel     calls.panel   the live panel fragment, polled every 1 s
+                                                 while the call runs; the first poll that
+                                                 finds it ended stops polling and fires
+                                                 HX-Trigger tasks-changed
+GET|POST /calls/twiml/<attempt_id> calls.twiml   Twilio's TwiML (public, X-Twilio-Signature)
+
+``now`` is the real time; CARE_NOW (an ISO datetime) replaces it only when app.testing,
+so that web tests can stand in a call slot.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from care.domain.roles import CALLING_ROLES
+from care.extensions import csrf, db
+from care.models import CareTask
+from care.models.call import CallAttempt
+from care.models.types import utcnow
+from care.services import calls as call_service
+from care.services.settings import current_settings
+from care.services.tasks import get_task
+from care.telephony import twilio as twilio_adapter
+from care.telephony.base import get_provider
+from care.telephony.signatures import TWILIO_HEADER, verify_twilio
+from care.web.access import public, roles_required
+from care.web.htmx import is_htmx
+
+bp = Blueprint("calls", __name__, url_prefix="/calls")
+
+CALLER_ROLES = tuple(sorted(CALLING_ROLES))
+TASKS_CHANGED = "tasks-changed"
+
+STATUS_LABELS = {
+    "requested": _l("Ringing your extension…"),
+    "initiated": _l("Ringing your extension…"),
+    "ringing": _l("Ringing the customer…"),
+    "answered": _l("Connected"),
+    "completed": _l("Completed"),
+    "no_answer": _l("No answer"),
+    "busy": _l("Busy"),
+    "rejected": _l("Rejected"),
+    "invalid_number": _l("Invalid number"),
+    "failed": _l("Failed"),
+    "canceled": _l("Canceled"),
+    "machine": _l("Answering machine"),
+    "in_progress": _l("In progress"),
+    "reached": _l("Reached"),
+    "voicemail": _l("Voicemail"),
+}
+SLOT_LABELS = {"morning": _l("morning"), "afternoon": _l("afternoon"), "evening": _l("evening")}
+
+
+def call_status_label(status: str | None) -> str:
+    label = STATUS_LABELS.get(status or "")
+    return str(label) if label is not None else (status or "")
+
+
+def slot_label(name: str | None) -> str:
+    label = SLOT_LABELS.get(name or "")
+    return str(label) if label is not None else (name or "")
+
+
+def now() -> datetime:
+    """The time of the request (CARE_NOW in tests only)."""
+    fixed = current_app.config.get("CARE_NOW")
+    if fixed and current_app.testing:
+        value = datetime.fromisoformat(fixed) if isinstance(fixed, str) else fixed
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return utcnow()
+
+
+def refusal_text(exc: call_service.CallRefused) -> str:
+    """A refusal in the user's language, its datetimes formatted."""
+    params = {}
+    for key, value in exc.params.items():
+        if isinstance(value, datetime):
+            value = format_datetime(value, "short")
+        elif key in ("slot", "next_slot"):
+            value = slot_label(value)
+        params[key] = value
+    return _(exc.template, **params)
+
+
+def task_calls(task: CareTask):
+    """For the task card: the plan, attempts, refusal and live call of ``task``."""
+    if not current_user.is_authenticated or not (current_user.roles & CALLING_ROLES):
+        return None
+    return call_service.task_calls(
+        db.session, task, user=current_user._get_current_object(), settings=current_settings(), now=now()
+    )
+
+
+@bp.app_context_processor
+def _helpers() -> dict:
+    return {
+        "task_calls": task_calls,
+        "call_status_label": call_status_label,
+        "slot_label": slot_label,
+        "call_refusal_text": refusal_text,
+        "call_finished": call_service.is_finished,
+        "sim_forcing": lambda: current_app.config.get("CARE_TELEPHONY", "sim") == "sim",
+    }
+
+
+def _callback_base() -> str:
+    return (current_app.config.get("CARE_PUBLIC_BASE_URL") or request.host_url).rstrip("/")
+
+
+def _render_panel(attempt: CallAttempt, status: int = 200, headers: dict | None = None):
+    body = render_template("calls/_panel.html", a=attempt, now=now())
+    return Response(body, status, headers or {})
+
+
+@bp.route("/start/<int(max=2147483647):task_id>", methods=["POST"])
+@roles_required(*CALLER_ROLES)
+def start(task_id: int):
+    task = get_task(db.session, task_id)
+    if task is None:
+        abort(404, description=_("There is no task with the id %(id)d.", id=task_id))
+    force = (request.form.get("force") or "").strip() or None
+    provider_name = (current_app.config.get("CARE_TELEPHONY") or "sim").strip().lower()
+    user = current_user._get_current_object()
+    try:
+        attempt = call_service.start_call(
+            db.session,
+            task,
+            user=user,
+            now=now(),
+            settings=current_settings(),
+            provider_name=provider_name,
+            caller_id=current_app.config.get("CARE_TWILIO_FROM") if provider_name == "twilio" else None,
+            force=force,
+        )
+    except call_service.CallRefused as exc:
+        db.session.rollback()
+        message = refusal_text(exc)
+        status = 403 if exc.code == call_service.NOT_YOURS else (400 if exc.code == call_service.BAD_FORCE else 422)
+        if is_htmx():
+            body = render_template("calls/_refusal.html", message=message, code=exc.code, task_id=task_id)
+            return Response(body, status)
+        flash(message, "error")
+        return redirect(url_for("tasks.contact", customer_id=task.customer_id), code=303)
+    db.session.commit()  # the attempt exists (its id is the correlation id) before ringing
+    call_service.originate(attempt, get_provider(current_app), callback_base=_callback_base(), force=force)
+    db.session.commit()
+    if is_htmx():
+        return _render_panel(attempt, 200 if attempt.error is None else 502)
+    if attempt.error:
+        flash(_("The call could not be placed: %(error)s", error=attempt.error), "error")
+    else:
+        flash(_("Calling: answer your phone (extension %(ext)s).", ext=attempt.agent_extension or "?"), "success")
+    return redirect(url_for("tasks.contact", customer_id=task.customer_id), code=303)
+
+
+@bp.route("/<int(max=2147483647):attempt_id>/panel")
+@roles_required(*CALLER_ROLES)
+def panel(attempt_id: int):
+    attempt = db.session.get(CallAttempt, attempt_id)
+    if attempt is None:
+        abort(404, description=_("There is no call with the id %(id)d.", id=attempt_id))
+    if not is_htmx():
+        return redirect(url_for("tasks.contact", customer_id=attempt.customer_id))
+    headers = {}
+    if call_service.is_finished(attempt) and request.headers.get("HX-Trigger") == f"call-panel-{attempt.id}":
+        # The poll that finds the call ended: the panel comes back without polling, so
+        # this fires once; the task list and card refresh on it.
+        headers["HX-Trigger"] = json.dumps({TASKS_CHANGED: {"task": attempt.task_id, "attempt": attempt.id}})
+    return _render_panel(attempt, 200, headers)
+
+
+@bp.route("/twiml/<int(max=2147483647):attempt_id>", methods=["GET", "POST"])
+@public
+@csrf.exempt
+def twiml(attempt_id: int):
+    """Twilio fetches this when the agent answers: dial the customer. Signed requests only."""
+    attempt = db.session.get(CallAttempt, attempt_id)
+    if attempt is None:
+        abort(404)
+    base = (current_app.config.get("CARE_PUBLIC_BASE_URL") or request.host_url).rstrip("/")
+    url = base + request.full_path.rstrip("?")
+    params = request.form if request.method == "POST" else {}
+    token = current_app.config.get("CARE_TWILIO_AUTH_TOKEN") or ""
+    if not verify_twilio(token, url, params, request.headers.get(TWILIO_HEADER)):
+        abort(403)
+    xml = twilio_adapter.dial_twiml(
+        base=base, attempt_id=attempt.id, to_number=attempt.to_number, caller_id=attempt.caller_id
+    )
+    return Response(xml, 200, {"Content-Type": "text/xml; charset=utf-8"})

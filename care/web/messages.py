@@ -1,0 +1,208 @@
+"""Fallback messages (R14/R15): the message templates per task type and channel, the
+outbox, and the list of tasks dropped after one failed attempt.
+
+Templates are read by those who call or supervise calls and edited by the care
+manager. The outbox shows message bodies and addresses (customer data), so each view of
+it is audited. The violations list (R15) is for the care manager and the general
+manager.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from care.domain.roles import Role
+from care.domain.scripts import FIELDS
+from care.extensions import db
+from care.messaging import outbox as ob
+from care.messaging import templates as tpl
+from care.models.types import utcnow
+from care.services import ServiceError, audit, fallback
+from care.services.settings import load_settings
+from care.web.access import roles_required, user_can
+from care.web.htmx import render
+from care.web.setting_labels import translated
+from care.web.task_labels import channel_label, task_type_label
+
+bp = Blueprint("messages", __name__, url_prefix="/messages")
+
+READERS = (
+    Role.CARE_MANAGER,
+    Role.GENERAL_MANAGER,
+    Role.SPECIALIST,
+    Role.INSURANCE,
+    Role.CONSULTANT,
+)
+EDITORS = (Role.CARE_MANAGER,)
+OUTBOX_VIEWERS = (Role.CARE_MANAGER, Role.ADMIN)
+VIOLATION_VIEWERS = (Role.CARE_MANAGER, Role.GENERAL_MANAGER)
+MAX_PAGE = 100_000
+
+
+def _kind(task_type: str, channel: str) -> tuple[str, str]:
+    if (task_type, channel) not in tpl.DEFAULTS:
+        abort(404)
+    return task_type, channel
+
+
+def _status_label(status: str) -> str:
+    return {
+        ob.QUEUED: _("queued"),
+        ob.SENT: _("sent"),
+        ob.FAILED: _("failed"),
+        ob.SKIPPED: _("skipped"),
+    }.get(status, status)
+
+
+@bp.route("/templates")
+@roles_required(*READERS)
+def templates():
+    rows = tpl.overview(db.session)
+    return render(
+        "messages/templates.html",
+        "messages/templates.html",
+        rows=rows,
+        task_type_label=task_type_label,
+        channel_label=channel_label,
+    )
+
+
+def _template_page(
+    task_type: str, channel: str, *, subject: str | None, body: str, errors=None, status=200
+):
+    row = tpl.get_template(db.session, task_type, channel)
+    return (
+        render(
+            "messages/template.html",
+            "messages/template.html",
+            task_type=task_type,
+            channel=channel,
+            row=row,
+            subject=subject,
+            body=body,
+            errors=errors or [],
+            fields=FIELDS,
+            can_edit=user_can("messages.template_save"),
+            task_type_label=task_type_label,
+            channel_label=channel_label,
+        ),
+        status,
+    )
+
+
+@bp.route("/templates/<task_type>/<channel>")
+@roles_required(*READERS)
+def template(task_type: str, channel: str):
+    task_type, channel = _kind(task_type, channel)
+    text = tpl.template_text(db.session, task_type, channel)
+    return _template_page(task_type, channel, subject=text.subject, body=text.body)
+
+
+@bp.route("/templates/<task_type>/<channel>", methods=["POST"])
+@roles_required(*EDITORS)
+def template_save(task_type: str, channel: str):
+    task_type, channel = _kind(task_type, channel)
+    subject = request.form.get("subject")
+    body = request.form.get("body", "")
+    try:
+        tpl.save_template(
+            db.session,
+            task_type,
+            channel,
+            subject=subject,
+            body=body,
+            user=current_user,
+            now=utcnow(),
+            ip=request.remote_addr,
+        )
+    except ServiceError as exc:
+        db.session.rollback()
+        errors = [translated(exc)]
+        for p in getattr(exc, "problems", ()):
+            text = _(p.message, **p.params) if p.params else _(p.message)
+            errors.append(
+                _(
+                    "Line %(line)s, column %(column)s: %(problem)s",
+                    line=p.line,
+                    column=p.column,
+                    problem=text,
+                )
+            )
+        return _template_page(
+            task_type, channel, subject=subject, body=body, errors=errors, status=422
+        )
+    db.session.commit()
+    flash(_("The message template was saved."), "success")
+    return redirect(url_for("messages.template", task_type=task_type, channel=channel), code=303)
+
+
+def _page_arg() -> int:
+    text = request.args.get("page", "1").strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+        abort(400)
+    return int(text)
+
+
+@bp.route("/outbox")
+@roles_required(*OUTBOX_VIEWERS)
+def outbox():
+    status = request.args.get("status", "").strip()
+    if status and status not in ob.STATUSES:
+        abort(400)
+    page = _page_arg()
+    per_page = int(current_app.config.get("CARE_PAGE_SIZE", 25))
+    rows, total = ob.listing(db.session, status=status or None, page=page, per_page=per_page)
+    audit.record(
+        db.session,
+        actor=current_user.username,
+        user_id=current_user.id,
+        action="outbox.view",
+        object_type="outbox",
+        detail={"status": status or None, "page": page, "messages": [m.id for m in rows]},
+        ip=request.remote_addr,
+        now=utcnow(),
+    )
+    db.session.commit()
+    pages = max(1, -(-total // per_page))
+    return render(
+        "messages/outbox.html",
+        "messages/_outbox_table.html",
+        rows=rows,
+        total=total,
+        page_no=page,
+        pages=pages,
+        status=status,
+        statuses=ob.STATUSES,
+        status_label=_status_label,
+    )
+
+
+def _month_arg() -> date:
+    text = request.args.get("month", "").strip()
+    if not text:
+        today = utcnow().date()
+        return today.replace(day=1)
+    try:
+        year, month = (int(x) for x in text.split("-", 1))
+        return date(year, month, 1)
+    except ValueError:
+        abort(400)
+
+
+@bp.route("/violations")
+@roles_required(*VIOLATION_VIEWERS)
+def violations():
+    month = _month_arg()
+    found = fallback.violations(db.session, month=month, now=utcnow())
+    return render(
+        "messages/violations.html",
+        "messages/violations.html",
+        month=month,
+        found=found,
+        timezone=load_settings(db.session).timezone,
+        task_type_label=task_type_label,
+    )

@@ -1,0 +1,147 @@
+"""Provider webhooks (interfaces.md "Webhooks"): verify, store raw, answer, apply.
+
+POST /webhooks/twilio/status   webhooks.twilio_status   Twilio call status callbacks (form)
+POST /webhooks/twilio/dial     webhooks.twilio_dial     Twilio <Dial action>: the customer leg
+POST /webhooks/twilio/gather   webhooks.twilio_gather   Twilio <Gather action>: IVR keys
+POST /webhooks/events          webhooks.events          simulator / generic PBX JSON events
+
+Answers: 204 stored (a duplicate too), 403 bad/missing signature or stale timestamp,
+400 unreadable body, unknown status or missing fields (an empty body is 400 before the
+signature is looked at: there is nothing to verify), never 404 (an unknown attempt is
+stored unmatched), 5xx only when the event could not be stored.
+
+One transaction: the event is stored, then applied inside a SAVEPOINT; if applying
+fails the savepoint is rolled back and the event stays stored (``applied_at`` empty) for
+``care sweep`` to apply again — the provider is still answered 204.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from flask import Blueprint, abort, current_app, request
+
+from care.domain.callstate import map_twilio
+from care.extensions import csrf, db
+from care.models.types import utcnow
+from care.services import call_events as svc
+from care.telephony.signatures import GENERIC_HEADER, TWILIO_HEADER, verify_generic, verify_twilio
+from care.web.access import public
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+log = logging.getLogger("care.webhooks")
+
+NO_CONTENT = ("", 204)
+
+
+def _signed_url() -> str:
+    """The URL the provider called: the public base URL + path + query, else request.url."""
+    base = (current_app.config.get("CARE_PUBLIC_BASE_URL") or "").strip().rstrip("/")
+    if not base:
+        return request.url
+    query = request.query_string.decode("latin-1")
+    return base + request.path + (f"?{query}" if query else "")
+
+
+def _store_and_apply(event, *, kind: str, payload: dict, attempt_ref: str | None):
+    """Store, apply inside a SAVEPOINT (a failed apply leaves the event stored), commit once."""
+    now = utcnow()
+    try:
+        row, created = svc.store_event(
+            db.session, event, kind=kind, payload=payload, attempt_ref=attempt_ref, now=now
+        )
+    except Exception as exc:  # the type only: the message may carry the payload
+        db.session.rollback()
+        log.error("webhook %s: the event could not be stored (%s)", request.path, type(exc).__name__)
+        return {"error": "not stored"}, 503
+    row_id, attempt_id = row.id, row.attempt_id
+    if attempt_id is not None and (created or row.applied_at is None):
+        try:
+            with db.session.begin_nested():
+                svc.apply_event(db.session, row, now)
+        except Exception as exc:  # stored: `care sweep` applies it again; no provider retry
+            log.error("webhook %s: event %s stored, not applied (%s)", request.path, row_id, type(exc).__name__)
+    try:
+        db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        log.error("webhook %s: the event could not be stored (%s)", request.path, type(exc).__name__)
+        return {"error": "not stored"}, 503
+    log.info(
+        "webhook %s: event %s %s (attempt %s)",
+        request.path, row_id, "stored" if created else "duplicate", attempt_id or "unmatched",
+    )
+    return NO_CONTENT
+
+
+def _twilio(kind: str):
+    form = request.form
+    if not form:
+        abort(400, description="empty body")
+    token = current_app.config.get("CARE_TWILIO_AUTH_TOKEN") or ""
+    if not verify_twilio(token, _signed_url(), form, request.headers.get(TWILIO_HEADER)):
+        abort(403, description="bad signature")
+    params = {name: form.get(name, "") for name in form}
+    attempt_ref = request.args.get("attempt") or None
+    if kind == svc.GATHER:
+        event_id = svc.twilio_gather_event_id(
+            request.headers.get("I-Twilio-Idempotency-Token"), params, attempt_ref, request.args.get("item")
+        )
+        event = map_twilio(params, leg="customer", event_id=event_id)
+        if event.provider_call_id is None:
+            abort(400, description="CallSid is missing")
+        payload = {**params, "survey_item": request.args.get("item")}
+        return _store_and_apply(event, kind=kind, payload=payload, attempt_ref=attempt_ref)
+    event = map_twilio(params, dial=kind == svc.DIAL)
+    if event.provider_call_id is None:
+        abort(400, description="CallSid is missing")
+    if event.status is None and event.raw_status:
+        abort(400, description="unknown status")
+    if event.status is None and not (event.recording_url or event.answered_by):
+        abort(400, description="status is missing")
+    return _store_and_apply(event, kind=kind, payload=params, attempt_ref=attempt_ref)
+
+
+@bp.route("/twilio/status", methods=["POST"])
+@csrf.exempt
+@public
+def twilio_status():
+    return _twilio(svc.STATUS)
+
+
+@bp.route("/twilio/dial", methods=["POST"])
+@csrf.exempt
+@public
+def twilio_dial():
+    return _twilio(svc.DIAL)
+
+
+@bp.route("/twilio/gather", methods=["POST"])
+@csrf.exempt
+@public
+def twilio_gather():
+    return _twilio(svc.GATHER)
+
+
+@bp.route("/events", methods=["POST"])
+@csrf.exempt
+@public
+def events():
+    body = request.get_data(cache=True)
+    if not body:
+        abort(400, description="empty body")
+    secrets = [s.strip() for s in (current_app.config.get("CARE_WEBHOOK_SECRET") or "").split(",") if s.strip()]
+    check = verify_generic(secrets, request.headers.get(GENERIC_HEADER), body, int(time.time()))
+    if not check.ok:
+        abort(403, description=f"signature {check.reason}")
+    try:
+        document = json.loads(body)
+        event = svc.map_generic(document)
+    except (ValueError, UnicodeDecodeError) as exc:  # EventError is a ValueError
+        abort(400, description=str(exc) if isinstance(exc, svc.EventError) else "unreadable JSON")
+    ref = document.get("attempt_id")
+    attempt_ref = None if ref is None or isinstance(ref, bool) else str(ref)
+    kind = svc.GATHER if event.status is None and event.digits else svc.STATUS
+    return _store_and_apply(event, kind=kind, payload=document, attempt_ref=attempt_ref)

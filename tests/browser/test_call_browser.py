@@ -1,0 +1,81 @@
+"""Click-to-call in a real browser: the simulator rings through the app's own webhook.
+
+The live server's app runs the simulator's thread (CARE_SIM_THREAD, CARE_SIM_DELAY
+small), which posts signed events to the live server's /webhooks/events; the panel
+polls until the call ends. CARE_NOW (honoured only when app.testing) puts the request
+in a call slot: tomorrow 10:00 (morning), then 15:00 (afternoon) in the dealer's time
+zone — in the future, so the webhook's real clock never sees the window closed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from care.extensions import db
+from care.models.call import CallAttempt
+from tests.factories import PASSWORD, make_customer, make_task, make_user
+
+pytestmark = pytest.mark.browser
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def at(hour: int) -> str:
+    tomorrow = datetime.now(TZ).date() + timedelta(days=1)
+    return datetime.combine(tomorrow, time(hour, 0), TZ).isoformat()
+
+
+def test_specialist_calls_busy_then_answered(page, live_server):
+    app = live_server.app
+    app.config.update(CARE_SIM_THREAD=True, CARE_SIM_DELAY=0.05, CARE_NOW=at(10))
+    with app.app_context():
+        s = db.session
+        spec = make_user(s, "specialist", username="caller", display_name="Caller", locale="en")
+        c = make_customer(s, name="赵六")
+        task = make_task(s, c, assignee=spec)
+        s.commit()
+        customer_id, task_id = c.id, task.id
+
+    page.goto(live_server("/auth/login"))
+    page.fill("input[name=username]", "caller")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(live_server("/tasks/"))
+
+    page.goto(live_server(f"/tasks/contact/{customer_id}"))
+    card = page.locator(f"#task-{task_id}")
+    assert card.locator('.slot-open[data-slot="morning"]').count() == 1
+    card.locator("select[name=force]").select_option("busy")
+    card.get_by_role("button", name="Call", exact=True).click()
+    panel = card.locator(".call-panel")
+    panel.wait_for()
+    page.wait_for_selector(f'#task-{task_id} .call-panel[data-status="busy"]', timeout=15_000)
+    assert "counted as an attempt" in panel.inner_text()
+    assert panel.get_attribute("hx-get") is None  # polling stopped
+
+    page.reload()
+    card = page.locator(f"#task-{task_id}")
+    assert card.locator('.slot-used[data-slot="morning"]').count() == 1
+    assert "already used" in card.locator(".call-refusal").inner_text()
+    assert card.get_by_role("button", name="Call", exact=True).count() == 0
+
+    app.config["CARE_NOW"] = at(15)
+    page.reload()
+    card = page.locator(f"#task-{task_id}")
+    card.locator("select[name=force]").select_option("answered")
+    card.get_by_role("button", name="Call", exact=True).click()
+    page.wait_for_selector(f'#task-{task_id} .call-panel[data-status="completed"]', timeout=15_000)
+
+    card.get_by_label("Will come").check()
+    card.get_by_role("button", name="Record outcome").click()
+    page.wait_for_selector("text=All tasks of this contact are settled.")
+
+    with app.app_context():
+        rows = db.session.query(CallAttempt).order_by(CallAttempt.id).all()
+        assert [(a.slot, a.outcome, a.counted) for a in rows] == [
+            ("morning", "busy", True),
+            ("afternoon", "completed", True),
+        ]

@@ -1,0 +1,338 @@
+"""The outbox: sending due messages, consent at send time, retries, the adapters."""
+
+from __future__ import annotations
+
+import smtplib
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from care.messaging import adapters, outbox
+from care.models import OutboxMessage
+from care.services.settings import load_settings
+from tests import factories
+
+NOW = datetime(2026, 3, 16, 2, 0, tzinfo=UTC)
+
+
+class Recorder:
+    name = "fake"
+
+    def __init__(self, fail: int = 0, error: Exception | None = None):
+        self.sent: list[int] = []
+        self.fail = fail
+        self.error = error or adapters.SendError("fake: HTTP 503")
+
+    def send(self, message) -> str:
+        if self.fail:
+            self.fail -= 1
+            raise self.error
+        self.sent.append(message.id)
+        return f"P{message.id}"
+
+
+def make(session, customer=None, **kw) -> OutboxMessage:
+    customer = customer or factories.make_customer(session)
+    values = {
+        "channel": "sms",
+        "to": customer.mobile,
+        "body": "您好",
+        "customer_id": customer.id,
+        "task_id": None,
+        "key": f"test:{customer.id}:{kw.get('channel', 'sms')}",
+        "now": NOW,
+    }
+    values.update(kw)
+    return outbox.queue(session, **values)
+
+
+def test_send_due_sends_and_records(session):
+    msg = make(session)
+    fake = Recorder()
+    counts = outbox.send_due(session, now=NOW, adapter_for=lambda ch: fake)
+    assert counts == {"sent": 1, "skipped": 0, "retry": 0, "failed": 0}
+    assert fake.sent == [msg.id]
+    assert msg.status == "sent" and msg.sent_at == NOW and msg.provider_message_id == f"P{msg.id}"
+    # sent once: a second round sends nothing
+    assert (
+        outbox.send_due(session, now=NOW + timedelta(hours=1), adapter_for=lambda ch: fake)["sent"]
+        == 0
+    )
+
+
+def test_not_due_yet_is_left(session):
+    make(session, now=NOW + timedelta(minutes=5))
+    fake = Recorder()
+    assert outbox.send_due(session, now=NOW, adapter_for=lambda ch: fake)["sent"] == 0
+
+
+def test_consent_checked_again_at_send_time(session):
+    customer = factories.make_customer(session)
+    msg = make(session, customer)
+    customer.no_sms = True
+    fake = Recorder()
+    counts = outbox.send_due(session, now=NOW, adapter_for=lambda ch: fake)
+    assert counts["skipped"] == 1 and fake.sent == []
+    assert msg.status == "skipped" and msg.last_error == "consent"
+
+
+def test_retries_with_backoff_then_gives_up(session):
+    settings = load_settings(session)
+    base, max_tries = settings.outbox_backoff_seconds, settings.outbox_max_tries
+    msg = make(session)
+    fake = Recorder(fail=100)
+    now = NOW
+    for n in range(1, max_tries):
+        assert outbox.send_due(session, now=now, adapter_for=lambda ch: fake)["retry"] == 1
+        assert msg.tries == n and msg.status == "queued"
+        assert msg.next_attempt_at == now + timedelta(seconds=base * 2 ** (n - 1))
+        assert msg.last_error == "fake: HTTP 503"
+        # not before its time
+        assert (
+            outbox.send_due(
+                session, now=msg.next_attempt_at - timedelta(seconds=1), adapter_for=lambda ch: fake
+            )["retry"]
+            == 0
+        )
+        now = msg.next_attempt_at
+    assert outbox.send_due(session, now=now, adapter_for=lambda ch: fake)["failed"] == 1
+    assert msg.status == "failed" and msg.tries == max_tries
+
+
+def test_retry_then_success(session):
+    msg = make(session)
+    fake = Recorder(fail=1, error=RuntimeError("boom +8613800000000"))
+    outbox.send_due(session, now=NOW, adapter_for=lambda ch: fake)
+    assert msg.status == "queued" and msg.last_error == "fake: RuntimeError"  # no data in the error
+    outbox.send_due(session, now=NOW + timedelta(hours=1), adapter_for=lambda ch: fake)
+    assert msg.status == "sent" and msg.tries == 2
+
+
+def test_log_adapter_logs_no_customer_data(session, caplog):
+    msg = make(session, body="秘密内容")
+    caplog.set_level("INFO")
+    outbox.send_due(session, now=NOW, adapter_for=lambda ch: adapters.LogAdapter())
+    assert msg.status == "sent"
+    assert str(msg.id) in caplog.text
+    assert msg.to_address not in caplog.text and "秘密内容" not in caplog.text
+
+
+def test_skipped_rows_are_not_sent(session):
+    make(session, status="skipped", last_error="consent")
+    fake = Recorder()
+    assert outbox.send_due(session, now=NOW, adapter_for=lambda ch: fake)["sent"] == 0
+    assert session.scalar(select(OutboxMessage)).status == "skipped"
+
+
+# --- adapters (no network) ----------------------------------------------------------------
+
+
+def _msg(**kw):
+    values = {
+        "id": 7,
+        "idempotency_key": "fallback:42",
+        "channel": "sms",
+        "to_address": "+8613800000000",
+        "subject": None,
+        "body": "您好",
+    }
+    values.update(kw)
+    return SimpleNamespace(**values)
+
+
+class FakeResponse:
+    def __init__(self, status_code=201, data=None):
+        self.status_code = status_code
+        self._data = data or {}
+
+    def json(self):
+        return self._data
+
+
+def test_twilio_request(monkeypatch):
+    calls = []
+
+    def post(url, **kw):
+        calls.append((url, kw))
+        return FakeResponse(201, {"sid": "SM123"})
+
+    monkeypatch.setattr(requests, "post", post)
+    adapter = adapters.sms_adapter(
+        {
+            "CARE_SMS": "twilio",
+            "CARE_TWILIO_ACCOUNT_SID": "AC1",
+            "CARE_TWILIO_AUTH_TOKEN": "tok",
+            "CARE_TWILIO_FROM": "+15550001",
+        }
+    )
+    assert adapter.send(_msg()) == "SM123"
+    [(url, kw)] = calls
+    assert url == "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json"
+    assert kw["auth"] == ("AC1", "tok")
+    assert kw["data"] == {"To": "+8613800000000", "From": "+15550001", "Body": "您好"}
+    assert kw["headers"]["I-Twilio-Idempotency-Token"] == "fallback:42"
+
+
+def test_twilio_error_and_network_failure(monkeypatch):
+    adapter = adapters.TwilioSms("AC1", "tok", "+15550001")
+    monkeypatch.setattr(requests, "post", lambda url, **kw: FakeResponse(500))
+    with pytest.raises(adapters.SendError, match="HTTP 500"):
+        adapter.send(_msg())
+
+    def down(url, **kw):
+        raise requests.ConnectionError("to +8613800000000")
+
+    monkeypatch.setattr(requests, "post", down)
+    with pytest.raises(adapters.SendError) as exc:
+        adapter.send(_msg())
+    assert "+86" not in str(exc.value)
+
+
+def test_http_request(monkeypatch):
+    calls = []
+
+    def post(url, **kw):
+        calls.append((url, kw))
+        return FakeResponse(200, {"id": "m-1"})
+
+    monkeypatch.setattr(requests, "post", post)
+    adapter = adapters.sms_adapter({"CARE_SMS": "http", "CARE_SMS_URL": "https://sms.example/send"})
+    assert adapter.send(_msg()) == "m-1"
+    [(url, kw)] = calls
+    assert url == "https://sms.example/send"
+    assert kw["headers"]["Idempotency-Key"] == "fallback:42"
+    assert kw["json"] == {"id": "fallback:42", "to": "+8613800000000", "body": "您好"}
+
+
+class FakeSMTP:
+    instances: list[FakeSMTP] = []
+
+    def __init__(self, host, port, timeout=None):
+        self.host, self.port = host, port
+        self.calls: list = []
+        self.sent = []
+        FakeSMTP.instances.append(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def starttls(self):
+        self.calls.append("starttls")
+
+    def login(self, user, password):
+        self.calls.append(("login", user, password))
+
+    def send_message(self, mail):
+        self.sent.append(mail)
+
+
+def test_smtp_email(monkeypatch):
+    FakeSMTP.instances = []
+    monkeypatch.setattr(smtplib, "SMTP", FakeSMTP)
+    adapter = adapters.email_adapter(
+        {
+            "CARE_SMTP_URL": "smtp://care%40dealer:p%40ss@mail.dealer.example:587?starttls=1&from=care@dealer.example"
+        }
+    )
+    msg = _msg(
+        channel="email", to_address="wang@example.com", subject="保养提醒", body="您好，保养"
+    )
+    message_id = adapter.send(msg)
+    [smtp] = FakeSMTP.instances
+    assert (smtp.host, smtp.port) == ("mail.dealer.example", 587)
+    assert smtp.calls == ["starttls", ("login", "care@dealer", "p@ss")]
+    [mail] = smtp.sent
+    assert mail["To"] == "wang@example.com" and mail["From"] == "care@dealer.example"
+    assert mail["Subject"] == "保养提醒" and "您好，保养" in mail.get_content()
+    assert mail["Message-ID"] == message_id and message_id.endswith("@dealer.example>")
+    # the same key gives the same Message-ID (a resend is recognisable)
+    assert adapter.send(msg) == message_id
+
+
+def test_smtp_failure_is_a_send_error(monkeypatch):
+    class Down(FakeSMTP):
+        def send_message(self, mail):
+            raise smtplib.SMTPServerDisconnected("gone")
+
+    monkeypatch.setattr(smtplib, "SMTP", Down)
+    adapter = adapters.SmtpEmail("smtp://mail.dealer.example")
+    with pytest.raises(adapters.SendError, match="SMTPServerDisconnected"):
+        adapter.send(_msg(channel="email", to_address="wang@example.com", subject="s"))
+
+
+def test_email_without_smtp_url_goes_to_the_log():
+    assert isinstance(adapters.email_adapter({"CARE_SMTP_URL": None}), adapters.LogAdapter)
+    assert isinstance(adapters.sms_adapter({}), adapters.LogAdapter)
+    with pytest.raises(ValueError):
+        adapters.sms_adapter({"CARE_SMS": "pigeon"})
+
+
+def test_cli_outbox_once(app, runner, caplog):
+    from care.extensions import db
+
+    with app.app_context():
+        customer = factories.make_customer(db.session)
+        mobile = customer.mobile
+        outbox.queue(
+            db.session,
+            channel="sms",
+            to=customer.mobile,
+            body="您好",
+            customer_id=customer.id,
+            task_id=None,
+            key="cli:1",
+        )
+        outbox.queue(
+            db.session,
+            channel="email",
+            to="a@example.com",
+            subject="s",
+            body="您好",
+            customer_id=customer.id,
+            task_id=None,
+            key="cli:2",
+        )
+        db.session.commit()
+    caplog.set_level("INFO")
+    result = runner.invoke(args=["care", "outbox", "--once", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"sent": 2' in result.output
+    assert "a@example.com" not in caplog.text and mobile not in caplog.text
+    with app.app_context():
+        assert {m.status for m in db.session.scalars(select(OutboxMessage))} == {"sent"}
+    again = runner.invoke(args=["care", "outbox", "--once"])
+    assert again.exit_code == 0 and "0 sent" in again.output
+
+
+def test_cli_outbox_bad_sms_config(tmp_path, pg_schema):
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, pg_schema, CARE_SMS="pigeon")
+    result = app.test_cli_runner().invoke(args=["care", "outbox", "--once"])
+    assert result.exit_code != 0 and "pigeon" in result.output
+
+
+def test_two_workers_do_not_take_the_same_message(app, session):
+    """PostgreSQL: rows picked by one worker are locked (FOR UPDATE SKIP LOCKED) and
+    skipped by another; SQLite (one writer at a time) has no row locks to test."""
+    from sqlalchemy.orm import Session
+
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("row locks: PostgreSQL only")
+    first = make(session)
+    session.commit()
+    taken = outbox.due(session, now=NOW)  # worker A holds the lock until it commits
+    assert [m.id for m in taken] == [first.id]
+    with Session(bind=session.get_bind()) as other:  # worker B
+        assert outbox.due(other, now=NOW) == []
+        other.rollback()
+    session.rollback()
+    with Session(bind=session.get_bind()) as other:
+        assert [m.id for m in outbox.due(other, now=NOW)] == [first.id]
+        other.rollback()
