@@ -155,6 +155,15 @@ def send_one(
     return "retry"
 
 
+def sms_hours(settings, now: datetime) -> bool:
+    """Text messages go out between the work-day start and the end of the last call slot
+    (the same quiet hours as calls, R13), in the dealer's time zone."""
+    from zoneinfo import ZoneInfo
+
+    local = now.astimezone(ZoneInfo(settings.timezone)).time()
+    return settings.workday_start <= local < max(slot.end for slot in settings.call_slots)
+
+
 def send_due(
     session: Session,
     *,
@@ -165,8 +174,12 @@ def send_due(
     """Send the messages due at ``now`` (at most ``limit``); flushes. Returns the counts
     ``{"sent", "skipped", "retry", "failed"}``."""
     settings = load_settings(session)
-    counts = {SENT: 0, SKIPPED: 0, "retry": 0, FAILED: 0}
+    counts = {SENT: 0, SKIPPED: 0, "retry": 0, FAILED: 0, "deferred": 0}
+    sms_allowed = sms_hours(settings, now)
     for message in due(session, now=now, limit=limit):
+        if message.channel == "sms" and not sms_allowed:
+            counts["deferred"] += 1  # stays queued: no text messages at night
+            continue
         result = send_one(
             session,
             message,

@@ -27,6 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -140,6 +141,18 @@ def fallback_channel(task: CareTask) -> str | None:
     return channel
 
 
+TOO_LATE = "too_late"  # a birthday greeting is not sent after the day (R14: same morning)
+
+
+def _greeting_day_passed(session: Session, task: CareTask, now: datetime) -> bool:
+    """A birthday SMS says "today is your birthday": after that day, sending it would be
+    wrong, so the failure is recorded and the message skipped."""
+    if task.type != TaskType.BIRTHDAY.value:
+        return False
+    tz = ZoneInfo(load_settings(session).timezone)
+    return now.astimezone(tz).date() > task.opens_on
+
+
 def queue_fallback(
     session: Session, task: CareTask, reason: str, attempts: list[CallAttempt], now: datetime
 ) -> ReminderFailure:
@@ -163,6 +176,8 @@ def queue_fallback(
                 status, error = outbox.SKIPPED, outbox.CONSENT
             elif not to:
                 status, error = outbox.SKIPPED, outbox.NO_ADDRESS
+            elif _greeting_day_passed(session, task, now):
+                status, error = outbox.SKIPPED, TOO_LATE
             message = outbox.queue(
                 session,
                 channel=channel,

@@ -53,7 +53,7 @@ def test_send_due_sends_and_records(session):
     msg = make(session)
     fake = Recorder()
     counts = outbox.send_due(session, now=NOW, adapter_for=lambda ch: fake)
-    assert counts == {"sent": 1, "skipped": 0, "retry": 0, "failed": 0}
+    assert counts == {"sent": 1, "skipped": 0, "retry": 0, "failed": 0, "deferred": 0}
     assert fake.sent == [msg.id]
     assert msg.status == "sent" and msg.sent_at == NOW and msg.provider_message_id == f"P{msg.id}"
     # sent once: a second round sends nothing
@@ -273,8 +273,10 @@ def test_email_without_smtp_url_goes_to_the_log():
         adapters.sms_adapter({"CARE_SMS": "pigeon"})
 
 
-def test_cli_outbox_once(app, runner, caplog):
+def test_cli_outbox_once(app, runner, caplog, monkeypatch):
     from care.extensions import db
+
+    monkeypatch.setattr(outbox, "sms_hours", lambda settings, now: True)  # whatever the hour
 
     with app.app_context():
         customer = factories.make_customer(db.session)
@@ -336,3 +338,17 @@ def test_two_workers_do_not_take_the_same_message(app, session):
     with Session(bind=session.get_bind()) as other:
         assert [m.id for m in outbox.due(other, now=NOW)] == [first.id]
         other.rollback()
+
+
+def test_no_text_messages_at_night(session):
+    """SMS wait in the outbox outside the call hours (22:00 Shanghai); e-mail goes."""
+    sms = make(session)
+    mail = make(session, channel="email", to="a@example.cn")
+    fake = Recorder()
+    night = datetime(2026, 3, 16, 14, 0, tzinfo=UTC)  # 22:00 local
+    counts = outbox.send_due(session, now=night, adapter_for=lambda ch: fake)
+    assert counts["deferred"] == 1 and counts["sent"] == 1
+    assert sms.status == "queued" and mail.status == "sent"
+    morning = datetime(2026, 3, 17, 1, 0, tzinfo=UTC)  # 09:00 local
+    assert outbox.send_due(session, now=morning, adapter_for=lambda ch: fake)["sent"] == 1
+    assert sms.status == "sent"

@@ -114,6 +114,7 @@ def test_birthday_falls_back_after_one_failed_attempt_the_same_morning(session):
         customer,
         type="birthday",
         fallback="sms",
+        opens_on=DAY.date(),
         due_at=DAY + timedelta(hours=2, minutes=30),
     )
     a = attempt(session, task, DAY + timedelta(hours=1, minutes=5), "no_answer")  # 09:05 local
@@ -126,7 +127,7 @@ def test_birthday_falls_back_after_one_failed_attempt_the_same_morning(session):
 
 def test_sweep_birthday_without_attempts_after_its_morning(session):
     task = factories.make_task(
-        session, type="birthday", fallback="sms", due_at=DAY + timedelta(hours=2, minutes=30)
+        session, type="birthday", fallback="sms", opens_on=DAY.date(), due_at=DAY + timedelta(hours=2, minutes=30)
     )
     assert fallback.sweep_fallbacks(session, now=DAY + timedelta(hours=2))["queued"] == 0
     result = fallback.sweep_fallbacks(session, now=DAY + timedelta(hours=3))
@@ -246,3 +247,16 @@ def test_queue_is_idempotent_by_key(session):
         key="k1",
     )
     assert one.id == two.id and len(messages(session)) == 1
+
+
+def test_a_birthday_greeting_is_not_sent_after_the_day(session):
+    """Seen in the demo: months-old birthday tasks swept at night got "today is your
+    birthday" SMS. After the day the failure is recorded and the message skipped."""
+    task = factories.make_task(
+        session, type="birthday", fallback="sms", opens_on=DAY.date(),
+        due_at=DAY + timedelta(hours=2, minutes=30),
+    )
+    result = fallback.sweep_fallbacks(session, now=DAY + timedelta(days=40))
+    assert result["checked"] == 1 and task.status == "failed"
+    [msg] = messages(session)
+    assert msg.status == "skipped" and msg.last_error == "too_late"
