@@ -61,6 +61,7 @@ lint: venv
 bench: venv ## the benchmarks of bench/ (not part of the test suite; see bench/README.md)
 	$(BIN)/python bench/generate_bench.py
 	$(BIN)/python bench/import_100k.py
+	$(BIN)/python bench/webhook_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

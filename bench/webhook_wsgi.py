@@ -1,0 +1,20 @@
+"""WSGI entry for bench/webhook_bench.py: the Care Desk app with a benchmark instance folder.
+
+    BENCH_INSTANCE=/tmp/x gunicorn -w 2 -b 127.0.0.1:PORT bench.webhook_wsgi:app
+
+``create_app`` reads ``$BENCH_INSTANCE/config.py`` (database URL, engine options such as
+the PostgreSQL ``search_path``, the Twilio auth token, ``CARE_PUBLIC_BASE_URL``), which
+the benchmark writes; nothing else is overridden.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from care import create_app  # noqa: E402
+
+app = create_app({"INSTANCE_PATH": os.environ["BENCH_INSTANCE"]})
