@@ -7,19 +7,34 @@ their own clearly separated section.
 
 from __future__ import annotations
 
+import dataclasses as _dc
 import json
 
+import flask
+import flask_babel
+import flask_login
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 
+from care.domain import dates as _dates
+from care.domain import outcomes as outcome_rules
+from care.domain import roles as role_rules
 from care.domain.roles import Role
 from care.extensions import db
 from care.models.types import utcnow
+from care.services import ServiceError as _ServiceError
+from care.services import appointments as appointment_service
+from care.services import customers as customer_service
+from care.services import scripts as script_service
+from care.services import settings as _settings_service
+from care.services import tasks as task_service
 from care.services import worklist as wl
+from care.web import customers as _customers_web
+from care.web import setting_labels as _setting_labels
 from care.web import task_labels
-from care.web.access import roles_required
+from care.web.access import roles_required, user_can
 from care.web.auth import _safe_next
 from care.web.htmx import is_htmx, render
 
@@ -347,31 +362,6 @@ def reassign():
 # 303 back to the contact page, or to the worklist when the contact has no open task
 # left; 422 re-renders the page.
 #
-# Imports are module-qualified here so that this section never shadows a name the
-# worklist section above imports.
-
-import dataclasses as _dc  # noqa: E402
-
-import flask  # noqa: E402
-import flask_babel  # noqa: E402
-import flask_login  # noqa: E402
-
-from care.domain import dates as _dates  # noqa: E402
-from care.domain import outcomes as outcome_rules  # noqa: E402
-from care.domain import roles as role_rules  # noqa: E402
-from care.extensions import db as _db  # noqa: E402
-from care.models import types as _model_types  # noqa: E402
-from care.services import ServiceError as _ServiceError  # noqa: E402
-from care.services import appointments as appointment_service  # noqa: E402
-from care.services import customers as customer_service  # noqa: E402
-from care.services import scripts as script_service  # noqa: E402
-from care.services import settings as _settings_service  # noqa: E402
-from care.services import tasks as task_service  # noqa: E402
-from care.web import access as _access  # noqa: E402
-from care.web import customers as _customers_web  # noqa: E402
-from care.web import htmx as _htmx  # noqa: E402
-from care.web import setting_labels as _setting_labels  # noqa: E402
-
 CONTACT_ROLES = tuple(sorted(role_rules.CALLING_ROLES))
 TASK_READERS = (*CONTACT_ROLES, role_rules.Role.SALES_MANAGER, role_rules.Role.GENERAL_MANAGER)
 RECENT_VISITS = 3  # visits per vehicle shown on the contact page
@@ -496,12 +486,12 @@ def _cx_user():
 def _cx_script(task, cache: dict) -> tuple[object, str | None]:
     """(the current script version of the task's type, its text filled for this task)."""
     if task.type not in cache:
-        cache[task.type] = script_service.current_version(_db.session, task.type)
+        cache[task.type] = script_service.current_version(db.session, task.type)
     version = cache[task.type]
     if version is None:
         return None, None
     text = script_service.render_for_task(
-        _db.session, task, version=version, user=_cx_user(), now=_model_types.utcnow()
+        db.session, task, version=version, user=_cx_user(), now=utcnow()
     )
     return version, text
 
@@ -518,14 +508,14 @@ def _cx_panel(
     is_open = task_service.is_open(task)
     version, text = _cx_script(task, cache) if is_open else (None, None)
     settings = _settings_service.current_settings()
-    now = _model_types.utcnow()
+    now = utcnow()
     return TaskPanel(
         task=task,
         outcomes=outcome_rules.outcomes_for(task.type),
         can_record=is_open
-        and _access.user_can("tasks.outcome")
+        and user_can("tasks.outcome")
         and task_service.can_record(_cx_user(), task),
-        appointments=appointment_service.for_task(_db.session, task.id),
+        appointments=appointment_service.for_task(db.session, task.id),
         script_version=version,
         script_text=text,
         state=state or OutcomeFormState(),
@@ -543,8 +533,8 @@ def _cx_actor() -> dict:
 
 
 def _cx_contact_page(customer_id: int, *, override: TaskPanel | None = None, status: int = 200):
-    now = _model_types.utcnow()
-    profile = customer_service.view_customer(_db.session, customer_id, now=now, **_cx_actor())
+    now = utcnow()
+    profile = customer_service.view_customer(db.session, customer_id, now=now, **_cx_actor())
     if profile is None:
         flask.abort(
             404, description=flask_babel.gettext("There is no customer with the id %(id)d.", id=customer_id)
@@ -553,16 +543,16 @@ def _cx_contact_page(customer_id: int, *, override: TaskPanel | None = None, sta
     cache: dict = {}
     vehicles = list(customer.vehicles)
     panels = []
-    for task in task_service.open_tasks_of(_db.session, customer_id):
+    for task in task_service.open_tasks_of(db.session, customer_id):
         if override is not None and override.task.id == task.id:
             panels.append(override)
         else:
             panels.append(_cx_panel(task, cache=cache, vehicles=vehicles))
     if override is not None and all(p.task.id != override.task.id for p in panels):
         panels.insert(0, override)  # e.g. a refusal on a task closed meanwhile
-    _db.session.commit()  # the audit row of the view
+    db.session.commit()  # the audit row of the view
     return (
-        _htmx.render(
+        render(
             "tasks/contact.html",
             "tasks/_contact.html",
             profile=profile,
@@ -571,7 +561,7 @@ def _cx_contact_page(customer_id: int, *, override: TaskPanel | None = None, sta
             recent_visits=RECENT_VISITS,
             class_labels=_customers_web.CLASS_LABELS,
             full_phones=role_rules.sees_full_phone(_cx_user().roles),
-            timeline=task_service.timeline(_db.session, customer_id, limit=RECENT_TIMELINE),
+            timeline=task_service.timeline(db.session, customer_id, limit=RECENT_TIMELINE),
             now=now,
         ),
         status,
@@ -579,7 +569,7 @@ def _cx_contact_page(customer_id: int, *, override: TaskPanel | None = None, sta
 
 
 def _cx_task_or_404(task_id: int):
-    task = task_service.get_task(_db.session, task_id)
+    task = task_service.get_task(db.session, task_id)
     if task is None:
         flask.abort(404, description=flask_babel.gettext("There is no task with the id %(id)d.", id=task_id))
     return task
@@ -587,25 +577,25 @@ def _cx_task_or_404(task_id: int):
 
 def _cx_detail_page(task, *, panel: TaskPanel | None = None, status: int = 200):
     return (
-        _htmx.render(
+        render(
             "tasks/detail.html",
             "tasks/_detail.html",
             task=task,
             panel=panel or _cx_panel(task, from_detail=True),
-            now=_model_types.utcnow(),
+            now=utcnow(),
         ),
         status,
     )
 
 
 @bp.route("/contact/<int(max=2147483647):customer_id>")
-@_access.roles_required(*CONTACT_ROLES)
+@roles_required(*CONTACT_ROLES)
 def contact(customer_id: int):
     return _cx_contact_page(customer_id)
 
 
 @bp.route("/<int(max=2147483647):task_id>")
-@_access.roles_required(*TASK_READERS)
+@roles_required(*TASK_READERS)
 def detail(task_id: int):
     return _cx_detail_page(_cx_task_or_404(task_id))
 
@@ -618,7 +608,7 @@ def _cx_form_values() -> dict:
 def _cx_respond_panel(panel: TaskPanel, status: int, *, retarget: bool):
     """The task panel as an htmx fragment (replacing the whole panel when `retarget`)."""
     response = flask.make_response(
-        flask.render_template("tasks/_task.html", panel=panel, now=_model_types.utcnow()), status
+        flask.render_template("tasks/_task.html", panel=panel, now=utcnow()), status
     )
     if retarget:
         response.headers["HX-Retarget"] = f"#task-{panel.task.id}"
@@ -627,7 +617,7 @@ def _cx_respond_panel(panel: TaskPanel, status: int, *, retarget: bool):
 
 
 @bp.route("/<int(max=2147483647):task_id>/outcome", methods=["POST"])
-@_access.roles_required(*CONTACT_ROLES)
+@roles_required(*CONTACT_ROLES)
 def outcome(task_id: int):
     task = _cx_task_or_404(task_id)
     values = _cx_form_values()
@@ -647,40 +637,40 @@ def outcome(task_id: int):
     user = _cx_user()
     try:
         row = task_service.record_outcome(
-            _db.session,
+            db.session,
             task,
             code,
             detail=detail,
             note=values.get("note"),
             script_version_id=values.get("script_version_id"),
             user=user,
-            now=_model_types.utcnow(),
+            now=utcnow(),
             booking=booking if spec is not None and spec.booking is not outcome_rules.Booking.NONE else None,
         )
     except outcome_rules.OutcomeInvalid as exc:
-        _db.session.rollback()
+        db.session.rollback()
         state.errors = {k: _cx_t(e.template, **e.params) for k, e in exc.errors.items()}
         return _cx_invalid(task_id, state, 422, back_to_detail)
     except task_service.OutcomeRefused as exc:
-        _db.session.rollback()
+        db.session.rollback()
         state = OutcomeFormState(form_errors=[_setting_labels.translated(exc)])
         return _cx_invalid(task_id, state, exc.status, back_to_detail, refused=True)
     except _ServiceError as exc:
-        _db.session.rollback()
+        db.session.rollback()
         state.form_errors = [_setting_labels.translated(exc)]
         return _cx_invalid(task_id, state, 422, back_to_detail)
-    _db.session.commit()
+    db.session.commit()
 
     label = outcome_label(task.type, row.outcome)
-    still_open = task_service.open_tasks_of(_db.session, task.customer_id)
-    if _htmx.is_htmx():
+    still_open = task_service.open_tasks_of(db.session, task.customer_id)
+    if is_htmx():
         task = _cx_task_or_404(task_id)
         message = None if row.closes_task else flask_babel.gettext("Recorded: %(outcome)s.", outcome=label)
         panel = _cx_panel(task, state=OutcomeFormState(message=message))
         panel.contact_done = not still_open and not back_to_detail
         response = _cx_respond_panel(panel, 200, retarget=True)
         if not back_to_detail:  # the contact page's other regions, out of band
-            timeline = task_service.timeline(_db.session, task.customer_id, limit=RECENT_TIMELINE)
+            timeline = task_service.timeline(db.session, task.customer_id, limit=RECENT_TIMELINE)
             response.set_data(
                 response.get_data(as_text=True)
                 + '<div id="recent-timeline" hx-swap-oob="true">'
@@ -705,11 +695,11 @@ def _cx_invalid(task_id: int, state: OutcomeFormState, status: int, back_to_deta
     """An outcome not recorded: the form again (htmx), or the page it came from."""
     task = _cx_task_or_404(task_id)  # fresh after the rollback
     panel = _cx_panel(task, state=state, from_detail=back_to_detail)
-    if _htmx.is_htmx():
+    if is_htmx():
         if refused:  # the whole panel: the task may be closed or not ours any more
             return _cx_respond_panel(panel, status, retarget=True)
         return flask.make_response(
-            flask.render_template("tasks/_outcome_form.html", panel=panel, now=_model_types.utcnow()),
+            flask.render_template("tasks/_outcome_form.html", panel=panel, now=utcnow()),
             status,
         )
     if back_to_detail:
