@@ -423,7 +423,7 @@ class _Generation:
         day, settings = self.day, self.settings
         later = _p.alias("later")
         renewed = exists().where(later.c.vehicle_id == _p.c.vehicle_id, later.c.expiry > _p.c.expiry)
-        until = add_months(day, settings.insurance_lead_months) + timedelta(days=3)
+        until = add_months(day, settings.insurance_lead_months) + CLAMP_SLACK
         rows = self.session.execute(
             select(
                 _p.c.id.label("policy_id"),
@@ -622,6 +622,12 @@ class _Generation:
         _supersede_recalls(session, recalled, run_id, now)
 
 
+# Pre-filters look a few days past "lead months ahead": month arithmetic clamps to the
+# month's end (Jan 31 − 1 month = Dec 31, Mar 31 − 1 month = Feb 28), so a window's
+# opening day can sit up to 3 days after the naive bound. The rules decide exactly.
+CLAMP_SLACK = timedelta(days=3)
+
+
 def _vehicle_candidates(day: date, settings: Settings):
     """(vehicle id, rule bit) of every vehicle that may be inside a window of R1–R4 or
     R10 on ``day`` (a superset: the pure rules decide). One UNION ALL."""
@@ -645,12 +651,12 @@ def _vehicle_candidates(day: date, settings: Settings):
         # R3, R4: the end/due date within the lead (+3 days for end-of-month clamping).
         select(_v.c.id, bit(R3)).where(
             _v.c.warranty_end.between(
-                day, add_months(day, settings.warranty_lead_months) + timedelta(days=3)
+                day, add_months(day, settings.warranty_lead_months) + CLAMP_SLACK
             )
         ),
         select(_v.c.id, bit(R4)).where(
             _v.c.inspection_due.between(
-                day, add_months(day, settings.inspection_lead_months) + timedelta(days=3)
+                day, add_months(day, settings.inspection_lead_months) + CLAMP_SLACK
             )
         ),
         # R10: a visit in the callback window.
