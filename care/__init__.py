@@ -54,6 +54,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     get_provider(app)  # a misspelt CARE_TELEPHONY fails at start-up, not at the first call
     parse_mix(app.config.get("CARE_SIM_MIX"))
+    from care.applier import check_mode
+
+    app.config["CARE_WEBHOOK_APPLY"] = check_mode(app)  # a misspelt mode fails at start-up too
 
     from care import web
 

@@ -31,6 +31,9 @@ ENV_KEYS = {
     "SIM_MIX": "CARE_SIM_MIX",
     "SIM_DELAY": "CARE_SIM_DELAY",
     "GENERIC_URL": "CARE_GENERIC_URL",
+    "WEBHOOK_APPLY": "CARE_WEBHOOK_APPLY",
+    "APPLY_IDLE_MS": "CARE_APPLY_IDLE_MS",
+    "APPLY_MAX_DELAY": "CARE_APPLY_MAX_DELAY",
 }
 
 
@@ -58,6 +61,12 @@ class Defaults:
     CARE_SIM_DELAY = 1.0
     CARE_SIM_THREAD: bool | None = None
     CARE_GENERIC_URL: str | None = None
+    # Provider events are stored and answered first, then folded onto the attempt by a
+    # thread of the serving process ("background") or in the request ("inline");
+    # care/applier.py.
+    CARE_WEBHOOK_APPLY = "background"
+    CARE_APPLY_IDLE_MS = 20  # the thread waits for this quiet before applying
+    CARE_APPLY_MAX_DELAY = 30  # seconds: under a burst, apply anyway once an id waited this long
     CARE_SMS = "log"
     CARE_SMS_URL = None  # CARE_SMS=http: the JSON endpoint
     CARE_SMTP_URL = None
@@ -100,7 +109,7 @@ def load(app, overrides: dict | None) -> None:
             app.config[key] = _truthy(value)
         elif key == "CARE_PROXIES":
             app.config[key] = int(value)
-        elif key == "CARE_SIM_DELAY":
+        elif key in ("CARE_SIM_DELAY", "CARE_APPLY_IDLE_MS", "CARE_APPLY_MAX_DELAY"):
             app.config[key] = float(value)
         else:
             app.config[key] = value

@@ -80,6 +80,7 @@ def make_app(tmp_path, pg_schema, **overrides):
         "CARE_WEBHOOK_SECRET": "test-webhook-secret",
         "WTF_CSRF_ENABLED": False,
         "CARE_IMPORT_IN_BACKGROUND": False,
+        "CARE_WEBHOOK_APPLY": "inline",  # background: tests/web/test_applier.py
         "SERVER_NAME": None,
         # Assertions read English; tests of the Chinese pages send Accept-Language.
         "BABEL_DEFAULT_LOCALE": "en",

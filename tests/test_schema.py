@@ -114,6 +114,34 @@ def test_downgrade_and_upgrade_again(tmp_path):
         assert sa.inspect(db.engine).has_table("users")
 
 
+def test_0004_marks_attempts_that_ended_before_it_as_finalized(tmp_path):
+    """Their final hook ran when they ended: the applier must not run it again."""
+    with fresh_app(tmp_path) as app, app.app_context():
+        directory = app.extensions["migrate"].directory
+        upgrade(directory=directory, revision="0003_calls")
+        with db.engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO customers (id, customer_no, name, customer_class, no_call, no_sms, no_email,"
+                " created_at, updated_at) VALUES (1, 'C1', 'x', 'retail', false, false, false, :t, :t)"
+            ), {"t": "2026-11-01 08:00:00"})
+            conn.execute(sa.text(
+                "INSERT INTO care_tasks (id, type, status, cycle_key, customer_id, opens_on, due_at, owner_rule,"
+                " channel, reason_id, created_at, updated_at) VALUES (1, 'first_service', 'open', 'k', 1,"
+                " '2026-11-01', :t, 'round_robin', 'call', 'r', :t, :t)"
+            ), {"t": "2026-11-01 08:00:00"})
+            for attempt_id, outcome, ended in ((1, "busy", "2026-11-01 09:00:00"), (2, None, None)):
+                conn.execute(sa.text(
+                    "INSERT INTO call_attempts (id, task_id, customer_id, provider, to_number, status, rank,"
+                    " sequence, answered, outcome, counted, started_at, ended_at, updated_at)"
+                    " VALUES (:id, 1, 1, 'sim', '+8613800000000', 'x', 0, -1, false, :outcome, true, :t, :ended, :t)"
+                ), {"id": attempt_id, "outcome": outcome, "ended": ended, "t": "2026-11-01 08:30:00"})
+        upgrade(directory=directory)
+        rows = db.session.execute(sa.text(
+            "SELECT id, finalized_at IS NOT NULL, events_folded FROM call_attempts ORDER BY id"
+        )).all()
+        assert [tuple(r) for r in rows] == [(1, True, 0), (2, False, 0)]
+
+
 @pytest.mark.skipif(bool(PG_URL), reason="SQLite pragmas")
 def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(app_ctx):
     with db.engine.connect() as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from care.extensions import db
@@ -31,6 +31,9 @@ class CallAttempt(db.Model):
     status: Mapped[str] = mapped_column(String(16), default="requested")
     rank: Mapped[int] = mapped_column(default=0)
     sequence: Mapped[int] = mapped_column(default=-1)
+    # How many stored events the state was folded from: the version the background apply
+    # compares and sets (care.services.call_events.apply_attempts).
+    events_folded: Mapped[int] = mapped_column(default=0, server_default="0")
     ended_as: Mapped[str | None] = mapped_column(String(16))  # the terminal status received
     answered: Mapped[bool] = mapped_column(default=False)
     outcome: Mapped[str | None] = mapped_column(String(16))  # final: completed, busy, …
@@ -47,6 +50,9 @@ class CallAttempt(db.Model):
     recording_url: Mapped[str | None] = mapped_column(String(500))
     error: Mapped[str | None] = mapped_column(String(500))  # why originating failed
     swept_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # closed by `care sweep`
+    # When the final hook (fallback, number correction) ran for the terminal state; empty
+    # for a terminal attempt means it is still due (care.services.call_events).
+    finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     task = relationship("CareTask")
@@ -58,6 +64,19 @@ class CallEvent(db.Model):
     """A provider event as received: stored append-only before it is applied."""
 
     __tablename__ = "call_events"
+    # Partial indexes: a webhook's INSERT touches only the primary key, event_id,
+    # attempt_id and the pending index (matched events never enter the unreconciled one).
+    __table_args__ = (
+        Index(
+            "ix_call_events_pending", "attempt_id",
+            sqlite_where=text("applied_at IS NULL"), postgresql_where=text("applied_at IS NULL"),
+        ),
+        Index(
+            "ix_call_events_unreconciled", "received_at",
+            sqlite_where=text("unmatched AND reconciled_at IS NULL"),
+            postgresql_where=text("unmatched AND reconciled_at IS NULL"),
+        ),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[str] = mapped_column(String(120), unique=True)  # dedupe key
@@ -70,10 +89,10 @@ class CallEvent(db.Model):
     raw_status: Mapped[str | None] = mapped_column(String(40))
     sequence: Mapped[int | None]
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     payload: Mapped[dict | None] = mapped_column(JSON)
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    unmatched: Mapped[bool] = mapped_column(default=False, index=True)  # for reconciliation
+    unmatched: Mapped[bool] = mapped_column(default=False)  # for reconciliation
     reconciled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reconciled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 

@@ -40,11 +40,12 @@ import importlib
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, String, bindparam, case, false, func, null, select, true, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -192,6 +193,30 @@ def rebuild(row: CallEvent) -> NormalizedEvent:
 # ------------------------------------------------------------------------- storing
 
 
+def _correlation_id(event: NormalizedEvent, kind: str) -> str | None:
+    """The provider call id an event is matched by when no attempt id came back."""
+    return (event.parent_call_id or event.provider_call_id) if kind == GATHER else event.provider_call_id
+
+
+def _event_values(
+    event: NormalizedEvent, *, kind: str, payload: Mapping[str, Any], attempt_ref: str | None, now: datetime
+) -> dict[str, Any]:
+    """A stored event's columns, but for its attempt (``attempt_id``, ``unmatched``)."""
+    return {
+        "event_id": event.event_id,
+        "attempt_ref": (attempt_ref or "")[:MAX_REF] or None,
+        "provider": event.provider,
+        "kind": kind,
+        "provider_call_id": (event.provider_call_id or "")[:80] or None,
+        "status": event.status,
+        "raw_status": (event.raw_status or "")[:40] or None,
+        "sequence": event.sequence,
+        "occurred_at": event.occurred_at,
+        "received_at": now,
+        "payload": dict(payload),
+    }
+
+
 def _attempt_for(session: Session, ref: str | None, provider_call_id: str | None) -> CallAttempt | None:
     if ref is not None:
         text = ref.strip()
@@ -219,20 +244,10 @@ def store_event(
     On SQLite and PostgreSQL the insert comes first (``ON CONFLICT DO NOTHING``): on
     SQLite it takes the write lock before anything of the attempt is read.
     """
-    attempt = _attempt_for(session, attempt_ref, event.provider_call_id if kind != GATHER else event.parent_call_id or event.provider_call_id)
+    attempt = _attempt_for(session, attempt_ref, _correlation_id(event, kind))
     values = {
-        "event_id": event.event_id,
+        **_event_values(event, kind=kind, payload=payload, attempt_ref=attempt_ref, now=now),
         "attempt_id": attempt.id if attempt else None,
-        "attempt_ref": (attempt_ref or "")[:MAX_REF] or None,
-        "provider": event.provider,
-        "kind": kind,
-        "provider_call_id": (event.provider_call_id or "")[:80] or None,
-        "status": event.status,
-        "raw_status": (event.raw_status or "")[:40] or None,
-        "sequence": event.sequence,
-        "occurred_at": event.occurred_at,
-        "received_at": now,
-        "payload": dict(payload),
         "unmatched": attempt is None,
     }
     dialect = session.get_bind().dialect.name
@@ -259,6 +274,154 @@ def store_event(
     except IntegrityError:
         return session.scalar(select(CallEvent).where(CallEvent.event_id == event.event_id)), False
     return row, True
+
+
+_INGEST_COLUMNS = (
+    "event_id", "attempt_ref", "provider", "kind", "provider_call_id", "status", "raw_status",
+    "sequence", "occurred_at", "received_at", "payload",
+)  # fmt: skip
+_ingest_statements: dict[tuple[str, str], _CompiledInsert] = {}
+
+
+class _CompiledInsert:
+    """The ingest INSERT compiled once for a dialect: SQL text, parameter order, and each
+    parameter's bind processor (``TypeEngine.bind_processor``: JSON, datetimes), so that a
+    webhook runs it on a DB-API cursor without SQLAlchemy's per-execution work."""
+
+    def __init__(self, statement, dialect):
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.positional = bool(compiled.positional)
+        self.names = list(compiled.positiontup) if self.positional else list(compiled.binds)
+        self.processors = {
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in compiled.binds.items()
+        }
+        # values the statement carries itself (the subquery's LIMIT 1)
+        self.defaults = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
+
+    def parameters(self, values: Mapping[str, Any]):
+        processed = {}
+        for name, processor in self.processors.items():
+            value = values[name] if name in values else self.defaults.get(name)
+            processed[name] = processor(value) if processor is not None and value is not None else value
+        return [processed[name] for name in self.names] if self.positional else processed
+
+
+def _ingest_statement(dialect, by: str) -> _CompiledInsert:
+    """The INSERT of :func:`ingest`, built and compiled once per (dialect, how the
+    attempt is found).
+
+    ``by`` is ``id`` (the ``attempt`` we sent), ``call`` (the provider's call id) or
+    ``none``; the attempt id is a scalar subquery of the INSERT, ``unmatched`` follows
+    from it.
+    """
+    key = (dialect.name, by)
+    compiled = _ingest_statements.get(key)
+    if compiled is not None:
+        return compiled
+    if dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert
+    table = CallEvent.__table__
+    values: dict[str, Any] = {name: bindparam(name, type_=table.c[name].type) for name in _INGEST_COLUMNS}
+    if by == "id":
+        attempt = select(CallAttempt.id).where(CallAttempt.id == bindparam("ref_id", type_=Integer())).scalar_subquery()
+    elif by == "call":
+        attempt = (
+            select(CallAttempt.id)
+            .where(CallAttempt.provider_call_id == bindparam("ref_call", type_=String()))
+            .order_by(CallAttempt.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+    else:
+        attempt = None
+    values["attempt_id"] = attempt if attempt is not None else null()
+    values["unmatched"] = case((attempt.is_(None), true()), else_=false()) if attempt is not None else true()
+    statement = (
+        insert(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(table.c.id, table.c.attempt_id)
+    )
+    compiled = _ingest_statements[key] = _CompiledInsert(statement, dialect)
+    return compiled
+
+
+class Ingested(NamedTuple):
+    """What :func:`ingest` stored: ``id`` None for a duplicate; ``attempt_id`` None if unmatched."""
+
+    id: int | None
+    attempt_id: int | None
+
+    @property
+    def created(self) -> bool:
+        return self.id is not None
+
+
+def ingest(
+    engine: Engine,
+    event: NormalizedEvent,
+    *,
+    kind: str,
+    payload: Mapping[str, Any],
+    attempt_ref: str | None,
+    now: datetime,
+) -> Ingested:
+    """The webhook's whole database work: one ``INSERT … ON CONFLICT DO NOTHING RETURNING``
+    in a transaction of its own, committed here.
+
+    The attempt is resolved inside the statement (a scalar subquery on the attempt id, or
+    on the provider's call id when no id came back), so a fresh event costs one round
+    trip and a duplicate costs the same one and nothing more. Applying is left to the
+    caller (``care.applier``, after this commit).
+
+    The statement is SQLAlchemy's, compiled once; it runs on a pooled DB-API connection
+    (``engine.raw_connection()``): the Connection/Result layers were half the cost of a
+    callback and give nothing to a single INSERT. SQLite and PostgreSQL (``ON
+    CONFLICT``), the two databases Care Desk runs on.
+    """
+    call_id = _correlation_id(event, kind)
+    values = _event_values(event, kind=kind, payload=payload, attempt_ref=attempt_ref, now=now)
+    by = "none"
+    if attempt_ref is not None:
+        text = attempt_ref.strip()
+        if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ATTEMPT_ID:
+            by, values["ref_id"] = "id", int(text)
+    elif call_id:
+        by, values["ref_call"] = "call", call_id
+    statement = _ingest_statement(engine.dialect, by)
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(statement.sql, statement.parameters(values))
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        connection.close()  # back to the pool
+    return Ingested(None, None) if row is None else Ingested(row[0], row[1])
+
+
+def pending_attempts(session: Session, *, received_before: datetime | None = None, limit: int | None = None) -> list[int]:
+    """Attempts with stored events not yet applied (oldest first)."""
+    query = (
+        select(CallEvent.attempt_id)
+        .where(CallEvent.applied_at.is_(None), CallEvent.attempt_id.is_not(None))
+        .group_by(CallEvent.attempt_id)
+        .order_by(func.min(CallEvent.id))
+    )
+    if received_before is not None:
+        query = query.where(CallEvent.received_at < received_before)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
 
 
 # ------------------------------------------------------------------------ applying
@@ -314,64 +477,220 @@ def _fallback_hook(name: str):
     return hook if callable(hook) else None
 
 
-def _write_state(attempt: CallAttempt, state: CallState, now: datetime) -> None:
-    attempt.status = state.status
-    attempt.rank = state.rank
-    attempt.sequence = state.sequence
-    attempt.ended_as = state.ended_as
-    # Not sticky: the agent's leg may report "answered" (the specialist picked up) until
-    # the customer's leg reports; the fold of all events is the truth.
-    attempt.answered = state.answered
-    if state.answered:
-        attempt.answered_at = state.answered_at or attempt.answered_at or now
-    else:
-        attempt.answered_at = None
+# The attempt's columns the apply reads (besides id and the version) and writes.
+_STATE_READ = ("rank", "events_folded", "answered_at", "ended_at", "recording_url", "provider_call_id")
+APPLY_CHUNK = 25  # attempts per round trip of reads and per write transaction of the applier
+APPLY_RETRIES = 5  # optimistic writes lost to a concurrent apply before giving up (rescan)
+
+
+def _state_values(old: Any, state: CallState, now: datetime) -> dict[str, Any]:
+    """The attempt's new column values: ``old`` is its row as read (the fold is the truth)."""
+    values: dict[str, Any] = {
+        "status": state.status,
+        "rank": state.rank,
+        "sequence": state.sequence,
+        "ended_as": state.ended_as,
+        # Not sticky: the agent's leg may report "answered" (the specialist picked up)
+        # until the customer's leg reports; the fold of all events is the truth.
+        "answered": state.answered,
+        "answered_at": (state.answered_at or old.answered_at or now) if state.answered else None,
+        "updated_at": now,
+    }
     for name in ("duration_s", "q850_cause", "sip_code", "answered_by"):
         value = getattr(state, name)
-        if value is not None and value != "":  # the fold of all events is the truth
-            setattr(attempt, name, value)
+        if value is not None and value != "":
+            values[name] = value
     for name in ("recording_url", "provider_call_id"):  # never overwritten, never emptied
         value = getattr(state, name)
-        if value and not getattr(attempt, name):
-            setattr(attempt, name, value)
+        if value and not getattr(old, name):
+            values[name] = value
     if state.terminal:
-        attempt.outcome = state.status
-        attempt.counted = state.status != CallStatus.CANCELED
-        attempt.ended_at = attempt.ended_at or now
+        values["outcome"] = state.status
+        values["counted"] = state.status != CallStatus.CANCELED
+        values["ended_at"] = old.ended_at or now
+    return values
+
+
+@dataclass(frozen=True)
+class PlannedApply:
+    """What :func:`plan_apply` read and folded for one attempt, for :func:`write_apply`."""
+
+    attempt_id: int
+    version: int  # ``events_folded`` as read: the write is conditional on it
+    values: dict[str, Any] | None  # the new column values; None: no new event, nothing to write
+    newly_terminal: bool  # and its final hook is to run (not for a reached customer)
+    unapplied: tuple[int, ...]  # its events whose ``applied_at`` is still empty
+
+
+def plan_apply(session: Session, attempt_ids: list[int] | set[int], *, now: datetime) -> list[PlannedApply]:
+    """Read and fold, write nothing (on SQLite: no lock taken). See :func:`apply_attempts`."""
+    attempts_t, events_t = CallAttempt.__table__, CallEvent.__table__
+    session.flush()
+    connection = session.connection()
+    plans: list[PlannedApply] = []
+    needs_hook = _fallback_hook("needs_final_hook")
+    ids = sorted(set(attempt_ids))
+    for start in range(0, len(ids), APPLY_CHUNK):
+        chunk = ids[start : start + APPLY_CHUNK]
+        # the attempt first, then its events: the events read contain those behind its version
+        olds = {
+            row.id: row
+            for row in connection.execute(
+                select(attempts_t.c.id, *(attempts_t.c[name] for name in _STATE_READ)).where(attempts_t.c.id.in_(chunk))
+            )
+        }
+        by_attempt: dict[int, list[Any]] = {attempt_id: [] for attempt_id in olds}
+        for row in connection.execute(
+            select(
+                events_t.c.id, events_t.c.attempt_id, events_t.c.event_id, events_t.c.provider, events_t.c.kind,
+                events_t.c.status, events_t.c.raw_status, events_t.c.payload, events_t.c.applied_at,
+            )
+            .where(events_t.c.attempt_id.in_(list(olds)))
+            .order_by(events_t.c.id)
+        ):
+            by_attempt[row.attempt_id].append(row)
+        for attempt_id, rows in by_attempt.items():
+            old = olds[attempt_id]
+            unapplied = tuple(row.id for row in rows if row.applied_at is None)
+            if len(rows) == old.events_folded:  # the same set: the state is already its fold
+                plans.append(PlannedApply(attempt_id, old.events_folded, None, False, unapplied))
+                continue
+            state = attempt_state(rows)
+            values = _state_values(old, state, now)
+            values["events_folded"] = len(rows)
+            terminal = state.terminal and old.rank != TERMINAL_RANK
+            if terminal and needs_hook is not None and not needs_hook(state.status):
+                values["finalized_at"] = now  # a reached customer: the final hook has nothing to do
+                terminal = False
+            plans.append(PlannedApply(attempt_id, old.events_folded, values, terminal, unapplied))
+    return plans
+
+
+def write_apply(session: Session, plans: list[PlannedApply], *, now: datetime) -> tuple[list[int], list[int]]:
+    """The writes of :func:`plan_apply`'s plans: ``(newly terminal ids, lost ids)``.
+
+    Each attempt's UPDATE is conditional on the version read; a lost one (a concurrent
+    apply wrote first) changes nothing and its id comes back for a fresh plan. Nothing
+    but these statements runs here, so the applier can hold its write gate around this
+    and the commit only.
+    """
+    attempts_t, events_t = CallAttempt.__table__, CallEvent.__table__
+    connection = session.connection()
+    final: list[int] = []
+    lost: list[int] = []
+    applied: list[int] = []
+    for plan in plans:
+        if plan.values is not None:
+            result = connection.execute(
+                update(attempts_t)
+                .where(attempts_t.c.id == plan.attempt_id, attempts_t.c.events_folded == plan.version)
+                .values(plan.values)
+            )
+            if result.rowcount != 1:
+                lost.append(plan.attempt_id)
+                continue
+            if plan.newly_terminal:
+                final.append(plan.attempt_id)
+        applied.extend(plan.unapplied)
+    if applied:
+        connection.execute(
+            update(events_t).where(events_t.c.id.in_(applied), events_t.c.applied_at.is_(None)).values(applied_at=now)
+        )
+    return final, lost
+
+
+def apply_attempts(session: Session, attempt_ids: list[int] | set[int], *, now: datetime) -> list[int]:
+    """Fold every stored event of these attempts onto them; returns the newly terminal ones.
+
+    Optimistic, so that nothing is locked while events are read and folded (on SQLite the
+    write lock is what every webhook waits for): the attempt row is read first with its
+    version ``events_folded`` (how many events its state was folded from), then its
+    events. Events are append-only, so this set contains the one behind that version; the
+    write is ``UPDATE … WHERE events_folded = <as read>`` and sets the new count. A write
+    that lost against a concurrent apply (another worker, ``care sweep``) touches no row
+    and is retried from fresh reads; the same count means the same set, nothing to write.
+    The caller runs :func:`finalize` for the returned ids (the fallback hook).
+
+    Attempts that keep losing (more than :data:`APPLY_RETRIES` times) are left with
+    their events unapplied for the next apply; they are not in the result.
+    """
+    final: list[int] = []
+    todo = sorted(set(attempt_ids))
+    for _round in range(APPLY_RETRIES + 1):
+        if not todo:
+            break
+        done, todo = write_apply(session, plan_apply(session, todo, now=now), now=now)
+        final.extend(done)
+    if todo:
+        log.warning("apply: %d attempt(s) lost %d optimistic writes in a row; left for the rescan", len(todo), APPLY_RETRIES + 1)
+    return final
+
+
+def run_final_hooks(session: Session, attempt_ids: list[int], *, now: datetime) -> list[int]:
+    """``care.services.fallback.on_attempt_final`` for those of these attempts that are
+    terminal and not yet finalized; returns their ids, for :func:`claim_finalized`.
+
+    The hooks read first and write seldom (a fallback to queue, a task to block): on
+    SQLite most take no lock. ``finalized_at`` is then set by :func:`claim_finalized`;
+    the applier does that in a transaction after the one that wrote the state, so a
+    process that dies in between leaves it empty and :func:`unfinalized_attempts` finds
+    the attempt again (the applier's rescan, ``care sweep``). Should two runs meet on one
+    attempt, the hook is idempotent (one reminder failure per task, outbox keys).
+    """
+    hook = _fallback_hook("on_attempt_final") if attempt_ids else None
+    ran: list[int] = []
+    for attempt_id in attempt_ids:
+        attempt = session.get(CallAttempt, attempt_id, populate_existing=True)
+        if attempt is None or attempt.finalized_at is not None or attempt.rank != TERMINAL_RANK:
+            continue
+        if hook is not None:
+            hook(session, attempt, now=now)
+        ran.append(attempt_id)
+    session.flush()
+    return ran
+
+
+def claim_finalized(session: Session, attempt_ids: list[int], *, now: datetime) -> int:
+    """Mark the final hook of these attempts as run (one UPDATE); returns how many."""
+    if not attempt_ids:
+        return 0
+    table = CallAttempt.__table__
+    claimed = session.execute(
+        update(table).where(table.c.id.in_(attempt_ids), table.c.finalized_at.is_(None)).values(finalized_at=now)
+    ).rowcount
+    for attempt_id in attempt_ids:
+        attempt = session.identity_map.get(session.identity_key(CallAttempt, attempt_id))
+        if attempt is not None:
+            session.expire(attempt, ["finalized_at"])
+    return claimed
+
+
+def finalize(session: Session, attempt_ids: list[int], *, now: datetime) -> int:
+    """:func:`run_final_hooks` and :func:`claim_finalized` in the caller's transaction."""
+    return claim_finalized(session, run_final_hooks(session, attempt_ids, now=now), now=now)
+
+
+def unfinalized_attempts(session: Session, *, ended_before: datetime, limit: int | None = None) -> list[int]:
+    """Terminal attempts whose final hook has not run (see :func:`run_final_hooks`)."""
+    query = (
+        select(CallAttempt.id)
+        .where(
+            CallAttempt.rank == TERMINAL_RANK,
+            CallAttempt.finalized_at.is_(None),
+            CallAttempt.updated_at < ended_before,
+        )
+        .order_by(CallAttempt.id)
+    )
+    return list(session.scalars(query.limit(limit) if limit is not None else query))
 
 
 def apply_to_attempt(session: Session, attempt_id: int, *, now: datetime) -> CallAttempt | None:
-    """Lock the attempt, fold all its stored events, write the state; run the final hook."""
-    if session.get_bind().dialect.name == "sqlite":
-        # SQLite has no row locks: a no-op write takes the database's write lock before
-        # the events are read (pysqlite begins the transaction at the first write).
-        session.execute(
-            update(CallAttempt).where(CallAttempt.id == attempt_id).values(rank=CallAttempt.rank)
-            .execution_options(synchronize_session=False)
-        )
-    # FOR NO KEY UPDATE (key_share=True): the event rows' foreign keys hold KEY SHARE
-    # locks on the attempt; plain FOR UPDATE would deadlock two concurrent webhooks.
-    attempt = session.scalar(
-        select(CallAttempt).where(CallAttempt.id == attempt_id).with_for_update(key_share=True).execution_options(populate_existing=True)
-    )
-    if attempt is None:
-        return None
-    was_terminal = attempt.rank == TERMINAL_RANK
-    rows = list(
-        session.scalars(
-            select(CallEvent).where(CallEvent.attempt_id == attempt_id).execution_options(populate_existing=True)
-        )
-    )
-    state = attempt_state(rows)
-    _write_state(attempt, state, now)
-    for row in rows:
-        if row.applied_at is None:
-            row.applied_at = now
-    session.flush()
-    if state.terminal and not was_terminal:
-        hook = _fallback_hook("on_attempt_final")
-        if hook is not None:
-            hook(session, attempt, now=now)
+    """Apply one attempt and run its final hook; the attempt as it is now (or None)."""
+    finalize(session, apply_attempts(session, [attempt_id], now=now), now=now)
+    attempt = session.get(CallAttempt, attempt_id, populate_existing=True)
+    for row in session.identity_map.values():  # the ORM copies of its events: applied_at
+        if isinstance(row, CallEvent) and row.attempt_id == attempt_id and row.applied_at is None:
+            session.expire(row, ["applied_at"])
     return attempt
 
 
@@ -457,14 +776,11 @@ def sweep(session: Session, now: datetime, timeout_minutes: int | None = None) -
     cutoff = now - timedelta(minutes=timeout_minutes)
     counts: dict[str, Any] = {"swept": 0, "reapplied": 0}
     # Events stored but never applied (an apply that failed after the store committed).
-    pending = session.scalars(
-        select(CallEvent.attempt_id)
-        .where(CallEvent.applied_at.is_(None), CallEvent.attempt_id.is_not(None))
-        .distinct()
-    ).all()
-    for attempt_id in pending:
+    for attempt_id in pending_attempts(session):
         apply_to_attempt(session, attempt_id, now=now)
         counts["reapplied"] += 1
+    # Terminal attempts whose final hook never ran (a process died between the two).
+    counts["finalized"] = finalize(session, unfinalized_attempts(session, ended_before=now), now=now)
     stuck = session.scalars(
         select(CallAttempt.id)
         .where(CallAttempt.rank < TERMINAL_RANK, CallAttempt.started_at < cutoff)

@@ -103,6 +103,13 @@ def _reason(task: CareTask, p: dom.AttemptPlan) -> str:
     return R_EXHAUSTED if p.used >= p.attempts_max else R_WINDOW
 
 
+def needs_final_hook(outcome: str | None) -> bool:
+    """Whether :func:`on_attempt_final` can do anything for an attempt that ended so: not
+    when the customer was reached (a reached task neither falls back nor is blocked).
+    The applier then records the attempt as finalized without loading its task."""
+    return not (outcome and dom.is_success(outcome))
+
+
 def on_attempt_final(
     session: Session, attempt: CallAttempt, *, now: datetime
 ) -> ReminderFailure | None:

@@ -111,11 +111,15 @@ def verify_twilio(
     if not signature or not auth_token:
         return False
     given = signature.strip().encode("utf-8")
-    ok = False
-    for candidate in _url_variants(url):
+    # Each comparison is constant-time; stopping at the first variant that matches
+    # tells an attacker only which spelling of the URL matched, nothing of the token.
+    if hmac.compare_digest(twilio_signature(auth_token, url, params).encode("ascii"), given):
+        return True  # the usual case: the URL as configured
+    for candidate in _url_variants(url)[1:]:
         expected = twilio_signature(auth_token, candidate, params).encode("ascii")
-        ok |= hmac.compare_digest(expected, given)
-    return ok
+        if hmac.compare_digest(expected, given):
+            return True
+    return False
 
 
 # -------------------------------------------------------------------------- generic

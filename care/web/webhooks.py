@@ -10,9 +10,12 @@ Answers: 204 stored (a duplicate too), 403 bad/missing signature or stale timest
 signature is looked at: there is nothing to verify), never 404 (an unknown attempt is
 stored unmatched), 5xx only when the event could not be stored.
 
-One transaction: the event is stored, then applied inside a SAVEPOINT; if applying
-fails the savepoint is rolled back and the event stays stored (``applied_at`` empty) for
-``care sweep`` to apply again — the provider is still answered 204.
+The request stores the event with one ``INSERT … ON CONFLICT DO NOTHING RETURNING``
+(the attempt resolved inside it), commits and answers; a duplicate costs that statement
+and nothing else. The fold onto the attempt happens after the commit, by
+``care.applier`` (a background thread by default, ``CARE_WEBHOOK_APPLY=inline`` in the
+request): an apply that fails leaves the event stored (``applied_at`` empty) for the
+applier's rescan or ``care sweep`` — the provider has its 204 either way.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import time
 
 from flask import Blueprint, abort, current_app, request
 
+from care import applier
 from care.domain.callstate import map_twilio
 from care.extensions import csrf, db
 from care.models.types import utcnow
@@ -46,33 +50,22 @@ def _signed_url() -> str:
 
 
 def _store_and_apply(event, *, kind: str, payload: dict, attempt_ref: str | None):
-    """Store, apply inside a SAVEPOINT (a failed apply leaves the event stored), commit once."""
-    now = utcnow()
-    try:
-        row, created = svc.store_event(
-            db.session, event, kind=kind, payload=payload, attempt_ref=attempt_ref, now=now
-        )
-    except Exception as exc:  # the type only: the message may carry the payload
-        db.session.rollback()
-        log.error("webhook %s: the event could not be stored (%s)", request.path, type(exc).__name__)
-        return {"error": "not stored"}, 503
-    row_id, attempt_id = row.id, row.attempt_id
-    if attempt_id is not None and (created or row.applied_at is None):
+    """Store (one INSERT), commit, hand the attempt to the applier, answer 204."""
+    app = current_app._get_current_object()
+    with applier.webhook(app):  # the applier thread gives way meanwhile
         try:
-            with db.session.begin_nested():
-                svc.apply_event(db.session, row, now)
-        except Exception as exc:  # stored: `care sweep` applies it again; no provider retry
-            log.error("webhook %s: event %s stored, not applied (%s)", request.path, row_id, type(exc).__name__)
-    try:
-        db.session.commit()
-    except Exception as exc:
-        db.session.rollback()
-        log.error("webhook %s: the event could not be stored (%s)", request.path, type(exc).__name__)
-        return {"error": "not stored"}, 503
-    log.info(
-        "webhook %s: event %s %s (attempt %s)",
-        request.path, row_id, "stored" if created else "duplicate", attempt_id or "unmatched",
-    )
+            with applier.write_gate:  # this process's writes of events queue here
+                stored = svc.ingest(db.engine, event, kind=kind, payload=payload, attempt_ref=attempt_ref, now=utcnow())
+        except Exception as exc:  # the type only: the message may carry the payload
+            log.error("webhook %s: the event could not be stored (%s)", request.path, type(exc).__name__)
+            return {"error": "not stored"}, 503
+    if stored.attempt_id is not None:
+        applier.submit(app, stored.attempt_id)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "webhook %s: event %s %s (attempt %s)", request.path, stored.id or "-",
+            "stored" if stored.created else "duplicate", stored.attempt_id or "unmatched",
+        )  # fmt: skip
     return NO_CONTENT
 
 

@@ -30,7 +30,7 @@ def at(hour: int) -> str:
 
 def test_specialist_calls_busy_then_answered(page, live_server):
     app = live_server.app
-    app.config.update(CARE_SIM_THREAD=True, CARE_SIM_DELAY=0.05, CARE_NOW=at(10))
+    app.config.update(CARE_SIM_THREAD=True, CARE_SIM_DELAY=0.05, CARE_NOW=at(10), CARE_WEBHOOK_APPLY="background")
     with app.app_context():
         s = db.session
         spec = make_user(s, "specialist", username="caller", display_name="Caller", locale="en")

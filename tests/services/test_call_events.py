@@ -230,3 +230,80 @@ def test_match_and_dismiss(session, attempt):
     svc.dismiss_event(session, other, user_id=user.id, now=NOW)
     assert other.reconciled_at == NOW and other.attempt_id is None
     assert session.scalars(svc.unmatched_statement()).all() == []
+
+
+# ------------------------------------------------- optimistic apply, finalization
+
+
+def store_only(session, attempt, event_id, status, sequence, now=NOW):
+    body = generic(attempt.id, event_id, status, sequence=sequence)
+    row, _ = svc.store_event(
+        session, svc.map_generic(body), kind="status", payload=body, attempt_ref=str(attempt.id), now=now
+    )
+    return row
+
+
+def test_version_counts_the_events_folded(session, attempt):
+    store_only(session, attempt, "v1", "ringing", 1)
+    store_only(session, attempt, "v2", "answered", 2)
+    assert svc.apply_attempts(session, [attempt.id], now=NOW) == []
+    session.refresh(attempt)
+    assert (attempt.status, attempt.events_folded) == ("answered", 2)
+    # nothing new: the plan writes nothing
+    (plan,) = svc.plan_apply(session, [attempt.id], now=NOW)
+    assert plan.values is None and plan.unapplied == ()
+
+
+def test_a_write_that_lost_is_retried_from_fresh_reads(session, attempt):
+    """Two appliers read the same version; the second write touches nothing and re-plans."""
+    store_only(session, attempt, "r1", "ringing", 1)
+    stale = svc.plan_apply(session, [attempt.id], now=NOW)
+    store_only(session, attempt, "r2", "busy", 2)
+    assert svc.apply_attempts(session, [attempt.id], now=NOW) == [attempt.id]  # the other applier
+    final, lost = svc.write_apply(session, stale, now=NOW)
+    assert (final, lost) == ([], [attempt.id])
+    session.refresh(attempt)
+    assert (attempt.outcome, attempt.events_folded) == ("busy", 2)  # not set back to "ringing"
+    assert svc.apply_attempts(session, lost, now=NOW) == []  # re-planned: nothing new
+
+
+def test_lost_every_time_is_left_for_the_rescan(session, attempt, monkeypatch, caplog):
+    store_only(session, attempt, "l1", "busy", 1)
+    monkeypatch.setattr(svc, "write_apply", lambda _s, plans, *, now: ([], [p.attempt_id for p in plans]))
+    assert svc.apply_attempts(session, [attempt.id], now=NOW) == []
+    assert "lost" in caplog.text
+    assert svc.pending_attempts(session) == [attempt.id]
+
+
+def test_finalize_runs_the_hook_once_and_claims(session, attempt, fallback_module):
+    store_only(session, attempt, "f1", "busy", 1)
+    final = svc.apply_attempts(session, [attempt.id], now=NOW)
+    assert final == [attempt.id] and fallback_module["final"] == []  # the caller runs the hooks
+    assert svc.unfinalized_attempts(session, ended_before=NOW + timedelta(seconds=1)) == [attempt.id]
+    assert svc.finalize(session, final, now=NOW) == 1
+    assert svc.finalize(session, final, now=NOW) == 0  # already claimed: the hook is not run again
+    assert fallback_module["final"] == [(attempt.id, "busy")]
+    assert session.get(CallAttempt, attempt.id).finalized_at == NOW
+    assert svc.unfinalized_attempts(session, ended_before=NOW + timedelta(hours=1)) == []
+
+
+def test_sweep_runs_hooks_a_dead_process_left(session, attempt, fallback_module):
+    """State committed, process gone before its hooks: `care sweep` runs them."""
+    store_only(session, attempt, "d1", "no_answer", 1)
+    svc.apply_attempts(session, [attempt.id], now=NOW)  # ... and no finalize
+    counts = svc.sweep(session, NOW + timedelta(minutes=1), timeout_minutes=30)
+    assert counts["finalized"] == 1 and fallback_module["final"] == [(attempt.id, "no_answer")]
+    assert svc.sweep(session, NOW + timedelta(minutes=2), timeout_minutes=30)["finalized"] == 0
+
+
+def test_a_reached_customer_is_finalized_without_the_hook(session, attempt):
+    """The real fallback module: nothing to do for a completed call, so no hook runs."""
+    store_only(session, attempt, "c1", "answered", 1)
+    store_only(session, attempt, "c2", "completed", 2)
+    assert svc.apply_attempts(session, [attempt.id], now=NOW) == []
+    session.refresh(attempt)
+    assert attempt.outcome == "completed" and attempt.finalized_at == NOW
+    other = factories.make_attempt(session, started_at=NOW - timedelta(minutes=2))
+    store_only(session, other, "n1", "no_answer", 1)
+    assert svc.apply_attempts(session, [other.id], now=NOW) == [other.id]  # its hook is due
+    assert session.get(CallAttempt, other.id).finalized_at is None

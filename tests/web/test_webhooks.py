@@ -248,8 +248,9 @@ def test_store_failure_is_503(app, client, attempt_id, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(call_events, "store_event", broken)
+    monkeypatch.setattr(call_events, "ingest", broken)
     assert generic_post(client, body(attempt_id)).status_code == 503
+    assert events(app) == []
 
 
 def test_apply_failure_still_204_and_stored(app, client, attempt_id, monkeypatch):
@@ -258,10 +259,90 @@ def test_apply_failure_still_204_and_stored(app, client, attempt_id, monkeypatch
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(call_events, "apply_event", broken)
+    monkeypatch.setattr(call_events, "plan_apply", broken)
     assert generic_post(client, body(attempt_id)).status_code == 204
     (row,) = events(app)
     assert row.applied_at is None and row.attempt_id == attempt_id
+    assert get_attempt(app, attempt_id).status == "requested"
+    monkeypatch.undo()
+    # the event was committed before the apply: `care sweep` applies it later
+    with app.app_context():
+        assert call_events.sweep(db.session, datetime.now(UTC))["reapplied"] == 1
+        db.session.commit()
+    assert get_attempt(app, attempt_id).status == "answered"
+    assert events(app)[0].applied_at is not None
+
+
+def test_one_statement_per_event_and_nothing_more_for_a_duplicate(app, client, attempt_id, monkeypatch):
+    """The request's database work is the INSERT … RETURNING (telephony.md pitfall 8).
+
+    Counted at the DB-API cursor (the ingest runs on a raw pooled connection) and at
+    SQLAlchemy's cursor events (anything else the request might run)."""
+    from sqlalchemy import event as sa_event
+
+    from care import applier
+
+    handed: list[int] = []
+    monkeypatch.setattr(applier, "submit", lambda _app, attempt: handed.append(attempt))
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    class Cursor:
+        def __init__(self, cursor):
+            self._cursor = cursor
+
+        def execute(self, sql, *args):
+            statements.append(sql.split(None, 1)[0].upper())
+            return self._cursor.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self._cursor, name)
+
+    class Connection:
+        def __init__(self, connection):
+            self._connection = connection
+
+        def cursor(self):
+            return Cursor(self._connection.cursor())
+
+        def __getattr__(self, name):
+            return getattr(self._connection, name)
+
+    real_raw = engine.raw_connection
+    monkeypatch.setattr(engine, "raw_connection", lambda: Connection(real_raw()))
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append("sqlalchemy:" + statement.split(None, 1)[0].upper())
+
+    sa_event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert generic_post(client, body(attempt_id)).status_code == 204
+        first = list(statements)
+        statements.clear()
+        assert generic_post(client, body(attempt_id)).status_code == 204  # the same event_id again
+        again = list(statements)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)
+    assert first == ["INSERT"] and again == ["INSERT"]
+    assert handed == [attempt_id]  # the duplicate is not handed to the applier
+    (row,) = events(app)
+    assert row.attempt_id == attempt_id and row.unmatched is False and row.applied_at is None
+    assert row.received_at.tzinfo is not None and row.payload["event_id"] == "ev-1"
+
+
+def test_unknown_attempt_by_call_id_and_gather_parent(twilio_app, client, attempt_id):
+    """No ?attempt=: the attempt is found by the provider's call id inside the INSERT."""
+    with twilio_app.app_context():
+        db.session.get(CallAttempt, attempt_id).provider_call_id = SID
+        db.session.commit()
+    params = {"CallSid": SID, "CallStatus": "busy", "SequenceNumber": "1"}
+    assert twilio_post(client, "/webhooks/twilio/status", params).status_code == 204
+    other = {"CallSid": "CA" + "9" * 32, "CallStatus": "busy", "SequenceNumber": "1"}
+    assert twilio_post(client, "/webhooks/twilio/status", other).status_code == 204
+    rows = events(twilio_app)
+    assert [(r.attempt_id, r.unmatched) for r in rows] == [(attempt_id, False), (None, True)]
+    assert get_attempt(twilio_app, attempt_id).outcome == "busy"
 
 
 # -------------------------------------------------------------------------- CLI

@@ -1,0 +1,350 @@
+"""Applying provider events after the webhook has answered (telephony.md pitfall 8).
+
+The webhook stores the event (one INSERT), commits and answers 204; then it hands the
+attempt id to this module. What happens next is ``CARE_WEBHOOK_APPLY``:
+
+``background`` (the default)
+    A daemon thread of the serving process (one per process, started on the first
+    event after a fork, so gunicorn workers each get their own) applies the attempts
+    it was handed, up to :data:`CHUNK` per transaction
+    (``care.services.call_events``: the fold of all the attempt's events, read without
+    a lock and written optimistically, then the fallback hook), holding
+    :data:`write_gate` only around the writes.
+
+    It gives way to the webhooks: it starts a chunk only when no webhook of its process
+    is storing an event and none has for ``CARE_APPLY_IDLE_MS`` (default 20 ms), or when the oldest id it holds has
+    waited ``CARE_APPLY_MAX_DELAY`` seconds (default 30). At everyday volumes that is
+    20 ms after the event; under a burst the provider's callbacks keep the CPU and
+    the database's write lock, the ids pile up and coalesce (the four events of one
+    call cost one fold), and the backlog is applied when the burst pauses; ids older
+    than the maximum delay are applied during the burst too, in at most a tenth of
+    the time (:data:`FORCED_SHARE`), so that a burst that never pauses neither
+    starves the webhooks nor stops the backlog.
+
+    Every :data:`RESCAN_SECONDS` it also applies events that nobody handed over and
+    that are older than :data:`RESCAN_AGE_SECONDS` (a worker killed between the commit
+    and the apply, an apply that failed); ``care sweep`` does the same from cron.
+``inline``
+    The same apply in the request, after the event's commit: for a single-threaded
+    server or a debugging session; the response waits for it.
+
+Either way the event is committed before anything of the attempt is read, so a failed
+or slow apply never costs the provider a retry and never loses the event. Two
+processes applying the same attempt at once is harmless: the write is conditional on
+the version read (``events_folded``) and the loser re-reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import threading
+import time
+from datetime import timedelta
+
+from flask import Flask
+
+from care.extensions import db
+from care.models.types import utcnow
+
+log = logging.getLogger("care.applier")
+
+MODES = ("background", "inline")
+RESCAN_SECONDS = 60.0
+RESCAN_AGE_SECONDS = 30.0
+RESCAN_LIMIT = 500
+CHUNK = 25  # attempts per transaction: short, so a webhook never waits long for SQLite's lock
+# Held around every write of provider events in this process: the webhook's INSERT and
+# commit, the applier's UPDATEs and commit. Without it the two threads met in SQLite's
+# busy handler (sleeps of 1…100 ms) while the one holding the database lock waited for
+# the GIL: stalls of a second under a burst. With it they queue here for a few
+# milliseconds at most; processes still meet in the busy handler, briefly.
+write_gate = threading.Lock()
+FORCED_SHARE = 0.1  # of the time, at most, for chunks forced by the maximum delay during a burst
+FORCED_CHUNK = 5  # attempts per forced chunk: each interrupts the webhooks for a millisecond or two
+_EXTENSION_KEY = "care_applier"
+
+
+def check_mode(app: Flask) -> str:
+    mode = str(app.config.get("CARE_WEBHOOK_APPLY") or "background").strip().lower()
+    if mode not in MODES:
+        raise ValueError(f"CARE_WEBHOOK_APPLY must be one of {', '.join(MODES)}, not {mode!r}")
+    for key in ("CARE_APPLY_IDLE_MS", "CARE_APPLY_MAX_DELAY"):
+        value = app.config.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
+            raise ValueError(f"{key} must be a number of at least 0, not {value!r}")
+    return mode
+
+
+def apply_now(attempt_ids: list[int]) -> bool:
+    """Apply these attempts' pending events; False on failure (left for the rescan).
+
+    Reads and folds outside :data:`write_gate`, writes and commits inside it: the state
+    (a few conditional UPDATEs), then the final hooks' claim. See the module docstring.
+    """
+    from care.services import call_events
+
+    session = db.session
+    try:
+        now = utcnow()
+        final: list[int] = []
+        todo = list(attempt_ids)
+        for _round in range(call_events.APPLY_RETRIES + 1):
+            plans = call_events.plan_apply(session, todo, now=now)
+            with write_gate:
+                done, todo = call_events.write_apply(session, plans, now=now)
+                session.commit()
+            final.extend(done)
+            if not todo:
+                break
+        if todo:
+            log.warning("attempt(s) %s lost every optimistic write; left for the rescan", _ids(todo))
+        finalize_each(final, now=now)
+        return not todo
+    except Exception as exc:  # noqa: BLE001 - stored: the rescan or `care sweep` retries
+        session.rollback()
+        log.error("attempt(s) %s: events stored, not applied (%s)", _ids(attempt_ids), type(exc).__name__)
+        return False
+
+
+def finalize_each(attempt_ids: list[int], *, now) -> int:
+    """The final hooks, one attempt per transaction, each inside :data:`write_gate`.
+
+    Inside: a hook that queues a fallback writes, and on SQLite a write outside the gate
+    could hold the database lock while waiting for the gate that a webhook holds while
+    waiting for that lock. One at a time: a webhook waits for one hook at most (~1 ms).
+    """
+    from care.services import call_events
+
+    session = db.session
+    done = 0
+    for attempt_id in attempt_ids:
+        with write_gate:
+            ran = call_events.run_final_hooks(session, [attempt_id], now=now)
+            done += call_events.claim_finalized(session, ran, now=now)
+            session.commit()
+    return done
+
+
+def _ids(attempt_ids: list[int]) -> str:
+    return ", ".join(str(i) for i in attempt_ids[:5]) + ("…" if len(attempt_ids) > 5 else "")
+
+
+def apply_each(attempt_ids: list[int]) -> int:
+    """A chunk in one transaction; if that fails, one by one (one bad attempt blocks none)."""
+    if apply_now(attempt_ids):
+        return len(attempt_ids)
+    if len(attempt_ids) == 1:
+        return 0
+    return sum(1 for attempt_id in attempt_ids if apply_now([attempt_id]))
+
+
+def submit(app: Flask, attempt_id: int) -> None:
+    """After the event's commit: apply now (inline) or hand it to this process's thread."""
+    if app.config.get("CARE_WEBHOOK_APPLY", "background") == "inline":
+        apply_now([attempt_id])
+        return
+    applier_for(app).submit(attempt_id)
+
+
+def webhook(app: Flask):
+    """The context a webhook stores its event in (see :meth:`Applier.webhook`)."""
+    if app.config.get("CARE_WEBHOOK_APPLY", "background") == "inline":
+        return contextlib.nullcontext()
+    return applier_for(app).webhook()
+
+
+def applier_for(app: Flask) -> Applier:
+    applier = app.extensions.get(_EXTENSION_KEY)
+    if applier is None:
+        applier = app.extensions.setdefault(_EXTENSION_KEY, Applier(app))
+    return applier
+
+
+class Applier:
+    """One thread per process; see the module docstring."""
+
+    def __init__(
+        self,
+        app: Flask,
+        *,
+        rescan_seconds: float = RESCAN_SECONDS,
+        rescan_age: float = RESCAN_AGE_SECONDS,
+        idle: float | None = None,
+        max_delay: float | None = None,
+    ):
+        self.app = app
+        self.rescan_seconds = rescan_seconds
+        self.rescan_age = rescan_age
+        config = app.config
+        self.idle = float(config.get("CARE_APPLY_IDLE_MS", 20)) / 1000 if idle is None else idle
+        self.max_delay = float(config.get("CARE_APPLY_MAX_DELAY", 30)) if max_delay is None else max_delay
+        self._cond = threading.Condition()
+        # attempt id → when it was first handed over; a dict keeps insertion order, so the
+        # oldest come first (an id handed over again keeps its place)
+        self._pending: dict[int, float] = {}
+        self._last_event = 0.0
+        self._in_flight = 0  # webhooks of this process storing an event right now
+        self._forced = False  # the chunk in hand was forced by the maximum delay
+        self._forced_until = 0.0  # no forced chunk before this (FORCED_SHARE)
+        self._busy = False
+        self._pid: int | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+        self.applied = 0  # attempts applied by this process (for tests and logs)
+
+    # ------------------------------------------------------------------ request side
+
+    def webhook(self) -> _InFlight:
+        """``with applier.webhook():`` around a webhook's database work: while one is in
+        flight in this process (storing, or waiting for the database lock) the thread
+        does not start a chunk."""
+        return _InFlight(self)
+
+    def submit(self, attempt_id: int) -> None:
+        now = time.monotonic()
+        with self._cond:
+            self._ensure_thread()
+            wake = not self._pending  # else the thread is already timing its wait for a quiet moment
+            self._pending.setdefault(attempt_id, now)
+            self._last_event = now
+            if wake:
+                self._cond.notify()
+
+    def _ensure_thread(self) -> None:
+        pid = os.getpid()
+        if self._thread is not None and self._pid == pid and self._thread.is_alive():
+            return
+        if self._pid != pid:  # forked: the parent's thread and ids are not ours
+            self._pending = {}
+            self._busy = False
+        self._pid = pid
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="care-applier", daemon=True)
+        self._thread.start()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until everything handed over is applied (tests); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.05))
+        return True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # ---------------------------------------------------------------------- thread
+
+    def _take(self) -> list[int] | None:
+        """Under the lock: the next chunk when it is time, else None (after waiting).
+
+        Time: the webhooks have been quiet for ``idle``; or the oldest id has waited
+        ``max_delay`` and the thread has not used more than :data:`FORCED_SHARE` of the
+        time since its last forced chunk (a burst that never pauses still leaves the
+        webhooks nine tenths of the time, and the backlog still moves).
+        """
+        now = time.monotonic()
+        waited = now - next(iter(self._pending.values()))  # insertion order: the oldest first
+        quiet = 0.0 if self._in_flight else now - self._last_event
+        if quiet < self.idle:
+            if waited < self.max_delay:
+                self._cond.wait(min(self.idle - quiet, self.max_delay - waited))
+                return None
+            if now < self._forced_until:
+                self._cond.wait(min(self.idle - quiet, self._forced_until - now))
+                return None
+            self._forced = True
+        size = FORCED_CHUNK if self._forced else CHUNK
+        ids = list(itertools.islice(self._pending, size))  # O(size), however long the backlog
+        for attempt_id in ids:
+            del self._pending[attempt_id]
+        return ids
+
+    def _next(self, last_rescan: float) -> list[int] | None:
+        """Under the lock: a chunk, [] when only the rescan is due, None when stopped."""
+        while not self._stopped:
+            if self._pending:
+                chunk = self._take()
+                if chunk is not None:
+                    return chunk
+                continue
+            wait = self.rescan_seconds - (time.monotonic() - last_rescan)
+            if wait <= 0:
+                return []
+            self._cond.wait(wait)
+        return None
+
+    def _run(self) -> None:
+        last_rescan = time.monotonic()
+        while True:
+            with self._cond:
+                chunk = self._next(last_rescan)
+                if chunk is None:
+                    return
+                self._busy = True
+            try:
+                with self.app.app_context():
+                    try:
+                        if chunk:
+                            started = time.monotonic()
+                            self.applied += apply_each(chunk)
+                            spent = time.monotonic() - started
+                            log.debug("applied %d attempt(s) in %.1f ms%s", len(chunk), spent * 1000, " (forced)" if self._forced else "")
+                            if self._forced:
+                                self._forced_until = time.monotonic() + spent * (1 / FORCED_SHARE - 1)
+                                self._forced = False
+                        if time.monotonic() - last_rescan >= self.rescan_seconds:
+                            last_rescan = time.monotonic()
+                            self._rescan()
+                    finally:
+                        db.session.remove()
+            except Exception as exc:  # noqa: BLE001 - keep the thread alive
+                log.error("applier: %s", type(exc).__name__)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _rescan(self) -> None:
+        from care.services.call_events import pending_attempts, unfinalized_attempts
+
+        before = utcnow() - timedelta(seconds=self.rescan_age)
+        ids = pending_attempts(db.session, received_before=before, limit=RESCAN_LIMIT)
+        db.session.rollback()
+        done = sum(apply_each(ids[i : i + CHUNK]) for i in range(0, len(ids), CHUNK))
+        if ids:
+            log.info("applier: %d attempt(s) with left-over events, %d applied", len(ids), done)
+        unfinalized = unfinalized_attempts(db.session, ended_before=before, limit=RESCAN_LIMIT)
+        if unfinalized:
+            try:
+                ran = finalize_each(unfinalized, now=utcnow())
+                log.info("applier: final hooks of %d attempt(s) caught up", ran)
+            except Exception as exc:  # noqa: BLE001
+                db.session.rollback()
+                log.error("applier: final hooks not caught up (%s)", type(exc).__name__)
+
+
+class _InFlight:
+    __slots__ = ("applier",)
+
+    def __init__(self, applier: Applier):
+        self.applier = applier
+
+    def __enter__(self) -> None:
+        with self.applier._cond:
+            self.applier._in_flight += 1
+
+    def __exit__(self, *exc) -> None:
+        with self.applier._cond:
+            self.applier._in_flight -= 1
+            self.applier._last_event = time.monotonic()
