@@ -18,8 +18,9 @@ afterwards) – it:
    retry: the app answers 204 without applying it again);
 3. starts gunicorn (2 sync workers, 127.0.0.1, a free port) on bench/webhook_wsgi.py
    (``create_app`` reading a temporary ``instance/config.py``), checks one extra signed
-   request answers 204, runs ``wrk -t2 -c16 -d15s --latency -s <generated lua>``, stops
-   gunicorn, and checks the database (events stored, attempts applied);
+   request answers 204, runs ``wrk -t2 -c16 -d15s --latency -s <generated lua>``, waits
+   for the applier threads to apply what was stored (the backlog and its drain time are
+   reported), stops gunicorn, and checks the database (events stored, attempts applied);
 4. does the same against bench/webhook_ref_app.py (form parse + one raw INSERT);
 5. prints requests/s, p50/p99 latency, non-2xx and socket errors, and app/ceiling.
 
@@ -342,6 +343,24 @@ def count_app(app) -> dict:
     return counts
 
 
+def drain(app, timeout: float) -> tuple[int, float]:
+    """Events stored but not yet applied when wrk stopped, and the seconds until none are."""
+    from care.extensions import db
+
+    sql = sa.text("SELECT count(*) FROM call_events WHERE applied_at IS NULL AND attempt_id IS NOT NULL")
+    t0 = time.perf_counter()
+    with app.app_context():
+        try:
+            backlog = left = db.session.execute(sql).scalar()
+            while left and time.perf_counter() - t0 < timeout:
+                db.session.rollback()
+                time.sleep(0.05)
+                left = db.session.execute(sql).scalar()
+        finally:
+            db.session.remove()
+    return backlog, (time.perf_counter() - t0) if backlog else 0.0
+
+
 def count_ref(env: dict) -> int:
     if env.get("BENCH_REF_SQLITE"):
         import sqlite3
@@ -401,6 +420,10 @@ def bench_db(kind: str, args, tmp: Path) -> list[dict]:
         base = f"http://127.0.0.1:{port}"
         instance = db_tmp / "instance"
         write_instance(instance, url, schema, base)
+        with (instance / "config.py").open("a") as fh:  # --config KEY=VALUE (Python literals)
+            for item in args.config:
+                key, _, value = item.partition("=")
+                fh.write(f"{key.strip()} = {value.strip()}\n")
         t0 = time.perf_counter()
         app = make_app(instance)
         profile_attempts = (args.profile + 3) // 4
@@ -420,6 +443,10 @@ def bench_db(kind: str, args, tmp: Path) -> list[dict]:
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("CARE_")}
         env.update({"BENCH_INSTANCE": str(instance), "PYTHONPATH": str(ROOT)})
+        if args.no_apply:
+            env["BENCH_NO_APPLY"] = "1"
+        if args.app_log:
+            env["BENCH_APP_LOG"] = str(args.app_log.resolve())
         log = db_tmp / "gunicorn.log"
         for key in ("BENCH_REF_SQLITE", "BENCH_REF_PG", "BENCH_REF_SCHEMA"):
             os.environ.pop(key, None)
@@ -439,6 +466,8 @@ def bench_db(kind: str, args, tmp: Path) -> list[dict]:
                     if target == "app" and code != 204:
                         raise RuntimeError(f"preflight answered {code}, not 204 (signature URL?); see {log}")
                     r = run_wrk(port, luas[name], args)
+                    if target == "app" and not args.no_apply:  # the applier threads finish the backlog before gunicorn stops
+                        r["backlog"], r["drain_s"] = drain(app, args.drain_timeout)
                 finally:
                     stop(proc)
                 r.update(db=kind, target=target, set=name, preflight=code, bad_signature=bad)
@@ -450,7 +479,8 @@ def bench_db(kind: str, args, tmp: Path) -> list[dict]:
                 print(
                     f"[{kind}] {target:7} {name:6} {r['rps']:8.1f} req/s  p50 {r['p50']:6.2f} ms  p99 {r['p99']:6.2f} ms  "
                     f"requests {r['requests']}  non-2xx {r['non2xx']}  socket {r['socket']}  wrapped {r['wrapped']}  "
-                    f"preflight {code}{'' if bad is None else f' (bad sig {bad})'}  {r['db_counts']}",
+                    + (f"backlog {r['backlog']} drained in {r['drain_s']:.1f} s  " if "backlog" in r else "")
+                    + f"preflight {code}{'' if bad is None else f' (bad sig {bad})'}  {r['db_counts']}",
                     flush=True,
                 )
                 if args.verbose:
@@ -488,8 +518,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
     parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"))
-    parser.add_argument("--attempts", type=int, default=5000, help="attempts of the unique set (4 events each)")
-    parser.add_argument("--dup-attempts", type=int, default=3500, help="attempts of the dup30 set (4 fresh events each)")
+    parser.add_argument("--attempts", type=int, default=16000, help="attempts of the unique set (4 events each; enough not to wrap in 15 s)")
+    parser.add_argument("--dup-attempts", type=int, default=11000, help="attempts of the dup30 set (4 fresh events each)")
     parser.add_argument("--dup-share", type=float, default=0.30)
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2)
@@ -497,6 +527,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile N requests in-process afterwards")
+    parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra line for the app's instance/config.py, e.g. CARE_APPLY_MAX_DELAY=2")
+    parser.add_argument("--app-log", type=Path, metavar="FILE", help="the app's log lines (DEBUG) go here")
+    parser.add_argument("--no-apply", action="store_true", help="diagnosis: store and answer, apply nothing")
+    parser.add_argument("--drain-timeout", type=float, default=120.0, help="seconds to wait for the applier backlog")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("-v", "--verbose", action="store_true", help="print wrk's output")
     args = parser.parse_args()

@@ -18,3 +18,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from care import create_app  # noqa: E402
 
 app = create_app({"INSTANCE_PATH": os.environ["BENCH_INSTANCE"]})
+
+if os.environ.get("BENCH_NO_APPLY"):  # webhook_bench.py --no-apply: the ingest alone
+    from care import applier
+
+    applier.submit = lambda _app, _attempt_id: None
+
+if os.environ.get("BENCH_APP_LOG"):  # webhook_bench.py --app-log FILE: the app's own log lines
+    import logging
+
+    logging.basicConfig(filename=os.environ["BENCH_APP_LOG"], level=logging.DEBUG, format="%(asctime)s %(process)d %(name)s %(message)s")
+    logging.getLogger("care").setLevel(logging.DEBUG)

@@ -96,6 +96,13 @@ def make_app(tmp_path, pg_schema, **overrides):
     return app
 
 
+def dispose_extra_engines(app) -> None:
+    """The webhooks' own pool (care.services.call_events.ingest_engine), when one was made."""
+    engine = app.extensions.pop("care_ingest_engine", None)
+    if engine is not None:
+        engine.dispose()
+
+
 def empty_tables(app) -> None:
     with app.app_context():
         db.session.remove()
@@ -109,6 +116,7 @@ def empty_tables(app) -> None:
 def app(tmp_path, pg_schema):
     app = make_app(tmp_path, pg_schema)
     yield app
+    dispose_extra_engines(app)
     if pg_schema:
         empty_tables(app)
     else:

@@ -392,21 +392,55 @@ def ingest(
     elif call_id:
         by, values["ref_call"] = "call", call_id
     statement = _ingest_statement(engine.dialect, by)
-    connection = engine.raw_connection()
-    try:
-        cursor = connection.cursor()
+    parameters = statement.parameters(values)
+    for retry in (False, True):
+        connection = engine.raw_connection()
         try:
-            cursor.execute(statement.sql, statement.parameters(values))
-            row = cursor.fetchone()
+            cursor = connection.cursor()
+            try:
+                cursor.execute(statement.sql, parameters)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+            connection.commit()
+            break
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # A connection the database dropped (a restart): the engine used here pings
+            # nothing on checkout, so discard it and try once more on a fresh one.
+            if not retry and engine.dialect.is_disconnect(exc, connection.dbapi_connection, None):
+                connection.invalidate(exc)
+                continue
+            connection.rollback()
+            raise
+        except BaseException:
+            connection.rollback()
+            raise
         finally:
-            cursor.close()
-        connection.commit()
-    except BaseException:
-        connection.rollback()
-        raise
-    finally:
-        connection.close()  # back to the pool
+            connection.close()  # back to the pool (or, invalidated, closed)
     return Ingested(None, None) if row is None else Ingested(row[0], row[1])
+
+
+def ingest_engine(app) -> Engine:
+    """The engine :func:`ingest` runs on: the app's, without the checkout ping.
+
+    The app's PostgreSQL pool pings each connection on checkout (``pool_pre_ping``): a
+    round trip more than the INSERT itself; :func:`ingest` handles a dropped connection
+    instead (retry once). A second, small pool per process with the same options; on
+    SQLite, which pings nothing, the app's own engine.
+    """
+    from care.extensions import db
+
+    engine = db.engine
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if engine.dialect.name == "sqlite" or not options.get("pool_pre_ping"):
+        return engine
+    own = app.extensions.get("care_ingest_engine")
+    if own is None:
+        from sqlalchemy import create_engine
+
+        options.update(pool_pre_ping=False, pool_size=2, max_overflow=8)
+        own = app.extensions.setdefault("care_ingest_engine", create_engine(engine.url, **options))
+    return own
 
 
 def pending_attempts(session: Session, *, received_before: datetime | None = None, limit: int | None = None) -> list[int]:

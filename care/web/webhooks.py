@@ -28,7 +28,7 @@ from flask import Blueprint, abort, current_app, request
 
 from care import applier
 from care.domain.callstate import map_twilio
-from care.extensions import csrf, db
+from care.extensions import csrf
 from care.models.types import utcnow
 from care.services import call_events as svc
 from care.telephony.signatures import GENERIC_HEADER, TWILIO_HEADER, verify_generic, verify_twilio
@@ -55,7 +55,7 @@ def _store_and_apply(event, *, kind: str, payload: dict, attempt_ref: str | None
     with applier.webhook(app):  # the applier thread gives way meanwhile
         try:
             with applier.write_gate:  # this process's writes of events queue here
-                stored = svc.ingest(db.engine, event, kind=kind, payload=payload, attempt_ref=attempt_ref, now=utcnow())
+                stored = svc.ingest(svc.ingest_engine(app), event, kind=kind, payload=payload, attempt_ref=attempt_ref, now=utcnow())
         except Exception as exc:  # the type only: the message may carry the payload
             log.error("webhook %s: the event could not be stored (%s)", request.path, type(exc).__name__)
             return {"error": "not stored"}, 503

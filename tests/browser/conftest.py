@@ -20,7 +20,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from care.extensions import db
-from tests.conftest import empty_tables, make_app
+from tests.conftest import dispose_extra_engines, empty_tables, make_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -55,6 +55,7 @@ def live_server(tmp_path, pg_schema):
         server.shutdown()
         thread.join(timeout=5)
         server.server_close()
+        dispose_extra_engines(app)
         if pg_schema:
             empty_tables(app)
         else:

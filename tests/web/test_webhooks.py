@@ -281,12 +281,13 @@ def test_one_statement_per_event_and_nothing_more_for_a_duplicate(app, client, a
     from sqlalchemy import event as sa_event
 
     from care import applier
+    from care.services import call_events
 
     handed: list[int] = []
     monkeypatch.setattr(applier, "submit", lambda _app, attempt: handed.append(attempt))
     statements: list[str] = []
     with app.app_context():
-        engine = db.engine
+        engine = call_events.ingest_engine(app)  # the app's engine, or the webhooks' own pool
 
     class Cursor:
         def __init__(self, cursor):
@@ -367,3 +368,23 @@ def test_webhooks_are_csrf_exempt(app, client, attempt_id):
     assert generic_post(client, body(attempt_id)).status_code == 204
     params = {"CallSid": SID, "CallStatus": "ringing", "SequenceNumber": "1"}
     assert twilio_post(client, "/webhooks/twilio/status", params, attempt=attempt_id).status_code == 204
+
+
+def test_a_connection_the_database_dropped_is_replaced(app, client, attempt_id):
+    """The webhooks' pool pings nothing on checkout (PostgreSQL): a connection killed by a
+    database restart fails the INSERT once, is discarded, and the event is stored."""
+    from care.services import call_events
+
+    with app.app_context():
+        engine = call_events.ingest_engine(app)
+        assert engine.dialect.name == "sqlite" or engine is not db.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL: SQLite's engine pings nothing and has no server to drop it")
+    assert generic_post(client, body(attempt_id)).status_code == 204  # a pooled connection now exists
+    with engine.connect() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    with app.app_context():
+        db.session.execute(db.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        db.session.commit()
+    assert generic_post(client, body(attempt_id, "ev-2", "completed", sequence=2)).status_code == 204
+    assert [e.event_id for e in events(app)] == ["ev-1", "ev-2"]
