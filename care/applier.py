@@ -89,24 +89,23 @@ def apply_now(attempt_ids: list[int]) -> bool:
     session = db.session
     try:
         now = utcnow()
-        final: list[int] = []
-        todo = list(attempt_ids)
-        for _round in range(call_events.APPLY_RETRIES + 1):
-            plans = call_events.plan_apply(session, todo, now=now)
-            with write_gate:
-                done, todo = call_events.write_apply(session, plans, now=now)
-                session.commit()
-            final.extend(done)
-            if not todo:
-                break
-        if todo:
-            log.warning("attempt(s) %s lost every optimistic write; left for the rescan", _ids(todo))
+        final, lost = call_events.apply_rounds(session, attempt_ids, now=now, write=_gated_write)
         finalize_each(final, now=now)
-        return not todo
+        return not lost
     except Exception as exc:  # noqa: BLE001 - stored: the rescan or `care sweep` retries
         session.rollback()
         log.error("attempt(s) %s: events stored, not applied (%s)", _ids(attempt_ids), type(exc).__name__)
         return False
+
+
+def _gated_write(session, plans, *, now):
+    """One round's writes and its commit, inside :data:`write_gate`."""
+    from care.services import call_events
+
+    with write_gate:
+        result = call_events.write_apply(session, plans, now=now)
+        session.commit()
+    return result
 
 
 def finalize_each(attempt_ids: list[int], *, now) -> int:

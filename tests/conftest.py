@@ -99,8 +99,9 @@ def make_app(tmp_path, pg_schema, **overrides):
 def dispose_extra_engines(app) -> None:
     """The webhooks' own pool (care.services.call_events.ingest_engine), when one was made."""
     engine = app.extensions.pop("care_ingest_engine", None)
-    if engine is not None:
-        engine.dispose()
+    with app.app_context():
+        if engine is not None and engine is not db.engine:  # on SQLite it is the app's own
+            engine.dispose()
 
 
 def empty_tables(app) -> None:

@@ -39,7 +39,7 @@ import hashlib
 import importlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -217,12 +217,16 @@ def _event_values(
     }
 
 
+def _attempt_ref_id(ref: str) -> int | None:
+    """The attempt id an ``attempt`` reference names, or None when it names none."""
+    text = ref.strip()
+    return int(text) if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ATTEMPT_ID else None
+
+
 def _attempt_for(session: Session, ref: str | None, provider_call_id: str | None) -> CallAttempt | None:
     if ref is not None:
-        text = ref.strip()
-        if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ATTEMPT_ID:
-            return session.get(CallAttempt, int(text))
-        return None
+        attempt_id = _attempt_ref_id(ref)
+        return session.get(CallAttempt, attempt_id) if attempt_id is not None else None
     if provider_call_id:  # the correlation id the provider gave us back, never a number
         return session.scalar(
             select(CallAttempt).where(CallAttempt.provider_call_id == provider_call_id).order_by(CallAttempt.id).limit(1)
@@ -386,9 +390,9 @@ def ingest(
     values = _event_values(event, kind=kind, payload=payload, attempt_ref=attempt_ref, now=now)
     by = "none"
     if attempt_ref is not None:
-        text = attempt_ref.strip()
-        if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ATTEMPT_ID:
-            by, values["ref_id"] = "id", int(text)
+        attempt_id = _attempt_ref_id(attempt_ref)
+        if attempt_id is not None:
+            by, values["ref_id"] = "id", attempt_id
     elif call_id:
         by, values["ref_call"] = "call", call_id
     statement = _ingest_statement(engine.dialect, by)
@@ -428,19 +432,19 @@ def ingest_engine(app) -> Engine:
     instead (retry once). A second, small pool per process with the same options; on
     SQLite, which pings nothing, the app's own engine.
     """
+    own = app.extensions.get("care_ingest_engine")  # every callback asks: the answer is kept
+    if own is not None:
+        return own
+    from sqlalchemy import create_engine
+
     from care.extensions import db
 
     engine = db.engine
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
-    if engine.dialect.name == "sqlite" or not options.get("pool_pre_ping"):
-        return engine
-    own = app.extensions.get("care_ingest_engine")
-    if own is None:
-        from sqlalchemy import create_engine
-
+    if engine.dialect.name != "sqlite" and options.get("pool_pre_ping"):
         options.update(pool_pre_ping=False, pool_size=2, max_overflow=8)
-        own = app.extensions.setdefault("care_ingest_engine", create_engine(engine.url, **options))
-    return own
+        engine = create_engine(engine.url, **options)
+    return app.extensions.setdefault("care_ingest_engine", engine)
 
 
 def pending_attempts(session: Session, *, received_before: datetime | None = None, limit: int | None = None) -> list[int]:
@@ -648,16 +652,33 @@ def apply_attempts(session: Session, attempt_ids: list[int] | set[int], *, now: 
     Attempts that keep losing (more than :data:`APPLY_RETRIES` times) are left with
     their events unapplied for the next apply; they are not in the result.
     """
+    return apply_rounds(session, attempt_ids, now=now)[0]
+
+
+def apply_rounds(
+    session: Session,
+    attempt_ids: list[int] | set[int],
+    *,
+    now: datetime,
+    write: Callable[..., tuple[list[int], list[int]]] | None = None,
+) -> tuple[list[int], list[int]]:
+    """:func:`apply_attempts`' rounds of plan and write: ``(newly terminal, still lost)``.
+
+    ``write`` replaces :func:`write_apply` (same arguments): the applier wraps it in its
+    write gate and commits each round there.
+    """
     final: list[int] = []
     todo = sorted(set(attempt_ids))
     for _round in range(APPLY_RETRIES + 1):
         if not todo:
             break
-        done, todo = write_apply(session, plan_apply(session, todo, now=now), now=now)
+        done, todo = (write or write_apply)(session, plan_apply(session, todo, now=now), now=now)
         final.extend(done)
     if todo:
         log.warning("apply: %d attempt(s) lost %d optimistic writes in a row; left for the rescan", len(todo), APPLY_RETRIES + 1)
-    return final
+    return final, todo
+
+
 
 
 def run_final_hooks(session: Session, attempt_ids: list[int], *, now: datetime) -> list[int]:
