@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from care.domain import N_
 from care.domain import attempts as policy
 from care.domain.callstate import is_terminal
-from care.domain.dates import to_local
+from care.domain.dates import local_today
 from care.domain.settings import Settings
 from care.models import CareTask
 from care.models.call import CallAttempt, CallEvent
@@ -152,7 +152,7 @@ def start_call(
         sequence=-1,
         counted=True,
         slot=slot.name if slot else None,
-        slot_date=to_local(now, settings.timezone).date(),
+        slot_date=local_today(now, settings.timezone),
         started_at=now,
     )
     session.add(attempt)

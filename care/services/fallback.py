@@ -27,13 +27,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from care.domain import attempts as dom
-from care.domain.dates import local_datetime
+from care.domain.dates import local_datetime, local_today
 from care.domain.settings import Settings
 from care.domain.tasks import TaskType
 from care.messaging import outbox
@@ -134,8 +133,7 @@ def _greeting_day_passed(session: Session, task: CareTask, now: datetime) -> boo
     wrong, so the failure is recorded and the message skipped."""
     if task.type != TaskType.BIRTHDAY.value:
         return False
-    tz = ZoneInfo(load_settings(session).timezone)
-    return now.astimezone(tz).date() > task.opens_on
+    return local_today(now, load_settings(session).timezone) > task.opens_on
 
 
 def queue_fallback(
