@@ -1,6 +1,7 @@
 """The call-attempt policy of spec/domain.md §4 (R13, R14, R15), as pure functions.
 
-Given a task's call attempts (:class:`AttemptRecord`), the settings and an aware ``now``:
+Given a task's call attempts (:class:`AttemptRecord`; a stored attempt becomes one through
+:func:`stored_attempt`, the one conversion), the settings and an aware ``now``:
 
 - :func:`plan` says where the task stands: attempts used and left, the 3-day window,
   the slots used and still open, whether the customer was reached, whether the attempts
@@ -112,6 +113,32 @@ class AttemptRecord:
         if not is_aware(self.started_at):
             raise ValueError("AttemptRecord.started_at must be an aware datetime")
         object.__setattr__(self, "outcome", normalize_outcome(self.outcome))
+
+
+def stored_attempt(
+    started_at: datetime, outcome: str | None, status: str, *, counted: bool
+) -> AttemptRecord | None:
+    """R13: a stored call attempt as this policy reads it, from its plain fields; None
+    when it is no attempt at all. The one conversion every caller uses (the task card,
+    the call button, the fallback and R15), so that they all see the same plan.
+
+    - ``counted`` false: the call never reached the customer's side of the policy: either
+      it never left ours (the provider refused or was unreachable when we asked it to
+      ring: ``status``/``outcome`` ``failed`` with an ``error``), or the specialist hung
+      up before the customer answered (``canceled``, telephony.md: "counts: no"). Neither
+      counts nor uses its slot, nor says anything about the number: it is left out.
+    - Otherwise the attempt is read by its outcome, else its status while it is still in
+      progress (``requested``…``answered`` → ``in_progress``). Which outcomes count is
+      this module's rule (telephony.md's table): ``canceled`` and ``invalid_number`` do
+      not (the latter sends the task to the number correction, R12).
+    - The provider's ``error`` stored when ringing seemed to fail is not read: when the
+      provider reports on that call after all (it did go out), the events set its
+      outcome and ``counted`` again, and it counts as its outcome says.
+
+    Raises ValueError for an outcome or status outside the vocabulary."""
+    if not counted:
+        return None
+    return AttemptRecord(started_at, outcome or status)
 
 
 # --- slots -----------------------------------------------------------------------------

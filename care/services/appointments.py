@@ -13,12 +13,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from care.domain import N_
+from care.domain import N_, dates
 from care.domain.outcomes import FieldError
 from care.models import Appointment, CareTask, Customer, User, Vehicle, VisitKind
 from care.services import ServiceError
@@ -102,7 +101,7 @@ def parse_time(value: str | time | None) -> time | None:
 
 def local_today(session: Session, now: datetime) -> date:
     """Today in the dealer's time zone."""
-    return now.astimezone(ZoneInfo(load_settings(session).timezone)).date()
+    return dates.local_today(now, load_settings(session).timezone)
 
 
 def check_booking(
@@ -115,7 +114,7 @@ def check_booking(
 ) -> CheckedBooking:
     """Every check of a booking, nothing added; raises AppointmentInvalid with all errors."""
     settings = load_settings(session)
-    local = now.astimezone(ZoneInfo(settings.timezone))
+    local = dates.to_local(now, settings.timezone)
     errors: dict[str, FieldError] = {}
 
     try:

@@ -9,7 +9,8 @@ Decisions:
 
 - A call that never left our side (the provider refused or was unreachable) is not an
   attempt: it is kept with ``status``/``outcome`` ``failed``, ``counted=False`` and the
-  provider's safe ``error``; :func:`attempt_records` leaves it out of the R13 policy.
+  provider's safe ``error``; like a canceled call it is left out of the R13 policy
+  (:func:`attempt_records`, by ``care.domain.attempts.stored_attempt``).
 - ``no_call`` is checked before anything else, whatever list the task came from; the
   refusal carries who set the flag and when.
 - The number: the customer's mobile, else their other phone (both stored E.164).
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session
 from care.domain import N_
 from care.domain import attempts as policy
 from care.domain.callstate import is_terminal
-from care.domain.dates import to_local
+from care.domain.dates import local_today
 from care.domain.settings import Settings
 from care.models import CareTask
 from care.models.call import CallAttempt, CallEvent
@@ -62,16 +63,20 @@ def attempts_of(session: Session, task_id: int) -> list[CallAttempt]:
     )
 
 
+def attempt_record(attempt: CallAttempt) -> policy.AttemptRecord | None:
+    """The attempt as the R13 policy reads it; None when it is no attempt (never left our
+    side, or canceled): see ``care.domain.attempts.stored_attempt``."""
+    return policy.stored_attempt(attempt.started_at, attempt.outcome, attempt.status, counted=attempt.counted)
+
+
 def attempt_records(attempts: list[CallAttempt]) -> list[policy.AttemptRecord]:
-    """The attempts as the R13 policy reads them (calls that never left are left out)."""
-    return [
-        policy.AttemptRecord(a.started_at, a.outcome or a.status)
-        for a in attempts
-        if a.error is None
-    ]
+    """The task's attempts as the R13 policy reads them: the task card, the Call button,
+    the fallback (R14) and the violations (R15) all read them through here."""
+    return [r for r in map(attempt_record, attempts) if r is not None]
 
 
 def plan_for(task: CareTask, attempts: list[CallAttempt], settings: Settings, now: datetime) -> policy.AttemptPlan:
+    """R13/R14/R15: the task's plan at ``now`` (``due_at`` only matters for a birthday)."""
     return policy.plan(attempt_records(attempts), settings, now, task_type=task.type, due_at=task.due_at)
 
 
@@ -147,7 +152,7 @@ def start_call(
         sequence=-1,
         counted=True,
         slot=slot.name if slot else None,
-        slot_date=to_local(now, settings.timezone).date(),
+        slot_date=local_today(now, settings.timezone),
         started_at=now,
     )
     session.add(attempt)

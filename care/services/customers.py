@@ -14,11 +14,11 @@ import re
 from calendar import monthrange
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from care.domain.dates import local_today
 from care.domain.roles import mask_phone
 from care.models import Customer, Delivery, InsurancePolicy, OwnershipChange, ServiceVisit, Vehicle
 from care.phones import display_phone, search_digits
@@ -247,7 +247,7 @@ def load_profile(session: Session, customer_id: int, *, now: datetime) -> Custom
         )
     )
     settings = load_settings(session)
-    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    today = local_today(now, settings.timezone)
     return CustomerProfile(
         customer=customer,
         vehicles=list(records.values()),

@@ -27,19 +27,19 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from care.domain import attempts as dom
-from care.domain.dates import local_datetime
+from care.domain.dates import local_datetime, local_today
 from care.domain.settings import Settings
 from care.domain.tasks import TaskType
 from care.messaging import outbox
 from care.messaging.templates import render_for_task
 from care.models import CallAttempt, CareTask, ReminderFailure, User
 from care.models.task import TaskStatus
+from care.services.calls import attempt_record, plan_for
 from care.services.settings import load_settings
 
 log = logging.getLogger("care.fallback")
@@ -52,39 +52,16 @@ def fallback_key(task_id: int) -> str:
     return f"fallback:{task_id}"
 
 
-def _outcome_of(attempt: CallAttempt) -> str | None:
-    """The attempt's outcome in the vocabulary of care.domain.attempts (None: unknown)."""
-    if not attempt.counted:
-        return dom.CANCELED
-    for value in (attempt.outcome, attempt.status):
-        if value:
-            try:
-                return dom.normalize_outcome(value)
-            except ValueError:
-                continue
-    return None
-
-
-def records(attempts: list[CallAttempt]) -> list[dom.AttemptRecord]:
-    out = []
-    for a in attempts:
-        outcome = _outcome_of(a)
-        if outcome is not None and a.started_at is not None:
-            out.append(dom.AttemptRecord(a.started_at, outcome))
-    return out
-
-
 def task_plan(
     task: CareTask, attempts: list[CallAttempt], settings: Settings, now: datetime
 ) -> dom.AttemptPlan:
-    birthday = task.type == TaskType.BIRTHDAY
-    return dom.plan(
-        records(attempts),
-        settings,
-        now,
-        task_type=task.type,
-        due_at=task.due_at if birthday else None,
-    )
+    """The same plan the task card shows (one conversion of the attempts, R13)."""
+    return plan_for(task, attempts, settings, now)
+
+
+def _counts(attempt: CallAttempt) -> bool:
+    record = attempt_record(attempt)
+    return record is not None and dom.counts_as_attempt(record.outcome)
 
 
 def _attempts_of(session: Session, task_id: int) -> list[CallAttempt]:
@@ -156,8 +133,7 @@ def _greeting_day_passed(session: Session, task: CareTask, now: datetime) -> boo
     wrong, so the failure is recorded and the message skipped."""
     if task.type != TaskType.BIRTHDAY.value:
         return False
-    tz = ZoneInfo(load_settings(session).timezone)
-    return now.astimezone(tz).date() > task.opens_on
+    return local_today(now, load_settings(session).timezone) > task.opens_on
 
 
 def queue_fallback(
@@ -336,8 +312,7 @@ def violations(
         p = task_plan(task, attempts, settings, now)
         if not p.violation:
             continue
-        counted = [a for a in attempts if _outcome_of(a) not in dom.NOT_COUNTED_OUTCOMES]
-        head = counted[0] if counted else attempts[0]
+        head = next((a for a in attempts if _counts(a)), attempts[0])
         found.append(
             Violation(task, head.user or task.assignee, head.started_at, p.window_ends_at, head.id)
         )

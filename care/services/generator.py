@@ -95,8 +95,8 @@ from care.domain.dates import (
     end_of_month,
     first_of_month,
     local_date,
+    local_today,
     start_of_day,
-    to_local,
 )
 from care.domain.outcomes import SUPERSEDED
 from care.domain.settings import Settings
@@ -910,7 +910,7 @@ def run_summary(run: GenerationRun) -> dict[str, Any]:
 
 def local_now_date(now: datetime, settings: Settings) -> date:
     """Today at the dealer for an aware ``now``."""
-    return to_local(now, settings.timezone).date()
+    return local_today(now, settings.timezone)
 
 
 __all__ = [

@@ -15,6 +15,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from care.domain.dates import first_of_month, local_today
 from care.domain.roles import Role
 from care.domain.scripts import FIELDS
 from care.extensions import db
@@ -181,11 +182,12 @@ def outbox():
     )
 
 
-def _month_arg() -> date:
+def _month_arg(tz_name: str) -> date:
+    """The month asked for (``YYYY-MM``), else this month at the dealer (not in UTC:
+    before 08:00 on the 1st in Shanghai, UTC is still in the previous month)."""
     text = request.args.get("month", "").strip()
     if not text:
-        today = utcnow().date()
-        return today.replace(day=1)
+        return first_of_month(local_today(utcnow(), tz_name))
     try:
         year, month = (int(x) for x in text.split("-", 1))
         return date(year, month, 1)
@@ -196,13 +198,14 @@ def _month_arg() -> date:
 @bp.route("/violations")
 @roles_required(*VIOLATION_VIEWERS)
 def violations():
-    month = _month_arg()
+    timezone = load_settings(db.session).timezone
+    month = _month_arg(timezone)
     found = fallback.violations(db.session, month=month, now=utcnow())
     return render(
         "messages/violations.html",
         "messages/violations.html",
         month=month,
         found=found,
-        timezone=load_settings(db.session).timezone,
+        timezone=timezone,
         task_type_label=task_type_label,
     )

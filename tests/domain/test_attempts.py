@@ -17,6 +17,7 @@ from care.domain.attempts import (
     normalize_outcome,
     plan,
     slot_of,
+    stored_attempt,
     violation,
 )
 from care.domain.settings import Settings, parse_slots
@@ -65,6 +66,32 @@ def test_outcome_vocabulary():
 def test_attempt_record_needs_an_aware_time():
     with pytest.raises(ValueError):
         AttemptRecord(datetime(2026, 1, 30, 9, 0), "busy")  # noqa: DTZ001
+
+
+def test_stored_attempt_is_read_by_counted_then_outcome_then_status():
+    when = at("2026-01-30", 9, 30)
+    # a terminal attempt: its outcome
+    assert stored_attempt(when, "no_answer", "no_answer", counted=True) == AttemptRecord(when, "no_answer")
+    # still ringing: no outcome yet, its status says it is in progress (and occupies its slot)
+    assert stored_attempt(when, None, "ringing", counted=True) == AttemptRecord(when, "in_progress")
+    # not counted: a call that never left our side (provider error), or canceled
+    assert stored_attempt(when, "failed", "failed", counted=False) is None
+    assert stored_attempt(when, "canceled", "canceled", counted=False) is None
+    # counted by the provider's events after all: read as its outcome says
+    assert stored_attempt(when, "busy", "busy", counted=True).outcome == "busy"
+    # invalid_number is stored counted (it is a final state) and the policy does not count it
+    record = stored_attempt(when, "invalid_number", "invalid_number", counted=True)
+    assert record is not None and not counts_as_attempt(record.outcome)
+    with pytest.raises(ValueError):
+        stored_attempt(when, None, "whatever", counted=True)
+
+
+def test_a_call_that_never_left_neither_counts_nor_uses_its_slot():
+    never_left = stored_attempt(at("2026-01-30", 9, 30), "failed", "failed", counted=False)
+    attempts = [r for r in (never_left,) if r is not None]
+    p = plan(attempts, S, at("2026-01-30", 9, 31))
+    assert p.used == 0 and p.used_slots == () and p.window_starts_on is None
+    assert check_call(attempts, S, at("2026-01-30", 9, 31)) is None
 
 
 # --- slots -----------------------------------------------------------------------------

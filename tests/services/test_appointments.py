@@ -134,3 +134,12 @@ def test_default_kind_from_the_task(w):
     assert svc.default_kind(None) == "maintenance"
     assert svc.default_kind(make_task(w["s"], w["customer"], now=NOW)) == "first_service"
     assert svc.default_kind(make_task(w["s"], w["customer"], type="warranty_expiry", now=NOW)) == "warranty"
+
+
+def test_today_is_the_dealers_day_just_after_midnight(w):
+    # 00:30 on 1 June in Shanghai is still 31 May in UTC
+    just_after_midnight = datetime(2026, 5, 31, 16, 30, tzinfo=UTC)
+    assert svc.local_today(w["s"], just_after_midnight) == date(2026, 6, 1)
+    # 31 May has passed at the dealer (in UTC it would still be today); 1 June is bookable
+    assert set(errors(w, date=date(2026, 5, 31), time=time(15, 0), now=just_after_midnight)) == {"date"}
+    assert book(w, date=date(2026, 6, 1), now=just_after_midnight).date == date(2026, 6, 1)

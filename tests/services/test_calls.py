@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from care.models.call import CallAttempt, CallEvent
+from care.services import call_events, fallback
 from care.services import calls as svc
 from care.services.settings import load_settings
 from care.telephony.base import Provider, ProviderError
@@ -199,3 +200,55 @@ def test_unexpected_adapter_error_is_contained(world):
     a = start(world, MORNING)
     svc.originate(a, Broken(), callback_base="http://x")
     assert a.error == "The telephony provider failed." and a.counted is False
+
+
+# --- one reading of the attempts (R13): the task card and the fallback agree -----------
+
+EVENING = AFTERNOON + timedelta(hours=4)  # 19:00
+
+
+def provider_reports(w, attempt, event_id, status):
+    """The provider posts an event for ``attempt`` (stored and applied as a webhook's)."""
+    body = {"event_id": event_id, "attempt_id": attempt.id, "provider_call_id": "sim-1", "status": status}
+    call_events.receive(
+        w["s"], call_events.map_generic(body), kind=call_events.STATUS, payload=body,
+        attempt_ref=str(attempt.id), now=attempt.started_at + timedelta(minutes=1),
+    )  # fmt: skip
+
+
+def card_and_fallback_plans(w, now):
+    card = svc.task_calls(w["s"], w["task"], user=w["me"], settings=w["settings"], now=now).plan
+    attempts = svc.attempts_of(w["s"], w["task"].id)
+    return card, fallback.task_plan(w["task"], attempts, w["settings"], now)
+
+
+def test_card_and_fallback_read_the_same_attempts_the_same_way(world):
+    first = start(world, MORNING)
+    finish(first, "no_answer")
+    canceled = start(world, AFTERNOON)
+    finish(canceled, "canceled")
+    canceled.counted = False
+    never_left = start(world, AFTERNOON + timedelta(minutes=5))
+    svc.originate(never_left, Recording("Twilio could not be reached."), callback_base="http://x")
+    # the provider timed out on our request but placed the call: its events arrive after all
+    went_out = start(world, AFTERNOON + timedelta(minutes=10))
+    svc.originate(went_out, Recording("Twilio timed out."), callback_base="http://x")
+    provider_reports(world, went_out, "late-1", "busy")
+    assert (went_out.error, went_out.outcome, went_out.counted) == ("Twilio timed out.", "busy", True)
+
+    card, plan = card_and_fallback_plans(world, AFTERNOON + timedelta(minutes=20))
+    assert card == plan
+    assert card.used == 2 and [u.name for u in card.used_slots] == ["morning", "afternoon"]
+    assert [o.name for o in card.open_slots] == ["evening"]
+    assert refused(world, AFTERNOON + timedelta(minutes=30)).code == "slot_used"
+
+    finish(start(world, EVENING), "no_answer")
+    card, plan = card_and_fallback_plans(world, EVENING + timedelta(minutes=5))
+    assert card == plan and card.exhausted and card.fallback_due
+
+
+def test_a_call_that_never_left_is_in_neither_plan(world):
+    never_left = start(world, MORNING)
+    svc.originate(never_left, Recording("Twilio could not be reached."), callback_base="http://x")
+    card, plan = card_and_fallback_plans(world, MORNING + timedelta(minutes=1))
+    assert card == plan and card.used == 0 and card.window_starts_on is None

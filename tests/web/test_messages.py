@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+import time_machine
 from sqlalchemy import select
 
 from care.extensions import db
@@ -127,6 +129,30 @@ def test_violations_page(app, client, login_as):
     html = client.get(f"/messages/violations?month={month}").get_data(as_text=True)
     assert "李雷" in html
     assert client.get("/messages/violations?month=2026-13").status_code == 400
+
+
+def test_violations_default_to_this_month_at_the_dealer_not_in_utc(app, client, login_as):
+    # 00:30 on 1 June in Shanghai is still 31 May in UTC
+    with time_machine.travel(datetime(2026, 6, 1, 0, 30, tzinfo=ZoneInfo("Asia/Shanghai")), tick=False):
+        with app.app_context():
+            customer = factories.make_customer(db.session, name="韩梅梅")
+            task = factories.make_task(db.session, customer, fallback="sms")
+            db.session.add(
+                CallAttempt(
+                    task_id=task.id,
+                    customer_id=customer.id,
+                    provider="sim",
+                    to_number="+8613800000000",
+                    status="no-answer",
+                    outcome="no_answer",
+                    started_at=datetime(2026, 5, 20, 2, 0, tzinfo=UTC),  # 10:00 on 20 May
+                )
+            )
+            db.session.commit()
+        login_as("care_manager")
+        html = client.get("/messages/violations").get_data(as_text=True)
+        assert 'value="2026-06"' in html and "韩梅梅" not in html
+        assert "韩梅梅" in client.get("/messages/violations?month=2026-05").get_data(as_text=True)
 
 
 def test_nav_link_only_for_readers(client, login_as):
