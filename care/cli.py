@@ -344,8 +344,8 @@ def tasks_cmd(day, task_type, status, as_json):
 @click.option("--json", "as_json", is_flag=True, help="print the counts as JSON")
 def sweep_cmd(timeout_minutes, as_json):
     """Close call attempts stuck without a final event; run the fallback sweep if any."""
-    from care.services.call_events import sweep
     from care.services.schema import has_schema
+    from care.services.sweep import sweep
 
     if not has_schema():
         fail("no database schema: run `care init-db` first")
