@@ -791,8 +791,8 @@ def _task_history(ctx: DemoContext) -> None:
     would have), and the outcomes the specialists recorded — most past tasks closed, some
     overdue, today's list partly worked. Default scripts first, so that each outcome
     names the script version that was read."""
-    from care.messaging.templates import ensure_default_templates
     from care.services.generator import generate
+    from care.services.message_templates import ensure_default_templates
     from care.services.scripts import current_version, ensure_default_scripts
 
     session, rng = ctx.session, ctx.rng("task_history")
