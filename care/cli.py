@@ -93,7 +93,7 @@ def create_user(name, roles, password, extension, display_name):
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="date the data are anchored on (default: today at the dealer)")
 def demo(customers, seed, today):
     """Load a realistic demo dealership (idempotent for the same seed and size)."""
-    from care.services.demo import load_demo
+    from care.demo import load_demo
     from care.services.schema import has_schema
 
     if not has_schema():
