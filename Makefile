@@ -59,6 +59,7 @@ lint: venv
 	$(BIN)/ruff check .
 
 bench: venv ## the benchmarks of bench/ (not part of the test suite; see bench/README.md)
+	$(BIN)/python -m pip install --quiet -e '.[prod]'  # gunicorn, for the webhook bench
 	$(BIN)/python bench/generate_bench.py
 	$(BIN)/python bench/import_100k.py
 	$(BIN)/python bench/webhook_bench.py

@@ -3,7 +3,7 @@
     from bench.dealership import build
     counts = build(session, vehicles=120_000, customers=100_000, visits=600_000, today=…)
 
-Fast and plain (not the demo of care/services/demo.py, which aims at realism for people):
+Fast and plain (not the demo of care/demo/, which aims at realism for people):
 rows are made from one seeded `random.Random` and written with Core bulk inserts in
 chunks. The shape matters, not the names: deliveries spread over eight years, a visit
 every four to eight months until the vehicle lapses (about four in ten stop coming at

@@ -102,11 +102,11 @@ def make_app(instance: Path):
 
 def build_schema_and_data(app, attempts: int) -> None:
     """`care init-db`, then customers / tasks / attempts by Core bulk inserts."""
+    from care.cli import upgrade_schema
     from care.extensions import db
-    from care.messaging.templates import ensure_default_templates
     from care.models import CallAttempt, CareTask, Customer
     from care.models.types import utcnow
-    from care.services.schema import upgrade_schema
+    from care.services.message_templates import ensure_default_templates
     from care.services.scripts import ensure_default_scripts
 
     with app.app_context():

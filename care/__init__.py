@@ -49,7 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():
         _configure_engine(db.engine)
 
-    from care.telephony.base import get_provider
+    from care.telephony.providers import get_provider
     from care.telephony.sim import parse_mix
 
     get_provider(app)  # a misspelt CARE_TELEPHONY fails at start-up, not at the first call

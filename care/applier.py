@@ -7,7 +7,7 @@ attempt id to this module. What happens next is ``CARE_WEBHOOK_APPLY``:
     A daemon thread of the serving process (one per process, started on the first
     event after a fork, so gunicorn workers each get their own) applies the attempts
     it was handed, up to :data:`CHUNK` per transaction
-    (``care.services.call_events``: the fold of all the attempt's events, read without
+    (``care.services.call_event_apply``: the fold of all the attempt's events, read without
     a lock and written optimistically, then the fallback hook), holding
     :data:`write_gate` only around the writes.
 
@@ -84,12 +84,12 @@ def apply_now(attempt_ids: list[int]) -> bool:
     Reads and folds outside :data:`write_gate`, writes and commits inside it: the state
     (a few conditional UPDATEs), then the final hooks' claim. See the module docstring.
     """
-    from care.services import call_events
+    from care.services import call_event_apply
 
     session = db.session
     try:
         now = utcnow()
-        final, lost = call_events.apply_rounds(session, attempt_ids, now=now, write=_gated_write)
+        final, lost = call_event_apply.apply_rounds(session, attempt_ids, now=now, write=_gated_write)
         finalize_each(final, now=now)
         return not lost
     except Exception as exc:  # noqa: BLE001 - stored: the rescan or `care sweep` retries
@@ -100,10 +100,10 @@ def apply_now(attempt_ids: list[int]) -> bool:
 
 def _gated_write(session, plans, *, now):
     """One round's writes and its commit, inside :data:`write_gate`."""
-    from care.services import call_events
+    from care.services import call_event_apply
 
     with write_gate:
-        result = call_events.write_apply(session, plans, now=now)
+        result = call_event_apply.write_apply(session, plans, now=now)
         session.commit()
     return result
 
@@ -115,14 +115,14 @@ def finalize_each(attempt_ids: list[int], *, now) -> int:
     could hold the database lock while waiting for the gate that a webhook holds while
     waiting for that lock. One at a time: a webhook waits for one hook at most (~1 ms).
     """
-    from care.services import call_events
+    from care.services import call_event_apply
 
     session = db.session
     done = 0
     for attempt_id in attempt_ids:
         with write_gate:
-            ran = call_events.run_final_hooks(session, [attempt_id], now=now)
-            done += call_events.claim_finalized(session, ran, now=now)
+            ran = call_event_apply.run_final_hooks(session, [attempt_id], now=now)
+            done += call_event_apply.claim_finalized(session, ran, now=now)
             session.commit()
     return done
 
@@ -315,7 +315,7 @@ class Applier:
                     self._cond.notify_all()
 
     def _rescan(self) -> None:
-        from care.services.call_events import pending_attempts, unfinalized_attempts
+        from care.services.call_event_apply import pending_attempts, unfinalized_attempts
 
         before = utcnow() - timedelta(seconds=self.rescan_age)
         ids = pending_attempts(db.session, received_before=before, limit=RESCAN_LIMIT)

@@ -28,6 +28,18 @@ def emit_json(document) -> None:
     click.echo(json.dumps(document, ensure_ascii=False, indent=2, default=str))
 
 
+def upgrade_schema() -> str:
+    """`alembic upgrade head` with the app's migrations (Flask-Migrate); returns the
+    revision the database is at."""
+    from flask import current_app
+    from flask_migrate import upgrade
+
+    from care.services.schema import current_revision
+
+    upgrade(directory=current_app.extensions["migrate"].directory)
+    return current_revision()
+
+
 def fail(message: str, code: int = 1):
     """One line on stderr and a non-zero exit."""
     db.session.rollback()
@@ -38,8 +50,7 @@ def fail(message: str, code: int = 1):
 @care.command("init-db")
 def init_db():
     """Create or upgrade the schema (safe to run again)."""
-    from care.messaging.templates import ensure_default_templates
-    from care.services.schema import upgrade_schema
+    from care.services.message_templates import ensure_default_templates
     from care.services.scripts import ensure_default_scripts
 
     revision = upgrade_schema()
@@ -82,7 +93,7 @@ def create_user(name, roles, password, extension, display_name):
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="date the data are anchored on (default: today at the dealer)")
 def demo(customers, seed, today):
     """Load a realistic demo dealership (idempotent for the same seed and size)."""
-    from care.services.demo import load_demo
+    from care.demo import load_demo
     from care.services.schema import has_schema
 
     if not has_schema():
@@ -344,8 +355,8 @@ def tasks_cmd(day, task_type, status, as_json):
 @click.option("--json", "as_json", is_flag=True, help="print the counts as JSON")
 def sweep_cmd(timeout_minutes, as_json):
     """Close call attempts stuck without a final event; run the fallback sweep if any."""
-    from care.services.call_events import sweep
     from care.services.schema import has_schema
+    from care.services.sweep import sweep
 
     if not has_schema():
         fail("no database schema: run `care init-db` first")
@@ -370,6 +381,7 @@ def outbox_cmd(once, interval, limit, as_json):
 
     from care.messaging.adapters import adapters_from_config
     from care.messaging.outbox import send_due
+    from care.services.settings import load_settings
 
     try:
         adapter_for = adapters_from_config(current_app.config)
@@ -378,7 +390,7 @@ def outbox_cmd(once, interval, limit, as_json):
 
     def one_round() -> dict:
         try:
-            counts = send_due(db.session, now=utcnow(), adapter_for=adapter_for, limit=limit)
+            counts = send_due(db.session, settings=load_settings(db.session), now=utcnow(), adapter_for=adapter_for, limit=limit)
             db.session.commit()
         except Exception:
             db.session.rollback()

@@ -2,6 +2,8 @@
 
 `phonenumbers` is Google's libphonenumber metadata: it knows which Chinese mobile and
 landline ranges exist, which a regular expression would get wrong as ranges are added.
+It also does the rest: the `00` international prefix of the default region, separators
+(spaces, dashes, dots, slashes, parentheses) and each country's national format.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
 
 DEFAULT_REGION = "CN"
+HOME_COUNTRY_CODE = phonenumbers.country_code_for_region(DEFAULT_REGION)
 
 
 class PhoneError(ValueError):
@@ -30,11 +33,10 @@ def normalize_phone(text: str | None, region: str = DEFAULT_REGION) -> str | Non
         raw = raw[:-2]
     if not raw:
         return None
-    cleaned = re.sub(r"[\s\-().·/]", "", raw)
-    if cleaned.startswith("00"):
-        cleaned = "+" + cleaned[2:]
     try:
-        number = phonenumbers.parse(cleaned, region)
+        # "·" (the middle dot some write between groups) is not one of libphonenumber's
+        # separators; everything else it reads itself.
+        number = phonenumbers.parse(raw.replace("·", " "), region)
     except NumberParseException:
         raise PhoneError(f"{raw!r} is not a phone number") from None
     if not phonenumbers.is_valid_number(number):
@@ -55,16 +57,13 @@ def search_digits(text: str) -> str | None:
 
 
 def display_phone(e164: str | None) -> str:
-    """`+8613800138000` → `138 0013 8000` for Chinese numbers, international otherwise."""
+    """`+8613800138000` → `138 0013 8000`: the national format for Chinese numbers
+    (`0755 1234 5678` for a landline), the international one otherwise."""
     if not e164:
         return ""
     try:
         number = phonenumbers.parse(e164, None)
     except NumberParseException:
         return e164
-    if number.country_code == 86:
-        national = str(number.national_number)
-        if len(national) == 11:
-            return f"{national[:3]} {national[3:7]} {national[7:]}"
-        return phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
-    return phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
+    home = number.country_code == HOME_COUNTRY_CODE
+    return phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL if home else PhoneNumberFormat.INTERNATIONAL)

@@ -97,7 +97,7 @@ def make_app(tmp_path, pg_schema, **overrides):
 
 
 def dispose_extra_engines(app) -> None:
-    """The webhooks' own pool (care.services.call_events.ingest_engine), when one was made."""
+    """The webhooks' own pool (care.web.webhooks.ingest_engine), when one was made."""
     engine = app.extensions.pop("care_ingest_engine", None)
     with app.app_context():
         if engine is not None and engine is not db.engine:  # on SQLite it is the app's own

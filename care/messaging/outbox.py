@@ -21,9 +21,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from care.domain.settings import Settings
 from care.messaging.adapters import Adapter, SendError
 from care.models import Customer, OutboxMessage
-from care.services.settings import load_settings
 
 log = logging.getLogger("care.messaging")
 
@@ -167,13 +167,14 @@ def sms_hours(settings, now: datetime) -> bool:
 def send_due(
     session: Session,
     *,
+    settings: Settings,
     now: datetime,
     adapter_for: Callable[[str], Adapter],
     limit: int = 100,
 ) -> dict[str, int]:
-    """Send the messages due at ``now`` (at most ``limit``); flushes. Returns the counts
+    """Send the messages due at ``now`` (at most ``limit``) under the dealer's
+    ``settings`` (quiet hours, tries, backoff); flushes. Returns the counts
     ``{"sent", "skipped", "retry", "failed"}``."""
-    settings = load_settings(session)
     counts = {SENT: 0, SKIPPED: 0, "retry": 0, FAILED: 0, "deferred": 0}
     sms_allowed = sms_hours(settings, now)
     for message in due(session, now=now, limit=limit):

@@ -32,7 +32,7 @@ class CallAttempt(db.Model):
     rank: Mapped[int] = mapped_column(default=0)
     sequence: Mapped[int] = mapped_column(default=-1)
     # How many stored events the state was folded from: the version the background apply
-    # compares and sets (care.services.call_events.apply_attempts).
+    # compares and sets (care.services.call_event_apply.apply_attempts).
     events_folded: Mapped[int] = mapped_column(default=0, server_default="0")
     ended_as: Mapped[str | None] = mapped_column(String(16))  # the terminal status received
     answered: Mapped[bool] = mapped_column(default=False)
@@ -51,7 +51,7 @@ class CallAttempt(db.Model):
     error: Mapped[str | None] = mapped_column(String(500))  # why originating failed
     swept_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # closed by `care sweep`
     # When the final hook (fallback, number correction) ran for the terminal state; empty
-    # for a terminal attempt means it is still due (care.services.call_events).
+    # for a terminal attempt means it is still due (care.services.call_event_apply).
     finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -36,10 +36,10 @@ from care.domain.dates import local_datetime, local_today
 from care.domain.settings import Settings
 from care.domain.tasks import TaskType
 from care.messaging import outbox
-from care.messaging.templates import render_for_task
 from care.models import CallAttempt, CareTask, ReminderFailure, User
 from care.models.task import TaskStatus
 from care.services.calls import attempt_record, plan_for
+from care.services.message_templates import render_for_task
 from care.services.settings import load_settings
 
 log = logging.getLogger("care.fallback")

@@ -1,23 +1,16 @@
-"""Schema creation and upgrades through the Alembic migrations."""
+"""The database schema: where it stands. Upgrading it is Alembic's, through Flask-Migrate
+(``care init-db`` in care/cli.py)."""
 
 from __future__ import annotations
 
-from flask import current_app
-from flask_migrate import upgrade
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from care.extensions import db
 
 
-def upgrade_schema() -> str:
-    """`alembic upgrade head`; returns the revision the database is at."""
-    upgrade(directory=current_app.extensions["migrate"].directory)
-    return current_revision()
-
-
 def current_revision() -> str:
-    from alembic.runtime.migration import MigrationContext
-
+    """The Alembic revision the database is at ("none" before the first migration)."""
     with db.engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision() or "none"
 

@@ -4,28 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import g, has_request_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from care.domain.settings import SETTINGS, SettingError, Settings, check_consistency, definition
-from care.extensions import db
 from care.models import Setting
 from care.services import audit
+
+# session.info: how many times set_settings ran in this session, so that a cache of the
+# settings (care.web.request_settings) knows to read them again.
+SETTINGS_VERSION = "care_settings_version"
 
 
 def load_settings(session: Session) -> Settings:
     texts = {row.key: row.value for row in session.scalars(select(Setting))}
     return Settings.from_texts(texts)
-
-
-def current_settings() -> Settings:
-    """The settings for this request (read once per request), or fresh outside one."""
-    if has_request_context():
-        if "care_settings" not in g:
-            g.care_settings = load_settings(db.session)
-        return g.care_settings
-    return load_settings(db.session)
 
 
 def stored_texts(session: Session) -> dict[str, Setting]:
@@ -87,8 +80,7 @@ def set_settings(
             ip=ip,
         )
     session.flush()
-    if has_request_context():
-        g.pop("care_settings", None)
+    session.info[SETTINGS_VERSION] = session.info.get(SETTINGS_VERSION, 0) + 1
     return changed
 
 

@@ -1,4 +1,5 @@
-"""The provider interface (spec/telephony.md "Adapters") and the choice by CARE_TELEPHONY.
+"""The provider interface (spec/telephony.md "Adapters"); the choice by CARE_TELEPHONY is
+``care.telephony.providers.get_provider``.
 
 ``originate(attempt, *, agent_extension, to_number, callback_base, caller_id, force=None)``
 asks the provider to ring the agent's extension and bridge to ``to_number``; it returns
@@ -13,12 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
-PROVIDERS = ("sim", "twilio", "generic")
 TIMEOUT = 10  # seconds for a provider's REST answer
 
 
 class ProviderError(Exception):
     """Originating failed; ``str(exc)`` is safe for users and logs (no numbers)."""
+
+
+class EventError(ValueError):
+    """A webhook body is not an event we can read (the webhook answers 400)."""
 
 
 class Provider:
@@ -35,22 +39,3 @@ class Provider:
         force: str | None = None,
     ) -> str:  # pragma: no cover - interface
         raise NotImplementedError
-
-
-def get_provider(app) -> Provider:
-    """The adapter named by ``CARE_TELEPHONY`` (sim, twilio, generic), configured from
-    ``app.config``. Unknown names raise ValueError."""
-    name = (app.config.get("CARE_TELEPHONY") or "sim").strip().lower()
-    if name == "sim":
-        from care.telephony.sim import SimProvider
-
-        return SimProvider.from_app(app)
-    if name == "twilio":
-        from care.telephony.twilio import TwilioProvider
-
-        return TwilioProvider.from_app(app)
-    if name == "generic":
-        from care.telephony.generic import GenericProvider
-
-        return GenericProvider.from_app(app)
-    raise ValueError(f"unknown CARE_TELEPHONY {name!r}; one of {', '.join(PROVIDERS)}")

@@ -2,18 +2,25 @@
 
 ``originate`` POSTs JSON ``{attempt_id, agent_extension, to, caller_id, callback_url}``
 to CARE_GENERIC_URL and expects ``{"call_id": "…"}``; the bridge then posts signed
-generic events (``X-Care-Signature``) to ``callback_url`` (our /webhooks/events).
+generic events (``X-Care-Signature``) to ``callback_url`` (our /webhooks/events), which
+:func:`map_generic` reads (interfaces.md "Webhooks").
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import requests
 
-from care.telephony.base import TIMEOUT, Provider, ProviderError
+from care.domain.callstate import RANKS, CallStatus, NormalizedEvent, map_q850, q850_code
+from care.telephony.base import TIMEOUT, EventError, Provider, ProviderError
 
 log = logging.getLogger("care.telephony")
+
+MAX_EVENT_ID = 120
 
 
 class GenericProvider(Provider):
@@ -51,3 +58,97 @@ class GenericProvider(Provider):
         if not call_id or not isinstance(call_id, str | int):
             raise ProviderError("The PBX bridge gave no call id.")
         return str(call_id)[:80]
+
+
+# ------------------------------------------------------------------------ events
+
+
+def _int_or_none(value: Any, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise EventError(f"{name} must be a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and value.strip().isascii():
+        return int(value.strip())
+    raise EventError(f"{name} must be a whole number")
+
+
+def _parse_when(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, bool):
+            raise EventError("occurred_at is not a time")
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(value, UTC)
+        if isinstance(value, str):
+            when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            return when if when.tzinfo else when.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise EventError("occurred_at is not a time") from exc
+    raise EventError("occurred_at is not a time")
+
+
+def _text(value: Any, name: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise EventError(f"{name} must be text")
+    value = value.strip()
+    if len(value) > limit:
+        raise EventError(f"{name} is too long")
+    return value or None
+
+
+def map_generic(body: Mapping[str, Any], *, event_id: str | None = None) -> NormalizedEvent:
+    """A generic/simulator JSON event (interfaces.md) → ``NormalizedEvent``.
+
+    Raises ``EventError`` for a missing ``event_id``, an unknown ``status`` or a field of
+    the wrong type. ``status`` may be absent for an event that only carries data (a
+    recording link, IVR digits) or derived from ``q850_cause``.
+    """
+    if not isinstance(body, Mapping):
+        raise EventError("the body must be a JSON object")
+    eid = event_id or _text(body.get("event_id"), "event_id", MAX_EVENT_ID)
+    if not eid:
+        raise EventError("event_id is missing")
+    raw_cause = body.get("q850_cause")
+    if raw_cause is not None and not isinstance(raw_cause, int | str) or isinstance(raw_cause, bool):
+        raise EventError("q850_cause must be a number or a cause name")
+    status = body.get("status")
+    if status is not None and (not isinstance(status, str) or status not in RANKS):
+        raise EventError("unknown status")
+    if status is None and raw_cause not in (None, ""):
+        # answered=True: a normal clearing is "completed"; the fold derives no_answer
+        # from the missing answer evidence.
+        status = map_q850(raw_cause, answered=True)
+    duration = _int_or_none(body.get("duration_s"), "duration_s")
+    recording = _text(body.get("recording_url"), "recording_url", 500)
+    digits = _text(body.get("digits"), "digits", 32)
+    if status is None and not (recording or digits or duration is not None):
+        raise EventError("status is missing")
+    answered = status in (CallStatus.ANSWERED, CallStatus.MACHINE) or (
+        status == CallStatus.COMPLETED and (duration or 0) > 0
+    )
+    return NormalizedEvent(
+        event_id=eid,
+        status=status,
+        provider="generic",
+        raw_status=status or "",
+        provider_call_id=_text(body.get("provider_call_id"), "provider_call_id", 80),
+        attempt_id=_text(body.get("attempt_id"), "attempt_id", 200),
+        leg="customer",
+        sequence=_int_or_none(body.get("sequence"), "sequence"),
+        occurred_at=_parse_when(body.get("occurred_at")),
+        duration_s=duration,
+        q850_cause=q850_code(raw_cause) if isinstance(raw_cause, int | str) else None,
+        answered_by="machine" if status == CallStatus.MACHINE else None,
+        answered=answered,
+        recording_url=recording,
+        digits=digits,
+        raw=dict(body),
+    )

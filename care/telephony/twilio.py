@@ -10,8 +10,11 @@ the ``twilio`` package is a test dependency (it checks our TwiML and signatures)
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 
 import requests
 
@@ -119,3 +122,11 @@ class TwilioProvider(Provider):
         if not sid or not isinstance(sid, str):
             raise ProviderError("Twilio gave no call id.")
         return sid[:80]
+
+
+def gather_event_id(headers_token: str | None, params: Mapping[str, str], attempt_ref: str | None, item: str | None) -> str:
+    """Twilio's idempotency token when sent, else one id per (call, attempt, survey item)."""
+    if headers_token:
+        return f"twilio:gather:{headers_token.strip()[:90]}"
+    key = json.dumps([params.get("CallSid") or "", attempt_ref or "", item or ""])
+    return f"twilio:gather:{hashlib.sha256(key.encode()).hexdigest()[:32]}"

@@ -38,9 +38,9 @@ from care.models import CareTask, Customer
 from care.models.types import utcnow
 from care.services import appointments as svc
 from care.services import tasks as task_service
-from care.services.settings import current_settings
 from care.web.access import roles_required, user_can
 from care.web.htmx import render
+from care.web.request_settings import current_settings
 
 bp = Blueprint("appointments", __name__, url_prefix="/appointments")
 

@@ -41,13 +41,13 @@ from care.models import CareTask
 from care.models.call import CallAttempt
 from care.models.types import utcnow
 from care.services import calls as call_service
-from care.services.settings import current_settings
 from care.services.tasks import get_task
 from care.telephony import twilio as twilio_adapter
-from care.telephony.base import get_provider
+from care.telephony.providers import get_provider
 from care.telephony.signatures import TWILIO_HEADER, verify_twilio
 from care.web.access import public, roles_required
 from care.web.htmx import is_htmx
+from care.web.request_settings import current_settings
 
 bp = Blueprint("calls", __name__, url_prefix="/calls")
 

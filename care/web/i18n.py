@@ -27,6 +27,6 @@ def select_locale() -> str:
 
 
 def select_timezone() -> str:
-    from care.services.settings import current_settings
+    from care.web.request_settings import current_settings
 
     return current_settings().timezone

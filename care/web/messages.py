@@ -20,9 +20,9 @@ from care.domain.roles import Role
 from care.domain.scripts import FIELDS
 from care.extensions import db
 from care.messaging import outbox as ob
-from care.messaging import templates as tpl
 from care.models.types import utcnow
 from care.services import ServiceError, audit, fallback
+from care.services import message_templates as tpl
 from care.services.settings import load_settings
 from care.web.access import roles_required, user_can
 from care.web.htmx import render

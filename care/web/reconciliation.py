@@ -18,7 +18,7 @@ from care.domain.roles import Role
 from care.extensions import db
 from care.models import CallEvent
 from care.models.types import utcnow
-from care.services import call_events as svc
+from care.services import reconciliation as svc
 from care.web.access import roles_required
 from care.web.htmx import is_htmx, render
 

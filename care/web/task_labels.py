@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 
 from care.domain.dates import END_OF_DAY, to_local
 from care.domain.reasons import render_reason
-from care.services.settings import current_settings
+from care.web.request_settings import current_settings
 
 TYPE_LABELS = {
     "first_service": _l("First service"),

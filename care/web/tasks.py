@@ -28,10 +28,10 @@ from care.services import ServiceError as _ServiceError
 from care.services import appointments as appointment_service
 from care.services import customers as customer_service
 from care.services import scripts as script_service
-from care.services import settings as _settings_service
 from care.services import tasks as task_service
 from care.services import worklist as wl
 from care.web import customers as _customers_web
+from care.web import request_settings as _settings_service
 from care.web import setting_labels as _setting_labels
 from care.web import task_labels
 from care.web.access import roles_required, user_can

@@ -28,16 +28,30 @@ from flask import Blueprint, abort, current_app, request
 
 from care import applier
 from care.domain.callstate import map_twilio
-from care.extensions import csrf
+from care.extensions import csrf, db
 from care.models.types import utcnow
-from care.services import call_events as svc
+from care.services import call_event_store as svc
+from care.telephony.base import EventError
+from care.telephony.generic import map_generic
 from care.telephony.signatures import GENERIC_HEADER, TWILIO_HEADER, verify_generic, verify_twilio
+from care.telephony.twilio import gather_event_id
 from care.web.access import public
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 log = logging.getLogger("care.webhooks")
 
 NO_CONTENT = ("", 204)
+_INGEST_ENGINE = "care_ingest_engine"  # app.extensions: this process's pool for the webhooks
+
+
+def ingest_engine(app):
+    """The engine the webhooks store events on (``call_event_store.ingest_engine``),
+    made once per app and process and kept in ``app.extensions``: every callback asks."""
+    engine = app.extensions.get(_INGEST_ENGINE)
+    if engine is None:
+        options = app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
+        engine = app.extensions.setdefault(_INGEST_ENGINE, svc.ingest_engine(db.engine, options))
+    return engine
 
 
 def _signed_url() -> str:
@@ -55,7 +69,7 @@ def _store_and_apply(event, *, kind: str, payload: dict, attempt_ref: str | None
     with applier.webhook(app):  # the applier thread gives way meanwhile
         try:
             with applier.write_gate:  # this process's writes of events queue here
-                stored = svc.ingest(svc.ingest_engine(app), event, kind=kind, payload=payload, attempt_ref=attempt_ref, now=utcnow())
+                stored = svc.ingest(ingest_engine(app), event, kind=kind, payload=payload, attempt_ref=attempt_ref, now=utcnow())
         except Exception as exc:  # the type only: the message may carry the payload
             log.error("webhook %s: the event could not be stored (%s)", request.path, type(exc).__name__)
             return {"error": "not stored"}, 503
@@ -79,7 +93,7 @@ def _twilio(kind: str):
     params = {name: form.get(name, "") for name in form}
     attempt_ref = request.args.get("attempt") or None
     if kind == svc.GATHER:
-        event_id = svc.twilio_gather_event_id(
+        event_id = gather_event_id(
             request.headers.get("I-Twilio-Idempotency-Token"), params, attempt_ref, request.args.get("item")
         )
         event = map_twilio(params, leg="customer", event_id=event_id)
@@ -131,9 +145,9 @@ def events():
         abort(403, description=f"signature {check.reason}")
     try:
         document = json.loads(body)
-        event = svc.map_generic(document)
+        event = map_generic(document)
     except (ValueError, UnicodeDecodeError) as exc:  # EventError is a ValueError
-        abort(400, description=str(exc) if isinstance(exc, svc.EventError) else "unreadable JSON")
+        abort(400, description=str(exc) if isinstance(exc, EventError) else "unreadable JSON")
     ref = document.get("attempt_id")
     attempt_ref = None if ref is None or isinstance(ref, bool) else str(ref)
     kind = svc.GATHER if event.status is None and event.digits else svc.STATUS

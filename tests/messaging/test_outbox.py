@@ -18,6 +18,11 @@ from tests import factories
 NOW = datetime(2026, 3, 16, 2, 0, tzinfo=UTC)
 
 
+def send_due(session, **kw):
+    """``outbox.send_due`` under the stored settings, as ``care outbox`` calls it."""
+    return outbox.send_due(session, settings=load_settings(session), **kw)
+
+
 class Recorder:
     name = "fake"
 
@@ -52,13 +57,13 @@ def make(session, customer=None, **kw) -> OutboxMessage:
 def test_send_due_sends_and_records(session):
     msg = make(session)
     fake = Recorder()
-    counts = outbox.send_due(session, now=NOW, adapter_for=lambda ch: fake)
+    counts = send_due(session, now=NOW, adapter_for=lambda ch: fake)
     assert counts == {"sent": 1, "skipped": 0, "retry": 0, "failed": 0, "deferred": 0}
     assert fake.sent == [msg.id]
     assert msg.status == "sent" and msg.sent_at == NOW and msg.provider_message_id == f"P{msg.id}"
     # sent once: a second round sends nothing
     assert (
-        outbox.send_due(session, now=NOW + timedelta(hours=1), adapter_for=lambda ch: fake)["sent"]
+        send_due(session, now=NOW + timedelta(hours=1), adapter_for=lambda ch: fake)["sent"]
         == 0
     )
 
@@ -66,7 +71,7 @@ def test_send_due_sends_and_records(session):
 def test_not_due_yet_is_left(session):
     make(session, now=NOW + timedelta(minutes=5))
     fake = Recorder()
-    assert outbox.send_due(session, now=NOW, adapter_for=lambda ch: fake)["sent"] == 0
+    assert send_due(session, now=NOW, adapter_for=lambda ch: fake)["sent"] == 0
 
 
 def test_consent_checked_again_at_send_time(session):
@@ -74,7 +79,7 @@ def test_consent_checked_again_at_send_time(session):
     msg = make(session, customer)
     customer.no_sms = True
     fake = Recorder()
-    counts = outbox.send_due(session, now=NOW, adapter_for=lambda ch: fake)
+    counts = send_due(session, now=NOW, adapter_for=lambda ch: fake)
     assert counts["skipped"] == 1 and fake.sent == []
     assert msg.status == "skipped" and msg.last_error == "consent"
 
@@ -86,35 +91,35 @@ def test_retries_with_backoff_then_gives_up(session):
     fake = Recorder(fail=100)
     now = NOW
     for n in range(1, max_tries):
-        assert outbox.send_due(session, now=now, adapter_for=lambda ch: fake)["retry"] == 1
+        assert send_due(session, now=now, adapter_for=lambda ch: fake)["retry"] == 1
         assert msg.tries == n and msg.status == "queued"
         assert msg.next_attempt_at == now + timedelta(seconds=base * 2 ** (n - 1))
         assert msg.last_error == "fake: HTTP 503"
         # not before its time
         assert (
-            outbox.send_due(
+            send_due(
                 session, now=msg.next_attempt_at - timedelta(seconds=1), adapter_for=lambda ch: fake
             )["retry"]
             == 0
         )
         now = msg.next_attempt_at
-    assert outbox.send_due(session, now=now, adapter_for=lambda ch: fake)["failed"] == 1
+    assert send_due(session, now=now, adapter_for=lambda ch: fake)["failed"] == 1
     assert msg.status == "failed" and msg.tries == max_tries
 
 
 def test_retry_then_success(session):
     msg = make(session)
     fake = Recorder(fail=1, error=RuntimeError("boom +8613800000000"))
-    outbox.send_due(session, now=NOW, adapter_for=lambda ch: fake)
+    send_due(session, now=NOW, adapter_for=lambda ch: fake)
     assert msg.status == "queued" and msg.last_error == "fake: RuntimeError"  # no data in the error
-    outbox.send_due(session, now=NOW + timedelta(hours=1), adapter_for=lambda ch: fake)
+    send_due(session, now=NOW + timedelta(hours=1), adapter_for=lambda ch: fake)
     assert msg.status == "sent" and msg.tries == 2
 
 
 def test_log_adapter_logs_no_customer_data(session, caplog):
     msg = make(session, body="秘密内容")
     caplog.set_level("INFO")
-    outbox.send_due(session, now=NOW, adapter_for=lambda ch: adapters.LogAdapter())
+    send_due(session, now=NOW, adapter_for=lambda ch: adapters.LogAdapter())
     assert msg.status == "sent"
     assert str(msg.id) in caplog.text
     assert msg.to_address not in caplog.text and "秘密内容" not in caplog.text
@@ -123,7 +128,7 @@ def test_log_adapter_logs_no_customer_data(session, caplog):
 def test_skipped_rows_are_not_sent(session):
     make(session, status="skipped", last_error="consent")
     fake = Recorder()
-    assert outbox.send_due(session, now=NOW, adapter_for=lambda ch: fake)["sent"] == 0
+    assert send_due(session, now=NOW, adapter_for=lambda ch: fake)["sent"] == 0
     assert session.scalar(select(OutboxMessage)).status == "skipped"
 
 
@@ -346,9 +351,9 @@ def test_no_text_messages_at_night(session):
     mail = make(session, channel="email", to="a@example.cn")
     fake = Recorder()
     night = datetime(2026, 3, 16, 14, 0, tzinfo=UTC)  # 22:00 local
-    counts = outbox.send_due(session, now=night, adapter_for=lambda ch: fake)
+    counts = send_due(session, now=night, adapter_for=lambda ch: fake)
     assert counts["deferred"] == 1 and counts["sent"] == 1
     assert sms.status == "queued" and mail.status == "sent"
     morning = datetime(2026, 3, 17, 1, 0, tzinfo=UTC)  # 09:00 local
-    assert outbox.send_due(session, now=morning, adapter_for=lambda ch: fake)["sent"] == 1
+    assert send_due(session, now=morning, adapter_for=lambda ch: fake)["sent"] == 1
     assert sms.status == "sent"

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from care.models.call import CallAttempt, CallEvent
-from care.services import call_events, fallback
+from care.services import call_event_apply, call_event_store, fallback
 from care.services import calls as svc
 from care.services.settings import load_settings
 from care.telephony.base import Provider, ProviderError
+from care.telephony.generic import map_generic
 from tests.factories import make_customer, make_task, make_user
 
 MORNING = datetime(2026, 5, 11, 2, 0, tzinfo=UTC)  # 10:00 Shanghai, morning slot
@@ -210,8 +211,8 @@ EVENING = AFTERNOON + timedelta(hours=4)  # 19:00
 def provider_reports(w, attempt, event_id, status):
     """The provider posts an event for ``attempt`` (stored and applied as a webhook's)."""
     body = {"event_id": event_id, "attempt_id": attempt.id, "provider_call_id": "sim-1", "status": status}
-    call_events.receive(
-        w["s"], call_events.map_generic(body), kind=call_events.STATUS, payload=body,
+    call_event_apply.receive(
+        w["s"], map_generic(body), kind=call_event_store.STATUS, payload=body,
         attempt_ref=str(attempt.id), now=attempt.started_at + timedelta(minutes=1),
     )  # fmt: skip
 

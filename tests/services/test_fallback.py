@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 
 from care.messaging import outbox
-from care.messaging.templates import ensure_default_templates
 from care.models import CallAttempt, CareTask, MessageTemplate, OutboxMessage, ReminderFailure
 from care.services import fallback
+from care.services.message_templates import ensure_default_templates
 from tests import factories
 
 # Asia/Shanghai = UTC+8: 02:00 UTC is 10:00 (morning), 07:00 afternoon, 11:00 evening.

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from care.domain.settings import SETTINGS, SettingError
 from care.models import AuditLog, Setting
-from care.services.settings import current_settings, describe, load_settings, set_settings
+from care.services.settings import describe, load_settings, set_settings
 
 NOW = datetime(2026, 5, 4, 2, 0, tzinfo=UTC)
 
@@ -98,14 +98,3 @@ def test_describe_lists_every_setting_with_its_history(session):
     assert rows["dealer_city"]["updated_by"] == "carol"
     assert datetime.fromisoformat(rows["dealer_city"]["updated_at"]) == NOW
     assert rows["attempts_max"]["updated_by"] is None and rows["attempts_max"]["kind"] == "int"
-
-
-def test_current_settings_is_read_once_per_request_and_refreshed_after_a_change(app):
-    from care.extensions import db
-
-    with app.test_request_context("/"):
-        first = current_settings()
-        assert current_settings() is first
-        set_settings(db.session, {"attempts_max": "5"}, actor="t", user_id=None, now=NOW)
-        assert current_settings().attempts_max == 5
-        db.session.rollback()

@@ -12,7 +12,8 @@ import pytest
 import requests
 
 from care.telephony import generic, sim, twilio
-from care.telephony.base import ProviderError, get_provider
+from care.telephony.base import ProviderError
+from care.telephony.providers import get_provider
 from care.telephony.signatures import GENERIC_HEADER, verify_generic
 
 ATTEMPT = SimpleNamespace(id=42, provider_call_id=None)

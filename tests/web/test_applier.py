@@ -12,7 +12,7 @@ from care import applier as applier_module
 from care import create_app
 from care.extensions import db
 from care.models import CallAttempt, CallEvent
-from care.services import call_events
+from care.services import call_event_apply as call_events
 from tests import factories
 from tests.web.test_webhooks import body, generic_post, get_attempt
 
@@ -210,14 +210,10 @@ def test_a_hook_that_writes_never_deadlocks_a_webhook(bg_app, monkeypatch):
     same process stores an event: both get through. (Hooks writing outside the write
     gate held SQLite's lock while waiting for the gate the webhook held while waiting
     for that lock: a 503 after the 15 s busy timeout.)"""
-    import sys
-    import types
-
     from care.models import CareTask
+    from care.services import fallback
 
     in_hook, hook_done = threading.Event(), threading.Event()
-    module = types.ModuleType("care.services.fallback")
-
     def on_attempt_final(session, attempt, *, now):
         session.get(CareTask, attempt.task_id).status = "blocked"
         session.flush()  # the write lock, on SQLite
@@ -225,8 +221,7 @@ def test_a_hook_that_writes_never_deadlocks_a_webhook(bg_app, monkeypatch):
         time.sleep(0.3)
         hook_done.set()
 
-    module.on_attempt_final = on_attempt_final
-    monkeypatch.setitem(sys.modules, "care.services.fallback", module)
+    monkeypatch.setattr(fallback, "on_attempt_final", on_attempt_final)
     client = bg_app.test_client()
     attempt_id, other = new_attempt(bg_app), new_attempt(bg_app)
     assert generic_post(client, body(attempt_id, "h1", "no_answer")).status_code == 204

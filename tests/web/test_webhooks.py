@@ -243,23 +243,23 @@ def test_generic_canceled_not_counted(app, client, attempt_id):
 
 
 def test_store_failure_is_503(app, client, attempt_id, monkeypatch):
-    from care.services import call_events
+    from care.services import call_event_store
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(call_events, "ingest", broken)
+    monkeypatch.setattr(call_event_store, "ingest", broken)
     assert generic_post(client, body(attempt_id)).status_code == 503
     assert events(app) == []
 
 
 def test_apply_failure_still_204_and_stored(app, client, attempt_id, monkeypatch):
-    from care.services import call_events
+    from care.services import call_event_apply, sweep
 
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(call_events, "plan_apply", broken)
+    monkeypatch.setattr(call_event_apply, "plan_apply", broken)
     assert generic_post(client, body(attempt_id)).status_code == 204
     (row,) = events(app)
     assert row.applied_at is None and row.attempt_id == attempt_id
@@ -267,7 +267,7 @@ def test_apply_failure_still_204_and_stored(app, client, attempt_id, monkeypatch
     monkeypatch.undo()
     # the event was committed before the apply: `care sweep` applies it later
     with app.app_context():
-        assert call_events.sweep(db.session, datetime.now(UTC))["reapplied"] == 1
+        assert sweep.sweep(db.session, datetime.now(UTC))["reapplied"] == 1
         db.session.commit()
     assert get_attempt(app, attempt_id).status == "answered"
     assert events(app)[0].applied_at is not None
@@ -281,13 +281,13 @@ def test_one_statement_per_event_and_nothing_more_for_a_duplicate(app, client, a
     from sqlalchemy import event as sa_event
 
     from care import applier
-    from care.services import call_events
+    from care.web.webhooks import ingest_engine
 
     handed: list[int] = []
     monkeypatch.setattr(applier, "submit", lambda _app, attempt: handed.append(attempt))
     statements: list[str] = []
     with app.app_context():
-        engine = call_events.ingest_engine(app)  # the app's engine, or the webhooks' own pool
+        engine = ingest_engine(app)  # the app's engine, or the webhooks' own pool
 
     class Cursor:
         def __init__(self, cursor):
@@ -373,10 +373,10 @@ def test_webhooks_are_csrf_exempt(app, client, attempt_id):
 def test_a_connection_the_database_dropped_is_replaced(app, client, attempt_id):
     """The webhooks' pool pings nothing on checkout (PostgreSQL): a connection killed by a
     database restart fails the INSERT once, is discarded, and the event is stored."""
-    from care.services import call_events
+    from care.web.webhooks import ingest_engine
 
     with app.app_context():
-        engine = call_events.ingest_engine(app)
+        engine = ingest_engine(app)
         assert engine.dialect.name == "sqlite" or engine is not db.engine
     if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL: SQLite's engine pings nothing and has no server to drop it")

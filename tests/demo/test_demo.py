@@ -16,6 +16,10 @@ import pytest
 from sqlalchemy import delete, func, select
 from werkzeug.security import generate_password_hash
 
+from care.demo import load_demo
+from care.demo.catalogue import DEMO_PASSWORD, DEMO_USERS, INSURERS
+from care.demo.dealership import add_years
+from care.demo.load import MARKER_ACTION
 from care.domain.roles import Role
 from care.domain.vin import validate_vin
 from care.extensions import db
@@ -30,14 +34,6 @@ from care.models import (
     Vehicle,
 )
 from care.services import ServiceError
-from care.services.demo import (
-    DEMO_PASSWORD,
-    DEMO_USERS,
-    INSURERS,
-    MARKER_ACTION,
-    add_years,
-    load_demo,
-)
 from care.services.settings import set_settings
 from tests import factories
 

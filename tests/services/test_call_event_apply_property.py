@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from care.domain.callstate import map_twilio
 from care.extensions import db
 from care.models import CallAttempt, CallEvent
-from care.services import call_events as svc
+from care.services import call_event_apply
+from care.telephony.generic import map_generic
 from care.telephony.signatures import sign_generic
 from tests import factories
 
@@ -66,8 +67,8 @@ def post_all(session, attempt, provider: str, scenario: str, order: list[int]) -
         specs = GENERIC[scenario]
         for i in order:
             body = generic_body(attempt.id, i, specs[i])
-            event = svc.map_generic(body)
-            svc.receive(session, event, kind="status", payload=body, attempt_ref=str(attempt.id), now=NOW)
+            event = map_generic(body)
+            call_event_apply.receive(session, event, kind="status", payload=body, attempt_ref=str(attempt.id), now=NOW)
         return
     specs = TWILIO[scenario]
     for i in order:
@@ -77,7 +78,7 @@ def post_all(session, attempt, provider: str, scenario: str, order: list[int]) -
         if kind == "dial":
             params["DialCallSid"] = f"CB{attempt.id:032d}"
         event = map_twilio(params, dial=kind == "dial")
-        svc.receive(session, event, kind=kind, payload=params, attempt_ref=str(attempt.id), now=NOW)
+        call_event_apply.receive(session, event, kind=kind, payload=params, attempt_ref=str(attempt.id), now=NOW)
 
 
 def state_of(attempt: CallAttempt) -> dict:

@@ -25,6 +25,7 @@ from care.domain import scripts as dom
 from care.domain.tasks import TaskType
 from care.models import CareTask, MessageTemplate, User
 from care.services import ServiceError, audit
+from care.services.scripts import merge_context
 
 MAX_SMS_BODY = 500  # characters: a long SMS is split by the carrier, but not endlessly
 MAX_EMAIL_BODY = 10_000
@@ -211,8 +212,6 @@ def render_for_task(
 ) -> tuple[str | None, str] | None:
     """(subject, body) of the task type's message on ``channel`` for this task, fields
     filled from the task (as its call script); None when the type has no such message."""
-    from care.services.scripts import merge_context
-
     text = template_text(session, task.type, channel)
     if text is None:
         return None

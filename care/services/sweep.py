@@ -1,0 +1,73 @@
+"""``care sweep`` (telephony.md pitfall 4, a lost terminal event).
+
+An attempt not terminal ``timeout`` minutes after it started is closed as ``failed``
+with ``swept_at`` set, by storing a synthetic event (provider ``care``, kind ``sweep``)
+and applying it, so that the rule "terminal is absorbing, the first terminal wins" also
+covers a late real terminal: it only fills in duration, cause and recording link.
+``failed`` and not ``no_answer``: we do not know that the customer did not answer; the
+attempt still counts (R13).
+
+Before that, it applies what a killed worker left stored but unapplied, runs the final
+hooks that never ran, and after it the fallback sweep
+(``care.services.fallback.sweep_fallbacks``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from care.domain.callstate import TERMINAL_RANK, CallStatus, NormalizedEvent
+from care.models import CallAttempt
+from care.services import fallback
+from care.services.call_event_apply import (
+    apply_event,
+    apply_to_attempt,
+    finalize,
+    pending_attempts,
+    unfinalized_attempts,
+)
+from care.services.call_event_store import SWEEP, SWEEP_PROVIDER, store_event
+from care.services.settings import load_settings
+
+log = logging.getLogger("care.call_events")
+
+
+def sweep(session: Session, now: datetime, timeout_minutes: int | None = None) -> dict[str, Any]:
+    """Close attempts stuck without a terminal event; re-apply events left unapplied."""
+    if timeout_minutes is None:
+        timeout_minutes = int(load_settings(session).attempt_timeout_minutes)
+    cutoff = now - timedelta(minutes=timeout_minutes)
+    counts: dict[str, Any] = {"swept": 0, "reapplied": 0}
+    # Events stored but never applied (an apply that failed after the store committed).
+    for attempt_id in pending_attempts(session):
+        apply_to_attempt(session, attempt_id, now=now)
+        counts["reapplied"] += 1
+    # Terminal attempts whose final hook never ran (a process died between the two).
+    counts["finalized"] = finalize(session, unfinalized_attempts(session, ended_before=now), now=now)
+    stuck = session.scalars(
+        select(CallAttempt.id)
+        .where(CallAttempt.rank < TERMINAL_RANK, CallAttempt.started_at < cutoff)
+        .order_by(CallAttempt.id)
+    ).all()
+    for attempt_id in stuck:
+        synthetic = NormalizedEvent(
+            event_id=f"care:sweep:{attempt_id}", status=CallStatus.FAILED, provider=SWEEP_PROVIDER,
+            raw_status="timeout", leg="customer",
+        )
+        row, _created = store_event(
+            session, synthetic, kind=SWEEP, payload={"reason": "timeout", "timeout_minutes": timeout_minutes},
+            attempt_ref=str(attempt_id), now=now,
+        )
+        attempt = apply_event(session, row, now)
+        if attempt is not None and attempt.rank == TERMINAL_RANK:
+            attempt.swept_at = attempt.swept_at or now
+            counts["swept"] += 1
+    session.flush()
+    counts["fallbacks"] = fallback.sweep_fallbacks(session, now=now)
+    log.info("sweep: %d attempt(s) closed, %d re-applied", counts["swept"], counts["reapplied"])
+    return counts
