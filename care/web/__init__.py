@@ -13,6 +13,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from care.extensions import db, login_manager
+from care.web import labels
 from care.web.access import check_access, user_can
 from care.web.htmx import is_htmx
 
@@ -57,6 +58,7 @@ def init_app(app: Flask) -> None:
     import importlib
 
     app.session_interface = SessionInterface()
+    labels.register(app)
 
     for name in BLUEPRINTS:
         module = importlib.import_module(name)

@@ -29,34 +29,12 @@ from care.services import ServiceError
 from care.services import users as user_service
 from care.web.access import roles_required
 from care.web.htmx import render
-from care.web.setting_labels import translated
+from care.web.i18n import translated
+from care.web.labels import ROLES
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-ROLE_NAMES = {
-    Role.SPECIALIST: _l("Care specialist"),
-    Role.INSURANCE: _l("Insurance specialist"),
-    Role.CARE_MANAGER: _l("Care manager"),
-    Role.CONSULTANT: _l("Sales consultant"),
-    Role.SALES_MANAGER: _l("Sales manager"),
-    Role.FRONT_DESK: _l("Front desk (service reception)"),
-    Role.GENERAL_MANAGER: _l("General manager"),
-    Role.ADMIN: _l("Administrator"),
-}
-
 LOCALE_CHOICES = [_choice("", _l("As the browser prefers")), _choice("zh_CN", "中文"), _choice("en", "English")]
-
-
-def role_name(role) -> str:
-    try:
-        return str(ROLE_NAMES[Role(role)])
-    except (KeyError, ValueError):
-        return str(role)
-
-
-@bp.app_template_global("role_name")
-def _role_name_global(role) -> str:
-    return role_name(role)
 
 
 @bp.context_processor
@@ -73,7 +51,7 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 def _role_choices():
-    return [_choice(r.value, ROLE_NAMES[r]) for r in Role]
+    return [_choice(r.value, ROLES[r]) for r in Role]
 
 
 _PASSWORD_LENGTH = Length(

@@ -18,25 +18,12 @@ from care.services import customers as svc
 from care.services import tasks as task_service
 from care.web.access import roles_required
 from care.web.htmx import render
+from care.web.labels import CUSTOMER_CLASSES
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 
 EXPORTERS = (Role.CARE_MANAGER, Role.GENERAL_MANAGER)
 MAX_PAGE_DIGITS = 7
-
-CLASS_LABELS = {
-    "potential": _l("Potential"),
-    "existing": _l("Existing"),
-    "vip": _l("VIP"),
-    "key": _l("Key account"),
-}
-VISIT_KIND_LABELS = {
-    "first_service": _l("First service"),
-    "maintenance": _l("Regular maintenance"),
-    "repair": _l("Repair"),
-    "warranty": _l("Warranty"),
-    "other": _l("Other"),
-}
 
 
 class SearchForm(FlaskForm):
@@ -79,7 +66,7 @@ def customer_phone(e164: str | None) -> str:
 def index():
     form = SearchForm(request.args)
     page_no = _page_number()
-    context = {"form": form, "class_labels": CLASS_LABELS, "q": "", "results": None}
+    context = {"form": form, "q": "", "results": None}
     if not form.validate():
         return render("customers/index.html", "customers/_results.html", **context), 422
     q = svc.clean_query(form.q.data)
@@ -113,8 +100,6 @@ def detail(customer_id: int):
         "customers/_detail.html",
         profile=profile,
         c=profile.customer,
-        class_labels=CLASS_LABELS,
-        visit_kinds=VISIT_KIND_LABELS,
         full_phones=_full_phones(),
         timeline=task_service.timeline(db.session, customer_id),
     )
@@ -148,7 +133,7 @@ def export():
         form.q.data,
         full_phones=_full_phones(),
         headers=headers,
-        labels={k: str(v) for k, v in CLASS_LABELS.items()},
+        labels={k: str(v) for k, v in CUSTOMER_CLASSES.items()},
         capped_note=_(
             "# Only the first %(cap)s customers are exported: narrow the search to export the rest.",
             cap=format_number(cap),

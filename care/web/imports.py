@@ -57,29 +57,17 @@ from care.services.imports import (
 )
 from care.web.access import roles_required
 from care.web.htmx import render
+from care.web.labels import IMPORT_KINDS
 
 log = logging.getLogger("care.web.imports")
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
-KIND_LABELS = {
-    "customers": _l("Customers"),
-    "vehicles": _l("Vehicles"),
-    "visits": _l("Service visits"),
-    "policies": _l("Insurance policies"),
-    "deliveries": _l("Deliveries"),
-}
-STATUS_LABELS = {
-    "queued": _l("Queued"),
-    "running": _l("Running"),
-    "done": _l("Done"),
-    "failed": _l("Failed"),
-}
 REJECTS_PER_PAGE = 50
 
 
 class UploadForm(FlaskForm):
-    kind = SelectField(_l("Kind of file"), choices=[_choice(k, KIND_LABELS[k]) for k in KINDS])
+    kind = SelectField(_l("Kind of file"), choices=[_choice(k, IMPORT_KINDS[k]) for k in KINDS])
     file = FileField(
         _l("File (.csv or .xlsx)"),
         validators=[
@@ -147,8 +135,6 @@ def _index(form: UploadForm, status: int = 200):
             form=form,
             runs=runs,
             kinds=KIND_SPECS,
-            kind_labels=KIND_LABELS,
-            status_labels=STATUS_LABELS,
         ),
         status,
     )
@@ -223,8 +209,6 @@ def run(run_id: int):
         pager=pager,
         capped=run.rejected > 0 and len(rejects) >= REJECTS_KEPT,
         kept=REJECTS_KEPT,
-        kind_labels=KIND_LABELS,
-        status_labels=STATUS_LABELS,
         run_error=run_error(run),
         reject_message=reject_message,
     )

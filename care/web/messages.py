@@ -25,8 +25,8 @@ from care.services import ServiceError, audit, fallback
 from care.services.settings import load_settings
 from care.web.access import roles_required, user_can
 from care.web.htmx import render
-from care.web.setting_labels import translated
-from care.web.task_labels import channel_label, task_type_label
+from care.web.i18n import translated
+from care.web.labels import channel_label, task_type_label
 
 bp = Blueprint("messages", __name__, url_prefix="/messages")
 
@@ -47,15 +47,6 @@ def _kind(task_type: str, channel: str) -> tuple[str, str]:
     if (task_type, channel) not in tpl.DEFAULTS:
         abort(404)
     return task_type, channel
-
-
-def _status_label(status: str) -> str:
-    return {
-        ob.QUEUED: _("queued"),
-        ob.SENT: _("sent"),
-        ob.FAILED: _("failed"),
-        ob.SKIPPED: _("skipped"),
-    }.get(status, status)
 
 
 @bp.route("/templates")
@@ -177,7 +168,6 @@ def outbox():
         pages=pages,
         status=status,
         statuses=ob.STATUSES,
-        status_label=_status_label,
     )
 
 

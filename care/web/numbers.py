@@ -17,7 +17,6 @@ import json
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 
@@ -28,24 +27,12 @@ from care.models.types import utcnow
 from care.services import numbers as svc
 from care.web.access import roles_required
 from care.web.htmx import is_htmx, render
-from care.web.setting_labels import translated
+from care.web.i18n import translated
 
 bp = Blueprint("numbers", __name__, url_prefix="/numbers")
 
 ROLES = (Role.SPECIALIST, Role.INSURANCE, Role.CONSULTANT, Role.CARE_MANAGER)
 MAX_PAGE_DIGITS = 7
-
-WHY_LABELS = {
-    svc.NO_NUMBER: _l("No number"),
-    svc.INVALID: _l("Invalid number"),
-    svc.REPORTED: _l("Number reported wrong"),
-}
-FIELD_LABELS = {"mobile": _l("Mobile"), "phone2": _l("Other phone")}
-
-
-@bp.context_processor
-def _labels() -> dict:
-    return {"why_labels": WHY_LABELS, "field_labels": FIELD_LABELS}
 
 
 def _page_number() -> int:
