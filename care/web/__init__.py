@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from care.extensions import db, login_manager
 from care.web import labels
 from care.web.access import check_access, user_can
+from care.web.converters import CONVERTERS
 from care.web.htmx import is_htmx
 
 log = logging.getLogger("care.web")
@@ -58,6 +59,7 @@ def init_app(app: Flask) -> None:
     import importlib
 
     app.session_interface = SessionInterface()
+    app.url_map.converters.update(CONVERTERS)  # before the blueprints' routes use them
     labels.register(app)
 
     for name in BLUEPRINTS:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -31,6 +31,7 @@ from care.web.access import roles_required
 from care.web.htmx import render
 from care.web.i18n import translated
 from care.web.labels import ROLES
+from care.web.paging import paginate
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -137,7 +138,6 @@ def _get_user(user_id: int) -> User:
 @roles_required(Role.ADMIN)
 def users():
     q = request.args.get("q", "").strip()[:64]
-    page = request.args.get("page", 1, type=int)
     query = select(User)
     if q:
         query = query.where(
@@ -147,12 +147,7 @@ def users():
                 User.extension == q,
             )
         )
-    pagination = db.paginate(
-        query.order_by(User.active.desc(), func.lower(User.username)),
-        page=max(page, 1),
-        per_page=current_app.config["CARE_PAGE_SIZE"],
-        error_out=False,
-    )
+    pagination = paginate(query.order_by(User.active.desc(), func.lower(User.username)))
     return render(
         "admin/users.html",
         "admin/_users_table.html",
@@ -216,7 +211,7 @@ def _user_page(user: User, *, form=None, password_form=None, status=200):
     )
 
 
-@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@bp.route("/users/<id:user_id>", methods=["GET", "POST"])
 @roles_required(Role.ADMIN)
 def user(user_id: int):
     user = _get_user(user_id)
@@ -248,7 +243,7 @@ def user(user_id: int):
     return _user_page(user, form=form, status=422)
 
 
-@bp.route("/users/<int:user_id>/password", methods=["POST"])
+@bp.route("/users/<id:user_id>/password", methods=["POST"])
 @roles_required(Role.ADMIN)
 def user_password(user_id: int):
     user = _get_user(user_id)
@@ -266,7 +261,7 @@ def user_password(user_id: int):
     return _user_page(user, password_form=form, status=422)
 
 
-@bp.route("/users/<int:user_id>/unlock", methods=["POST"])
+@bp.route("/users/<id:user_id>/unlock", methods=["POST"])
 @roles_required(Role.ADMIN)
 def user_unlock(user_id: int):
     user = _get_user(user_id)

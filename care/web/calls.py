@@ -103,7 +103,7 @@ def _render_panel(attempt: CallAttempt, status: int = 200, headers: dict | None 
     return Response(body, status, headers or {})
 
 
-@bp.route("/start/<int(max=2147483647):task_id>", methods=["POST"])
+@bp.route("/start/<id:task_id>", methods=["POST"])
 @roles_required(*CALLER_ROLES)
 def start(task_id: int):
     task = get_task(db.session, task_id)
@@ -144,7 +144,7 @@ def start(task_id: int):
     return redirect(url_for("tasks.contact", customer_id=task.customer_id), code=303)
 
 
-@bp.route("/<int(max=2147483647):attempt_id>/panel")
+@bp.route("/<id:attempt_id>/panel")
 @roles_required(*CALLER_ROLES)
 def panel(attempt_id: int):
     attempt = db.session.get(CallAttempt, attempt_id)
@@ -160,7 +160,7 @@ def panel(attempt_id: int):
     return _render_panel(attempt, 200, headers)
 
 
-@bp.route("/twiml/<int(max=2147483647):attempt_id>", methods=["GET", "POST"])
+@bp.route("/twiml/<id:attempt_id>", methods=["GET", "POST"])
 @public
 @csrf.exempt
 def twiml(attempt_id: int):

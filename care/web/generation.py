@@ -6,7 +6,7 @@ button here; all of them call care.services.generator.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -21,6 +21,7 @@ from care.services.generator import GENERATED_TYPES, SKIP_REASONS, generate_due,
 from care.services.settings import load_settings
 from care.web.access import roles_required
 from care.web.htmx import render
+from care.web.paging import paginate
 
 bp = Blueprint("generation", __name__, url_prefix="/generation")
 
@@ -57,17 +58,11 @@ def _context() -> dict:
 @bp.get("/")
 @roles_required(*VIEWERS)
 def index():
-    page = request.args.get("page", 1, type=int)
-    runs = db.paginate(
-        select(GenerationRun).order_by(GenerationRun.started_at.desc(), GenerationRun.id.desc()),
-        page=page,
-        per_page=current_app.config["CARE_PAGE_SIZE"],
-        error_out=False,
-    )
+    runs = paginate(select(GenerationRun).order_by(GenerationRun.started_at.desc(), GenerationRun.id.desc()))
     return render("generation/index.html", "generation/_runs.html", runs=runs, **_context())
 
 
-@bp.get("/<int:run_id>")
+@bp.get("/<id:run_id>")
 @roles_required(*VIEWERS)
 def run(run_id: int):
     run = db.get_or_404(GenerationRun, run_id, description=_("There is no such generator run."))

@@ -27,6 +27,7 @@ from care.web.access import roles_required, user_can
 from care.web.htmx import render
 from care.web.i18n import translated
 from care.web.labels import channel_label, task_type_label
+from care.web.paging import Pager, page_number
 
 bp = Blueprint("messages", __name__, url_prefix="/messages")
 
@@ -40,7 +41,6 @@ READERS = (
 EDITORS = (Role.CARE_MANAGER,)
 OUTBOX_VIEWERS = (Role.CARE_MANAGER, Role.ADMIN)
 VIOLATION_VIEWERS = (Role.CARE_MANAGER, Role.GENERAL_MANAGER)
-MAX_PAGE = 100_000
 
 
 def _kind(task_type: str, channel: str) -> tuple[str, str]:
@@ -131,20 +131,13 @@ def template_save(task_type: str, channel: str):
     return redirect(url_for("messages.template", task_type=task_type, channel=channel), code=303)
 
 
-def _page_arg() -> int:
-    text = request.args.get("page", "1").strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
-        abort(400)
-    return int(text)
-
-
 @bp.route("/outbox")
 @roles_required(*OUTBOX_VIEWERS)
 def outbox():
     status = request.args.get("status", "").strip()
     if status and status not in ob.STATUSES:
         abort(400)
-    page = _page_arg()
+    page = page_number()
     per_page = int(current_app.config.get("CARE_PAGE_SIZE", 25))
     rows, total = ob.listing(db.session, status=status or None, page=page, per_page=per_page)
     audit.record(
@@ -158,14 +151,13 @@ def outbox():
         now=utcnow(),
     )
     db.session.commit()
-    pages = max(1, -(-total // per_page))
+    pager = Pager.of(total, page, per_page)
     return render(
         "messages/outbox.html",
         "messages/_outbox_table.html",
         rows=rows,
         total=total,
-        page_no=page,
-        pages=pages,
+        pager=pager,
         status=status,
         statuses=ob.STATUSES,
     )

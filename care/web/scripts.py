@@ -202,7 +202,7 @@ def _invalid(tt: TaskType, form: ScriptForm, status: int = 422, **extra):
     return render("scripts/script.html", "scripts/_script.html", **_script_context(tt, form, **extra)), status
 
 
-@bp.route("/<task_type>/versions/<int(max=2147483647):version>")
+@bp.route("/<task_type>/versions/<id:version>")
 @roles_required(*READERS)
 def version(task_type: str, version: int):
     tt = _task_type(task_type)

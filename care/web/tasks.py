@@ -545,13 +545,13 @@ def _cx_detail_page(task, *, panel: TaskPanel | None = None, status: int = 200):
     )
 
 
-@bp.route("/contact/<int(max=2147483647):customer_id>")
+@bp.route("/contact/<id:customer_id>")
 @roles_required(*CONTACT_ROLES)
 def contact(customer_id: int):
     return _cx_contact_page(customer_id)
 
 
-@bp.route("/<int(max=2147483647):task_id>")
+@bp.route("/<id:task_id>")
 @roles_required(*TASK_READERS)
 def detail(task_id: int):
     return _cx_detail_page(_cx_task_or_404(task_id))
@@ -573,7 +573,7 @@ def _cx_respond_panel(panel: TaskPanel, status: int, *, retarget: bool):
     return response
 
 
-@bp.route("/<int(max=2147483647):task_id>/outcome", methods=["POST"])
+@bp.route("/<id:task_id>/outcome", methods=["POST"])
 @roles_required(*CONTACT_ROLES)
 def outcome(task_id: int):
     task = _cx_task_or_404(task_id)
