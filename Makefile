@@ -49,7 +49,7 @@ translations: venv ## compile the message catalogues (.po → .mo)
 	@$(BIN)/pybabel compile -d translations >/dev/null
 
 extract-messages: venv ## refresh translations/messages.pot and merge it into the catalogues
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot --no-location --sort-output .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k N_ -o translations/messages.pot --no-location --sort-output .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
 
 browser-deps: ## Debian's Chromium for the browser tests (Playwright cannot download one here)

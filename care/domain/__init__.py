@@ -8,7 +8,7 @@ def N_(message: str) -> str:
 
     Babel's extractor knows `N_` by default, so `N_("… %(value)s …")` lands in the
     catalogue; the web layer translates the template with its params (see
-    care/web/setting_labels.py `translated`).
+    care/web/i18n.py `translated`).
     """
     return message
 

@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
+# The largest value of an INTEGER column (ids, counts) on both databases: 2**31 - 1.
+MAX_INTEGER = 2_147_483_647
+
 
 class UTCDateTime(TypeDecorator):
     """Aware datetimes stored as UTC; SQLite keeps no offset, so read back as UTC."""

@@ -32,11 +32,11 @@ from sqlalchemy.orm import Session
 
 from care.domain.callstate import CallStatus, NormalizedEvent, map_twilio
 from care.models import CallAttempt, CallEvent
+from care.models.types import MAX_INTEGER
 from care.telephony.generic import map_generic
 
 GATHER, DIAL, STATUS, SWEEP = "gather", "dial", "status", "sweep"  # CallEvent.kind
 MAX_REF = 40
-MAX_ATTEMPT_ID = 2_147_483_647
 SWEEP_PROVIDER = "care"  # the provider of the sweep's synthetic events
 
 
@@ -83,7 +83,7 @@ def _event_values(
 def _attempt_ref_id(ref: str) -> int | None:
     """The attempt id an ``attempt`` reference names, or None when it names none."""
     text = ref.strip()
-    return int(text) if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ATTEMPT_ID else None
+    return int(text) if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_INTEGER else None
 
 
 def _attempt_for(session: Session, ref: str | None, provider_call_id: str | None) -> CallAttempt | None:

@@ -49,13 +49,13 @@ from care.models import (
     User,
     Vehicle,
 )
-from care.models.types import utcnow
+from care.models.types import MAX_INTEGER, utcnow
 from care.services import ServiceError, audit
 from care.services.settings import load_settings
 
 DEFAULT_NOTE = "系统默认话术"  # the change note of the default version 1 (content, like the body)
 MAX_CUSTOMER_REF = 40  # characters: a customer number (Customer.customer_no) or an id
-MAX_DB_INT = 2_147_483_647
+MAX_DB_INT = MAX_INTEGER
 
 
 class ScriptInvalid(ServiceError):

@@ -13,7 +13,9 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from care.extensions import db, login_manager
+from care.web import labels
 from care.web.access import check_access, user_can
+from care.web.converters import CONVERTERS
 from care.web.htmx import is_htmx
 
 log = logging.getLogger("care.web")
@@ -57,6 +59,8 @@ def init_app(app: Flask) -> None:
     import importlib
 
     app.session_interface = SessionInterface()
+    app.url_map.converters.update(CONVERTERS)  # before the blueprints' routes use them
+    labels.register(app)
 
     for name in BLUEPRINTS:
         module = importlib.import_module(name)

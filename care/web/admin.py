@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -29,34 +29,13 @@ from care.services import ServiceError
 from care.services import users as user_service
 from care.web.access import roles_required
 from care.web.htmx import render
-from care.web.setting_labels import translated
+from care.web.i18n import translated
+from care.web.labels import ROLES
+from care.web.paging import paginate
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-ROLE_NAMES = {
-    Role.SPECIALIST: _l("Care specialist"),
-    Role.INSURANCE: _l("Insurance specialist"),
-    Role.CARE_MANAGER: _l("Care manager"),
-    Role.CONSULTANT: _l("Sales consultant"),
-    Role.SALES_MANAGER: _l("Sales manager"),
-    Role.FRONT_DESK: _l("Front desk (service reception)"),
-    Role.GENERAL_MANAGER: _l("General manager"),
-    Role.ADMIN: _l("Administrator"),
-}
-
 LOCALE_CHOICES = [_choice("", _l("As the browser prefers")), _choice("zh_CN", "中文"), _choice("en", "English")]
-
-
-def role_name(role) -> str:
-    try:
-        return str(ROLE_NAMES[Role(role)])
-    except (KeyError, ValueError):
-        return str(role)
-
-
-@bp.app_template_global("role_name")
-def _role_name_global(role) -> str:
-    return role_name(role)
 
 
 @bp.context_processor
@@ -73,7 +52,7 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 def _role_choices():
-    return [_choice(r.value, ROLE_NAMES[r]) for r in Role]
+    return [_choice(r.value, ROLES[r]) for r in Role]
 
 
 _PASSWORD_LENGTH = Length(
@@ -159,7 +138,6 @@ def _get_user(user_id: int) -> User:
 @roles_required(Role.ADMIN)
 def users():
     q = request.args.get("q", "").strip()[:64]
-    page = request.args.get("page", 1, type=int)
     query = select(User)
     if q:
         query = query.where(
@@ -169,12 +147,7 @@ def users():
                 User.extension == q,
             )
         )
-    pagination = db.paginate(
-        query.order_by(User.active.desc(), func.lower(User.username)),
-        page=max(page, 1),
-        per_page=current_app.config["CARE_PAGE_SIZE"],
-        error_out=False,
-    )
+    pagination = paginate(query.order_by(User.active.desc(), func.lower(User.username)))
     return render(
         "admin/users.html",
         "admin/_users_table.html",
@@ -238,7 +211,7 @@ def _user_page(user: User, *, form=None, password_form=None, status=200):
     )
 
 
-@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@bp.route("/users/<id:user_id>", methods=["GET", "POST"])
 @roles_required(Role.ADMIN)
 def user(user_id: int):
     user = _get_user(user_id)
@@ -270,7 +243,7 @@ def user(user_id: int):
     return _user_page(user, form=form, status=422)
 
 
-@bp.route("/users/<int:user_id>/password", methods=["POST"])
+@bp.route("/users/<id:user_id>/password", methods=["POST"])
 @roles_required(Role.ADMIN)
 def user_password(user_id: int):
     user = _get_user(user_id)
@@ -288,7 +261,7 @@ def user_password(user_id: int):
     return _user_page(user, password_form=form, status=422)
 
 
-@bp.route("/users/<int:user_id>/unlock", methods=["POST"])
+@bp.route("/users/<id:user_id>/unlock", methods=["POST"])
 @roles_required(Role.ADMIN)
 def user_unlock(user_id: int):
     user = _get_user(user_id)

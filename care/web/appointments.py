@@ -40,6 +40,7 @@ from care.services import appointments as svc
 from care.services import tasks as task_service
 from care.web.access import roles_required, user_can
 from care.web.htmx import render
+from care.web.labels import VISIT_KINDS
 from care.web.request_settings import current_settings
 
 bp = Blueprint("appointments", __name__, url_prefix="/appointments")
@@ -48,13 +49,6 @@ BOOKING_ROLES = tuple(sorted(CALLING_ROLES))
 LIST_ROLES = (*BOOKING_ROLES, Role.FRONT_DESK, Role.SALES_MANAGER, Role.GENERAL_MANAGER)
 MIN_YEAR, MAX_YEAR = 2000, 2100  # a date outside is a typing error, not a day to list
 
-KIND_LABELS = {
-    "first_service": _l("First service"),
-    "maintenance": _l("Regular maintenance"),
-    "repair": _l("Repair"),
-    "warranty": _l("Warranty"),
-    "other": _l("Other"),
-}
 
 
 class BookingForm(FlaskForm):
@@ -63,7 +57,7 @@ class BookingForm(FlaskForm):
     date = StringField(_l("Date"), widget=DateInput())
     time = StringField(_l("Time"), widget=TimeInput())
     service_kind = SelectField(
-        _l("Service"), choices=[_choice(k, v) for k, v in KIND_LABELS.items()], validate_choice=False
+        _l("Service"), choices=[_choice(k, v) for k, v in VISIT_KINDS.items()], validate_choice=False
     )
     vehicle = SelectField(_l("Vehicle"), choices=[], validate_choice=False)
     notes = TextAreaField(_l("Notes for the service desk"), render_kw={"rows": 3, "maxlength": svc.MAX_NOTES})
@@ -120,7 +114,6 @@ def index():
         prev_day=day - timedelta(days=1),
         next_day=day + timedelta(days=1),
         appointments=svc.for_day(db.session, day),
-        kind_labels=KIND_LABELS,
     )
 
 
@@ -199,7 +192,6 @@ def new():
             today=today,
             workday=workday,
             action=url_for("appointments.new", **({"task": task.id} if task else {"customer": customer.id})),
-            kind_labels=KIND_LABELS,
         ),
         status,
     )

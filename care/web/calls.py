@@ -32,7 +32,6 @@ from flask import (
 )
 from flask_babel import format_datetime
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from care.domain.roles import CALLING_ROLES
@@ -47,42 +46,13 @@ from care.telephony.providers import get_provider
 from care.telephony.signatures import TWILIO_HEADER, verify_twilio
 from care.web.access import public, roles_required
 from care.web.htmx import is_htmx
+from care.web.labels import slot_label
 from care.web.request_settings import current_settings
 
 bp = Blueprint("calls", __name__, url_prefix="/calls")
 
 CALLER_ROLES = tuple(sorted(CALLING_ROLES))
 TASKS_CHANGED = "tasks-changed"
-
-STATUS_LABELS = {
-    "requested": _l("Ringing your extension…"),
-    "initiated": _l("Ringing your extension…"),
-    "ringing": _l("Ringing the customer…"),
-    "answered": _l("Connected"),
-    "completed": _l("Completed"),
-    "no_answer": _l("No answer"),
-    "busy": _l("Busy"),
-    "rejected": _l("Rejected"),
-    "invalid_number": _l("Invalid number"),
-    "failed": _l("Failed"),
-    "canceled": _l("Canceled"),
-    "machine": _l("Answering machine"),
-    "in_progress": _l("In progress"),
-    "reached": _l("Reached"),
-    "voicemail": _l("Voicemail"),
-}
-SLOT_LABELS = {"morning": _l("morning"), "afternoon": _l("afternoon"), "evening": _l("evening")}
-
-
-def call_status_label(status: str | None) -> str:
-    label = STATUS_LABELS.get(status or "")
-    return str(label) if label is not None else (status or "")
-
-
-def slot_label(name: str | None) -> str:
-    label = SLOT_LABELS.get(name or "")
-    return str(label) if label is not None else (name or "")
-
 
 def now() -> datetime:
     """The time of the request (CARE_NOW in tests only)."""
@@ -118,8 +88,6 @@ def task_calls(task: CareTask):
 def _helpers() -> dict:
     return {
         "task_calls": task_calls,
-        "call_status_label": call_status_label,
-        "slot_label": slot_label,
         "call_refusal_text": refusal_text,
         "call_finished": call_service.is_finished,
         "sim_forcing": lambda: current_app.config.get("CARE_TELEPHONY", "sim") == "sim",
@@ -135,7 +103,7 @@ def _render_panel(attempt: CallAttempt, status: int = 200, headers: dict | None 
     return Response(body, status, headers or {})
 
 
-@bp.route("/start/<int(max=2147483647):task_id>", methods=["POST"])
+@bp.route("/start/<id:task_id>", methods=["POST"])
 @roles_required(*CALLER_ROLES)
 def start(task_id: int):
     task = get_task(db.session, task_id)
@@ -176,7 +144,7 @@ def start(task_id: int):
     return redirect(url_for("tasks.contact", customer_id=task.customer_id), code=303)
 
 
-@bp.route("/<int(max=2147483647):attempt_id>/panel")
+@bp.route("/<id:attempt_id>/panel")
 @roles_required(*CALLER_ROLES)
 def panel(attempt_id: int):
     attempt = db.session.get(CallAttempt, attempt_id)
@@ -192,7 +160,7 @@ def panel(attempt_id: int):
     return _render_panel(attempt, 200, headers)
 
 
-@bp.route("/twiml/<int(max=2147483647):attempt_id>", methods=["GET", "POST"])
+@bp.route("/twiml/<id:attempt_id>", methods=["GET", "POST"])
 @public
 @csrf.exempt
 def twiml(attempt_id: int):

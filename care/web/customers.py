@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, request
 from flask_babel import format_datetime, format_number
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -18,25 +18,12 @@ from care.services import customers as svc
 from care.services import tasks as task_service
 from care.web.access import roles_required
 from care.web.htmx import render
+from care.web.labels import CUSTOMER_CLASSES
+from care.web.paging import page_number, paginate
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 
 EXPORTERS = (Role.CARE_MANAGER, Role.GENERAL_MANAGER)
-MAX_PAGE_DIGITS = 7
-
-CLASS_LABELS = {
-    "potential": _l("Potential"),
-    "existing": _l("Existing"),
-    "vip": _l("VIP"),
-    "key": _l("Key account"),
-}
-VISIT_KIND_LABELS = {
-    "first_service": _l("First service"),
-    "maintenance": _l("Regular maintenance"),
-    "repair": _l("Repair"),
-    "warranty": _l("Warranty"),
-    "other": _l("Other"),
-}
 
 
 class SearchForm(FlaskForm):
@@ -49,15 +36,6 @@ class SearchForm(FlaskForm):
         _l("Search customers"),
         validators=[Length(max=svc.MAX_QUERY, message=_l("Search for at most %(max)d characters."))],
     )
-
-
-def _page_number() -> int:
-    raw = request.args.get("page", "1").strip() or "1"
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        abort(400, description=_("The page number must be a whole number from 1 on."))
-    if len(raw) > MAX_PAGE_DIGITS:  # far past any list; also keeps the SQL offset in range
-        abort(404, description=_("Page %(page)s does not exist.", page=raw))
-    return int(raw)
 
 
 def _actor() -> dict:
@@ -78,13 +56,12 @@ def customer_phone(e164: str | None) -> str:
 @roles_required(*CUSTOMER_READERS)
 def index():
     form = SearchForm(request.args)
-    page_no = _page_number()
-    context = {"form": form, "class_labels": CLASS_LABELS, "q": "", "results": None}
+    page_no = page_number()
+    context = {"form": form, "q": "", "results": None}
     if not form.validate():
         return render("customers/index.html", "customers/_results.html", **context), 422
     q = svc.clean_query(form.q.data)
-    per_page = current_app.config["CARE_PAGE_SIZE"]
-    results = db.paginate(svc.search_statement(q), page=page_no, per_page=per_page, error_out=False)
+    results = paginate(svc.search_statement(q), page_no)
     if page_no > 1 and page_no > results.pages:
         abort(
             404,
@@ -101,7 +78,7 @@ def index():
     return render("customers/index.html", "customers/_results.html", **context)
 
 
-@bp.route("/<int(max=2147483647):customer_id>")  # ids beyond INTEGER: plain 404
+@bp.route("/<id:customer_id>")
 @roles_required(*CUSTOMER_READERS)
 def detail(customer_id: int):
     profile = svc.view_customer(db.session, customer_id, now=utcnow(), **_actor())
@@ -113,8 +90,6 @@ def detail(customer_id: int):
         "customers/_detail.html",
         profile=profile,
         c=profile.customer,
-        class_labels=CLASS_LABELS,
-        visit_kinds=VISIT_KIND_LABELS,
         full_phones=_full_phones(),
         timeline=task_service.timeline(db.session, customer_id),
     )
@@ -148,7 +123,7 @@ def export():
         form.q.data,
         full_phones=_full_phones(),
         headers=headers,
-        labels={k: str(v) for k, v in CLASS_LABELS.items()},
+        labels={k: str(v) for k, v in CUSTOMER_CLASSES.items()},
         capped_note=_(
             "# Only the first %(cap)s customers are exported: narrow the search to export the rest.",
             cap=format_number(cap),

@@ -6,9 +6,8 @@ button here; all of them call care.services.generator.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
@@ -22,40 +21,12 @@ from care.services.generator import GENERATED_TYPES, SKIP_REASONS, generate_due,
 from care.services.settings import load_settings
 from care.web.access import roles_required
 from care.web.htmx import render
-from care.web.task_labels import TYPE_LABELS
+from care.web.paging import paginate
 
 bp = Blueprint("generation", __name__, url_prefix="/generation")
 
 VIEWERS = (Role.CARE_MANAGER, Role.GENERAL_MANAGER, Role.ADMIN)
 RUNNERS = (Role.CARE_MANAGER, Role.ADMIN)
-
-SKIP_LABELS = {
-    "already_exists": _l("already exists"),
-    "purpose_met": _l("purpose already met"),
-    "consent": _l("no consent to any channel"),
-    "no_channel": _l("no channel reaches the customer"),
-    "not_applicable": _l("not applicable"),
-    "no_data": _l("data missing"),
-    "not_due": _l("not due yet"),
-    "window_closed": _l("window closed"),
-}
-ACTOR_LABELS = {"scheduler": _l("automatic (daily)"), "cli": _l("command line")}
-
-
-def type_label(value: str) -> str:
-    label = TYPE_LABELS.get(value)
-    return str(label) if label is not None else value
-
-
-def skip_label(value: str) -> str:
-    label = SKIP_LABELS.get(value)
-    return str(label) if label is not None else value
-
-
-def actor_label(value: str) -> str:
-    label = ACTOR_LABELS.get(value)
-    return str(label) if label is not None else value
-
 
 def skip_totals(run: GenerationRun) -> list[tuple[str, int]]:
     """Skips of all types added up per reason, in SKIP_REASONS order (then any other)."""
@@ -77,9 +48,6 @@ def type_rows(run: GenerationRun) -> list[tuple[str, int, dict[str, int]]]:
 
 def _context() -> dict:
     return {
-        "type_label": type_label,
-        "skip_label": skip_label,
-        "actor_label": actor_label,
         "skip_totals": skip_totals,
         "type_rows": type_rows,
         "generated_types": GENERATED_TYPES,
@@ -90,17 +58,11 @@ def _context() -> dict:
 @bp.get("/")
 @roles_required(*VIEWERS)
 def index():
-    page = request.args.get("page", 1, type=int)
-    runs = db.paginate(
-        select(GenerationRun).order_by(GenerationRun.started_at.desc(), GenerationRun.id.desc()),
-        page=page,
-        per_page=current_app.config["CARE_PAGE_SIZE"],
-        error_out=False,
-    )
+    runs = paginate(select(GenerationRun).order_by(GenerationRun.started_at.desc(), GenerationRun.id.desc()))
     return render("generation/index.html", "generation/_runs.html", runs=runs, **_context())
 
 
-@bp.get("/<int:run_id>")
+@bp.get("/<id:run_id>")
 @roles_required(*VIEWERS)
 def run(run_id: int):
     run = db.get_or_404(GenerationRun, run_id, description=_("There is no such generator run."))

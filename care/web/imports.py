@@ -15,7 +15,6 @@ import logging
 import re
 import threading
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
@@ -57,29 +56,18 @@ from care.services.imports import (
 )
 from care.web.access import roles_required
 from care.web.htmx import render
+from care.web.labels import IMPORT_KINDS
+from care.web.paging import Pager, page_number, paginate
 
 log = logging.getLogger("care.web.imports")
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
-KIND_LABELS = {
-    "customers": _l("Customers"),
-    "vehicles": _l("Vehicles"),
-    "visits": _l("Service visits"),
-    "policies": _l("Insurance policies"),
-    "deliveries": _l("Deliveries"),
-}
-STATUS_LABELS = {
-    "queued": _l("Queued"),
-    "running": _l("Running"),
-    "done": _l("Done"),
-    "failed": _l("Failed"),
-}
 REJECTS_PER_PAGE = 50
 
 
 class UploadForm(FlaskForm):
-    kind = SelectField(_l("Kind of file"), choices=[_choice(k, KIND_LABELS[k]) for k in KINDS])
+    kind = SelectField(_l("Kind of file"), choices=[_choice(k, IMPORT_KINDS[k]) for k in KINDS])
     file = FileField(
         _l("File (.csv or .xlsx)"),
         validators=[
@@ -131,14 +119,10 @@ def reject_message(entry: dict) -> str:
 
 
 def _index(form: UploadForm, status: int = 200):
-    page = request.args.get("page", 1, type=int)
-    runs = db.paginate(
+    runs = paginate(
         select(ImportRun)
         .options(selectinload(ImportRun.user))
-        .order_by(ImportRun.started_at.desc(), ImportRun.id.desc()),
-        page=page,
-        per_page=current_app.config["CARE_PAGE_SIZE"],
-        error_out=False,
+        .order_by(ImportRun.started_at.desc(), ImportRun.id.desc())
     )
     return (
         render(
@@ -147,8 +131,6 @@ def _index(form: UploadForm, status: int = 200):
             form=form,
             runs=runs,
             kinds=KIND_SPECS,
-            kind_labels=KIND_LABELS,
-            status_labels=STATUS_LABELS,
         ),
         status,
     )
@@ -204,33 +186,30 @@ def upload():
     return redirect(url_for(".run", run_id=run.id), code=303)
 
 
-@bp.get("/<int:run_id>")
+@bp.get("/<id:run_id>")
 @roles_required(*IMPORTERS)
 def run(run_id: int):
     run = db.get_or_404(ImportRun, run_id)
     stale_after = timedelta(minutes=current_app.config["CARE_IMPORT_STALE_MINUTES"])
     if mark_interrupted(db.session, run, now=utcnow(), stale_after=stale_after):
         db.session.commit()
-    page = request.args.get("page", 1, type=int)
     rejects = run.rejects or []
-    pager = _Pager.of(len(rejects), page, REJECTS_PER_PAGE)
+    pager = Pager.of(len(rejects), page_number(), REJECTS_PER_PAGE, clamp=True)
     return render(
         "imports/run.html",
         "imports/_run.html",
         run=run,
         polling=run.status in ("queued", "running"),
-        rejects=rejects[pager.start : pager.start + REJECTS_PER_PAGE],
+        rejects=pager.slice(rejects),
         pager=pager,
         capped=run.rejected > 0 and len(rejects) >= REJECTS_KEPT,
         kept=REJECTS_KEPT,
-        kind_labels=KIND_LABELS,
-        status_labels=STATUS_LABELS,
         run_error=run_error(run),
         reject_message=reject_message,
     )
 
 
-@bp.get("/<int:run_id>/rejects.csv")
+@bp.get("/<id:run_id>/rejects.csv")
 @roles_required(*IMPORTERS)
 def rejects_csv(run_id: int):
     run = db.get_or_404(ImportRun, run_id)
@@ -261,37 +240,6 @@ def rejects_csv(run_id: int):
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Pager:
-    """What templates/macros.html `pager` needs, for a list kept in memory."""
-
-    page: int
-    pages: int
-    start: int
-
-    @classmethod
-    def of(cls, total: int, page: int, per_page: int) -> _Pager:
-        pages = max(1, -(-total // per_page))
-        page = min(max(page, 1), pages)
-        return cls(page, pages, (page - 1) * per_page)
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> int:
-        return self.page - 1
-
-    @property
-    def next_num(self) -> int:
-        return self.page + 1
 
 
 def _client_filename(name: str | None) -> str:

@@ -26,8 +26,9 @@ from care.services import message_templates as tpl
 from care.services.settings import load_settings
 from care.web.access import roles_required, user_can
 from care.web.htmx import render
-from care.web.setting_labels import translated
-from care.web.task_labels import channel_label, task_type_label
+from care.web.i18n import translated
+from care.web.labels import channel_label, task_type_label
+from care.web.paging import Pager, page_number
 
 bp = Blueprint("messages", __name__, url_prefix="/messages")
 
@@ -41,22 +42,12 @@ READERS = (
 EDITORS = (Role.CARE_MANAGER,)
 OUTBOX_VIEWERS = (Role.CARE_MANAGER, Role.ADMIN)
 VIOLATION_VIEWERS = (Role.CARE_MANAGER, Role.GENERAL_MANAGER)
-MAX_PAGE = 100_000
 
 
 def _kind(task_type: str, channel: str) -> tuple[str, str]:
     if (task_type, channel) not in tpl.DEFAULTS:
         abort(404)
     return task_type, channel
-
-
-def _status_label(status: str) -> str:
-    return {
-        ob.QUEUED: _("queued"),
-        ob.SENT: _("sent"),
-        ob.FAILED: _("failed"),
-        ob.SKIPPED: _("skipped"),
-    }.get(status, status)
 
 
 @bp.route("/templates")
@@ -141,20 +132,13 @@ def template_save(task_type: str, channel: str):
     return redirect(url_for("messages.template", task_type=task_type, channel=channel), code=303)
 
 
-def _page_arg() -> int:
-    text = request.args.get("page", "1").strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
-        abort(400)
-    return int(text)
-
-
 @bp.route("/outbox")
 @roles_required(*OUTBOX_VIEWERS)
 def outbox():
     status = request.args.get("status", "").strip()
     if status and status not in ob.STATUSES:
         abort(400)
-    page = _page_arg()
+    page = page_number()
     per_page = int(current_app.config.get("CARE_PAGE_SIZE", 25))
     rows, total = ob.listing(db.session, status=status or None, page=page, per_page=per_page)
     audit.record(
@@ -168,17 +152,15 @@ def outbox():
         now=utcnow(),
     )
     db.session.commit()
-    pages = max(1, -(-total // per_page))
+    pager = Pager.of(total, page, per_page)
     return render(
         "messages/outbox.html",
         "messages/_outbox_table.html",
         rows=rows,
         total=total,
-        page_no=page,
-        pages=pages,
+        pager=pager,
         status=status,
         statuses=ob.STATUSES,
-        status_label=_status_label,
     )
 
 

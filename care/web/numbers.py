@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 
@@ -28,40 +27,16 @@ from care.models.types import utcnow
 from care.services import numbers as svc
 from care.web.access import roles_required
 from care.web.htmx import is_htmx, render
-from care.web.setting_labels import translated
+from care.web.i18n import translated
+from care.web.paging import page_number, paginate
 
 bp = Blueprint("numbers", __name__, url_prefix="/numbers")
 
 ROLES = (Role.SPECIALIST, Role.INSURANCE, Role.CONSULTANT, Role.CARE_MANAGER)
-MAX_PAGE_DIGITS = 7
-
-WHY_LABELS = {
-    svc.NO_NUMBER: _l("No number"),
-    svc.INVALID: _l("Invalid number"),
-    svc.REPORTED: _l("Number reported wrong"),
-}
-FIELD_LABELS = {"mobile": _l("Mobile"), "phone2": _l("Other phone")}
-
-
-@bp.context_processor
-def _labels() -> dict:
-    return {"why_labels": WHY_LABELS, "field_labels": FIELD_LABELS}
-
-
-def _page_number() -> int:
-    raw = (request.args.get("page") or "1").strip()
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_PAGE_DIGITS or int(raw) < 1:
-        abort(400, description=_("The page number must be a whole number from 1 on."))
-    return int(raw)
 
 
 def _queue_context(page_no: int, **extra) -> dict:
-    pagination = db.paginate(
-        svc.queue_statement(),
-        page=page_no,
-        per_page=current_app.config["CARE_PAGE_SIZE"],
-        error_out=False,
-    )
+    pagination = paginate(svc.queue_statement(), page_no)
     return {
         "pagination": pagination,
         "entries": svc.queue_entries(db.session, list(pagination.items)),
@@ -73,10 +48,10 @@ def _queue_context(page_no: int, **extra) -> dict:
 @bp.route("/")
 @roles_required(*ROLES)
 def index():
-    return render("numbers/index.html", "numbers/_queue.html", **_queue_context(_page_number()))
+    return render("numbers/index.html", "numbers/_queue.html", **_queue_context(page_number()))
 
 
-@bp.route("/<int(max=2147483647):customer_id>", methods=["POST"])
+@bp.route("/<id:customer_id>", methods=["POST"])
 @roles_required(*ROLES)
 def correct(customer_id: int):
     customer = db.session.get(Customer, customer_id)

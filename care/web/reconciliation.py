@@ -10,36 +10,26 @@ attempt does not exist). Without htmx: 303 back to the list with a flash.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from care.domain.roles import Role
 from care.extensions import db
 from care.models import CallEvent
-from care.models.types import utcnow
+from care.models.types import MAX_INTEGER, utcnow
 from care.services import reconciliation as svc
 from care.web.access import roles_required
 from care.web.htmx import is_htmx, render
+from care.web.paging import page_number, paginate
 
 bp = Blueprint("reconciliation", __name__, url_prefix="/reconciliation")
 
 ROLES = (Role.CARE_MANAGER, Role.ADMIN)
-MAX_PAGE_DIGITS = 7
-MAX_ID = 2_147_483_647
-
-
-def _page_number() -> int:
-    raw = (request.args.get("page") or "1").strip()
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_PAGE_DIGITS or int(raw) < 1:
-        abort(400, description=_("The page number must be a whole number from 1 on."))
-    return int(raw)
 
 
 def _context(page_no: int = 1, **extra) -> dict:
-    pagination = db.paginate(
-        svc.unmatched_statement(), page=page_no, per_page=current_app.config["CARE_PAGE_SIZE"], error_out=False
-    )
+    pagination = paginate(svc.unmatched_statement(), page_no)
     return {"pagination": pagination, "events": list(pagination.items), "failed": None, "done": None, **extra}
 
 
@@ -67,15 +57,15 @@ def _refuse(event_id: int, message: str):
 @bp.route("/")
 @roles_required(*ROLES)
 def index():
-    return render("reconciliation/index.html", "reconciliation/_list.html", **_context(_page_number()))
+    return render("reconciliation/index.html", "reconciliation/_list.html", **_context(page_number()))
 
 
-@bp.route("/<int(max=2147483647):event_id>/match", methods=["POST"])
+@bp.route("/<id:event_id>/match", methods=["POST"])
 @roles_required(*ROLES)
 def match(event_id: int):
     row = _event(event_id)
     raw = (request.form.get("attempt") or "").strip()
-    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_ID:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_INTEGER:
         return _refuse(event_id, _("Enter the number of a call attempt."))
     try:
         attempt = svc.match_event(db.session, row, int(raw), user_id=current_user.id, now=utcnow())
@@ -85,7 +75,7 @@ def match(event_id: int):
     return _answer(_("Event matched to call attempt %(id)d.", id=attempt.id))
 
 
-@bp.route("/<int(max=2147483647):event_id>/dismiss", methods=["POST"])
+@bp.route("/<id:event_id>/dismiss", methods=["POST"])
 @roles_required(*ROLES)
 def dismiss(event_id: int):
     row = _event(event_id)

@@ -18,7 +18,6 @@ from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from wtforms import HiddenField, StringField, TextAreaField
 
-from care.domain import outcomes as outcome_rules
 from care.domain import scripts as dom
 from care.domain.roles import Role
 from care.domain.tasks import TaskType
@@ -28,7 +27,7 @@ from care.services import ServiceError
 from care.services import scripts as svc
 from care.web.access import roles_required, user_can
 from care.web.htmx import render
-from care.web.task_labels import task_type_label
+from care.web.labels import SCRIPT_FIELD_GROUPS, outcome_label, task_type_label
 
 bp = Blueprint("scripts", __name__, url_prefix="/scripts")
 
@@ -37,13 +36,6 @@ EDITORS = (Role.CARE_MANAGER,)
 LIVE_PREVIEW_AUDIT_WINDOW = timedelta(minutes=10)
 MAX_VERSION_DIGITS = 9
 
-GROUP_LABELS = {
-    dom.G_CUSTOMER: _l("Customer"),
-    dom.G_VEHICLE: _l("Vehicle"),
-    dom.G_TASK: _l("Task"),
-    dom.G_INSURANCE: _l("Insurance"),
-    dom.G_DEALER: _l("Dealer and caller"),
-}
 # The English descriptions of the merge fields (care/domain/scripts.py marks them with
 # N_, so the extractor sees them there); translated where shown.
 
@@ -72,13 +64,7 @@ def _label(tt: TaskType) -> str:
 
 def _outcome_labels(tt: TaskType, codes: list[str]) -> dict[str, str]:
     """Outcome codes in the user's language (the code itself when unknown)."""
-    known = outcome_rules.all_outcome_labels()
-    labels = {}
-    for code in codes:
-        spec = outcome_rules.outcome_spec(tt.value, code)
-        message = spec.label if spec else known.get(code)
-        labels[code] = _(message) if message else code
-    return labels
+    return {code: outcome_label(tt.value, code) for code in codes}
 
 
 def _version_arg(raw: str | None) -> int | None:
@@ -107,7 +93,7 @@ def _fields_reference() -> list[dict]:
     return [
         {
             "key": group,
-            "name": str(GROUP_LABELS[group]),
+            "name": str(SCRIPT_FIELD_GROUPS[group]),
             "fields": [f for f in dom.FIELDS if f.group == group],
         }
         for group in dom.GROUPS
@@ -216,7 +202,7 @@ def _invalid(tt: TaskType, form: ScriptForm, status: int = 422, **extra):
     return render("scripts/script.html", "scripts/_script.html", **_script_context(tt, form, **extra)), status
 
 
-@bp.route("/<task_type>/versions/<int(max=2147483647):version>")
+@bp.route("/<task_type>/versions/<id:version>")
 @roles_required(*READERS)
 def version(task_type: str, version: int):
     tt = _task_type(task_type)

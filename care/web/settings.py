@@ -18,9 +18,10 @@ from care.domain.settings import BY_KEY, GROUPS, SETTINGS, SettingDef, SettingEr
 from care.extensions import db
 from care.models.types import utcnow
 from care.services.settings import load_settings, set_settings, stored_texts
-from care.web import setting_labels as labels
+from care.web import labels
 from care.web.access import roles_required
 from care.web.htmx import is_htmx, render
+from care.web.i18n import translated
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -41,11 +42,11 @@ def _row(sdef: SettingDef, values, stored, typed: dict[str, str], errors: dict[s
             stored_invalid = row.value
     return {
         "key": sdef.key,
-        "label": labels.label(sdef),
+        "label": labels.setting_label(sdef),
         "rule": sdef.rule,
-        "unit": labels.unit(sdef.unit) if sdef.unit else "",
+        "unit": labels.unit_label(sdef.unit) if sdef.unit else "",
         "kind": sdef.kind.name,
-        "hint": labels.kind_hint(sdef.kind.name),
+        "hint": labels.setting_kind_hint(sdef.kind.name),
         "value": typed.get(sdef.key, current),
         "current": current,
         "default": default,
@@ -65,7 +66,7 @@ def _groups(typed: dict[str, str] | None = None, errors: dict[str, str] | None =
     return [
         {
             "key": group,
-            "name": labels.group_name(group),
+            "name": labels.setting_group_label(group),
             "rows": [_row(s, values, stored, typed, errors) for s in SETTINGS if s.group == group],
         }
         for group in GROUPS
@@ -91,7 +92,7 @@ def index():
         try:
             BY_KEY[key].parse(text)
         except SettingError as exc:
-            errors[key] = labels.translated(exc)
+            errors[key] = translated(exc)
     top_errors: list[str] = []
     if not errors:
         try:
@@ -105,7 +106,7 @@ def index():
             )
         except SettingError as exc:
             db.session.rollback()
-            message = labels.translated(exc)
+            message = translated(exc)
             if exc.key:
                 errors[exc.key] = message
             else:
@@ -131,7 +132,7 @@ def _flash_changed(changed: dict) -> None:
     if not changed:
         flash(_("Nothing changed: these values were saved already."), "info")
         return
-    names = ", ".join(labels.label(BY_KEY[k]) for k in changed)
+    names = ", ".join(labels.setting_label(BY_KEY[k]) for k in changed)
     flash(
         ngettext(
             "%(num)d setting changed: %(names)s.",
@@ -162,7 +163,7 @@ def reset(key: str):
         )
     except SettingError as exc:
         db.session.rollback()
-        error = _("Not reset: %(reason)s", reason=labels.translated(exc))
+        error = _("Not reset: %(reason)s", reason=translated(exc))
     else:
         db.session.commit()
         note = _("Reset to the default.") if changed else _("This is the default already.")
@@ -175,7 +176,7 @@ def reset(key: str):
             return response, 422
         return response, 200, {"HX-Trigger": "settings-changed"}
     if error:
-        flash(f"{labels.label(sdef)}: {error}", "error")
+        flash(f"{labels.setting_label(sdef)}: {error}", "error")
     else:
-        flash(f"{labels.label(sdef)}: {note}", "success")
+        flash(f"{labels.setting_label(sdef)}: {note}", "success")
     return redirect(url_for("settings.index", _anchor=f"setting-{key}"), code=303)

@@ -30,13 +30,12 @@ from care.services import customers as customer_service
 from care.services import scripts as script_service
 from care.services import tasks as task_service
 from care.services import worklist as wl
-from care.web import customers as _customers_web
 from care.web import request_settings as _settings_service
-from care.web import setting_labels as _setting_labels
-from care.web import task_labels
 from care.web.access import roles_required, user_can
 from care.web.auth import _safe_next
 from care.web.htmx import is_htmx, render
+from care.web.i18n import translated
+from care.web.labels import outcome_label
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -62,14 +61,8 @@ TASKS_CHANGED = "tasks-changed"
 
 @bp.record_once
 def _template_globals(state):
-    """Task labels for every template (one place: care/web/task_labels.py)."""
+    """Reassignment targets for every template (the labels: care/web/labels.py)."""
     state.app.jinja_env.globals.update(
-        task_type_label=task_labels.task_type_label,
-        task_status_label=task_labels.task_status_label,
-        channel_label=task_labels.channel_label,
-        owner_rule_label=task_labels.owner_rule_label,
-        task_reason=task_labels.reason_text,
-        task_due=task_labels.task_due,
         reassign_targets=_reassign_targets,
     )
 
@@ -366,18 +359,6 @@ CONTACT_ROLES = tuple(sorted(role_rules.CALLING_ROLES))
 TASK_READERS = (*CONTACT_ROLES, role_rules.Role.SALES_MANAGER, role_rules.Role.GENERAL_MANAGER)
 RECENT_VISITS = 3  # visits per vehicle shown on the contact page
 RECENT_TIMELINE = 5  # timeline entries shown on the contact page
-APPOINTMENT_STATUS_LABELS = {
-    "booked": flask_babel.lazy_gettext("booked"),
-    "canceled": flask_babel.lazy_gettext("canceled"),
-    "arrived": flask_babel.lazy_gettext("arrived"),
-}
-SERVICE_KIND_LABELS = {
-    "first_service": flask_babel.lazy_gettext("First service"),
-    "maintenance": flask_babel.lazy_gettext("Regular maintenance"),
-    "repair": flask_babel.lazy_gettext("Repair"),
-    "warranty": flask_babel.lazy_gettext("Warranty"),
-    "other": flask_babel.lazy_gettext("Other"),
-}
 
 
 @_dc.dataclass
@@ -420,15 +401,6 @@ def _cx_t(message: str, **params) -> str:
     return flask_babel.gettext(message, **params)
 
 
-def outcome_label(task_type: str | None, code: str | None) -> str:
-    """An outcome in the user's language (its code when unknown)."""
-    if not code:
-        return ""
-    spec = outcome_rules.outcome_spec(task_type or "", code)
-    label = spec.label if spec else outcome_rules.all_outcome_labels().get(code)
-    return _cx_t(label) if label else code
-
-
 def outcome_details(task_type: str | None, code: str | None, detail: dict | None) -> list[tuple[str, str]]:
     """(label, value) pairs of an outcome's detail, translated, in the form's order."""
     if not detail:
@@ -457,24 +429,10 @@ def note_required_by(task_type: str | None) -> list[str]:
     return [_cx_t(label) for label in outcome_rules.note_required_by(task_type or "")]
 
 
-def service_kind_label(kind: str | None) -> str:
-    label = SERVICE_KIND_LABELS.get(kind or "")
-    return str(label) if label is not None else (kind or "")
-
-
-def appointment_status_label(status: str | None) -> str:
-    label = APPOINTMENT_STATUS_LABELS.get(status or "")
-    return str(label) if label is not None else (status or "")
-
-
 @bp.app_context_processor
 def _cx_helpers() -> dict:
     return {
-        "outcome_label": outcome_label,
         "outcome_details": outcome_details,
-        "service_kind_label": service_kind_label,
-        "service_kinds": [(k, str(v)) for k, v in SERVICE_KIND_LABELS.items()],
-        "appointment_status_label": appointment_status_label,
         "note_required_by": note_required_by,
     }
 
@@ -559,7 +517,6 @@ def _cx_contact_page(customer_id: int, *, override: TaskPanel | None = None, sta
             c=customer,
             panels=panels,
             recent_visits=RECENT_VISITS,
-            class_labels=_customers_web.CLASS_LABELS,
             full_phones=role_rules.sees_full_phone(_cx_user().roles),
             timeline=task_service.timeline(db.session, customer_id, limit=RECENT_TIMELINE),
             now=now,
@@ -588,13 +545,13 @@ def _cx_detail_page(task, *, panel: TaskPanel | None = None, status: int = 200):
     )
 
 
-@bp.route("/contact/<int(max=2147483647):customer_id>")
+@bp.route("/contact/<id:customer_id>")
 @roles_required(*CONTACT_ROLES)
 def contact(customer_id: int):
     return _cx_contact_page(customer_id)
 
 
-@bp.route("/<int(max=2147483647):task_id>")
+@bp.route("/<id:task_id>")
 @roles_required(*TASK_READERS)
 def detail(task_id: int):
     return _cx_detail_page(_cx_task_or_404(task_id))
@@ -616,7 +573,7 @@ def _cx_respond_panel(panel: TaskPanel, status: int, *, retarget: bool):
     return response
 
 
-@bp.route("/<int(max=2147483647):task_id>/outcome", methods=["POST"])
+@bp.route("/<id:task_id>/outcome", methods=["POST"])
 @roles_required(*CONTACT_ROLES)
 def outcome(task_id: int):
     task = _cx_task_or_404(task_id)
@@ -653,11 +610,11 @@ def outcome(task_id: int):
         return _cx_invalid(task_id, state, 422, back_to_detail)
     except task_service.OutcomeRefused as exc:
         db.session.rollback()
-        state = OutcomeFormState(form_errors=[_setting_labels.translated(exc)])
+        state = OutcomeFormState(form_errors=[translated(exc)])
         return _cx_invalid(task_id, state, exc.status, back_to_detail, refused=True)
     except _ServiceError as exc:
         db.session.rollback()
-        state.form_errors = [_setting_labels.translated(exc)]
+        state.form_errors = [translated(exc)]
         return _cx_invalid(task_id, state, 422, back_to_detail)
     db.session.commit()
 

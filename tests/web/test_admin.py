@@ -79,7 +79,7 @@ def test_user_list_is_paginated(app, client, admin):
     second = client.get("/admin/users?page=2", headers=EN).get_data(as_text=True)
     assert "Page 2 of 2" in second
     assert client.get("/admin/users?page=99").status_code == 200
-    assert client.get("/admin/users?page=abc").status_code == 200
+    assert client.get("/admin/users?page=abc").status_code == 400
 
 
 # --- create ----------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_pagination(app, client, login_as):
     assert "2026-01-30" in first and "2026-01-01" not in first and "Page 1 of 2" in first
     second = client.get("/generation/?page=2", headers=EN).get_data(as_text=True)
     assert "2026-01-01" in second and "2026-01-30" not in second
-    assert client.get("/generation/?page=abc").status_code == 200
+    assert client.get("/generation/?page=abc").status_code == 400
 
 
 def test_run_page(app, client, login_as):

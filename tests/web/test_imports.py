@@ -207,7 +207,7 @@ def test_history_lists_runs_newest_first_and_paginates(app, client, login_as):
     assert "Page 1 of 2" in first
     second = client.get("/imports/?page=2").get_data(as_text=True)
     assert 'href="/imports/1"' in second
-    assert client.get("/imports/?page=abc").status_code == 200
+    assert client.get("/imports/?page=abc").status_code == 400
 
 
 def test_run_fragment_for_htmx(app, client, login_as):

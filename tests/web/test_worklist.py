@@ -12,7 +12,7 @@ from sqlalchemy import select
 from care.domain.tasks import REASON_MESSAGES, Channel, OwnerRule, TaskType
 from care.extensions import db
 from care.models import AuditLog, CareTask, TaskStatus
-from care.web import task_labels
+from care.web import labels
 from tests import factories as f
 
 HX = {"HX-Request": "true"}
@@ -357,15 +357,15 @@ def test_home_sends_each_role_to_its_start_page(client, login_as, roles, target)
 
 
 def test_every_task_vocabulary_value_has_a_label():
-    assert set(task_labels.TYPE_LABELS) == {t.value for t in TaskType}
-    assert set(task_labels.STATUS_LABELS) == {s.value for s in TaskStatus}
-    assert set(task_labels.CHANNEL_LABELS) == {c.value for c in Channel}
-    assert set(task_labels.OWNER_RULE_LABELS) == {o.value for o in OwnerRule}
-    assert set(task_labels.REASON_TEMPLATES) == set(REASON_MESSAGES)
+    assert set(labels.TASK_TYPES) == {t.value for t in TaskType}
+    assert set(labels.TASK_STATUSES) == {s.value for s in TaskStatus}
+    assert set(labels.CHANNELS) == {c.value for c in Channel}
+    assert set(labels.OWNER_RULES) == {o.value for o in OwnerRule}
+    assert set(labels.REASON_TEMPLATES) == set(REASON_MESSAGES)
     # The translated templates use the same fields as the English ones.
     field = re.compile(r"\{(\w+)")
     for key, english in REASON_MESSAGES.items():
-        assert set(field.findall(str(task_labels.REASON_TEMPLATES[key]))) == set(field.findall(english)), key
+        assert set(field.findall(str(labels.REASON_TEMPLATES[key]))) == set(field.findall(english)), key
 
 
 def test_reasons_and_deadlines_are_shown_in_the_dealer_time_zone(app, client, login_as):
