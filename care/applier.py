@@ -42,6 +42,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Flask
@@ -173,8 +174,10 @@ class Applier:
         rescan_age: float = RESCAN_AGE_SECONDS,
         idle: float | None = None,
         max_delay: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.app = app
+        self.clock = clock  # seconds, for the thread's timing only (tests pass a clock they move)
         self.rescan_seconds = rescan_seconds
         self.rescan_age = rescan_age
         config = app.config
@@ -193,6 +196,11 @@ class Applier:
         self._thread: threading.Thread | None = None
         self._stopped = False
         self.applied = 0  # attempts applied by this process (for tests and logs)
+        # For tests, which wait on these instead of sleeping: set when the thread holds
+        # ids back (the webhooks are not quiet yet), and after each round it ran (a chunk
+        # or a rescan). Clear one, cause the round, wait on it.
+        self.holding = threading.Event()
+        self.round_done = threading.Event()
 
     # ------------------------------------------------------------------ request side
 
@@ -203,7 +211,7 @@ class Applier:
         return _InFlight(self)
 
     def submit(self, attempt_id: int) -> None:
-        now = time.monotonic()
+        now = self.clock()
         with self._cond:
             self._ensure_thread()
             wake = not self._pending  # else the thread is already timing its wait for a quiet moment
@@ -235,6 +243,11 @@ class Applier:
                 self._cond.wait(min(left, 0.05))
         return True
 
+    def wake(self) -> None:
+        """Make the thread look again now (tests, after moving their clock)."""
+        with self._cond:
+            self._cond.notify_all()
+
     def stop(self, timeout: float = 5.0) -> None:
         with self._cond:
             self._stopped = True
@@ -252,15 +265,15 @@ class Applier:
         time since its last forced chunk (a burst that never pauses still leaves the
         webhooks nine tenths of the time, and the backlog still moves).
         """
-        now = time.monotonic()
+        now = self.clock()
         waited = now - next(iter(self._pending.values()))  # insertion order: the oldest first
         quiet = 0.0 if self._in_flight else now - self._last_event
         if quiet < self.idle:
             if waited < self.max_delay:
-                self._cond.wait(min(self.idle - quiet, self.max_delay - waited))
+                self._hold(min(self.idle - quiet, self.max_delay - waited))
                 return None
             if now < self._forced_until:
-                self._cond.wait(min(self.idle - quiet, self._forced_until - now))
+                self._hold(min(self.idle - quiet, self._forced_until - now))
                 return None
             self._forced = True
         size = FORCED_CHUNK if self._forced else CHUNK
@@ -268,6 +281,11 @@ class Applier:
         for attempt_id in ids:
             del self._pending[attempt_id]
         return ids
+
+    def _hold(self, seconds: float) -> None:
+        """Under the lock: leave the ids for now and wait (a new event or a wake-up ends it)."""
+        self.holding.set()
+        self._cond.wait(seconds)
 
     def _next(self, last_rescan: float) -> list[int] | None:
         """Under the lock: a chunk, [] when only the rescan is due, None when stopped."""
@@ -277,14 +295,14 @@ class Applier:
                 if chunk is not None:
                     return chunk
                 continue
-            wait = self.rescan_seconds - (time.monotonic() - last_rescan)
+            wait = self.rescan_seconds - (self.clock() - last_rescan)
             if wait <= 0:
                 return []
             self._cond.wait(wait)
         return None
 
     def _run(self) -> None:
-        last_rescan = time.monotonic()
+        last_rescan = self.clock()
         while True:
             with self._cond:
                 chunk = self._next(last_rescan)
@@ -295,15 +313,15 @@ class Applier:
                 with self.app.app_context():
                     try:
                         if chunk:
-                            started = time.monotonic()
+                            started = self.clock()
                             self.applied += apply_each(chunk)
-                            spent = time.monotonic() - started
+                            spent = self.clock() - started
                             log.debug("applied %d attempt(s) in %.1f ms%s", len(chunk), spent * 1000, " (forced)" if self._forced else "")
                             if self._forced:
-                                self._forced_until = time.monotonic() + spent * (1 / FORCED_SHARE - 1)
+                                self._forced_until = self.clock() + spent * (1 / FORCED_SHARE - 1)
                                 self._forced = False
-                        if time.monotonic() - last_rescan >= self.rescan_seconds:
-                            last_rescan = time.monotonic()
+                        if self.clock() - last_rescan >= self.rescan_seconds:
+                            last_rescan = self.clock()
                             self._rescan()
                     finally:
                         db.session.remove()
@@ -312,6 +330,7 @@ class Applier:
             finally:
                 with self._cond:
                     self._busy = False
+                    self.round_done.set()
                     self._cond.notify_all()
 
     def _rescan(self) -> None:
@@ -346,4 +365,4 @@ class _InFlight:
     def __exit__(self, *exc) -> None:
         with self.applier._cond:
             self.applier._in_flight -= 1
-            self.applier._last_event = time.monotonic()
+            self.applier._last_event = self.applier.clock()

@@ -1,8 +1,8 @@
 """Browser tests: the real pages in headless Chromium (Playwright) against a live server.
 
-`live_server` serves an app made by tests.conftest.make_app (SQLite, or PostgreSQL when
-CARE_TEST_DATABASE_URL is set) with real CSRF protection, on a free port, in a daemon
-thread. One browser per session; a new context (cookies, storage) per test.
+`live_server` serves the worker's app (tests/conftest.py: SQLite, or PostgreSQL when
+CARE_TEST_DATABASE_URL is set; emptied after each test) with real CSRF protection, on a
+free port, in a daemon thread. One browser per session; a new context (cookies, storage) per test.
 
 Debian's /usr/bin/chromium is used because `playwright install` cannot download here.
 Without it the tests are skipped, except on CI (CI=true), where that is a failure.
@@ -18,9 +18,6 @@ from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
-
-from care.extensions import db
-from tests.conftest import dispose_extra_engines, empty_tables, make_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -44,8 +41,8 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(tmp_path, pg_schema):
-    app = make_app(tmp_path, pg_schema, WTF_CSRF_ENABLED=True)
+def live_server(app):
+    app.config["WTF_CSRF_ENABLED"] = True  # the app fixture restores the config afterwards
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
@@ -55,13 +52,6 @@ def live_server(tmp_path, pg_schema):
         server.shutdown()
         thread.join(timeout=5)
         server.server_close()
-        dispose_extra_engines(app)
-        if pg_schema:
-            empty_tables(app)
-        else:
-            with app.app_context():
-                db.session.remove()
-                db.engine.dispose()
 
 
 @pytest.fixture(scope="session")

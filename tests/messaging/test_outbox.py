@@ -317,11 +317,9 @@ def test_cli_outbox_once(app, runner, caplog, monkeypatch):
     assert again.exit_code == 0 and "0 sent" in again.output
 
 
-def test_cli_outbox_bad_sms_config(tmp_path, pg_schema):
-    from tests.conftest import make_app
-
-    app = make_app(tmp_path, pg_schema, CARE_SMS="pigeon")
-    result = app.test_cli_runner().invoke(args=["care", "outbox", "--once"])
+def test_cli_outbox_bad_sms_config(app, runner):
+    app.config["CARE_SMS"] = "pigeon"  # read when the command runs; the app fixture restores it
+    result = runner.invoke(args=["care", "outbox", "--once"])
     assert result.exit_code != 0 and "pigeon" in result.output
 
 

@@ -15,7 +15,7 @@ from care.models import AuditLog, User
 from care.models.types import utcnow
 from care.services.settings import set_settings
 from tests import factories
-from tests.conftest import empty_tables, make_app
+from tests.conftest import make_app
 
 EN = {"Accept-Language": "en"}
 WRONG = "Wrong user name or password."
@@ -169,17 +169,12 @@ def test_logout_is_post_only(app, client, user):
 
 
 @pytest.fixture
-def csrf_app(tmp_path, pg_schema):
-    app = make_app(tmp_path, pg_schema, WTF_CSRF_ENABLED=True)
+def csrf_app(app):
+    app.config["WTF_CSRF_ENABLED"] = True  # read per request; the app fixture restores it
     with app.app_context():
         factories.make_user(db.session, "admin", username="boss")
         db.session.commit()
-    yield app
-    if pg_schema:
-        empty_tables(app)
-    else:
-        with app.app_context():
-            db.engine.dispose()
+    return app
 
 
 def _token(client) -> str:
@@ -238,11 +233,15 @@ def test_accept_language_picks_english_for_en_us(client):
 
 
 def test_without_a_known_browser_language_the_default_is_chinese(tmp_path, pg_schema):
-    from tests.conftest import make_app
-
-    client = make_app(tmp_path, pg_schema, BABEL_DEFAULT_LOCALE="zh_CN").test_client()
-    assert _lang(client.get("/auth/login")).startswith("zh")
-    assert _lang(client.get("/auth/login", headers={"Accept-Language": "fr-FR"})).startswith("zh")
+    # An app of its own: Flask-Babel reads BABEL_DEFAULT_LOCALE when the app is made.
+    app = make_app(tmp_path, pg_schema, BABEL_DEFAULT_LOCALE="zh_CN")
+    try:
+        client = app.test_client()
+        assert _lang(client.get("/auth/login")).startswith("zh")
+        assert _lang(client.get("/auth/login", headers={"Accept-Language": "fr-FR"})).startswith("zh")
+    finally:
+        with app.app_context():
+            db.engine.dispose()
 
 
 def test_language_switch_sets_the_session(client):

@@ -1,4 +1,9 @@
-"""The background applier (care/applier.py): the webhook answers first, the thread applies."""
+"""The background applier (care/applier.py): the webhook answers first, the thread applies.
+
+Nothing here sleeps to let time pass: the timing tests give the applier a clock they
+move (``Clock``) and wait on its events (``holding``: it held ids back; ``round_done``:
+it ran a round) or on ``wait_idle``.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,26 @@ def bg_app(app):
     existing = app.extensions.get("care_applier")
     if existing is not None:
         existing.stop()
+
+
+class Clock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def install(app, **kw) -> applier_module.Applier:
+    """This app's applier, with the given clock and delays (the app fixture stops it)."""
+    applier = applier_module.Applier(app, **kw)
+    app.extensions["care_applier"] = applier
+    return applier
 
 
 def new_attempt(app) -> int:
@@ -130,16 +155,16 @@ def test_rescan_applies_events_nobody_handed_over(bg_app):
             )
         )
         db.session.commit()
-    applier = applier_module.Applier(bg_app, rescan_seconds=0.05, rescan_age=1)
-    try:
-        applier.submit(new_attempt(bg_app))  # starts the thread
-        for _ in range(100):
-            if get_attempt(bg_app, attempt_id).outcome == "busy":
-                break
-            threading.Event().wait(0.05)
-        assert get_attempt(bg_app, attempt_id).outcome == "busy"
-    finally:
-        applier.stop()
+    clock = Clock()
+    applier = install(bg_app, clock=clock, idle=0, rescan_seconds=60, rescan_age=1)
+    applier.submit(new_attempt(bg_app))  # starts the thread
+    assert applier.wait_idle(10)
+    assert get_attempt(bg_app, attempt_id).status == "requested"  # a minute has not passed
+    applier.round_done.clear()
+    clock.advance(60)
+    applier.wake()
+    assert applier.round_done.wait(10)
+    assert get_attempt(bg_app, attempt_id).outcome == "busy"
 
 
 def test_a_forked_process_starts_its_own_thread(bg_app, monkeypatch):
@@ -168,34 +193,42 @@ def test_a_misspelt_mode_fails_at_start_up(tmp_path):
         create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path), "CARE_WEBHOOK_APPLY": "later"})
 
 
-def _keep_posting(client, attempt_id, seconds: float, prefix: str) -> None:
-    """Events on an attempt of its own every 20 ms: a provider in full flow."""
-    deadline = time.monotonic() + seconds
-    n = 0
-    while time.monotonic() < deadline:
-        n += 1
-        assert generic_post(client, body(attempt_id, f"{prefix}{n}", "ringing", sequence=n)).status_code == 204
-        time.sleep(0.02)
-
-
 def test_gives_way_while_events_keep_coming(bg_app):
     """Under a burst the thread leaves the CPU and the write lock to the webhooks."""
-    bg_app.config.update(CARE_APPLY_IDLE_MS=150, CARE_APPLY_MAX_DELAY=30)
+    clock = Clock()
+    applier = install(bg_app, clock=clock, idle=0.15, max_delay=30)
     client = bg_app.test_client()
     watched, busy = new_attempt(bg_app), new_attempt(bg_app)
     assert generic_post(client, body(watched, "w1", "busy")).status_code == 204
-    _keep_posting(client, busy, 0.6, "b")
-    assert get_attempt(bg_app, watched).status == "requested"  # not yet: the flow never paused
-    assert applier_module.applier_for(bg_app).wait_idle(10)  # the flow stopped: applied
+    for n in range(1, 4):  # a provider in full flow: an event every 20 ms
+        clock.advance(0.02)
+        applier.holding.clear()
+        assert generic_post(client, body(busy, f"b{n}", "ringing", sequence=n)).status_code == 204
+        applier.wake()
+        assert applier.holding.wait(10)  # looked, and held back: never quiet for 150 ms
+        assert get_attempt(bg_app, watched).status == "requested"
+    clock.advance(1)  # the flow stopped: quiet for more than 150 ms
+    applier.wake()
+    assert applier.wait_idle(10)
     assert get_attempt(bg_app, watched).outcome == "busy"
+    assert applier.applied == 2
 
 
 def test_the_maximum_delay_bounds_the_wait(bg_app):
-    bg_app.config.update(CARE_APPLY_IDLE_MS=60_000, CARE_APPLY_MAX_DELAY=0.2)
+    clock = Clock()
+    applier = install(bg_app, clock=clock, idle=60, max_delay=0.2)
     client = bg_app.test_client()
     watched, busy = new_attempt(bg_app), new_attempt(bg_app)
     assert generic_post(client, body(watched, "w1", "busy")).status_code == 204
-    _keep_posting(client, busy, 1.0, "b")  # never quiet for a minute
+    applier.holding.clear()
+    assert generic_post(client, body(busy, "b1", "ringing")).status_code == 204
+    assert applier.holding.wait(10)
+    assert get_attempt(bg_app, watched).status == "requested"
+    applier.round_done.clear()
+    clock.advance(0.25)  # never quiet for a minute, but the oldest has waited 0.2 s
+    assert generic_post(client, body(busy, "b2", "ringing", sequence=2)).status_code == 204
+    applier.wake()
+    assert applier.round_done.wait(10)  # a forced chunk, during the flow
     assert get_attempt(bg_app, watched).outcome == "busy"
 
 
