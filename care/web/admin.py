@@ -200,11 +200,9 @@ def user_new():
                 display_name=form.display_name.data,
                 **_actor(),
             )
-        except ServiceError as exc:
-            db.session.rollback()
+        except ServiceError as exc:  # refused before writing anything
             _service_error(form, exc)
         else:
-            db.session.commit()
             flash(_("User %(name)s created.", name=user.username), "success")
             return redirect(url_for("admin.user", user_id=user.id), code=303)
     status = 422 if form.is_submitted() else 200
@@ -257,11 +255,9 @@ def user(user_id: int):
                 active=form.active.data,
                 **_actor(),
             )
-        except ServiceError as exc:
-            db.session.rollback()
+        except ServiceError as exc:  # refused before writing anything
             _service_error(form, exc)
         else:
-            db.session.commit()
             if changes:
                 flash(_("Changes to %(name)s saved.", name=user.username), "success")
             else:
@@ -278,11 +274,9 @@ def user_password(user_id: int):
     if form.validate():
         try:
             user_service.reset_password(db.session, user, form.password.data, **_actor())
-        except ServiceError as exc:
-            db.session.rollback()
+        except ServiceError as exc:  # refused before writing anything
             _service_error(form, exc)
         else:
-            db.session.commit()
             flash(_("New password set for %(name)s. Tell them in person or by phone.", name=user.username), "success")
             return redirect(url_for("admin.user", user_id=user.id), code=303)
     return _user_page(user, password_form=form, status=422)
@@ -293,7 +287,6 @@ def user_password(user_id: int):
 def user_unlock(user_id: int):
     user = _get_user(user_id)
     was_locked = user_service.unlock(db.session, user, **_actor())
-    db.session.commit()
     if was_locked:
         flash(_("%(name)s is unlocked and may log in again.", name=user.username), "success")
     else:

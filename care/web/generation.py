@@ -125,7 +125,6 @@ def generate_now():
         now=now,
         ip=request.remote_addr,
     )
-    db.session.commit()
     created = sum(r.created_total for r in runs)
     days = len(runs)
     flash(

@@ -37,6 +37,7 @@ from care.web import task_labels
 from care.web.access import roles_required, user_can
 from care.web.auth import _safe_next
 from care.web.htmx import is_htmx, render
+from care.web.unit_of_work import keep_on_error
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -288,8 +289,7 @@ def reassign():
                 now=utcnow(),
                 ip=request.remote_addr,
             )
-        except wl.ReassignError as exc:
-            db.session.rollback()
+        except wl.ReassignError as exc:  # refused before anything was moved
             error = _reassign_error_text(exc)
 
     if error is not None:
@@ -308,7 +308,6 @@ def reassign():
         context = _worklist_context(f, after, reassign_error=error)
         return render("tasks/worklist.html", "tasks/_contacts.html", **context), 422
 
-    db.session.commit()
     messages = _result_messages(result)
     if not result.reassigned and not result.unchanged:
         status_code = 422  # nothing could be reassigned: every task was closed or unknown
@@ -550,7 +549,11 @@ def _cx_contact_page(customer_id: int, *, override: TaskPanel | None = None, sta
             panels.append(_cx_panel(task, cache=cache, vehicles=vehicles))
     if override is not None and all(p.task.id != override.task.id for p in panels):
         panels.insert(0, override)  # e.g. a refusal on a task closed meanwhile
-    db.session.commit()  # the audit row of the view
+    if status >= 400:
+        # The page shows the customer again, with a refused outcome's errors: its audit
+        # row of the view stays (the refusal itself wrote nothing: record_outcome checks
+        # everything before its first write).
+        keep_on_error()
     return (
         render(
             "tasks/contact.html",
@@ -647,19 +650,15 @@ def outcome(task_id: int):
             now=utcnow(),
             booking=booking if spec is not None and spec.booking is not outcome_rules.Booking.NONE else None,
         )
-    except outcome_rules.OutcomeInvalid as exc:
-        db.session.rollback()
+    except outcome_rules.OutcomeInvalid as exc:  # the refusals write nothing
         state.errors = {k: _cx_t(e.template, **e.params) for k, e in exc.errors.items()}
         return _cx_invalid(task_id, state, 422, back_to_detail)
     except task_service.OutcomeRefused as exc:
-        db.session.rollback()
         state = OutcomeFormState(form_errors=[_setting_labels.translated(exc)])
         return _cx_invalid(task_id, state, exc.status, back_to_detail, refused=True)
     except _ServiceError as exc:
-        db.session.rollback()
         state.form_errors = [_setting_labels.translated(exc)]
         return _cx_invalid(task_id, state, 422, back_to_detail)
-    db.session.commit()
 
     label = outcome_label(task.type, row.outcome)
     still_open = task_service.open_tasks_of(db.session, task.customer_id)
@@ -693,7 +692,7 @@ def outcome(task_id: int):
 
 def _cx_invalid(task_id: int, state: OutcomeFormState, status: int, back_to_detail: bool, *, refused: bool = False):
     """An outcome not recorded: the form again (htmx), or the page it came from."""
-    task = _cx_task_or_404(task_id)  # fresh after the rollback
+    task = _cx_task_or_404(task_id)
     panel = _cx_panel(task, state=state, from_detail=back_to_detail)
     if is_htmx():
         if refused:  # the whole panel: the task may be closed or not ours any more
