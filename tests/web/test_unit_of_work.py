@@ -1,4 +1,4 @@
-"""One commit per request (care/web/unit_of_work.py) and one per CLI command (care/cli.py)."""
+"""One commit per request (care/web/unit_of_work.py); the CLI's, per command: tests/test_cli_core.py."""
 
 from __future__ import annotations
 
