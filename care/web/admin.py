@@ -9,7 +9,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, or_, select
 from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -23,9 +22,10 @@ except ImportError:  # pragma: no cover - older WTForms
 
 from care.domain.roles import Role
 from care.extensions import db
-from care.models import AuditLog, User
+from care.models import User
 from care.models.types import utcnow
 from care.services import ServiceError
+from care.services import audit as audit_service
 from care.services import users as user_service
 from care.web.access import roles_required
 from care.web.htmx import render
@@ -160,17 +160,8 @@ def _get_user(user_id: int) -> User:
 def users():
     q = request.args.get("q", "").strip()[:64]
     page = request.args.get("page", 1, type=int)
-    query = select(User)
-    if q:
-        query = query.where(
-            or_(
-                func.lower(User.username).contains(q.lower(), autoescape=True),
-                func.lower(User.display_name).contains(q.lower(), autoescape=True),
-                User.extension == q,
-            )
-        )
     pagination = db.paginate(
-        query.order_by(User.active.desc(), func.lower(User.username)),
+        user_service.search_statement(q),
         page=max(page, 1),
         per_page=current_app.config["CARE_PAGE_SIZE"],
         error_out=False,
@@ -337,21 +328,10 @@ def audit():
             abort(400)
         before = int(before_text)
 
-    query = select(AuditLog)
-    if action:  # "user" matches user.create, user.update …; "login" matches login and login.failed
-        query = query.where(
-            or_(AuditLog.action == action, AuditLog.action.startswith(action.rstrip(".") + ".", autoescape=True))
-        )
-    if actor:
-        query = query.where(func.lower(AuditLog.actor) == actor.lower())
-    if before is not None:
-        query = query.where(AuditLog.id < before)
-    entries = db.session.scalars(query.order_by(AuditLog.id.desc()).limit(AUDIT_PAGE + 1)).all()
+    entries = audit_service.entries(db.session, action=action, actor=actor, before=before, limit=AUDIT_PAGE + 1)
     older = entries[AUDIT_PAGE - 1].id if len(entries) > AUDIT_PAGE else None
     entries = entries[:AUDIT_PAGE]
-
-    recent = select(AuditLog.action).order_by(AuditLog.id.desc()).limit(2000).subquery()
-    known_actions = sorted(set(db.session.scalars(select(recent.c.action).distinct())))
+    known_actions = audit_service.known_actions(db.session)
     filters = {k: v for k, v in (("action", action), ("user", actor)) if v}
     return render(
         "admin/audit.html",

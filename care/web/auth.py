@@ -15,8 +15,7 @@ from wtforms.validators import DataRequired, Length
 
 from care.extensions import db
 from care.models.types import utcnow
-from care.services import audit
-from care.services.users import LoginRefused, authenticate
+from care.services.users import LoginRefused, authenticate, record_logout
 from care.web.access import login_only, public
 from care.web.unit_of_work import keep_on_error
 
@@ -76,7 +75,7 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_only
 def logout():
-    audit.record(db.session, actor=current_user.username, user_id=current_user.id, action="logout", now=utcnow())
+    record_logout(db.session, current_user, now=utcnow())
     logout_user()
     flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"), code=303)

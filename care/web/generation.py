@@ -11,15 +11,17 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
-from sqlalchemy import select
 
 from care.domain.roles import Role
 from care.extensions import db
 from care.models import GenerationRun
 from care.models.types import utcnow
-from care.services import audit
-from care.services.generator import GENERATED_TYPES, SKIP_REASONS, generate_due, local_now_date
-from care.services.settings import load_settings
+from care.services.generator import (
+    GENERATED_TYPES,
+    SKIP_REASONS,
+    generate_requested,
+    runs_statement,
+)
 from care.web.access import roles_required
 from care.web.htmx import render
 from care.web.task_labels import TYPE_LABELS
@@ -92,7 +94,7 @@ def _context() -> dict:
 def index():
     page = request.args.get("page", 1, type=int)
     runs = db.paginate(
-        select(GenerationRun).order_by(GenerationRun.started_at.desc(), GenerationRun.id.desc()),
+        runs_statement(),
         page=page,
         per_page=current_app.config["CARE_PAGE_SIZE"],
         error_out=False,
@@ -111,19 +113,8 @@ def run(run_id: int):
 @roles_required(*RUNNERS)
 def generate_now():
     """Catch up missed days and generate today again (an explicit request)."""
-    now = utcnow()
-    today = local_now_date(now, load_settings(db.session))
-    runs = generate_due(db.session, today, actor=current_user.username, now=now, again=True)
-    audit.record(
-        db.session,
-        actor=current_user.username,
-        user_id=current_user.id,
-        action="generation.run",
-        object_type="generation_run",
-        object_id=runs[-1].id if runs else None,
-        detail={"days": [r.for_date.isoformat() for r in runs], "created": sum(r.created_total for r in runs)},
-        now=now,
-        ip=request.remote_addr,
+    runs = generate_requested(
+        db.session, actor=current_user.username, user_id=current_user.id, ip=request.remote_addr, now=utcnow()
     )
     created = sum(r.created_total for r in runs)
     days = len(runs)
