@@ -107,19 +107,19 @@ def refusal_text(exc: call_service.CallRefused) -> str:
     return _(exc.template, **params)
 
 
-def task_calls(task: CareTask):
-    """For the task card: the plan, attempts, refusal and live call of ``task``."""
+def task_calls_for(tasks: list[CareTask]) -> dict[int, call_service.TaskCalls]:
+    """For the task cards (``panel.calls``): the plan, attempts, refusal and live call of
+    each task, by task id, in one query; none for a role that does not call."""
     if not current_user.is_authenticated or not (current_user.roles & CALLING_ROLES):
-        return None
-    return call_service.task_calls(
-        db.session, task, user=current_user._get_current_object(), settings=current_settings(), now=now()
+        return {}
+    return call_service.task_calls_of(
+        db.session, tasks, user=current_user._get_current_object(), settings=current_settings(), now=now()
     )
 
 
 @bp.app_context_processor
 def _helpers() -> dict:
     return {
-        "task_calls": task_calls,
         "call_status_label": call_status_label,
         "slot_label": slot_label,
         "call_refusal_text": refusal_text,
