@@ -6,7 +6,7 @@ import contextlib
 
 import pytest
 from flask import abort
-from sqlalchemy import event, func, select
+from sqlalchemy import delete, event, func, select
 
 from care.extensions import db
 from care.models import AuditLog, User
@@ -38,10 +38,15 @@ def probe_rows(app) -> list[str]:
         return list(db.session.scalars(select(AuditLog.detail["note"].as_string()).where(AuditLog.action == "probe")))
 
 
-@pytest.fixture
-def probe(app):
-    """POST /probe/<answer>: writes an audit row (flushed), then answers as told."""
-    calls: list[str] = []
+@pytest.fixture(scope="module")
+def probe_app(tmp_path_factory, pg_schema):
+    """An app of its own with probe routes (routes cannot be added to an app that has
+    served requests): POST /probe/<answer> writes an audit row (flushed), then answers as
+    told; GET /probe-read only reads. ``probe_app.calls``: what after_commit ran."""
+    from tests.conftest import empty_tables, make_app
+
+    app = make_app(tmp_path_factory.mktemp("probe"), pg_schema)
+    app.calls = []
 
     @app.route("/probe/<answer>", methods=["POST"])
     @public
@@ -59,7 +64,9 @@ def probe(app):
             unit_of_work.keep_on_error()
             raise RuntimeError("boom")
         if answer in ("after", "after-422"):
-            unit_of_work.after_commit(lambda: calls.append("committed"), otherwise=lambda: calls.append("rolled back"))
+            unit_of_work.after_commit(
+                lambda: app.calls.append("committed"), otherwise=lambda: app.calls.append("rolled back")
+            )
             return answer, 200 if answer == "after" else 422
         return answer, int(answer)
 
@@ -68,42 +75,64 @@ def probe(app):
     def probe_read():
         return str(db.session.scalar(select(func.count()).select_from(AuditLog)))
 
-    return calls
+    yield app
+    if pg_schema:
+        empty_tables(app)
+    else:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def probe(probe_app):
+    """The probe app, its audit rows and after_commit calls emptied after the test."""
+    yield probe_app
+    probe_app.calls.clear()
+    with probe_app.app_context():
+        db.session.execute(delete(AuditLog))
+        db.session.commit()
 
 
 @pytest.mark.parametrize("answer", ["raise", "abort", "422", "500", "keep-then-raise"])
-def test_a_failed_request_leaves_nothing_behind(app, client, probe, answer):
-    response = client.post(f"/probe/{answer}")
+def test_a_failed_request_leaves_nothing_behind(probe, answer):
+    response = probe.test_client().post(f"/probe/{answer}")
     assert response.status_code >= 400
-    assert probe_rows(app) == []
+    assert probe_rows(probe) == []
 
 
 @pytest.mark.parametrize("answer", ["200", "201", "303"])
-def test_an_answer_below_400_commits_once(app, client, probe, answer):
-    with counting_commits(app) as commits:
-        response = client.post(f"/probe/{answer}")
+def test_an_answer_below_400_commits_once(probe, answer):
+    with counting_commits(probe) as commits:
+        response = probe.test_client().post(f"/probe/{answer}")
     assert response.status_code == int(answer)
-    assert probe_rows(app) == [answer]
+    assert probe_rows(probe) == [answer]
     assert commits == ["COMMIT"]
 
 
-def test_a_refusal_that_is_a_record_is_kept_on_an_error_answer(app, client, probe):
-    assert client.post("/probe/keep").status_code == 422
-    assert probe_rows(app) == ["keep"]
+def test_a_refusal_that_is_a_record_is_kept_on_an_error_answer(probe):
+    assert probe.test_client().post("/probe/keep").status_code == 422
+    assert probe_rows(probe) == ["keep"]
 
 
-def test_after_commit_runs_only_after_the_commit(app, client, probe):
+def test_after_commit_runs_only_after_the_commit(probe):
+    client = probe.test_client()
     client.post("/probe/after")
     client.post("/probe/after-422")
-    assert probe == ["committed", "rolled back"]
-    assert probe_rows(app) == ["after"]
+    assert probe.calls == ["committed", "rolled back"]
+    assert probe_rows(probe) == ["after"]
 
 
-def test_a_get_that_reads_commits_nothing(app, client, probe, login_as):
+def test_a_get_that_reads_commits_nothing(probe):
+    with counting_commits(probe) as commits:
+        assert probe.test_client().get("/probe-read").status_code == 200
+    assert commits == []
+
+
+def test_a_page_that_only_reads_commits_nothing(app, client, login_as):
     login_as("specialist")
     with counting_commits(app) as commits:
-        assert client.get("/probe-read").status_code == 200
-        assert client.get("/tasks/").status_code == 200  # a real page: the worklist
+        assert client.get("/tasks/").status_code == 200  # the worklist
     assert commits == []
 
 
