@@ -150,7 +150,7 @@ def init_app(app: Flask) -> None:
         log.error("unhandled %s at %s %s", type(exc).__name__, request.method, request.path, exc_info=app.debug or app.testing)
         return error_response(500, _("Something went wrong on our side. Nothing was saved; please try again."))
 
-    unit_of_work.init_app(app)  # last: its after_request hook runs before the others
+    unit_of_work.init_app(app, error_response=error_response)  # last: its hook runs first
 
 
 def error_response(code: int, message: str):

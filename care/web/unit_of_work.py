@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from flask import Flask, g, request, session
+from flask import Flask, current_app, g, request, session
 from sqlalchemy import event
 
 from care.extensions import db
@@ -50,11 +50,14 @@ log = logging.getLogger("care.web")
 WEBHOOK_PREFIX = "/webhooks/"
 _WROTE = "care_wrote"  # Connection.info: this transaction sent a statement that writes
 _READS = ("SELECT", "PRAGMA")  # statements that start so write nothing
+_ERROR_RESPONSE = "care_error_response"
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, *, error_response: Callable[[int, str], object]) -> None:
     """Register the hooks; call after every other ``after_request`` hook is registered, so
-    that this one runs first and the others (headers) apply to its error page too."""
+    that this one runs first and the others (headers) apply to its error page too.
+    ``error_response(status, message)``: the app's error page, for a failed commit."""
+    app.extensions[_ERROR_RESPONSE] = error_response
     with app.app_context():
         _watch_writes(db.engine)
     app.after_request(finish)
@@ -124,16 +127,13 @@ def _run(callbacks: list, *, committed: bool) -> None:
 
 
 def _failed_commit_response():
-    from flask import current_app
     from flask_babel import gettext as _
-
-    from care.web import error_response
 
     g.care_commit_failed = True
     session.pop("_flashes", None)  # no "saved" message for work that was not saved
     session.pop("_remember", None)  # Flask-Login sets no remember cookie either
     return current_app.make_response(
-        error_response(500, _("Something went wrong on our side. Nothing was saved; please try again."))
+        current_app.extensions[_ERROR_RESPONSE](500, _("Something went wrong on our side. Nothing was saved; please try again."))
     )
 
 
