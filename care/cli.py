@@ -1,13 +1,25 @@
 """`flask --app app care …`: the command line of interfaces.md.
 
 Every command exits 0 on success and non-zero with a one-line reason on failure; with
-`--json` it prints exactly one JSON document on stdout. Each command commits once.
+`--json` it prints exactly one JSON document on stdout.
+
+One commit per command (architecture.md), as the web's unit of work does per request:
+each command is wrapped by :func:`one_transaction`, which commits once when the command
+returns and rolls back on :func:`fail` or any error, printing one line. What a command
+prints reaches stdout only after its commit, so it never reports work that was not
+saved. `care outbox` is a worker: each round is a transaction of its own
+(:func:`transaction`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import json
 import sys
+from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 import click
 from flask import Flask
@@ -40,14 +52,80 @@ def upgrade_schema() -> str:
     return current_revision()
 
 
-def fail(message: str, code: int = 1):
-    """One line on stderr and a non-zero exit."""
-    db.session.rollback()
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(code)
+
+class CommandFailed(Exception):
+    """Raised by :func:`fail`; :func:`one_transaction` ends the command with it."""
+
+    def __init__(self, message: str, code: int = 1, *, keep: bool = False):
+        super().__init__(message)
+        self.message, self.code, self.keep = message, code, keep
+
+
+def fail(message: str, code: int = 1, *, keep: bool = False) -> NoReturn:
+    """Stop the command: its work is rolled back, one line on stderr, a non-zero exit.
+
+    ``keep``: the failure is itself a record (a refused import file's failed run and its
+    audit entry): its writes are committed all the same.
+    """
+    raise CommandFailed(message, code, keep=keep)
+
+
+@contextlib.contextmanager
+def transaction() -> Iterator[None]:
+    """Commit what the block did, or roll it back if it raised."""
+    try:
+        yield
+    except BaseException:
+        db.session.rollback()
+        raise
+    try:
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def one_transaction(command: Callable[..., int | None]) -> Callable[..., None]:
+    """One commit per command: commit when ``command`` returns (its return value, if any,
+    is the exit code: work done, but a non-zero exit, e.g. an import with rejects), roll
+    back on :func:`fail` (unless ``keep``) or on any error, with one line on stderr."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs) -> None:
+        out = io.StringIO()
+        try:
+            with transaction(), contextlib.redirect_stdout(out):
+                try:
+                    code = command(*args, **kwargs)
+                except CommandFailed as failed:
+                    if not failed.keep:
+                        raise
+                    code = failed  # committed below all the same
+        except CommandFailed as failed:
+            click.echo(f"Error: {failed.message}", err=True)
+            sys.exit(failed.code)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - rolled back (transaction); one line, not a traceback
+            click.echo(f"Error: nothing was saved ({_one_line(exc)})", err=True)
+            sys.exit(1)
+        if isinstance(code, CommandFailed):
+            click.echo(f"Error: {code.message}", err=True)
+            sys.exit(code.code)
+        click.echo(out.getvalue(), nl=False)
+        if code:
+            sys.exit(code)
+
+    return run
 
 
 @care.command("init-db")
+@one_transaction
 def init_db():
     """Create or upgrade the schema (safe to run again)."""
     from care.services.message_templates import ensure_default_templates
@@ -56,7 +134,6 @@ def init_db():
     revision = upgrade_schema()
     ensure_default_scripts(db.session, now=utcnow())  # version 1 where a task type has none
     ensure_default_templates(db.session, now=utcnow())  # fallback SMS/e-mail texts
-    db.session.commit()
     click.echo(f"database at revision {revision}")
 
 
@@ -66,6 +143,7 @@ def init_db():
 @click.option("--password", required=True)
 @click.option("--extension", default=None, help="the user's phone extension")
 @click.option("--display-name", default=None)
+@one_transaction
 def create_user(name, roles, password, extension, display_name):
     """Add a user with one or more roles."""
     from care.services.users import create_user as create
@@ -83,7 +161,6 @@ def create_user(name, roles, password, extension, display_name):
         )
     except (ServiceError, ValueError) as exc:
         fail(str(exc))
-    db.session.commit()
     click.echo(f"created user {user.username} ({', '.join(sorted(r.value for r in user.roles))})")
 
 
@@ -91,6 +168,7 @@ def create_user(name, roles, password, extension, display_name):
 @click.option("--customers", default=300, show_default=True, type=click.IntRange(1, 100_000), help="how many customers")
 @click.option("--seed", default=42, show_default=True, type=int, help="the same seed gives the same data")
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="date the data are anchored on (default: today at the dealer)")
+@one_transaction
 def demo(customers, seed, today):
     """Load a realistic demo dealership (idempotent for the same seed and size)."""
     from care.demo import load_demo
@@ -113,7 +191,6 @@ def demo(customers, seed, today):
     if result.already_loaded:
         click.echo(f"demo data already loaded ({what}): nothing changed")
     else:
-        db.session.commit()
         counts = ", ".join(f"{n} {name}" for name, n in result.counts.items())
         click.echo(f"loaded the demo dealership ({what}): {counts}")
     click.echo(f"demo logins (password {result.password}):")
@@ -126,6 +203,7 @@ def demo(customers, seed, today):
 @click.argument("key", required=False)
 @click.argument("value", required=False)
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
+@one_transaction
 def settings_cmd(key, value, as_json):
     """Show all settings, show one, or set one (e.g. `dealer_city 成都`)."""
     from care.domain.settings import SettingError, definition
@@ -141,7 +219,6 @@ def settings_cmd(key, value, as_json):
             set_settings(db.session, {key: value}, actor="cli", user_id=None, now=utcnow())
         except SettingError as exc:
             fail(f"{key}: {exc}")
-        db.session.commit()
     rows = describe(db.session)
     if key is not None:
         rows = [r for r in rows if r["key"] == key]
@@ -162,6 +239,7 @@ def settings_cmd(key, value, as_json):
 @click.argument("path")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 @click.option("--strict", is_flag=True, help="import nothing when any row is invalid")
+@one_transaction
 def import_cmd(kind, path, as_json, strict):
     """Load a DMS export: KIND is customers, vehicles, visits, policies or deliveries."""
     from pathlib import Path
@@ -180,12 +258,10 @@ def import_cmd(kind, path, as_json, strict):
             db.session, kind, file, filename=file.name, strict=strict, actor="cli", now=utcnow()
         )
     except ImportFileError as exc:
-        db.session.commit()  # keep the failed run and its audit entry
-        fail(f"{file.name}: {exc}")
+        fail(f"{file.name}: {exc}", keep=True)  # the failed run and its audit entry stay
     except OSError as exc:
         fail(f"{path}: cannot read the file ({exc.strerror or type(exc).__name__})")
     rejects = run.all_rejects
-    db.session.commit()
     if as_json:
         emit_json(
             {
@@ -207,8 +283,7 @@ def import_cmd(kind, path, as_json, strict):
             click.echo(f"  row {r['row']}, {r['column']}: {r['error']}")
         if len(rejects) > shown:
             click.echo(f"  … and {len(rejects) - shown} more problem(s); --json lists them all")
-    if rejects:
-        sys.exit(1)
+    return 1 if rejects else 0  # committed all the same: the valid rows are imported
 
 
 # --- care tasks: the generator and the task list (care/services/generator.py) ----------------
@@ -229,6 +304,7 @@ def _parse_day(text: str | None, option: str = "--date"):
 @care.command("generate")
 @click.option("--date", "day", default=None, metavar="YYYY-MM-DD", help="the generation day (default: today at the dealer, after catching up missed days)")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@one_transaction
 def generate_cmd(day, as_json):
     """Generate the day's care tasks (idempotent: a second run creates nothing new)."""
     from care.services.generator import generate, generate_due, local_now_date, run_summary
@@ -244,7 +320,6 @@ def generate_cmd(day, as_json):
     else:  # today at the dealer, after the days missed since the last run
         today = local_now_date(now, load_settings(db.session))
         runs = generate_due(db.session, today, actor="cli", now=now, again=True)
-    db.session.commit()
     main, earlier = runs[-1], runs[:-1]
     if as_json:
         document = run_summary(main)
@@ -264,17 +339,13 @@ def generate_cmd(day, as_json):
 @click.option("--type", "task_type", default=None, help="first_service, maintenance, warranty_expiry, inspection, insurance_renewal, birthday, delivery_call, delivery_survey, lapsed_recall, service_callback, appointment")
 @click.option("--status", default=None, help="open, blocked, done, failed, canceled")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON list")
+@one_transaction
 def tasks_cmd(day, task_type, status, as_json):
     """List care tasks (due times in the dealer's time zone)."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import aliased
-
-    from care.domain.dates import start_of_day, to_local
     from care.domain.tasks import TaskType
-    from care.models import CareTask, Customer, TaskStatus, User, Vehicle
-    from care.services import audit
+    from care.models import TaskStatus
     from care.services.schema import has_schema
-    from care.services.settings import load_settings
+    from care.services.tasks import export_tasks
 
     wanted = _parse_day(day)
     types = [t.value for t in TaskType]
@@ -285,49 +356,7 @@ def tasks_cmd(day, task_type, status, as_json):
         fail(f"--status: unknown status {status!r}; statuses: {', '.join(statuses)}")
     if not has_schema():
         fail("no database schema: run `care init-db` first")
-    settings = load_settings(db.session)
-    tz = settings.timezone
-    assignee = aliased(User)
-    query = (
-        select(CareTask, Customer.customer_no, Vehicle.vin, assignee.username)
-        .join(Customer, Customer.id == CareTask.customer_id)
-        .outerjoin(Vehicle, Vehicle.id == CareTask.vehicle_id)
-        .outerjoin(assignee, assignee.id == CareTask.assignee_id)
-        .order_by(CareTask.due_at, CareTask.id)
-    )
-    if wanted is not None:
-        query = query.where(CareTask.opens_on <= wanted, CareTask.due_at >= start_of_day(wanted, tz))
-    if task_type is not None:
-        query = query.where(CareTask.type == task_type)
-    if status is not None:
-        query = query.where(CareTask.status == status)
-    rows = []
-    for task, customer_no, vin, username in db.session.execute(query):
-        rows.append(
-            {
-                "id": task.id,
-                "type": task.type,
-                "status": task.status,
-                "customer_no": customer_no,
-                "vin": vin,
-                "opens_on": task.opens_on.isoformat(),
-                "due_at": to_local(task.due_at, tz).isoformat(),
-                "assignee": username,
-                "channel": task.channel,
-                "fallback": task.fallback,
-                "owner_rule": task.owner_rule,
-                "cycle_key": task.cycle_key,
-            }
-        )
-    audit.record(
-        db.session,
-        actor="cli",
-        action="export",
-        object_type="care_tasks",
-        detail={"date": day, "type": task_type, "status": status, "rows": len(rows)},
-        now=utcnow(),
-    )
-    db.session.commit()
+    rows = export_tasks(db.session, day=wanted, task_type=task_type, status=status, actor="cli", now=utcnow())
     if as_json:
         emit_json(rows)
         return
@@ -353,6 +382,7 @@ def tasks_cmd(day, task_type, status, as_json):
 @care.command("sweep")
 @click.option("--timeout", "timeout_minutes", default=None, type=click.IntRange(1, 10_080), help="minutes (default: the attempt_timeout_minutes setting)")
 @click.option("--json", "as_json", is_flag=True, help="print the counts as JSON")
+@one_transaction
 def sweep_cmd(timeout_minutes, as_json):
     """Close call attempts stuck without a final event; run the fallback sweep if any."""
     from care.services.schema import has_schema
@@ -361,7 +391,6 @@ def sweep_cmd(timeout_minutes, as_json):
     if not has_schema():
         fail("no database schema: run `care init-db` first")
     counts = sweep(db.session, utcnow(), timeout_minutes=timeout_minutes)
-    db.session.commit()
     if as_json:
         emit_json(counts)
         return
@@ -386,16 +415,12 @@ def outbox_cmd(once, interval, limit, as_json):
     try:
         adapter_for = adapters_from_config(current_app.config)
     except ValueError as exc:
-        fail(str(exc))
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
 
     def one_round() -> dict:
-        try:
-            counts = send_due(db.session, settings=load_settings(db.session), now=utcnow(), adapter_for=adapter_for, limit=limit)
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            raise
-        return counts
+        with transaction():  # a worker: each round commits what it sent
+            return send_due(db.session, settings=load_settings(db.session), now=utcnow(), adapter_for=adapter_for, limit=limit)
 
     if once:
         counts = one_round()
@@ -413,6 +438,5 @@ def outbox_cmd(once, interval, limit, as_json):
             # a full round may have left more due: go again at once
             if sum(counts.values()) < limit:
                 _time.sleep(interval)
-    except KeyboardInterrupt:
-        db.session.rollback()
+    except KeyboardInterrupt:  # the round in progress was rolled back (transaction)
         click.echo("outbox worker stopped")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from care.domain.roles import Role
 from care.domain.settings import SETTINGS
 from care.extensions import db
 from care.models import AuditLog, Setting, User
 from tests.test_schema import fresh_app
+from tests.web.test_unit_of_work import counting_commits
 
 
 def _run(runner, *args):
@@ -145,3 +146,31 @@ def test_settings_json(runner):
     assert result.exit_code == 0
     one = json.loads(result.stdout)
     assert one["value"] == "0.65" and one["updated_by"] == "cli"
+
+
+# --- one commit per command (care/cli.py one_transaction) ---------------------------------------------------------
+
+
+def test_a_cli_command_commits_once(app, runner):
+    with counting_commits(app) as commits:
+        result = runner.invoke(args=["care", "settings", "dealer_city", "成都"])
+    assert result.exit_code == 0, result.output
+    assert commits == ["COMMIT"]
+
+
+def test_a_cli_command_that_fails_rolls_back_with_one_line(app, runner, monkeypatch):
+    """The task listing writes its audit row, then the output fails: nothing stays."""
+    import care.cli as cli
+
+    def broken(document):
+        raise ValueError("cannot print\nsecond line")
+
+    monkeypatch.setattr(cli, "emit_json", broken)
+    with counting_commits(app) as commits:
+        result = runner.invoke(args=["care", "tasks", "--json"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == ["Error: nothing was saved (ValueError: cannot print)"]
+    assert commits == []
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuditLog)) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from care.models import AuditLog
@@ -33,3 +34,34 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def entries(
+    session: Session,
+    *,
+    action: str = "",
+    actor: str = "",
+    before: int | None = None,
+    limit: int,
+) -> list[AuditLog]:
+    """The newest ``limit`` entries, older than the id ``before`` when given.
+
+    ``action`` matches itself and its sub-actions ("user" finds user.create, user.update …;
+    "login" finds login and login.failed); ``actor`` a user name, in any case.
+    """
+    query = select(AuditLog)
+    if action:
+        query = query.where(
+            or_(AuditLog.action == action, AuditLog.action.startswith(action.rstrip(".") + ".", autoescape=True))
+        )
+    if actor:
+        query = query.where(func.lower(AuditLog.actor) == actor.lower())
+    if before is not None:
+        query = query.where(AuditLog.id < before)
+    return list(session.scalars(query.order_by(AuditLog.id.desc()).limit(limit)))
+
+
+def known_actions(session: Session, *, recent: int = 2000) -> list[str]:
+    """The actions of the ``recent`` newest entries, sorted (the filter's suggestions)."""
+    newest = select(AuditLog.action).order_by(AuditLog.id.desc()).limit(recent).subquery()
+    return sorted(set(session.scalars(select(newest.c.action).distinct())))

@@ -214,11 +214,29 @@ class TaskCalls:
 
 
 def task_calls(session: Session, task: CareTask, *, user, settings: Settings, now: datetime) -> TaskCalls:
-    attempts = attempts_of(session, task.id)
-    active = next((a for a in reversed(attempts) if not is_finished(a)), None)
-    return TaskCalls(
-        plan=plan_for(task, attempts, settings, now),
-        attempts=attempts,
-        refusal=precheck(session, task, user=user, settings=settings, now=now, attempts=attempts),
-        active=active,
-    )
+    return task_calls_of(session, [task], user=user, settings=settings, now=now)[task.id]
+
+
+def task_calls_of(
+    session: Session, tasks: list[CareTask], *, user, settings: Settings, now: datetime
+) -> dict[int, TaskCalls]:
+    """:class:`TaskCalls` of several task cards by task id, their attempts read in one query
+    (the cards' templates query nothing)."""
+    by_task: dict[int, list[CallAttempt]] = {task.id: [] for task in tasks}
+    if by_task:
+        for attempt in session.scalars(
+            select(CallAttempt)
+            .where(CallAttempt.task_id.in_(list(by_task)))
+            .order_by(CallAttempt.started_at, CallAttempt.id)
+        ):
+            by_task[attempt.task_id].append(attempt)
+    found = {}
+    for task in tasks:
+        attempts = by_task[task.id]
+        found[task.id] = TaskCalls(
+            plan=plan_for(task, attempts, settings, now),
+            attempts=attempts,
+            refusal=precheck(session, task, user=user, settings=settings, now=now, attempts=attempts),
+            active=next((a for a in reversed(attempts) if not is_finished(a)), None),
+        )
+    return found

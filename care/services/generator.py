@@ -895,6 +895,33 @@ def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
 # --- for pages and the CLI -------------------------------------------------------------
 
 
+def generate_requested(session: Session, *, actor: str, user_id: int | None, ip: str | None, now: datetime) -> list[GenerationRun]:
+    """Generate on request (the generation page's button): catch up the days missed, then
+    today at the dealer again; audited with the days and the tasks created."""
+    from care.services import audit
+
+    today = local_now_date(now, load_settings(session))
+    runs = generate_due(session, today, actor=actor, now=now, again=True)
+    audit.record(
+        session,
+        actor=actor,
+        user_id=user_id,
+        action="generation.run",
+        object_type="generation_run",
+        object_id=runs[-1].id if runs else None,
+        detail={"days": [r.for_date.isoformat() for r in runs], "created": sum(r.created_total for r in runs)},
+        now=now,
+        ip=ip,
+    )
+    session.flush()
+    return runs
+
+
+def runs_statement():
+    """The generator's runs, newest first (the generation page's list)."""
+    return select(GenerationRun).order_by(GenerationRun.started_at.desc(), GenerationRun.id.desc())
+
+
 def run_summary(run: GenerationRun) -> dict[str, Any]:
     """The JSON document of one run (`care generate --json`)."""
     return {

@@ -6,7 +6,8 @@ same file gives the same result from either. It parses and validates the whole f
 first (so that `strict` can refuse everything), then writes chunk by chunk with bulk
 statements: existing keys looked up with `… WHERE key IN (…)` per chunk, new rows with
 one bulk INSERT, changed rows with one bulk UPDATE by primary key. It flushes and never
-commits; `progress(run)` is called after each chunk so that a caller may commit there.
+commits; `progress(run)` is called after each chunk so that a caller may commit there
+(the background worker, `start_worker`, does).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,8 +24,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, insert, select, update
+from sqlalchemy.orm import Session, selectinload
 
 from care.domain import N_
 from care.domain.dms import (
@@ -52,6 +54,7 @@ from care.models import (
     ServiceVisit,
     Vehicle,
 )
+from care.models.types import utcnow
 from care.phones import PhoneError, normalize_phone
 from care.services import ServiceError, audit
 from care.services.settings import load_settings
@@ -326,6 +329,125 @@ def mark_interrupted(session: Session, run: ImportRun, *, now: datetime, stale_a
     _audit(session, run, now)
     session.flush()
     return True
+
+
+def runs_statement() -> Select:
+    """The import runs, newest first, with who started them (the import page's list)."""
+    return (
+        select(ImportRun)
+        .options(selectinload(ImportRun.user))
+        .order_by(ImportRun.started_at.desc(), ImportRun.id.desc())
+    )
+
+
+def queue_run(
+    session: Session,
+    kind: str,
+    path: str | Path,
+    *,
+    filename: str,
+    strict: bool = False,
+    actor: str,
+    user_id: int | None = None,
+    now: datetime,
+) -> ImportRun:
+    """A file for the background worker: its header checked (ImportFileError on a bad
+    file, nothing recorded) and a queued run recorded and flushed (its id for the page)."""
+    check_file(kind, path)
+    run = ImportRun(
+        kind=kind[:16], filename=filename[:255], strict=strict, actor=actor[:64], user_id=user_id,
+        status="queued", started_at=now,
+    )  # fmt: skip
+    session.add(run)
+    session.flush()
+    return run
+
+
+def start_worker(
+    sessions: Callable[[], Session],
+    run_id: int,
+    kind: str,
+    path: Path,
+    *,
+    filename: str,
+    strict: bool = False,
+    actor: str,
+    user_id: int | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> threading.Thread:
+    """Import a queued run (:func:`queue_run`, committed) in a thread of its own.
+
+    The thread has its own session (``sessions()``) and commits after each chunk, so the
+    run page can show its progress: a deliberate exception to "one commit per request"
+    (the import is not the request's work, and a crash keeps the chunks before it). The
+    upload at ``path`` is deleted at the end. Returns the started thread (tests join it).
+    """
+    options = {"filename": filename, "strict": strict, "actor": actor, "user_id": user_id}
+    thread = threading.Thread(
+        target=_work, args=(sessions, run_id, kind, path, options, clock), name=f"import-{run_id}", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def _work(sessions, run_id: int, kind: str, path: Path, options: dict, clock) -> None:
+    session = sessions()
+    try:
+        run = session.get(ImportRun, run_id)
+        # the progress commits: see start_worker
+        run_import(session, kind, path, now=clock(), run=run, progress=lambda _run: session.commit(), **options)
+        session.commit()
+    except ImportFileError:
+        session.commit()  # the failed run and its audit entry (run_import recorded them)
+    except Exception as exc:  # noqa: BLE001 - record the failure; the message may hold row data
+        session.rollback()
+        log.error("import run %s stopped: %s", run_id, type(exc).__name__)
+        run = session.get(ImportRun, run_id)
+        if run is not None:
+            fail_run(session, run, now=clock())
+            session.commit()
+    finally:
+        path.unlink(missing_ok=True)
+        session.close()
+
+
+def export_rejects(
+    session: Session,
+    run: ImportRun,
+    *,
+    headers: list[str],
+    message: Callable[[dict], str],
+    actor: str,
+    user_id: int | None,
+    ip: str | None,
+    now: datetime,
+) -> str:
+    """A run's stored rejects as CSV (``headers``; ``message(entry)`` the problem's text in
+    the reader's language), starting with a byte-order mark for Excel; audited."""
+    rejects = run.rejects or []
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(headers)
+    for entry in rejects:
+        writer.writerow([entry["row"], entry["column"], _spreadsheet_safe(message(entry))])
+    audit.record(
+        session,
+        actor=actor,
+        user_id=user_id,
+        action="export",
+        object_type="import_run",
+        object_id=run.id,
+        detail={"what": "rejects", "rows": len(rejects)},
+        now=now,
+        ip=ip,
+    )
+    session.flush()
+    return "\ufeff" + buffer.getvalue()
+
+
+def _spreadsheet_safe(text: str) -> str:
+    """Keep Excel from reading a cell as a formula (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _spec(kind: str) -> KindSpec:

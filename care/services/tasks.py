@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -283,3 +283,69 @@ def _with_call_events(session: Session, entries: list[TimelineEntry]) -> list[Ti
         TimelineEntry(e.kind, e.at, e.item, tuple(by_attempt[e.item.id])) if e.kind == "call" else e
         for e in entries
     ]
+
+
+# --- listing (`care tasks`) ------------------------------------------------------------
+
+
+def export_tasks(
+    session: Session,
+    *,
+    day: date | None = None,
+    task_type: str | None = None,
+    status: str | None = None,
+    actor: str,
+    now: datetime,
+) -> list[dict]:
+    """Care tasks as plain rows, by deadline (due times in the dealer's time zone): those
+    whose window (opens on … deadline) contains ``day``, of ``task_type``, in ``status``
+    (each filter when given). Audited as an export (the filters and the count)."""
+    from sqlalchemy.orm import aliased
+
+    from care.domain.dates import start_of_day, to_local
+    from care.models import Customer, Vehicle
+    from care.services import audit
+    from care.services.settings import load_settings
+
+    tz = load_settings(session).timezone
+    assignee = aliased(User)
+    query = (
+        select(CareTask, Customer.customer_no, Vehicle.vin, assignee.username)
+        .join(Customer, Customer.id == CareTask.customer_id)
+        .outerjoin(Vehicle, Vehicle.id == CareTask.vehicle_id)
+        .outerjoin(assignee, assignee.id == CareTask.assignee_id)
+        .order_by(CareTask.due_at, CareTask.id)
+    )
+    if day is not None:
+        query = query.where(CareTask.opens_on <= day, CareTask.due_at >= start_of_day(day, tz))
+    if task_type is not None:
+        query = query.where(CareTask.type == task_type)
+    if status is not None:
+        query = query.where(CareTask.status == status)
+    rows = [
+        {
+            "id": task.id,
+            "type": task.type,
+            "status": task.status,
+            "customer_no": customer_no,
+            "vin": vin,
+            "opens_on": task.opens_on.isoformat(),
+            "due_at": to_local(task.due_at, tz).isoformat(),
+            "assignee": username,
+            "channel": task.channel,
+            "fallback": task.fallback,
+            "owner_rule": task.owner_rule,
+            "cycle_key": task.cycle_key,
+        }
+        for task, customer_no, vin, username in session.execute(query)
+    ]
+    audit.record(
+        session,
+        actor=actor,
+        action="export",
+        object_type="care_tasks",
+        detail={"date": day.isoformat() if day else None, "type": task_type, "status": status, "rows": len(rows)},
+        now=now,
+    )
+    session.flush()
+    return rows

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from care.domain import N_
@@ -23,6 +23,21 @@ EXTENSION_RE = re.compile(r"^[0-9*#+]{1,20}$")
 MIN_PASSWORD = 8
 MAX_DISPLAY_NAME = 120
 LOCALES = ("zh_CN", "en")
+
+
+def search_statement(q: str = "") -> Select:
+    """Users whose name or display name contains ``q`` (any case) or whose extension is
+    ``q``; all users when empty. Active ones first, then by user name."""
+    query = select(User)
+    if q:
+        query = query.where(
+            or_(
+                func.lower(User.username).contains(q.lower(), autoescape=True),
+                func.lower(User.display_name).contains(q.lower(), autoescape=True),
+                User.extension == q,
+            )
+        )
+    return query.order_by(User.active.desc(), func.lower(User.username))
 
 
 def _roles(roles) -> list[Role]:
@@ -281,6 +296,12 @@ class LoginRefused(ServiceError):
         super().__init__(reason)
         self.reason = reason
         self.until = until
+
+
+def record_logout(session: Session, user: User, *, now: datetime, ip: str | None = None) -> None:
+    """The audit entry of a log-out."""
+    audit.record(session, actor=user.username, user_id=user.id, action="logout", now=now, ip=ip)
+    session.flush()
 
 
 def authenticate(session: Session, username: str, password: str, *, now: datetime, ip: str | None) -> User:

@@ -13,14 +13,13 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from care.extensions import db, login_manager
-from care.web import labels
+from care.web import labels, unit_of_work
 from care.web.access import check_access, user_can
 from care.web.converters import CONVERTERS
 from care.web.htmx import is_htmx
+from care.web.unit_of_work import WEBHOOK_PREFIX
 
 log = logging.getLogger("care.web")
-
-WEBHOOK_PREFIX = "/webhooks/"
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -35,6 +34,12 @@ class SessionInterface(SecureCookieSessionInterface):
         if request.path.startswith(WEBHOOK_PREFIX):
             return self.make_null_session(app)
         return super().open_session(app, request)
+
+    def save_session(self, app, session, response):
+        if unit_of_work.commit_failed():  # nothing was saved: the browser keeps its cookie
+            return
+        super().save_session(app, session, response)
+
 
 BLUEPRINTS = (
     "care.web.auth",
@@ -103,11 +108,6 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
-    @app.teardown_request
-    def rollback_on_error(exc):
-        if exc is not None:
-            db.session.rollback()
-
     @app.context_processor
     def inject():
         from flask_babel import get_locale
@@ -124,7 +124,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
-        return _error_page(400, _("Your form expired or was sent from elsewhere. Reload the page and try again."))
+        unit_of_work.discard()
+        return error_response(400, _("Your form expired or was sent from elsewhere. Reload the page and try again."))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -140,19 +141,23 @@ def init_app(app: Flask) -> None:
         }
         # A view's own message (`abort(404, description=_("…"))`) says more than the default.
         own = exc.description if exc.description != type(exc).description else None
-        return _error_page(exc.code or 500, own or messages.get(exc.code, exc.description))
+        unit_of_work.discard()
+        return error_response(exc.code or 500, own or messages.get(exc.code, exc.description))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         if isinstance(exc, HTTPException):
             return http_error(exc)
-        db.session.rollback()
+        unit_of_work.discard()
         # The type and place only: the message may carry customer data.
         log.error("unhandled %s at %s %s", type(exc).__name__, request.method, request.path, exc_info=app.debug or app.testing)
-        return _error_page(500, _("Something went wrong on our side. Nothing was saved; please try again."))
+        return error_response(500, _("Something went wrong on our side. Nothing was saved; please try again."))
+
+    unit_of_work.init_app(app, error_response=error_response)  # last: its hook runs first
 
 
-def _error_page(code: int, message: str):
+def error_response(code: int, message: str):
+    """An error page (or fragment, or JSON for machines) with its status."""
     if request.path.startswith("/webhooks/") or (
         request.accept_mimetypes.best == "application/json" and not is_htmx()
     ):

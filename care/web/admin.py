@@ -9,7 +9,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, or_, select
 from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -23,9 +22,10 @@ except ImportError:  # pragma: no cover - older WTForms
 
 from care.domain.roles import Role
 from care.extensions import db
-from care.models import AuditLog, User
+from care.models import User
 from care.models.types import utcnow
 from care.services import ServiceError
+from care.services import audit as audit_service
 from care.services import users as user_service
 from care.web.access import roles_required
 from care.web.htmx import render
@@ -138,16 +138,7 @@ def _get_user(user_id: int) -> User:
 @roles_required(Role.ADMIN)
 def users():
     q = request.args.get("q", "").strip()[:64]
-    query = select(User)
-    if q:
-        query = query.where(
-            or_(
-                func.lower(User.username).contains(q.lower(), autoescape=True),
-                func.lower(User.display_name).contains(q.lower(), autoescape=True),
-                User.extension == q,
-            )
-        )
-    pagination = paginate(query.order_by(User.active.desc(), func.lower(User.username)))
+    pagination = paginate(user_service.search_statement(q))
     return render(
         "admin/users.html",
         "admin/_users_table.html",
@@ -173,11 +164,9 @@ def user_new():
                 display_name=form.display_name.data,
                 **_actor(),
             )
-        except ServiceError as exc:
-            db.session.rollback()
+        except ServiceError as exc:  # refused before writing anything
             _service_error(form, exc)
         else:
-            db.session.commit()
             flash(_("User %(name)s created.", name=user.username), "success")
             return redirect(url_for("admin.user", user_id=user.id), code=303)
     status = 422 if form.is_submitted() else 200
@@ -230,11 +219,9 @@ def user(user_id: int):
                 active=form.active.data,
                 **_actor(),
             )
-        except ServiceError as exc:
-            db.session.rollback()
+        except ServiceError as exc:  # refused before writing anything
             _service_error(form, exc)
         else:
-            db.session.commit()
             if changes:
                 flash(_("Changes to %(name)s saved.", name=user.username), "success")
             else:
@@ -251,11 +238,9 @@ def user_password(user_id: int):
     if form.validate():
         try:
             user_service.reset_password(db.session, user, form.password.data, **_actor())
-        except ServiceError as exc:
-            db.session.rollback()
+        except ServiceError as exc:  # refused before writing anything
             _service_error(form, exc)
         else:
-            db.session.commit()
             flash(_("New password set for %(name)s. Tell them in person or by phone.", name=user.username), "success")
             return redirect(url_for("admin.user", user_id=user.id), code=303)
     return _user_page(user, password_form=form, status=422)
@@ -266,7 +251,6 @@ def user_password(user_id: int):
 def user_unlock(user_id: int):
     user = _get_user(user_id)
     was_locked = user_service.unlock(db.session, user, **_actor())
-    db.session.commit()
     if was_locked:
         flash(_("%(name)s is unlocked and may log in again.", name=user.username), "success")
     else:
@@ -317,21 +301,10 @@ def audit():
             abort(400)
         before = int(before_text)
 
-    query = select(AuditLog)
-    if action:  # "user" matches user.create, user.update …; "login" matches login and login.failed
-        query = query.where(
-            or_(AuditLog.action == action, AuditLog.action.startswith(action.rstrip(".") + ".", autoescape=True))
-        )
-    if actor:
-        query = query.where(func.lower(AuditLog.actor) == actor.lower())
-    if before is not None:
-        query = query.where(AuditLog.id < before)
-    entries = db.session.scalars(query.order_by(AuditLog.id.desc()).limit(AUDIT_PAGE + 1)).all()
+    entries = audit_service.entries(db.session, action=action, actor=actor, before=before, limit=AUDIT_PAGE + 1)
     older = entries[AUDIT_PAGE - 1].id if len(entries) > AUDIT_PAGE else None
     entries = entries[:AUDIT_PAGE]
-
-    recent = select(AuditLog.action).order_by(AuditLog.id.desc()).limit(2000).subquery()
-    known_actions = sorted(set(db.session.scalars(select(recent.c.action).distinct())))
+    known_actions = audit_service.known_actions(db.session)
     filters = {k: v for k, v in (("action", action), ("user", actor)) if v}
     return render(
         "admin/audit.html",

@@ -150,8 +150,7 @@ def new():
                 user=current_user._get_current_object(),
                 now=now,
             )
-        except svc.AppointmentInvalid as exc:
-            db.session.rollback()
+        except svc.AppointmentInvalid as exc:  # refused before writing anything
             for name, error in exc.errors.items():
                 message = _(error.template, **error.params)
                 target = getattr(form, name, None) if name != "task" else None
@@ -161,7 +160,6 @@ def new():
                     form.form_errors.append(message)
             status = 422
         else:
-            db.session.commit()
             flash(
                 _(
                     "Appointment booked for %(customer)s on %(date)s at %(time)s.",

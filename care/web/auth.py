@@ -15,9 +15,9 @@ from wtforms.validators import DataRequired, Length
 
 from care.extensions import db
 from care.models.types import utcnow
-from care.services import audit
-from care.services.users import LoginRefused, authenticate
+from care.services.users import LoginRefused, authenticate, record_logout
 from care.web.access import login_only, public
+from care.web.unit_of_work import keep_on_error
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -53,7 +53,7 @@ def login():
                 db.session, form.username.data, form.password.data, now=now, ip=request.remote_addr
             )
         except LoginRefused as refused:
-            db.session.commit()  # keep the failure count and the audit entry
+            keep_on_error()  # the refusal is a record: its failure count and audit entry stay
             if refused.reason == "locked":
                 form.password.errors.append(
                     _(
@@ -67,7 +67,6 @@ def login():
                 form.password.errors.append(_("Wrong user name or password."))
             return render_template("auth/login.html", form=form), 422
         login_user(user, remember=form.remember.data)
-        db.session.commit()
         return redirect(_safe_next(request.args.get("next")) or url_for("main.home"), code=303)
     status = 422 if form.is_submitted() else 200
     return render_template("auth/login.html", form=form), status
@@ -76,8 +75,7 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_only
 def logout():
-    audit.record(db.session, actor=current_user.username, user_id=current_user.id, action="logout", now=utcnow())
-    db.session.commit()
+    record_logout(db.session, current_user, now=utcnow())
     logout_user()
     flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"), code=303)

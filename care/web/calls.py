@@ -1,6 +1,7 @@
 """Click-to-call and the live call panel (telephony.md "The flow", architecture.md HTMX).
 
-POST /calls/start/<task_id>        calls.start   create the attempt, commit, ring, commit;
+POST /calls/start/<task_id>        calls.start   create the attempt, commit, ring (the unit of
+                                                 work commits what ringing stored);
                                                  htmx: the live panel (200) or the refusal
                                                  (422, 403 for someone else's task);
                                                  plain: 303 to the contact page + flash
@@ -48,6 +49,7 @@ from care.web.access import public, roles_required
 from care.web.htmx import is_htmx
 from care.web.labels import slot_label
 from care.web.request_settings import current_settings
+from care.web.unit_of_work import keep_on_error
 
 bp = Blueprint("calls", __name__, url_prefix="/calls")
 
@@ -75,19 +77,19 @@ def refusal_text(exc: call_service.CallRefused) -> str:
     return _(exc.template, **params)
 
 
-def task_calls(task: CareTask):
-    """For the task card: the plan, attempts, refusal and live call of ``task``."""
+def task_calls_for(tasks: list[CareTask]) -> dict[int, call_service.TaskCalls]:
+    """For the task cards (``panel.calls``): the plan, attempts, refusal and live call of
+    each task, by task id, in one query; none for a role that does not call."""
     if not current_user.is_authenticated or not (current_user.roles & CALLING_ROLES):
-        return None
-    return call_service.task_calls(
-        db.session, task, user=current_user._get_current_object(), settings=current_settings(), now=now()
+        return {}
+    return call_service.task_calls_of(
+        db.session, tasks, user=current_user._get_current_object(), settings=current_settings(), now=now()
     )
 
 
 @bp.app_context_processor
 def _helpers() -> dict:
     return {
-        "task_calls": task_calls,
         "call_refusal_text": refusal_text,
         "call_finished": call_service.is_finished,
         "sim_forcing": lambda: current_app.config.get("CARE_TELEPHONY", "sim") == "sim",
@@ -123,8 +125,7 @@ def start(task_id: int):
             caller_id=current_app.config.get("CARE_TWILIO_FROM") if provider_name == "twilio" else None,
             force=force,
         )
-    except call_service.CallRefused as exc:
-        db.session.rollback()
+    except call_service.CallRefused as exc:  # refused before writing anything
         message = refusal_text(exc)
         status = 403 if exc.code == call_service.NOT_YOURS else (400 if exc.code == call_service.BAD_FORCE else 422)
         if is_htmx():
@@ -132,9 +133,12 @@ def start(task_id: int):
             return Response(body, status)
         flash(message, "error")
         return redirect(url_for("tasks.contact", customer_id=task.customer_id), code=303)
-    db.session.commit()  # the attempt exists (its id is the correlation id) before ringing
-    call_service.originate(attempt, get_provider(current_app), callback_base=_callback_base(), force=force)
+    # A deliberate second commit (care/web/unit_of_work.py): the attempt must exist before
+    # ringing, because the provider's callbacks name it (its id is the correlation id).
     db.session.commit()
+    call_service.originate(attempt, get_provider(current_app), callback_base=_callback_base(), force=force)
+    if attempt.error is not None:
+        keep_on_error()  # the 502 below: the attempt stays, marked as never placed
     if is_htmx():
         return _render_panel(attempt, 200 if attempt.error is None else 502)
     if attempt.error:

@@ -73,7 +73,6 @@ def index():
         )
     if q:
         svc.record_search(db.session, q, results.total, now=utcnow(), **_actor())
-        db.session.commit()
     context.update(q=q, results=results)
     return render("customers/index.html", "customers/_results.html", **context)
 
@@ -84,7 +83,6 @@ def detail(customer_id: int):
     profile = svc.view_customer(db.session, customer_id, now=utcnow(), **_actor())
     if profile is None:
         abort(404, description=_("There is no customer with the id %(id)d.", id=customer_id))
-    db.session.commit()
     return render(
         "customers/detail.html",
         "customers/_detail.html",
@@ -132,7 +130,6 @@ def export():
         now=now,
         **_actor(),
     )
-    db.session.commit()
     stamp = format_datetime(now, "yyyyMMdd-HHmm")
     return Response(
         result.text.encode("utf-8"),

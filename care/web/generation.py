@@ -10,15 +10,17 @@ from flask import Blueprint, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
-from sqlalchemy import select
 
 from care.domain.roles import Role
 from care.extensions import db
 from care.models import GenerationRun
 from care.models.types import utcnow
-from care.services import audit
-from care.services.generator import GENERATED_TYPES, SKIP_REASONS, generate_due, local_now_date
-from care.services.settings import load_settings
+from care.services.generator import (
+    GENERATED_TYPES,
+    SKIP_REASONS,
+    generate_requested,
+    runs_statement,
+)
 from care.web.access import roles_required
 from care.web.htmx import render
 from care.web.paging import paginate
@@ -58,7 +60,7 @@ def _context() -> dict:
 @bp.get("/")
 @roles_required(*VIEWERS)
 def index():
-    runs = paginate(select(GenerationRun).order_by(GenerationRun.started_at.desc(), GenerationRun.id.desc()))
+    runs = paginate(runs_statement())
     return render("generation/index.html", "generation/_runs.html", runs=runs, **_context())
 
 
@@ -73,21 +75,9 @@ def run(run_id: int):
 @roles_required(*RUNNERS)
 def generate_now():
     """Catch up missed days and generate today again (an explicit request)."""
-    now = utcnow()
-    today = local_now_date(now, load_settings(db.session))
-    runs = generate_due(db.session, today, actor=current_user.username, now=now, again=True)
-    audit.record(
-        db.session,
-        actor=current_user.username,
-        user_id=current_user.id,
-        action="generation.run",
-        object_type="generation_run",
-        object_id=runs[-1].id if runs else None,
-        detail={"days": [r.for_date.isoformat() for r in runs], "created": sum(r.created_total for r in runs)},
-        now=now,
-        ip=request.remote_addr,
+    runs = generate_requested(
+        db.session, actor=current_user.username, user_id=current_user.id, ip=request.remote_addr, now=utcnow()
     )
-    db.session.commit()
     created = sum(r.created_total for r in runs)
     days = len(runs)
     flash(

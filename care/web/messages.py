@@ -112,7 +112,6 @@ def template_save(task_type: str, channel: str):
             ip=request.remote_addr,
         )
     except ServiceError as exc:
-        db.session.rollback()
         errors = [translated(exc)]
         for p in getattr(exc, "problems", ()):
             text = _(p.message, **p.params) if p.params else _(p.message)
@@ -127,7 +126,6 @@ def template_save(task_type: str, channel: str):
         return _template_page(
             task_type, channel, subject=subject, body=body, errors=errors, status=422
         )
-    db.session.commit()
     flash(_("The message template was saved."), "success")
     return redirect(url_for("messages.template", task_type=task_type, channel=channel), code=303)
 
@@ -151,7 +149,6 @@ def outbox():
         ip=request.remote_addr,
         now=utcnow(),
     )
-    db.session.commit()
     pager = Pager.of(total, page, per_page)
     return render(
         "messages/outbox.html",

@@ -69,15 +69,13 @@ def correct(customer_id: int):
             now=utcnow(),
             ip=request.remote_addr,
         )
-    except svc.NumberInvalid as exc:
-        db.session.rollback()
+    except svc.NumberInvalid as exc:  # refused before writing anything
         failed = {"customer_id": customer_id, "name": customer.name, "field": field, "number": number,
                   "message": translated(exc)}
         if is_htmx():
             entry = svc.queue_entries(db.session, [customer])[0]
             return render("numbers/_row.html", "numbers/_row.html", entry=entry, failed=failed), 422
         return render("numbers/index.html", "numbers/_queue.html", **_queue_context(1, failed=failed)), 422
-    db.session.commit()
     message = _("Number of %(name)s corrected.", name=customer.name) + " " + ngettext(
         "%(num)d task released to the worklist.", "%(num)d tasks released to the worklist.",
         correction.released_tasks,

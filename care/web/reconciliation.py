@@ -48,7 +48,6 @@ def _answer(message: str):
 
 
 def _refuse(event_id: int, message: str):
-    db.session.rollback()
     failed = {"event_id": event_id, "message": message}
     template = "reconciliation/_list.html" if is_htmx() else "reconciliation/index.html"
     return render(template, "reconciliation/_list.html", **_context(failed=failed)), 422
@@ -71,7 +70,6 @@ def match(event_id: int):
         attempt = svc.match_event(db.session, row, int(raw), user_id=current_user.id, now=utcnow())
     except svc.ReconcileError as exc:
         return _refuse(event_id, _(exc.template, **exc.params))
-    db.session.commit()
     return _answer(_("Event matched to call attempt %(id)d.", id=attempt.id))
 
 
@@ -83,5 +81,4 @@ def dismiss(event_id: int):
         svc.dismiss_event(db.session, row, user_id=current_user.id, now=utcnow())
     except svc.ReconcileError as exc:
         return _refuse(event_id, _(exc.template, **exc.params))
-    db.session.commit()
     return _answer(_("Event dismissed."))

@@ -170,9 +170,8 @@ def save(task_type: str):
             base_version=base,
             ip=request.remote_addr,
         )
-        db.session.commit()
-    except svc.ScriptInvalid as exc:
-        db.session.rollback()
+        db.session.flush()  # two saves of the same version number meet here (IntegrityError)
+    except svc.ScriptInvalid as exc:  # the refusals below come before any write
         form.body.data = dom.normalize_body(form.body.data or "")  # positions refer to this text
         body = form.body.data
         problems = [
@@ -182,15 +181,13 @@ def save(task_type: str):
         ]
         return _invalid(tt, form, problems=problems, top_error=_error_text(exc))
     except svc.VersionConflict as exc:
-        db.session.rollback()
         # The next save compares with the version now current.
         form.base_version.data = str(exc.current.version)
         return _invalid(tt, form, top_error=_error_text(exc), conflict=exc.current, status=409)
     except ServiceError as exc:
-        db.session.rollback()
         return _invalid(tt, form, errors={exc.field or "body": _error_text(exc)}, top_error=_error_text(exc))
     except IntegrityError:  # two saves of the same version number at the same moment
-        db.session.rollback()
+        db.session.rollback()  # the failed flush leaves the session unusable until rolled back
         return _invalid(
             tt, form, top_error=_("Someone saved this script at the same moment; save again."), status=409
         )
@@ -245,7 +242,6 @@ def _preview_page(tt: TaskType, *, body: str, sv, customer_ref: str, status: int
         ip=request.remote_addr,
         audit_once_within=LIVE_PREVIEW_AUDIT_WINDOW if live else None,
     )
-    db.session.commit()
     problems = [_problem_text(p) for p in dom.validate(body)] if live else []
     return (
         render(

@@ -104,8 +104,7 @@ def index():
                 now=utcnow(),
                 ip=request.remote_addr,
             )
-        except SettingError as exc:
-            db.session.rollback()
+        except SettingError as exc:  # refused before anything was stored
             message = translated(exc)
             if exc.key:
                 errors[exc.key] = message
@@ -114,7 +113,6 @@ def index():
                 for key in exc.keys:  # mark both fields of the pair
                     errors.setdefault(key, _("See the message at the top of the page."))
         else:
-            db.session.commit()
             _flash_changed(changed)
             return redirect(url_for("settings.index"), code=303)
     if errors and not top_errors:
@@ -162,10 +160,8 @@ def reset(key: str):
             ip=request.remote_addr,
         )
     except SettingError as exc:
-        db.session.rollback()
         error = _("Not reset: %(reason)s", reason=translated(exc))
     else:
-        db.session.commit()
         note = _("Reset to the default.") if changed else _("This is the default already.")
 
     if is_htmx():

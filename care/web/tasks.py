@@ -33,9 +33,11 @@ from care.services import worklist as wl
 from care.web import request_settings as _settings_service
 from care.web.access import roles_required, user_can
 from care.web.auth import _safe_next
+from care.web.calls import task_calls_for
 from care.web.htmx import is_htmx, render
 from care.web.i18n import translated
 from care.web.labels import outcome_label
+from care.web.unit_of_work import keep_on_error
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -57,19 +59,6 @@ WORKLIST_ROLES = (
 )
 REASSIGN_ROLES = tuple(sorted(wl.REASSIGNERS))
 TASKS_CHANGED = "tasks-changed"
-
-
-@bp.record_once
-def _template_globals(state):
-    """Reassignment targets for every template (the labels: care/web/labels.py)."""
-    state.app.jinja_env.globals.update(
-        reassign_targets=_reassign_targets,
-    )
-
-
-def _reassign_targets():
-    """For templates: the users a task can be given to (active task owners)."""
-    return wl.task_owners(db.session)
 
 
 def tasks_changed_header(**detail) -> dict[str, str]:
@@ -281,8 +270,7 @@ def reassign():
                 now=utcnow(),
                 ip=request.remote_addr,
             )
-        except wl.ReassignError as exc:
-            db.session.rollback()
+        except wl.ReassignError as exc:  # refused before anything was moved
             error = _reassign_error_text(exc)
 
     if error is not None:
@@ -295,13 +283,13 @@ def reassign():
                     reassign_next=next_url,
                     reassign_error=error,
                     reassign_messages=[],
+                    targets=wl.task_owners(db.session),
                 ), 422
             flash(error, "error")
             return redirect(next_url, code=303)
         context = _worklist_context(f, after, reassign_error=error)
         return render("tasks/worklist.html", "tasks/_contacts.html", **context), 422
 
-    db.session.commit()
     messages = _result_messages(result)
     if not result.reassigned and not result.unchanged:
         status_code = 422  # nothing could be reassigned: every task was closed or unknown
@@ -320,6 +308,7 @@ def reassign():
                 reassign_error=None,
                 reassign_messages=messages,
                 reassign_current=result.assignee.id,
+                targets=wl.task_owners(db.session),
             )
         else:
             body = render(
@@ -394,6 +383,7 @@ class TaskPanel:
     today: str = ""  # the dealer's date, ISO (the booking date's minimum)
     workday: tuple[str, str] = ("", "")  # HH:MM of the work day (the booking time's range)
     default_kind: str = ""  # the service kind preselected for a booking
+    calls: object = None  # care.services.calls.TaskCalls for the calling block (None: no calling)
 
 
 def _cx_t(message: str, **params) -> str:
@@ -461,9 +451,14 @@ def _cx_panel(
     cache: dict | None = None,
     vehicles=None,
     from_detail: bool = False,
+    calls: dict | None = None,
 ) -> TaskPanel:
+    """The card of one task; ``calls``: :func:`task_calls_for` of the page's tasks (read
+    here for this one task when not given)."""
     cache = {} if cache is None else cache
     is_open = task_service.is_open(task)
+    if calls is None:
+        calls = task_calls_for([task]) if is_open else {}
     version, text = _cx_script(task, cache) if is_open else (None, None)
     settings = _settings_service.current_settings()
     now = utcnow()
@@ -482,6 +477,7 @@ def _cx_panel(
         today=_dates.local_date(now, settings.timezone).isoformat(),
         workday=(settings.workday_start.strftime("%H:%M"), settings.workday_end.strftime("%H:%M")),
         default_kind=appointment_service.default_kind(task),
+        calls=calls.get(task.id),
     )
 
 
@@ -501,14 +497,20 @@ def _cx_contact_page(customer_id: int, *, override: TaskPanel | None = None, sta
     cache: dict = {}
     vehicles = list(customer.vehicles)
     panels = []
-    for task in task_service.open_tasks_of(db.session, customer_id):
+    tasks = task_service.open_tasks_of(db.session, customer_id)
+    calls = task_calls_for([t for t in tasks if override is None or t.id != override.task.id])
+    for task in tasks:
         if override is not None and override.task.id == task.id:
             panels.append(override)
         else:
-            panels.append(_cx_panel(task, cache=cache, vehicles=vehicles))
+            panels.append(_cx_panel(task, cache=cache, vehicles=vehicles, calls=calls))
     if override is not None and all(p.task.id != override.task.id for p in panels):
         panels.insert(0, override)  # e.g. a refusal on a task closed meanwhile
-    db.session.commit()  # the audit row of the view
+    if status >= 400:
+        # The page shows the customer again, with a refused outcome's errors: its audit
+        # row of the view stays (the refusal itself wrote nothing: record_outcome checks
+        # everything before its first write).
+        keep_on_error()
     return (
         render(
             "tasks/contact.html",
@@ -562,10 +564,10 @@ def _cx_form_values() -> dict:
     return {k: v[:5000] for k, v in flask.request.form.items() if k != "csrf_token"}
 
 
-def _cx_respond_panel(panel: TaskPanel, status: int, *, retarget: bool):
+def _cx_respond_panel(panel: TaskPanel, status: int, *, retarget: bool, template: str = "tasks/_task.html", **extra):
     """The task panel as an htmx fragment (replacing the whole panel when `retarget`)."""
     response = flask.make_response(
-        flask.render_template("tasks/_task.html", panel=panel, now=utcnow()), status
+        flask.render_template(template, panel=panel, now=utcnow(), **extra), status
     )
     if retarget:
         response.headers["HX-Retarget"] = f"#task-{panel.task.id}"
@@ -604,19 +606,15 @@ def outcome(task_id: int):
             now=utcnow(),
             booking=booking if spec is not None and spec.booking is not outcome_rules.Booking.NONE else None,
         )
-    except outcome_rules.OutcomeInvalid as exc:
-        db.session.rollback()
+    except outcome_rules.OutcomeInvalid as exc:  # the refusals write nothing
         state.errors = {k: _cx_t(e.template, **e.params) for k, e in exc.errors.items()}
         return _cx_invalid(task_id, state, 422, back_to_detail)
     except task_service.OutcomeRefused as exc:
-        db.session.rollback()
         state = OutcomeFormState(form_errors=[translated(exc)])
         return _cx_invalid(task_id, state, exc.status, back_to_detail, refused=True)
     except _ServiceError as exc:
-        db.session.rollback()
         state.form_errors = [translated(exc)]
         return _cx_invalid(task_id, state, 422, back_to_detail)
-    db.session.commit()
 
     label = outcome_label(task.type, row.outcome)
     still_open = task_service.open_tasks_of(db.session, task.customer_id)
@@ -625,16 +623,13 @@ def outcome(task_id: int):
         message = None if row.closes_task else flask_babel.gettext("Recorded: %(outcome)s.", outcome=label)
         panel = _cx_panel(task, state=OutcomeFormState(message=message))
         panel.contact_done = not still_open and not back_to_detail
-        response = _cx_respond_panel(panel, 200, retarget=True)
-        if not back_to_detail:  # the contact page's other regions, out of band
-            timeline = task_service.timeline(db.session, task.customer_id, limit=RECENT_TIMELINE)
-            response.set_data(
-                response.get_data(as_text=True)
-                + '<div id="recent-timeline" hx-swap-oob="true">'
-                + flask.render_template("tasks/_timeline.html", timeline=timeline)
-                + "</div>"
-                + f'<span id="open-count" class="muted" hx-swap-oob="true">({len(still_open)})</span>'
-            )
+        timeline = (  # the contact page's other regions, out of band
+            None if back_to_detail else task_service.timeline(db.session, task.customer_id, limit=RECENT_TIMELINE)
+        )
+        response = _cx_respond_panel(
+            panel, 200, retarget=True, template="tasks/_outcome_recorded.html", timeline=timeline,
+            open_count=len(still_open),
+        )
         response.headers.update(tasks_changed_header(task=task_id))
         return response
     flask.flash(flask_babel.gettext("Outcome recorded: %(outcome)s.", outcome=label), "success")
@@ -650,7 +645,7 @@ def outcome(task_id: int):
 
 def _cx_invalid(task_id: int, state: OutcomeFormState, status: int, back_to_detail: bool, *, refused: bool = False):
     """An outcome not recorded: the form again (htmx), or the page it came from."""
-    task = _cx_task_or_404(task_id)  # fresh after the rollback
+    task = _cx_task_or_404(task_id)
     panel = _cx_panel(task, state=state, from_detail=back_to_detail)
     if is_htmx():
         if refused:  # the whole panel: the task may be closed or not ours any more

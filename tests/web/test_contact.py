@@ -187,6 +187,38 @@ def test_invalid_input_is_422_with_the_error_beside_the_field(app, client, conta
     assert task_row(app, contact["first"]).status == "open" and outcomes(app) == []
 
 
+def test_a_refused_outcome_keeps_the_audit_row_of_the_page_shown_again(app, client, contact):
+    """The 422 rolls back, but the page shows the customer again: its view is audited."""
+    r = post(client, contact["first"], {"outcome": "serviced_elsewhere"})
+    assert r.status_code == 422 and outcomes(app) == []
+    with app.app_context():
+        views = db.session.scalars(select(AuditLog).where(AuditLog.action == "customer.view")).all()
+        assert [v.object_id for v in views] == [str(contact["customer"])]
+
+
+def test_the_task_cards_read_their_call_attempts_in_one_query(app, client, contact):
+    """The calling block of each card is prepared by the view: the template queries nothing."""
+    from sqlalchemy import event
+
+    with app.app_context():
+        make_task(db.session, db.session.get(CareTask, contact["first"]).customer, type="inspection")
+        db.session.commit()
+        engine = db.engine
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        html = page(client, f"/tasks/contact/{contact['customer']}").get_data(as_text=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert html.count('class="call-plan"') == 3
+    per_task = [s for s in statements if "FROM call_attempts" in s and "call_attempts.task_id" in s.split("WHERE")[-1]]
+    assert len(per_task) == 1 and " IN " in per_task[0]  # one query for the three cards
+
+
 def test_no_outcome_chosen(client, contact):
     r = post(client, contact["first"], {})
     assert r.status_code == 422 and "Choose an outcome." in r.get_data(as_text=True)
@@ -213,6 +245,11 @@ def test_htmx_success_returns_the_task_panel_and_triggers(app, client, contact):
     assert "All tasks of this contact are settled." not in html  # the warranty task is open
     r = post(client, contact["warranty"], {"outcome": "declined", "declined-reason": "忙"}, headers=HX)
     assert "All tasks of this contact are settled." in r.get_data(as_text=True)
+    # the contact page's other regions, out of band: the timeline and the open count
+    assert '<span id="open-count" class="muted" hx-swap-oob="true">(0)</span>' in r.get_data(as_text=True)
+    assert '<div id="recent-timeline" hx-swap-oob="true">' in r.get_data(as_text=True)
+    detail = post(client, contact["first"], {"outcome": "declined", "from": "detail"}, headers=HX)
+    assert "hx-swap-oob" not in detail.get_data(as_text=True)
 
 
 def test_not_reached_keeps_the_form(app, client, contact):

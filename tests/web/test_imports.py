@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from pathlib import Path
 
 import pytest
@@ -239,7 +238,12 @@ def test_polling_fragment_while_running_and_not_after(app, client, login_as):
     assert "hx-trigger" not in html
 
 
-def test_background_import_shows_progress_until_done(tmp_path, pg_schema):
+def test_background_import_shows_progress_until_done(tmp_path, pg_schema, monkeypatch):
+    from care.services import imports as import_service
+
+    workers = []  # the worker threads started: the test joins them instead of polling
+    start = import_service.start_worker
+    monkeypatch.setattr(import_service, "start_worker", lambda *a, **kw: workers.append(start(*a, **kw)))
     app = make_app(tmp_path, pg_schema, CARE_IMPORT_IN_BACKGROUND=True)
     try:
         with app.app_context():
@@ -253,12 +257,10 @@ def test_background_import_shows_progress_until_done(tmp_path, pg_schema):
         response = upload(client, "customers", ("\n".join(lines) + "\n").encode(), filename="big.csv")
         assert response.status_code == 303
         url = response.headers["Location"]
-        deadline = time.monotonic() + 30
-        while True:
-            html = client.get(url, headers={"HX-Request": "true"}).get_data(as_text=True)
-            if "hx-trigger" not in html or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+        assert len(workers) == 1  # started once the queued run was committed
+        workers[0].join(timeout=60)
+        assert not workers[0].is_alive(), "the background import did not finish"
+        html = client.get(url, headers={"HX-Request": "true"}).get_data(as_text=True)
         assert "hx-trigger" not in html, "the background import did not finish"
         assert 'data-count="created">2,500<' in html
         with app.app_context():
