@@ -8,7 +8,7 @@ POST the same URL                     books; 303 back to the contact page; 422 o
 
 The list is read by every role that deals with appointments (the front desk reads it
 only); booking is for the roles that call customers. Booking "in the same step" as a
-"will come" outcome happens on the contact page (care/web/tasks.py); this form books
+"will come" outcome happens on the contact page (care/web/contact.py); this form books
 without an outcome (the "Book appointment" button).
 """
 
@@ -169,8 +169,8 @@ def new():
                 ),
                 "success",
             )
-            if user_can("tasks.contact"):
-                return redirect(url_for("tasks.contact", customer_id=customer.id), code=303)
+            if user_can("contact.index"):
+                return redirect(url_for("contact.index", customer_id=customer.id), code=303)
             return redirect(url_for("appointments.index", date=appointment.date.isoformat()), code=303)
     else:
         status = 422

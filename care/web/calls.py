@@ -132,7 +132,7 @@ def start(task_id: int):
             body = render_template("calls/_refusal.html", message=message, code=exc.code, task_id=task_id)
             return Response(body, status)
         flash(message, "error")
-        return redirect(url_for("tasks.contact", customer_id=task.customer_id), code=303)
+        return redirect(url_for("contact.index", customer_id=task.customer_id), code=303)
     # A deliberate second commit (care/web/unit_of_work.py): the attempt must exist before
     # ringing, because the provider's callbacks name it (its id is the correlation id).
     db.session.commit()
@@ -145,7 +145,7 @@ def start(task_id: int):
         flash(_("The call could not be placed: %(error)s", error=attempt.error), "error")
     else:
         flash(_("Calling: answer your phone (extension %(ext)s).", ext=attempt.agent_extension or "?"), "success")
-    return redirect(url_for("tasks.contact", customer_id=task.customer_id), code=303)
+    return redirect(url_for("contact.index", customer_id=task.customer_id), code=303)
 
 
 @bp.route("/<id:attempt_id>/panel")
@@ -155,7 +155,7 @@ def panel(attempt_id: int):
     if attempt is None:
         abort(404, description=_("There is no call with the id %(id)d.", id=attempt_id))
     if not is_htmx():
-        return redirect(url_for("tasks.contact", customer_id=attempt.customer_id))
+        return redirect(url_for("contact.index", customer_id=attempt.customer_id))
     headers = {}
     if call_service.is_finished(attempt) and request.headers.get("HX-Trigger") == f"call-panel-{attempt.id}":
         # The poll that finds the call ended: the panel comes back without polling, so

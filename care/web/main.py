@@ -21,8 +21,8 @@ def home():
     insurance, consultants and their managers), the customers for the front desk, the
     settings for an administrator."""
     roles = current_user.roles
-    if user_can("tasks.worklist"):
-        return redirect(url_for("tasks.worklist"))
+    if user_can("worklist.index"):
+        return redirect(url_for("worklist.index"))
     if roles & CUSTOMER_READERS:
         return redirect(url_for("customers.index"))
     if Role.ADMIN in roles:

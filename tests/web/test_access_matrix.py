@@ -77,17 +77,17 @@ ACCESS: dict[str, tuple] = {
     "generation.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER, R.ADMIN}), "GET", {}, OK),
     "generation.run": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER, R.ADMIN}), "GET", {"run_id": "{generation}"}, OK),
     "generation.generate_now": (frozenset({R.CARE_MANAGER, R.ADMIN}), "POST", {}, SEE_OTHER),
-    "tasks.worklist": (
+    "worklist.index": (
         frozenset({R.SPECIALIST, R.INSURANCE, R.CONSULTANT, R.CARE_MANAGER, R.SALES_MANAGER, R.GENERAL_MANAGER}),
         "GET",
         {},
         OK,
     ),
-    "tasks.reassign": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "POST", {}, INVALID),
+    "worklist.reassign": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "POST", {}, INVALID),
     # the contact page, outcomes, appointments, number corrections (those who call customers)
-    "tasks.contact": (CALLERS, "GET", {"customer_id": "{customer}"}, OK),
-    "tasks.detail": (CALLERS | {R.SALES_MANAGER, R.GENERAL_MANAGER}, "GET", {"task_id": "{task}"}, OK),
-    "tasks.outcome": (CALLERS, "POST", {"task_id": "{task}"}, INVALID),
+    "contact.index": (CALLERS, "GET", {"customer_id": "{customer}"}, OK),
+    "contact.task": (CALLERS | {R.SALES_MANAGER, R.GENERAL_MANAGER}, "GET", {"task_id": "{task}"}, OK),
+    "contact.outcome": (CALLERS, "POST", {"task_id": "{task}"}, INVALID),
     "appointments.index": (CALLERS | {R.FRONT_DESK, R.SALES_MANAGER, R.GENERAL_MANAGER}, "GET", {}, OK),
     "appointments.new": (CALLERS, "GET", {"customer": "{customer}"}, OK),
     "numbers.index": (CALLERS, "GET", {}, OK),

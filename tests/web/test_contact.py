@@ -1,4 +1,4 @@
-"""The bundled contact page, the task page and recording outcomes (care/web/tasks.py)."""
+"""The bundled contact page, the task page and recording outcomes (care/web/contact.py)."""
 
 from __future__ import annotations
 

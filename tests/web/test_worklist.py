@@ -318,7 +318,7 @@ def test_the_single_task_fragment_renders_from_another_template(app):
         login_user(db.session.get(f.User, manager))
         html = render_template_string(
             '{% set reassign_task_ids = [5] %}{% set reassign_next = "/tasks/5" %}'
-            '{% include "tasks/_reassign.html" %}',
+            '{% include "worklist/_reassign.html" %}',
             targets=task_owners(db.session),
         )
     assert 'name="next" value="/tasks/5"' in html and 'name="task_id" value="5"' in html

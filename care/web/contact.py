@@ -1,27 +1,21 @@
-"""Care tasks: the worklist (today's contacts), reassignment, and the contact/task pages.
+"""The contact page (a customer's open tasks, bundled), the task page and outcomes.
 
-Top section: the worklist and reassignment (care.services.worklist).
-The contact/task pages and outcome forms are appended at the end of this file in
-their own clearly separated section.
+GET /tasks/contact/<customer_id>, GET /tasks/<task_id>, POST /tasks/<task_id>/outcome
+(the worklist and reassignment are care/web/worklist.py, the same /tasks/ prefix).
 """
 
 from __future__ import annotations
 
 import dataclasses as _dc
-import json
 
 import flask
 import flask_babel
 import flask_login
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
-from flask_babel import gettext as _
-from flask_babel import ngettext
-from flask_login import current_user
+from flask import Blueprint
 
 from care.domain import dates as _dates
 from care.domain import outcomes as outcome_rules
 from care.domain import roles as role_rules
-from care.domain.roles import Role
 from care.extensions import db
 from care.models.types import utcnow
 from care.services import ServiceError as _ServiceError
@@ -29,298 +23,16 @@ from care.services import appointments as appointment_service
 from care.services import customers as customer_service
 from care.services import scripts as script_service
 from care.services import tasks as task_service
-from care.services import worklist as wl
 from care.web import request_settings as _settings_service
 from care.web.access import roles_required, user_can
-from care.web.auth import _safe_next
 from care.web.calls import task_calls_for
 from care.web.htmx import is_htmx, render
 from care.web.i18n import translated
 from care.web.labels import outcome_label
 from care.web.unit_of_work import keep_on_error
+from care.web.worklist import tasks_changed_header
 
-bp = Blueprint("tasks", __name__, url_prefix="/tasks")
-
-
-# === Worklist and reassignment ==========================================================
-# GET  /tasks/          tasks.worklist  today's contacts (page, or _contacts.html for htmx)
-# POST /tasks/reassign  tasks.reassign  move tasks to another owner
-# Mutations answer with the HX-Trigger event TASKS_CHANGED ("tasks-changed"); the list
-# refreshes itself on it.
-
-# Who has a worklist: everyone who owns or supervises care tasks.
-WORKLIST_ROLES = (
-    Role.SPECIALIST,
-    Role.INSURANCE,
-    Role.CONSULTANT,
-    Role.CARE_MANAGER,
-    Role.SALES_MANAGER,
-    Role.GENERAL_MANAGER,
-)
-REASSIGN_ROLES = tuple(sorted(wl.REASSIGNERS))
-TASKS_CHANGED = "tasks-changed"
-
-
-def tasks_changed_header(**detail) -> dict[str, str]:
-    """The HX-Trigger header of a mutation of tasks (other sections may use it)."""
-    return {"HX-Trigger": json.dumps({TASKS_CHANGED: detail or {"changed": True}})}
-
-
-def _read_filter(args) -> tuple[wl.WorklistFilter, wl.Cursor | None]:
-    """The filter and cursor of a query string; 400 with the reason on garbage."""
-    try:
-        f = wl.parse_filter(
-            args.getlist("type"), args.get("status"), args.get("due"), args.get("owner")
-        )
-    except wl.WorklistError:
-        abort(400, description=_("The worklist filter is not valid: use the filter form."))
-    after = None
-    raw = (args.get("after") or "").strip()
-    if raw:
-        try:
-            after = wl.Cursor.parse(raw)
-        except wl.WorklistError:
-            abort(400, description=_("The page link is not valid: go back to the first page."))
-    return f, after
-
-
-def _page_args(page: wl.WorklistPage, *, with_after: bool = True) -> dict:
-    args = page.filter.query_args()
-    if with_after and page.after is not None:
-        args["after"] = page.after.encode()
-    return args
-
-
-def _worklist_context(f: wl.WorklistFilter, after: wl.Cursor | None, **extra) -> dict:
-    now = utcnow()
-    page = wl.worklist(
-        db.session,
-        f,
-        actor=current_user,
-        now=now,
-        after=after,
-        page_size=current_app.config["CARE_PAGE_SIZE"],
-    )
-    loads = wl.load_panel(db.session, now=now) if page.manager_view else []
-    can_reassign = bool(set(current_user.roles) & wl.REASSIGNERS)
-    context = {
-        "listing": page,
-        "f": page.filter,
-        "args": _page_args(page, with_after=False),
-        "self_url": url_for("tasks.worklist", **_page_args(page)),
-        "next_url": (
-            url_for("tasks.worklist", after=page.next_cursor.encode(), **page.filter.query_args())
-            if page.next_cursor
-            else None
-        ),
-        "first_url": url_for("tasks.worklist", **page.filter.query_args()) if page.after else None,
-        "loads": loads,
-        "owners": [load.user for load in loads if load.user is not None],
-        "can_reassign": can_reassign,
-        "reassign_url": url_for("tasks.reassign", **_page_args(page)),
-        "targets": wl.task_owners(db.session) if can_reassign else [],
-        "task_types": wl.TASK_TYPES,
-        "status_choices": list(wl.StatusFilter),
-        "due_choices": list(wl.DueFilter),
-        "now": now,
-        "reassign_error": None,
-        "reassign_messages": [],
-    }
-    context.update(extra)
-    return context
-
-
-@bp.route("/")
-@roles_required(*WORKLIST_ROLES)
-def worklist():
-    f, after = _read_filter(request.args)
-    return render("tasks/worklist.html", "tasks/_contacts.html", **_worklist_context(f, after))
-
-
-def _task_ids(values: list[str]) -> list[int]:
-    """``task_id`` fields: one id each, or several comma-separated (a whole contact line)."""
-    ids: list[int] = []
-    for value in values:
-        for part in value.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            if not (part.isascii() and part.isdigit()) or len(part) > 10 or int(part) > 2**31 - 1:
-                abort(400, description=_("A task id is not a number."))
-            ids.append(int(part))
-    if len(ids) > wl.MAX_REASSIGN:
-        abort(
-            400,
-            description=_("At most %(max)d tasks can be reassigned at once.", max=wl.MAX_REASSIGN),
-        )
-    return ids
-
-
-def _result_messages(result: wl.ReassignResult) -> list[tuple[str, str]]:
-    """(category, message) lines that say what happened to each part of the request."""
-    who = result.assignee.label
-    lines: list[tuple[str, str]] = []
-    if result.reassigned:
-        lines.append(
-            (
-                "success",
-                ngettext(
-                    "%(num)d task reassigned to %(user)s.",
-                    "%(num)d tasks reassigned to %(user)s.",
-                    len(result.reassigned),
-                    user=who,
-                ),
-            )
-        )
-    if result.unchanged:
-        lines.append(
-            (
-                "info",
-                ngettext(
-                    "%(num)d task already belonged to %(user)s.",
-                    "%(num)d tasks already belonged to %(user)s.",
-                    len(result.unchanged),
-                    user=who,
-                ),
-            )
-        )
-    if result.closed:
-        lines.append(
-            (
-                "error",
-                ngettext(
-                    "%(num)d task is closed and was not reassigned: %(ids)s.",
-                    "%(num)d tasks are closed and were not reassigned: %(ids)s.",
-                    len(result.closed),
-                    ids=", ".join(f"#{i}" for i in result.closed),
-                ),
-            )
-        )
-    if result.missing:
-        lines.append(
-            (
-                "error",
-                ngettext(
-                    "%(num)d task does not exist: %(ids)s.",
-                    "%(num)d tasks do not exist: %(ids)s.",
-                    len(result.missing),
-                    ids=", ".join(f"#{i}" for i in result.missing),
-                ),
-            )
-        )
-    return lines
-
-
-def _reassign_error_text(exc: wl.ReassignError) -> str:
-    """A ReassignError in the user's language (its English templates, marked here)."""
-    p = exc.params
-    known = {
-        "Your role does not allow reassigning tasks.": lambda: _(
-            "Your role does not allow reassigning tasks."
-        ),
-        "Choose at least one task to reassign.": lambda: _("Choose at least one task to reassign."),
-        "At most %(max)d tasks can be reassigned at once.": lambda: _(
-            "At most %(max)d tasks can be reassigned at once.", **p
-        ),
-        "There is no user with the id %(id)d.": lambda: _("There is no user with the id %(id)d.", **p),
-        "%(user)s is inactive and cannot take tasks.": lambda: _(
-            "%(user)s is inactive and cannot take tasks.", **p
-        ),
-        wl.NOT_AN_OWNER: lambda: _(
-            "%(user)s is not a care specialist, insurance specialist or sales consultant"
-            " and cannot take tasks.",
-            **p,
-        ),
-    }
-    show = known.get(exc.template)
-    return show() if show else str(exc)
-
-
-@bp.route("/reassign", methods=["POST"])
-@roles_required(*REASSIGN_ROLES)
-def reassign():
-    """Reassign tasks: ``task_id`` (repeated, or comma-separated), ``assignee_id``.
-
-    From the worklist (its filter in the query string): 303 back to the list with a flash,
-    or for htmx the refreshed list fragment. With ``next`` (a single-task form on another
-    page): 303 to ``next``, or for htmx the ``_reassign.html`` form fragment. Both add the
-    HX-Trigger event ``tasks-changed``. Invalid input: 422 (400 for ids that are not ids).
-    """
-    next_raw = request.form.get("next")
-    single = next_raw is not None
-    next_url = _safe_next(next_raw) if next_raw and "\\" not in next_raw else None
-    if single and next_url is None:
-        abort(400, description=_("The address to return to is not valid."))
-    f, after = _read_filter(request.args)
-    ids = _task_ids(request.form.getlist("task_id"))
-    raw_assignee = (request.form.get("assignee_id") or "").strip()
-    error = None
-    result = None
-    if not raw_assignee:
-        error = _("Choose who gets the tasks.")
-    elif not (raw_assignee.isascii() and raw_assignee.isdigit()) or len(raw_assignee) > 10:
-        abort(400, description=_("The chosen user is not valid."))
-    else:
-        try:
-            result = wl.reassign(
-                db.session,
-                ids,
-                int(raw_assignee),
-                actor=current_user,
-                now=utcnow(),
-                ip=request.remote_addr,
-            )
-        except wl.ReassignError as exc:  # refused before anything was moved
-            error = _reassign_error_text(exc)
-
-    if error is not None:
-        if single:
-            if is_htmx():
-                return render(
-                    "tasks/_reassign.html",
-                    "tasks/_reassign.html",
-                    reassign_task_ids=ids,
-                    reassign_next=next_url,
-                    reassign_error=error,
-                    reassign_messages=[],
-                    targets=wl.task_owners(db.session),
-                ), 422
-            flash(error, "error")
-            return redirect(next_url, code=303)
-        context = _worklist_context(f, after, reassign_error=error)
-        return render("tasks/worklist.html", "tasks/_contacts.html", **context), 422
-
-    messages = _result_messages(result)
-    if not result.reassigned and not result.unchanged:
-        status_code = 422  # nothing could be reassigned: every task was closed or unknown
-    else:
-        status_code = 200
-    if is_htmx():
-        trigger = tasks_changed_header(
-            source="reassign", reassigned=len(result.reassigned), refreshed="" if single else "worklist"
-        )
-        if single:
-            body = render(
-                "tasks/_reassign.html",
-                "tasks/_reassign.html",
-                reassign_task_ids=ids,
-                reassign_next=next_url,
-                reassign_error=None,
-                reassign_messages=messages,
-                reassign_current=result.assignee.id,
-                targets=wl.task_owners(db.session),
-            )
-        else:
-            body = render(
-                "tasks/worklist.html",
-                "tasks/_contacts.html",
-                **_worklist_context(f, after, reassign_messages=messages),
-            )
-        return body, status_code, trigger if result.reassigned else {}
-    for category, message in messages:
-        flash(message, category)
-    target = next_url or url_for("tasks.worklist", **f.query_args(), **({"after": after.encode()} if after else {}))
-    return redirect(target, code=303)
+bp = Blueprint("contact", __name__, url_prefix="/tasks")
 
 
 # === Contact / task pages and outcomes (appended by the contact-page engineer) ==========
@@ -466,7 +178,7 @@ def _cx_panel(
         task=task,
         outcomes=outcome_rules.outcomes_for(task.type),
         can_record=is_open
-        and user_can("tasks.outcome")
+        and user_can("contact.outcome")
         and task_service.can_record(_cx_user(), task),
         appointments=appointment_service.for_task(db.session, task.id),
         script_version=version,
@@ -513,8 +225,8 @@ def _cx_contact_page(customer_id: int, *, override: TaskPanel | None = None, sta
         keep_on_error()
     return (
         render(
-            "tasks/contact.html",
-            "tasks/_contact.html",
+            "contact/index.html",
+            "contact/_contact.html",
             profile=profile,
             c=customer,
             panels=panels,
@@ -537,8 +249,8 @@ def _cx_task_or_404(task_id: int):
 def _cx_detail_page(task, *, panel: TaskPanel | None = None, status: int = 200):
     return (
         render(
-            "tasks/detail.html",
-            "tasks/_detail.html",
+            "contact/task.html",
+            "contact/_task_page.html",
             task=task,
             panel=panel or _cx_panel(task, from_detail=True),
             now=utcnow(),
@@ -549,13 +261,13 @@ def _cx_detail_page(task, *, panel: TaskPanel | None = None, status: int = 200):
 
 @bp.route("/contact/<id:customer_id>")
 @roles_required(*CONTACT_ROLES)
-def contact(customer_id: int):
+def index(customer_id: int):
     return _cx_contact_page(customer_id)
 
 
 @bp.route("/<id:task_id>")
 @roles_required(*TASK_READERS)
-def detail(task_id: int):
+def task(task_id: int):
     return _cx_detail_page(_cx_task_or_404(task_id))
 
 
@@ -564,7 +276,7 @@ def _cx_form_values() -> dict:
     return {k: v[:5000] for k, v in flask.request.form.items() if k != "csrf_token"}
 
 
-def _cx_respond_panel(panel: TaskPanel, status: int, *, retarget: bool, template: str = "tasks/_task.html", **extra):
+def _cx_respond_panel(panel: TaskPanel, status: int, *, retarget: bool, template: str = "contact/_task.html", **extra):
     """The task panel as an htmx fragment (replacing the whole panel when `retarget`)."""
     response = flask.make_response(
         flask.render_template(template, panel=panel, now=utcnow(), **extra), status
@@ -627,20 +339,20 @@ def outcome(task_id: int):
             None if back_to_detail else task_service.timeline(db.session, task.customer_id, limit=RECENT_TIMELINE)
         )
         response = _cx_respond_panel(
-            panel, 200, retarget=True, template="tasks/_outcome_recorded.html", timeline=timeline,
+            panel, 200, retarget=True, template="contact/_outcome_recorded.html", timeline=timeline,
             open_count=len(still_open),
         )
         response.headers.update(tasks_changed_header(task=task_id))
         return response
     flask.flash(flask_babel.gettext("Outcome recorded: %(outcome)s.", outcome=label), "success")
     if back_to_detail:
-        return flask.redirect(flask.url_for("tasks.detail", task_id=task_id), code=303)
+        return flask.redirect(flask.url_for("contact.task", task_id=task_id), code=303)
     if not still_open:
         flask.flash(
             flask_babel.gettext("All tasks of %(name)s are settled.", name=task.customer.name), "success"
         )
-        return flask.redirect(flask.url_for("tasks.worklist"), code=303)
-    return flask.redirect(flask.url_for("tasks.contact", customer_id=task.customer_id), code=303)
+        return flask.redirect(flask.url_for("worklist.index"), code=303)
+    return flask.redirect(flask.url_for("contact.index", customer_id=task.customer_id), code=303)
 
 
 def _cx_invalid(task_id: int, state: OutcomeFormState, status: int, back_to_detail: bool, *, refused: bool = False):
@@ -651,7 +363,7 @@ def _cx_invalid(task_id: int, state: OutcomeFormState, status: int, back_to_deta
         if refused:  # the whole panel: the task may be closed or not ours any more
             return _cx_respond_panel(panel, status, retarget=True)
         return flask.make_response(
-            flask.render_template("tasks/_outcome_form.html", panel=panel, now=utcnow()),
+            flask.render_template("contact/_outcome_form.html", panel=panel, now=utcnow()),
             status,
         )
     if back_to_detail:
