@@ -1,7 +1,7 @@
 """Lunar calendar adapter over the third-party ``lunardate`` package.
 
 It lives outside ``care/domain`` (which is standard-library only); the pure rules take
-:func:`lunar_birthday_in_year` as a parameter (``care.domain.tasks.propose_birthday``).
+:func:`lunar_birthday_in_year` as a parameter (``care.domain.task_rules.propose_birthday``).
 """
 
 from __future__ import annotations

@@ -342,7 +342,7 @@ def generate_cmd(day, as_json):
 @one_transaction
 def tasks_cmd(day, task_type, status, as_json):
     """List care tasks (due times in the dealer's time zone)."""
-    from care.domain.tasks import TaskType
+    from care.domain.task_rules import TaskType
     from care.models import TaskStatus
     from care.services.schema import has_schema
     from care.services.tasks import export_tasks

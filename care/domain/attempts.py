@@ -56,7 +56,7 @@ from typing import Any
 from care.domain import N_
 from care.domain.dates import end_of_day, is_aware, local_datetime, to_local
 from care.domain.settings import Settings, TimeSlot
-from care.domain.tasks import TaskType
+from care.domain.task_rules import TaskType
 
 # --- outcomes --------------------------------------------------------------------------
 

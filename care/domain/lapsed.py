@@ -17,7 +17,7 @@ Decisions where domain.md is silent:
 - A vehicle that has no visit at all is not lapsed (it never came back after delivery;
   R1/R2 remind it instead).
 
-Functions take the vehicle facts of ``care.domain.tasks.VehicleFacts`` (anything with
+Functions take the vehicle facts of ``care.domain.task_rules.VehicleFacts`` (anything with
 the same attributes works; only the type hints refer to it, so no import cycle).
 """
 
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from care.domain.settings import Settings
-    from care.domain.tasks import VehicleFacts
+    from care.domain.task_rules import VehicleFacts
 
 
 class LapsedGroup(StrEnum):

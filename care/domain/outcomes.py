@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 from care.domain import N_, DomainError
-from care.domain.tasks import TaskType
+from care.domain.task_rules import TaskType
 
 MAX_TEXT = 200  # characters in a short detail field (shop name, insurer …)
 MAX_NOTE = 2000  # characters in a note

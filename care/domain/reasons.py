@@ -2,7 +2,7 @@
 
 Pure and forgiving: the params come back from a JSON column (dates as ISO strings), the
 templates come from the web layer (translated, ``str.format`` fields named as in
-:data:`care.domain.tasks.REASON_MESSAGES`), and a page must never fail because one
+:data:`care.domain.task_rules.REASON_MESSAGES`), and a page must never fail because one
 task's params are incomplete. So:
 
 - ISO date / datetime strings are turned back into ``date`` / ``datetime``;
@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from care.domain.tasks import REASON_MESSAGES
+from care.domain.task_rules import REASON_MESSAGES
 
 MISSING = "?"
 NULL = "—"

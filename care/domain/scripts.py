@@ -41,7 +41,7 @@ from decimal import Decimal
 from typing import Any
 
 from care.domain import N_
-from care.domain.tasks import TaskType
+from care.domain.task_rules import TaskType
 
 DEFAULT_HONORIFIC = "车主"
 MAX_TITLE = 200  # ScriptVersion.title

@@ -64,7 +64,7 @@ class CareTask(db.Model):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     channel: Mapped[str] = mapped_column(String(8), default="call")  # call, sms, email
     fallback: Mapped[str | None] = mapped_column(String(8))  # R14 channel after failed calls
-    reason_id: Mapped[str] = mapped_column(String(60))  # message id (care.domain.tasks)
+    reason_id: Mapped[str] = mapped_column(String(60))  # message id (care.domain.task_rules)
     reason_params: Mapped[dict | None] = mapped_column(JSON)
     generation_run_id: Mapped[int | None] = mapped_column(ForeignKey("generation_runs.id"))
     outcome: Mapped[str | None] = mapped_column(String(32))  # the closing outcome

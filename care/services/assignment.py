@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
 from care.domain.roles import Role
-from care.domain.tasks import OwnerRule
+from care.domain.task_rules import OwnerRule
 from care.models import OPEN_STATUSES, CareTask, User, UserRole
 
 IN_CHUNK = 5000  # values per `IN (…)` list on SQLite (which allows 32766 parameters)

@@ -87,7 +87,7 @@ def number_of(task: CareTask) -> str | None:
 
 def precheck(session: Session, task: CareTask, *, user, settings: Settings, now: datetime, attempts=None) -> CallRefused | None:
     """Why a call for ``task`` may not be placed now by ``user`` (None: it may)."""
-    from care.services.tasks import can_record, is_open
+    from care.services.outcomes import can_record, is_open
 
     customer = task.customer
     if customer.no_call:

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, selectinload
 from care.domain import attempts as dom
 from care.domain.dates import local_datetime, local_today
 from care.domain.settings import Settings
-from care.domain.tasks import TaskType
+from care.domain.task_rules import TaskType
 from care.messaging import outbox
 from care.models import CallAttempt, CareTask, ReminderFailure, User
 from care.models.task import TaskStatus

@@ -3,7 +3,7 @@
 ``generate(session, day, …)`` creates, for generation day D (the dealer's local date),
 every task whose window contains D, that does not exist yet for its cycle (the unique
 ``care_tasks.cycle_key``) and whose purpose is not met. The rules themselves are the pure
-``propose_*`` functions of care.domain.tasks; this module only feeds them facts and
+``propose_*`` functions of care.domain.task_rules; this module only feeds them facts and
 stores what they propose.
 
 How it stays fast on a large dealership (bench/generate_bench.py):
@@ -100,7 +100,7 @@ from care.domain.dates import (
 )
 from care.domain.outcomes import SUPERSEDED
 from care.domain.settings import Settings
-from care.domain.tasks import (
+from care.domain.task_rules import (
     FIRST_SERVICE_KIND,
     MAINTENANCE_KIND,
     SERVICE_KINDS,

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from care.domain import N_
 from care.domain import scripts as dom
-from care.domain.tasks import TaskType
+from care.domain.task_rules import TaskType
 from care.models import CareTask, MessageTemplate, User
 from care.services import ServiceError, audit
 from care.services.scripts import merge_context

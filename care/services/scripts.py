@@ -36,7 +36,13 @@ from care.domain import N_
 from care.domain import scripts as dom
 from care.domain.dates import add_months, birthday_in_year, local_date
 from care.domain.settings import Settings
-from care.domain.tasks import SERVICE_KINDS, TaskType, VehicleFacts, VisitFacts, predict_maintenance
+from care.domain.task_rules import (
+    SERVICE_KINDS,
+    TaskType,
+    VehicleFacts,
+    VisitFacts,
+    predict_maintenance,
+)
 from care.models import (
     AuditLog,
     CareTask,

@@ -1,182 +1,25 @@
-"""Working a care task: recording outcomes, the customer's open tasks, the contact timeline.
-
-`record_outcome` checks, in this order: the task is still open (or blocked), the user
-may record on it (its assignee, anyone when it is unassigned, or a care manager), the
-script version shown belongs to the task's type, the outcome fits the task type
-(care.domain.outcomes) and, when the outcome books an appointment (will come / booked),
-the booking (care.services.appointments). Nothing is written unless everything passes.
-An outcome that closes the task marks it done with the outcome, when and by whom.
+"""Care tasks as the contact page reads them: a task, the customer's open tasks, the
+contact timeline, and the listing of `care tasks`. Recording an outcome is
+care/services/outcomes.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from care.domain import N_
-from care.domain.outcomes import Booking, FieldError, OutcomeInvalid, validate_outcome
-from care.domain.roles import Role
 from care.models import (
     OPEN_STATUSES,
     Appointment,
     CareTask,
     PhoneCorrection,
-    Script,
-    ScriptVersion,
     TaskOutcome,
-    TaskStatus,
     User,
 )
-from care.services import ServiceError
-from care.services import appointments as appointment_svc
-
-# Who may record on another person's task.
-OVERRIDE_ROLES = frozenset({Role.CARE_MANAGER})
-BOOKING_PREFIX = "appointment_"  # booking errors are reported as appointment_<field>
-
-
-class OutcomeRefused(ServiceError):
-    """Recording is not allowed at all: ``status`` 409 (the task is closed) or 403."""
-
-    def __init__(self, template: str, *, status: int, **params: Any):
-        self.status = status
-        super().__init__(template, **params)
-
-
-def can_record(user: User, task: CareTask) -> bool:
-    """The task's assignee, anyone on an unassigned task, or a care manager."""
-    if task.assignee_id is None or task.assignee_id == user.id:
-        return True
-    return bool(user.roles & OVERRIDE_ROLES)
-
-
-def is_open(task: CareTask) -> bool:
-    return task.status in OPEN_STATUSES
-
-
-def check_script_version(session: Session, task: CareTask, version_id: Any) -> int | None:
-    """The id of the script version the user saw, checked to be a version of the script
-    for this task's type; None when no script was shown."""
-    raw = str(version_id or "").strip()
-    if not raw:
-        return None
-    task_type = None
-    if raw.isascii() and raw.isdigit() and len(raw) < 10:
-        task_type = session.scalar(
-            select(Script.task_type)
-            .join(ScriptVersion, ScriptVersion.script_id == Script.id)
-            .where(ScriptVersion.id == int(raw))
-        )
-    if task_type != task.type:
-        raise ServiceError(
-            N_("The script shown is not one for this task; reload the page and record again."),
-            field="script_version_id",
-        )
-    return int(raw)
-
-
-def record_outcome(
-    session: Session,
-    task: CareTask,
-    outcome: str | None,
-    *,
-    detail: Mapping[str, Any] | None,
-    note: str | None,
-    script_version_id: Any,
-    user: User,
-    now: datetime,
-    booking: appointment_svc.BookingRequest | None = None,
-    source: str = "manual",
-) -> TaskOutcome:
-    """Record an outcome on ``task``; close it when the outcome closes it.
-
-    Raises OutcomeRefused (closed task, someone else's task), ServiceError (a script
-    version of another type) or OutcomeInvalid (field → error, booking errors as
-    ``appointment_<field>``).
-    """
-    if not is_open(task):
-        raise OutcomeRefused(
-            N_("This task is closed already; no outcome can be added."), status=409
-        )
-    if not can_record(user, task):
-        raise OutcomeRefused(
-            N_("This task is assigned to someone else; only they or a care manager can record on it."),
-            status=403,
-        )
-    version_id = check_script_version(session, task, script_version_id)
-
-    errors: dict[str, FieldError] = {}
-    clean = None
-    try:
-        clean = validate_outcome(task.type, outcome, detail or {}, note)
-    except OutcomeInvalid as exc:
-        errors.update(exc.errors)
-
-    checked = None
-    spec = clean.spec if clean else None
-    if spec is not None and spec.booking is not Booking.NONE:
-        request = booking or appointment_svc.BookingRequest()
-        if not request.is_empty():
-            try:
-                checked = appointment_svc.check_booking(
-                    session, request, customer=task.customer, task=task, now=now
-                )
-            except appointment_svc.AppointmentInvalid as exc:
-                errors.update({BOOKING_PREFIX + k: v for k, v in exc.errors.items()})
-        elif spec.booking is Booking.REQUIRED and not appointment_svc.for_task(session, task.id):
-            errors[BOOKING_PREFIX + "date"] = FieldError(
-                N_("Book the appointment: choose its date and time.")
-            )
-    if errors:
-        raise OutcomeInvalid(errors)
-    assert clean is not None
-
-    if clean.spec.closes_task:
-        # Close it only if it is still open (a colleague or a call may have closed it since
-        # it was read): the conditional UPDATE waits for a concurrent one on PostgreSQL.
-        closed = session.execute(
-            update(CareTask)
-            .where(CareTask.id == task.id, CareTask.status.in_(OPEN_STATUSES))
-            .values(
-                status=TaskStatus.DONE.value,
-                outcome=clean.spec.code,
-                closed_at=now,
-                closed_by_id=user.id,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        session.expire(task, ["status", "outcome", "closed_at", "closed_by_id", "updated_at"])
-        if closed.rowcount != 1:
-            raise OutcomeRefused(
-                N_("This task is closed already; no outcome can be added."), status=409
-            )
-
-    detail_out = dict(clean.detail)
-    if checked is not None:
-        appointment = appointment_svc.add_checked(
-            session, checked, customer=task.customer, task=task, user=user, now=now
-        )
-        detail_out["appointment_id"] = appointment.id
-    row = TaskOutcome(
-        task_id=task.id,
-        outcome=clean.spec.code,
-        detail=detail_out or None,
-        note=clean.note,
-        closes_task=clean.spec.closes_task,
-        source=source,
-        script_version_id=version_id,
-        recorded_by_id=user.id,
-        recorded_at=now,
-    )
-    session.add(row)
-    session.flush()
-    return row
-
 
 # --- reading ---------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, selectinload
 from care.domain import DomainError
 from care.domain.dates import local_today, start_of_day
 from care.domain.roles import MANAGERS, Role
-from care.domain.tasks import TaskType
+from care.domain.task_rules import TaskType
 from care.models import OPEN_STATUSES, CareTask, Customer, TaskStatus, User, UserRole
 from care.services import audit
 from care.services.settings import load_settings

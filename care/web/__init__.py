@@ -51,7 +51,7 @@ BLUEPRINTS = (
     "care.web.worklist",
     "care.web.contact",
     "care.web.appointments",
-    "care.web.numbers",
+    "care.web.number_corrections",
     "care.web.scripts",
     "care.web.generation",
     "care.web.messages",

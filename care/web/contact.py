@@ -21,6 +21,7 @@ from care.models.types import utcnow
 from care.services import ServiceError as _ServiceError
 from care.services import appointments as appointment_service
 from care.services import customers as customer_service
+from care.services import outcomes as outcome_service
 from care.services import scripts as script_service
 from care.services import tasks as task_service
 from care.web import request_settings as _settings_service
@@ -168,7 +169,7 @@ def _cx_panel(
     """The card of one task; ``calls``: :func:`task_calls_for` of the page's tasks (read
     here for this one task when not given)."""
     cache = {} if cache is None else cache
-    is_open = task_service.is_open(task)
+    is_open = outcome_service.is_open(task)
     if calls is None:
         calls = task_calls_for([task]) if is_open else {}
     version, text = _cx_script(task, cache) if is_open else (None, None)
@@ -179,7 +180,7 @@ def _cx_panel(
         outcomes=outcome_rules.outcomes_for(task.type),
         can_record=is_open
         and user_can("contact.outcome")
-        and task_service.can_record(_cx_user(), task),
+        and outcome_service.can_record(_cx_user(), task),
         appointments=appointment_service.for_task(db.session, task.id),
         script_version=version,
         script_text=text,
@@ -307,7 +308,7 @@ def outcome(task_id: int):
     state = OutcomeFormState(outcome=code or None, values=values)
     user = _cx_user()
     try:
-        row = task_service.record_outcome(
+        row = outcome_service.record_outcome(
             db.session,
             task,
             code,
@@ -321,7 +322,7 @@ def outcome(task_id: int):
     except outcome_rules.OutcomeInvalid as exc:  # the refusals write nothing
         state.errors = {k: _cx_t(e.template, **e.params) for k, e in exc.errors.items()}
         return _cx_invalid(task_id, state, 422, back_to_detail)
-    except task_service.OutcomeRefused as exc:
+    except outcome_service.OutcomeRefused as exc:
         state = OutcomeFormState(form_errors=[translated(exc)])
         return _cx_invalid(task_id, state, exc.status, back_to_detail, refused=True)
     except _ServiceError as exc:

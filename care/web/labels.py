@@ -114,7 +114,7 @@ def owner_rule_label(value: str | None) -> str:
 
 # --- task reasons ------------------------------------------------------------------------
 
-# The translations of care.domain.tasks.REASON_MESSAGES (same ids, same field names; dates
+# The translations of care.domain.task_rules.REASON_MESSAGES (same ids, same field names; dates
 # are formatted by Babel in the dealer's time zone, so the translations carry no format
 # specs). tests/web/test_worklist.py checks ids and fields.
 REASON_TEMPLATES = {
@@ -245,7 +245,7 @@ def appointment_status_label(value: str | None) -> str:
     return _label(APPOINTMENT_STATUSES, value)
 
 
-# --- phone numbers to correct (care.services.numbers) -------------------------------------
+# --- phone numbers to correct (care.services.number_corrections) -------------------------------------
 
 NUMBER_PROBLEMS = {
     "no_number": _l("No number"),

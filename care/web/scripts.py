@@ -20,7 +20,7 @@ from wtforms import HiddenField, StringField, TextAreaField
 
 from care.domain import scripts as dom
 from care.domain.roles import Role
-from care.domain.tasks import TaskType
+from care.domain.task_rules import TaskType
 from care.extensions import db
 from care.models.types import utcnow
 from care.services import ServiceError

@@ -21,7 +21,7 @@ from care.domain.attempts import (
     violation,
 )
 from care.domain.settings import Settings, parse_slots
-from care.domain.tasks import TaskType
+from care.domain.task_rules import TaskType
 
 S = Settings.defaults()
 SH = ZoneInfo("Asia/Shanghai")

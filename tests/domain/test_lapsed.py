@@ -21,7 +21,7 @@ from care.domain.lapsed import (
     normalize_city,
 )
 from care.domain.settings import Settings
-from care.domain.tasks import VehicleFacts, VisitFacts
+from care.domain.task_rules import VehicleFacts, VisitFacts
 
 TODAY = date(2026, 6, 15)
 S = Settings.defaults()  # dealer_city 成都, lapsed 90–360 days

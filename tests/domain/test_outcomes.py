@@ -13,7 +13,7 @@ from care.domain.outcomes import (
     outcomes_for,
     validate_outcome,
 )
-from care.domain.tasks import TaskType
+from care.domain.task_rules import TaskType
 
 
 def errors_of(task_type, code, values=None, note=None) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 
 from care.domain.reasons import parse_param, render_reason
-from care.domain.tasks import REASON_MESSAGES, Reason
+from care.domain.task_rules import REASON_MESSAGES, Reason
 
 
 def test_english_default_with_iso_dates_from_json():

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from care.domain import scripts as s
-from care.domain.tasks import TaskType
+from care.domain.task_rules import TaskType
 
 
 def problem_codes(body: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""The care-task rules R1–R10 (care.domain.tasks): windows, cycle keys, purpose, consent."""
+"""The care-task rules R1–R10 (care.domain.task_rules): windows, cycle keys, purpose, consent."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from care.calendars import lunar_birthday_in_year
 from care.domain.settings import Settings
-from care.domain.tasks import (
+from care.domain.task_rules import (
     REASON_MESSAGES,
     Channel,
     CustomerFacts,

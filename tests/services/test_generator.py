@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from care.calendars import lunar_birthday_in_year
-from care.domain import tasks as rules
+from care.domain import task_rules as rules
 from care.domain.dates import local_date, to_local
 from care.domain.settings import Settings
 from care.extensions import db

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from care.domain import scripts as dom
-from care.domain.tasks import TaskType
+from care.domain.task_rules import TaskType
 from care.models import AuditLog, CareTask, Script, ScriptVersion, TaskOutcome
 from care.services import ServiceError
 from care.services import scripts as svc

@@ -90,8 +90,8 @@ ACCESS: dict[str, tuple] = {
     "contact.outcome": (CALLERS, "POST", {"task_id": "{task}"}, INVALID),
     "appointments.index": (CALLERS | {R.FRONT_DESK, R.SALES_MANAGER, R.GENERAL_MANAGER}, "GET", {}, OK),
     "appointments.new": (CALLERS, "GET", {"customer": "{customer}"}, OK),
-    "numbers.index": (CALLERS, "GET", {}, OK),
-    "numbers.correct": (CALLERS, "POST", {"customer_id": "{customer}"}, INVALID),
+    "number_corrections.index": (CALLERS, "GET", {}, OK),
+    "number_corrections.correct": (CALLERS, "POST", {"customer_id": "{customer}"}, INVALID),
     # fallback messages (R14/R15): templates read by script readers, edited by the care manager
     "messages.templates": (SCRIPT_READERS, "GET", {}, OK),
     "messages.template": (SCRIPT_READERS, "GET", {"task_type": "first_service", "channel": "sms"}, OK),

@@ -15,7 +15,7 @@ from care.web.converters import IdConverter
 HUGE = "99999999999999999999"
 ID_ROUTES = (
     ("GET", "/customers/{id}"),
-    ("POST", "/numbers/{id}"),
+    ("POST", "/number-corrections/{id}"),
     ("GET", "/tasks/contact/{id}"),
     ("GET", "/tasks/{id}"),
     ("POST", "/tasks/{id}/outcome"),

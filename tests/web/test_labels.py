@@ -11,7 +11,7 @@ from care.domain.roles import Role
 from care.messaging import outbox
 from care.models.customer import CustomerClass
 from care.models.service import VisitKind
-from care.services import numbers as number_service
+from care.services import number_corrections as number_service
 from care.services.generator import SKIP_REASONS
 from care.services.imports import KINDS as IMPORT_KINDS
 from care.web import labels

@@ -8,7 +8,7 @@ from care.web.paging import Pager
 
 PAGED = (
     "/customers/?q=x",
-    "/numbers/",
+    "/number-corrections/",
     "/reconciliation/",
     "/generation/",
     "/imports/",

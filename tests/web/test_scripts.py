@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import func, select
 
-from care.domain.tasks import TaskType
+from care.domain.task_rules import TaskType
 from care.extensions import db
 from care.models import AuditLog, CareTask, ScriptVersion, TaskOutcome
 from care.models.types import utcnow

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from care.domain.tasks import REASON_MESSAGES, Channel, OwnerRule, TaskType
+from care.domain.task_rules import REASON_MESSAGES, Channel, OwnerRule, TaskType
 from care.extensions import db
 from care.models import AuditLog, CareTask, TaskStatus
 from care.web import labels

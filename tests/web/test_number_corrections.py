@@ -1,4 +1,4 @@
-"""The number-correction queue page (care/web/numbers.py, domain.md §3 R12)."""
+"""The number-correction queue page (care/web/number_corrections.py, domain.md §3 R12)."""
 
 from __future__ import annotations
 
@@ -40,24 +40,24 @@ def statuses(app, ids) -> list[str]:
 
 
 def test_the_queue_lists_customers_with_blocked_tasks(client, queue):
-    r = client.get("/numbers/", headers=EN)
+    r = client.get("/number-corrections/", headers=EN)
     assert r.status_code == 200
     html = r.get_data(as_text=True)
     assert "王小明" in html and "李四" not in html
     assert "No number" in html and "First service" in html and "Birthday" in html
-    assert f'action="/numbers/{queue["customer"]}"' in html
+    assert f'action="/number-corrections/{queue["customer"]}"' in html
     assert "1 customer waits for a corrected number." in html
-    frag = client.get("/numbers/", headers={**EN, **HX}).get_data(as_text=True)
+    frag = client.get("/number-corrections/", headers={**EN, **HX}).get_data(as_text=True)
     assert "<html" not in frag and 'id="number-queue"' in frag
 
 
 def test_an_empty_queue(app, client, login_as):
     login_as("specialist")
-    assert "No customer waits for a corrected number." in client.get("/numbers/", headers=EN).get_data(as_text=True)
+    assert "No customer waits for a corrected number." in client.get("/number-corrections/", headers=EN).get_data(as_text=True)
 
 
 def test_an_invalid_number_is_422_with_a_message(app, client, queue):
-    r = client.post(f"/numbers/{queue['customer']}", data={"field": "mobile", "number": "12345"}, headers=EN)
+    r = client.post(f"/number-corrections/{queue['customer']}", data={"field": "mobile", "number": "12345"}, headers=EN)
     assert r.status_code == 422
     html = r.get_data(as_text=True)
     assert "This is not a valid phone number" in html and 'value="12345"' in html
@@ -67,20 +67,20 @@ def test_an_invalid_number_is_422_with_a_message(app, client, queue):
 
 
 def test_htmx_invalid_returns_the_row(client, queue):
-    r = client.post(f"/numbers/{queue['customer']}", data={"field": "mobile", "number": ""}, headers={**EN, **HX})
+    r = client.post(f"/number-corrections/{queue['customer']}", data={"field": "mobile", "number": ""}, headers={**EN, **HX})
     assert r.status_code == 422
     html = r.get_data(as_text=True)
     assert html.lstrip().startswith(f'<tr id="number-{queue["customer"]}"') and "Enter the new number." in html
 
 
 def test_an_unknown_field_is_422(client, queue):
-    r = client.post(f"/numbers/{queue['customer']}", data={"field": "fax", "number": "13800138000"}, headers=EN)
+    r = client.post(f"/number-corrections/{queue['customer']}", data={"field": "fax", "number": "13800138000"}, headers=EN)
     assert r.status_code == 422 and "Choose which number to correct." in r.get_data(as_text=True)
 
 
 def test_a_valid_number_releases_the_tasks(app, client, queue):
-    r = client.post(f"/numbers/{queue['customer']}", data={"field": "mobile", "number": "138 0013 8000"}, headers=EN)
-    assert r.status_code == 303 and r.headers["Location"].endswith("/numbers/")
+    r = client.post(f"/number-corrections/{queue['customer']}", data={"field": "mobile", "number": "138 0013 8000"}, headers=EN)
+    assert r.status_code == 303 and r.headers["Location"].endswith("/number-corrections/")
     assert statuses(app, queue["tasks"]) == ["open", "open"]
     with app.app_context():
         c = db.session.get(Customer, queue["customer"])
@@ -92,7 +92,7 @@ def test_a_valid_number_releases_the_tasks(app, client, queue):
         assert fix.corrected_at is not None
         audit = db.session.scalar(select(AuditLog).where(AuditLog.action == "customer.phone_corrected"))
         assert audit.user_id == queue["me"] and audit.object_id == str(queue["customer"])
-    html = client.get("/numbers/", headers=EN).get_data(as_text=True)
+    html = client.get("/number-corrections/", headers=EN).get_data(as_text=True)
     assert "Number of 王小明 corrected. 2 tasks released to the worklist." in html
     assert "No customer waits for a corrected number." in html
     page = client.get(f"/customers/{queue['customer']}", headers=EN).get_data(as_text=True)
@@ -100,7 +100,7 @@ def test_a_valid_number_releases_the_tasks(app, client, queue):
 
 
 def test_htmx_success_returns_a_done_row_and_triggers(app, client, queue):
-    r = client.post(f"/numbers/{queue['customer']}", data={"field": "phone2", "number": "028 8765 4321"},
+    r = client.post(f"/number-corrections/{queue['customer']}", data={"field": "phone2", "number": "028 8765 4321"},
                     headers={**EN, **HX})
     assert r.status_code == 200
     assert "tasks-changed" in json.loads(r.headers["HX-Trigger"])
@@ -110,22 +110,22 @@ def test_htmx_success_returns_a_done_row_and_triggers(app, client, queue):
 
 
 def test_unknown_customer_is_404(client, queue):
-    assert client.post("/numbers/999999", data={"field": "mobile", "number": "13800138000"}).status_code == 404
+    assert client.post("/number-corrections/999999", data={"field": "mobile", "number": "13800138000"}).status_code == 404
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "x"])
 def test_a_bad_page_is_400(client, queue, bad):
-    assert client.get(f"/numbers/?page={bad}").status_code == 400
+    assert client.get(f"/number-corrections/?page={bad}").status_code == 400
 
 
 def test_a_page_far_past_any_list_is_404(client, queue):
-    assert client.get("/numbers/?page=99999999").status_code == 404
+    assert client.get("/number-corrections/?page=99999999").status_code == 404
 
 
 @pytest.mark.parametrize("role", ["front_desk", "sales_manager", "general_manager", "admin"])
 def test_roles_that_do_not_call_are_refused(client, queue, login_as, role):
     client.post("/auth/logout")
     login_as(role)
-    assert client.get("/numbers/").status_code == 403
-    r = client.post(f"/numbers/{queue['customer']}", data={"field": "mobile", "number": "13800138000"})
+    assert client.get("/number-corrections/").status_code == 403
+    r = client.post(f"/number-corrections/{queue['customer']}", data={"field": "mobile", "number": "13800138000"})
     assert r.status_code == 403

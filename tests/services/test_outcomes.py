@@ -1,4 +1,5 @@
-"""Recording outcomes on care tasks, and the contact timeline (care.services.tasks)."""
+"""Recording outcomes on care tasks (care.services.outcomes); the contact timeline and a
+customer's open tasks (care.services.tasks) on the same world."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from sqlalchemy import func, select, update
 
 from care.domain.outcomes import OutcomeInvalid
 from care.models import Appointment, CareTask, PhoneCorrection, Script, ScriptVersion, TaskOutcome
-from care.services import ServiceError
-from care.services import tasks as svc
+from care.services import ServiceError, tasks
+from care.services import outcomes as svc
 from care.services.appointments import BookingRequest
 from tests.factories import make_customer, make_task, make_user, make_vehicle
 
@@ -216,18 +217,18 @@ def test_timeline_has_outcomes_appointments_and_corrections_newest_first(world):
     stranger = make_customer(s)
     record(world, "not_reached", task=make_task(s, stranger, now=NOW), now=NOW + timedelta(hours=3))
 
-    entries = svc.timeline(s, world["customer"].id)
+    entries = tasks.timeline(s, world["customer"].id)
     assert [e.kind for e in entries] == ["outcome", "appointment", "phone_correction", "outcome"]
     assert [e.at for e in entries] == sorted((e.at for e in entries), reverse=True)
     assert entries[0].item.outcome == "will_come" and entries[-1].item.outcome == "not_reached"
     assert entries[2].item.id == correction.id
-    assert len(svc.timeline(s, world["customer"].id, limit=2)) == 2
-    assert svc.timeline(s, 999999) == []
+    assert len(tasks.timeline(s, world["customer"].id, limit=2)) == 2
+    assert tasks.timeline(s, 999999) == []
 
 
 def test_open_tasks_of_lists_open_and_blocked_by_deadline(world):
     s = world["s"]
     blocked = make_task(s, world["customer"], status="blocked", due_at=NOW + timedelta(days=1))
     make_task(s, world["customer"], status="done")
-    ids = [t.id for t in svc.open_tasks_of(s, world["customer"].id)]
+    ids = [t.id for t in tasks.open_tasks_of(s, world["customer"].id)]
     assert ids == [blocked.id, world["task"].id]

@@ -1,9 +1,9 @@
 """The number-correction queue (domain.md §3 R12).
 
-GET  /numbers/               numbers.index    customers whose tasks wait for a number: why
+GET  /number-corrections/               number_corrections.index    customers whose tasks wait for a number: why
                                               (no number, invalid, reported wrong), which
                                               tasks wait; a correction form per customer
-POST /numbers/<customer_id>  numbers.correct  correct the mobile or the other phone: the
+POST /number-corrections/<customer_id>  number_corrections.correct  correct the mobile or the other phone: the
                                               blocked tasks are released to open
 
 htmx: the row's form posts and the row is swapped (422: the row with the error; success:
@@ -24,13 +24,13 @@ from care.domain.roles import Role
 from care.extensions import db
 from care.models import Customer
 from care.models.types import utcnow
-from care.services import numbers as svc
+from care.services import number_corrections as svc
 from care.web.access import roles_required
 from care.web.htmx import is_htmx, render
 from care.web.i18n import translated
 from care.web.paging import page_number, paginate
 
-bp = Blueprint("numbers", __name__, url_prefix="/numbers")
+bp = Blueprint("number_corrections", __name__, url_prefix="/number-corrections")
 
 ROLES = (Role.SPECIALIST, Role.INSURANCE, Role.CONSULTANT, Role.CARE_MANAGER)
 
@@ -48,7 +48,7 @@ def _queue_context(page_no: int, **extra) -> dict:
 @bp.route("/")
 @roles_required(*ROLES)
 def index():
-    return render("numbers/index.html", "numbers/_queue.html", **_queue_context(page_number()))
+    return render("number_corrections/index.html", "number_corrections/_queue.html", **_queue_context(page_number()))
 
 
 @bp.route("/<id:customer_id>", methods=["POST"])
@@ -74,14 +74,14 @@ def correct(customer_id: int):
                   "message": translated(exc)}
         if is_htmx():
             entry = svc.queue_entries(db.session, [customer])[0]
-            return render("numbers/_row.html", "numbers/_row.html", entry=entry, failed=failed), 422
-        return render("numbers/index.html", "numbers/_queue.html", **_queue_context(1, failed=failed)), 422
+            return render("number_corrections/_row.html", "number_corrections/_row.html", entry=entry, failed=failed), 422
+        return render("number_corrections/index.html", "number_corrections/_queue.html", **_queue_context(1, failed=failed)), 422
     message = _("Number of %(name)s corrected.", name=customer.name) + " " + ngettext(
         "%(num)d task released to the worklist.", "%(num)d tasks released to the worklist.",
         correction.released_tasks,
     )
     if is_htmx():
-        body = render("numbers/_row.html", "numbers/_row.html", entry=None, done={"customer": customer, "message": message})
+        body = render("number_corrections/_row.html", "number_corrections/_row.html", entry=None, done={"customer": customer, "message": message})
         return body, 200, {"HX-Trigger": json.dumps({"tasks-changed": {"customer": customer_id}})}
     flash(message, "success")
-    return redirect(url_for("numbers.index"), code=303)
+    return redirect(url_for("number_corrections.index"), code=303)

@@ -1,4 +1,4 @@
-"""The number-correction queue (care.services.numbers, domain.md §3 R12)."""
+"""The number-correction queue (care.services.number_corrections, domain.md §3 R12)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from care.models import AuditLog, PhoneCorrection
-from care.services import numbers as svc
+from care.services import number_corrections as svc
 from tests.factories import make_customer, make_task, make_user
 
 NOW = datetime(2026, 5, 10, 2, 0, tzinfo=UTC)
