@@ -8,6 +8,7 @@ so the archive's schema is renamed on the way; --force restores into the app's o
 from __future__ import annotations
 
 import re
+import shutil
 import sqlite3
 import threading
 from datetime import date
@@ -22,6 +23,13 @@ from care.models.types import utcnow
 from care.services.backup import BackupError, backup, restore
 from tests.conftest import PG_URL
 from tests.test_schema import fresh_app
+
+# On PostgreSQL these need pg_dump, pg_restore and psql (`make test` installs them when
+# missing and allowed: scripts/ensure-pg-client.sh).
+pytestmark = pytest.mark.skipif(
+    bool(PG_URL) and not all(shutil.which(tool) for tool in ("pg_dump", "pg_restore", "psql")),
+    reason="the PostgreSQL client tools are not installed (make pg-client)",
+)
 
 
 def every_row(engine) -> dict[str, list[tuple]]:
@@ -252,3 +260,25 @@ def test_a_backup_while_another_connection_writes_is_consistent(populated, tmp_p
         conn.close()
     assert all(c % 2 == 0 for c in counts), counts
     assert start >= 0 and counts == sorted(counts)
+
+
+# --- the PostgreSQL client tools ---------------------------------------------------------
+
+
+def test_a_missing_or_older_pg_dump_is_a_one_line_reason(tmp_path, monkeypatch):
+    from care.services.backup import _tool
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(
+        BackupError, match=r"^pg_dump not found on PATH: install .*postgresql-client"
+    ):
+        _tool("pg_dump", 15)
+    fake = tmp_path / "pg_dump"
+    fake.write_text("#!/bin/sh\necho 'pg_dump (PostgreSQL) 13.4'\n")
+    fake.chmod(0o755)
+    with pytest.raises(
+        BackupError,
+        match=r"^pg_dump 13 is older than the server \(15\): install postgresql-client-15$",
+    ):
+        _tool("pg_dump", 15)
+    assert _tool("pg_dump", 13) == str(fake)
