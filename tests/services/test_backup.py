@@ -69,6 +69,7 @@ def test_backup_then_restore_into_an_empty_database_gives_every_row_back(
     file = tmp_path / "care.backup"
     summary = backup(db.engine, file)
     assert file.stat().st_size == summary.bytes > 0
+    assert file.stat().st_mode & 0o077 == 0  # personal data: readable by its owner only
     assert summary.tables == len(table_names(db.engine))
     assert summary.rows == sum(map(len, before.values()))
 
