@@ -12,7 +12,7 @@ DEMO_SEED ?= 42
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test test-sqlite test-pg venv translations extract-messages browser-deps lint bench clean
+.PHONY: run test test-sqlite test-pg venv translations extract-messages browser-deps pg-client lint bench clean
 
 run: venv translations ## set up and start the app with demo data on http://127.0.0.1:5000
 	$(FLASK) care init-db
@@ -33,7 +33,7 @@ test-sqlite: venv translations
 	@echo "=== test suite on SQLite ==="
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-pg: venv translations
+test-pg: venv translations pg-client
 	@echo "=== test suite on PostgreSQL ($(PG_TEST_URL), a schema of its own) ==="
 	CARE_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -54,6 +54,9 @@ extract-messages: venv ## refresh translations/messages.pot and merge it into th
 
 browser-deps: ## Debian's Chromium for the browser tests (Playwright cannot download one here)
 	@bash scripts/ensure-chromium.sh
+
+pg-client: ## PostgreSQL's client tools for care backup/restore and their tests (apt, when missing)
+	@bash scripts/ensure-pg-client.sh
 
 lint: venv
 	$(BIN)/ruff check .

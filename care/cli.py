@@ -440,3 +440,55 @@ def outbox_cmd(once, interval, limit, as_json):
                 _time.sleep(interval)
     except KeyboardInterrupt:  # the round in progress was rolled back (transaction)
         click.echo("outbox worker stopped")
+
+
+# --- care backup / care restore: a consistent copy of the whole database and back ---------
+
+
+def _backup_line(verb: str, summary) -> str:
+    where = f" (schema {summary.schema})" if summary.schema else ""
+    return (
+        f"{verb} {summary.path}{where}: {summary.tables} tables, {summary.rows} rows, "
+        f"{summary.bytes} bytes, schema revision {summary.revision}"
+    )
+
+
+@care.command("backup")
+@click.argument("path")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+def backup_cmd(path, as_json):
+    """Write a consistent copy of the database to PATH while the app runs (SQLite: a
+    database file; PostgreSQL: a pg_dump custom-format archive of the app's schema).
+    The file holds personal data: keep it as safe as the database."""
+    from care.services.backup import BackupError, backup
+
+    db.session.remove()  # the copy is taken outside any session (care/services/backup.py)
+    try:
+        summary = backup(db.engine, path)
+    except BackupError as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json(summary.as_dict())
+        return
+    click.echo(_backup_line("backed up to", summary))
+
+
+@care.command("restore")
+@click.argument("path")
+@click.option("--force", is_flag=True, help="restore into a database that is not empty: replaces EVERYTHING in it (every table of the app's schema) by the backup")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+def restore_cmd(path, force, as_json):
+    """Load the backup at PATH into the app's database, which must be empty (no tables)
+    unless --force. Stop the app first; run `care init-db` afterwards when the output says
+    the backup's schema is older than the app's."""
+    from care.services.backup import BackupError, restore
+
+    db.session.remove()
+    try:
+        summary = restore(db.engine, path, force=force)
+    except BackupError as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json(summary.as_dict())
+        return
+    click.echo(_backup_line("restored from", summary) + (f"; {summary.note}" if summary.note else ""))
