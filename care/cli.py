@@ -456,6 +456,7 @@ def _backup_line(verb: str, summary) -> str:
 @care.command("backup")
 @click.argument("path")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+@one_transaction  # for its one-line failure; the copy itself runs outside any session
 def backup_cmd(path, as_json):
     """Write a consistent copy of the database to PATH while the app runs (SQLite: a
     database file; PostgreSQL: a pg_dump custom-format archive of the app's schema).
@@ -477,6 +478,7 @@ def backup_cmd(path, as_json):
 @click.argument("path")
 @click.option("--force", is_flag=True, help="restore into a database that is not empty: replaces EVERYTHING in it (every table of the app's schema) by the backup")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+@one_transaction  # for its one-line failure; the restore runs outside any session
 def restore_cmd(path, force, as_json):
     """Load the backup at PATH into the app's database, which must be empty (no tables)
     unless --force. Stop the app first; run `care init-db` afterwards when the output says
