@@ -174,3 +174,11 @@ def test_a_cli_command_that_fails_rolls_back_with_one_line(app, runner, monkeypa
     assert commits == []
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(AuditLog)) == 0
+
+
+def test_every_command_runs_as_one_unit_of_work(app):
+    """A command added without @one_transaction would neither commit once nor turn
+    fail() into one line on stderr (fail raises since the unit of work)."""
+    commands = app.cli.commands["care"].commands
+    unwrapped = sorted(name for name, cmd in commands.items() if not hasattr(cmd.callback, "__wrapped__"))
+    assert unwrapped == []
