@@ -242,3 +242,21 @@ def test_a_failure_of_the_database_puts_nothing_aside(app, client, attempt_id, m
     assert generic_post(client, body(attempt_id, "ev-1", "ringing")).status_code == 204
     (row,) = events(app)
     assert (row.attempt_id, row.unmatched, row.applied_at) == (attempt_id, False, None)
+
+
+# ------------------------------------------------- the same class elsewhere: NUL in forms
+
+
+@pytest.mark.parametrize("path", ["/admin/users?q=a%00b", "/customers/?q=a%00b"])
+def test_nul_in_a_query_is_400_not_500(client, login_as, path):
+    login_as("admin", "care_manager", "specialist")
+    assert client.get(path).status_code in (400, 404)
+    assert client.get(path.replace("%00", "")).status_code != 500
+
+
+def test_nul_in_a_form_is_400(app, client, login_as):
+    login_as("admin")
+    r = client.post("/admin/users/new", data={"username": "bob", "display_name": "B\u0000b",
+                                               "password": "a-long-password-1", "roles": "specialist"})
+    assert r.status_code == 400
+    assert "NUL" in r.get_data(as_text=True)
