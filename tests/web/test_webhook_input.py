@@ -247,11 +247,10 @@ def test_a_failure_of_the_database_puts_nothing_aside(app, client, attempt_id, m
 # ------------------------------------------------- the same class elsewhere: NUL in forms
 
 
-@pytest.mark.parametrize("path", ["/admin/users?q=a%00b", "/customers/?q=a%00b"])
-def test_nul_in_a_query_is_400_not_500(client, login_as, path):
+@pytest.mark.parametrize("path", ["/admin/users?q=a%00b", "/admin/audit?action=a%00b&user=x%00", "/customers/?q=a%00b"])
+def test_nul_in_a_query_is_dropped_not_500(client, login_as, path):
     login_as("admin", "care_manager", "specialist")
-    assert client.get(path).status_code in (400, 404)
-    assert client.get(path.replace("%00", "")).status_code != 500
+    assert client.get(path).status_code == 200
 
 
 def test_nul_in_a_form_is_400(app, client, login_as):
