@@ -79,11 +79,14 @@ def check_mode(app: Flask) -> str:
     return mode
 
 
-def apply_now(attempt_ids: list[int]) -> bool:
+def apply_now(attempt_ids: list[int], *, put_aside: bool = False) -> bool:
     """Apply these attempts' pending events; False on failure (left for the rescan).
 
     Reads and folds outside :data:`write_gate`, writes and commits inside it: the state
     (a few conditional UPDATEs), then the final hooks' claim. See the module docstring.
+    ``put_aside`` (one attempt): if it fails on its data, its events are put aside for
+    reconciliation (``call_event_apply.put_aside``) instead of failing again at every
+    rescan; a failure of the database leaves them for the rescan.
     """
     from care.services import call_event_apply
 
@@ -96,7 +99,22 @@ def apply_now(attempt_ids: list[int]) -> bool:
     except Exception as exc:  # noqa: BLE001 - stored: the rescan or `care sweep` retries
         session.rollback()
         log.error("attempt(s) %s: events stored, not applied (%s)", _ids(attempt_ids), type(exc).__name__)
+        if put_aside and len(attempt_ids) == 1 and call_event_apply.is_unstorable(exc):
+            _put_aside(attempt_ids[0])
         return False
+
+
+def _put_aside(attempt_id: int) -> None:
+    from care.services import call_event_apply
+
+    session = db.session
+    try:
+        with write_gate:
+            call_event_apply.put_aside(session, attempt_id)
+            session.commit()
+    except Exception as exc:  # noqa: BLE001 - left for the rescan
+        session.rollback()
+        log.error("attempt %s: events not put aside (%s)", attempt_id, type(exc).__name__)
 
 
 def _gated_write(session, plans, *, now):
@@ -133,18 +151,19 @@ def _ids(attempt_ids: list[int]) -> str:
 
 
 def apply_each(attempt_ids: list[int]) -> int:
-    """A chunk in one transaction; if that fails, one by one (one bad attempt blocks none)."""
+    """A chunk in one transaction; if that fails, one by one (one bad attempt blocks none,
+    and one that fails on its data is put aside for reconciliation)."""
+    if len(attempt_ids) == 1:
+        return 1 if apply_now(attempt_ids, put_aside=True) else 0
     if apply_now(attempt_ids):
         return len(attempt_ids)
-    if len(attempt_ids) == 1:
-        return 0
-    return sum(1 for attempt_id in attempt_ids if apply_now([attempt_id]))
+    return sum(1 for attempt_id in attempt_ids if apply_now([attempt_id], put_aside=True))
 
 
 def submit(app: Flask, attempt_id: int) -> None:
     """After the event's commit: apply now (inline) or hand it to this process's thread."""
     if app.config.get("CARE_WEBHOOK_APPLY", "background") == "inline":
-        apply_now([attempt_id])
+        apply_now([attempt_id], put_aside=True)
         return
     applier_for(app).submit(attempt_id)
 

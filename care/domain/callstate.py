@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
@@ -224,9 +225,10 @@ def _timestamp(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        return parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)  # "-0000": UTC, origin unknown
 
 
 def map_twilio(
@@ -312,6 +314,109 @@ def map_twilio(
         digits=_text(params.get("Digits")),
         raw=params,
     )
+
+
+# ------------------------------------------------------------------------ limits
+
+# What an event may carry and still be stored and applied on both databases (issue 9):
+# outside these a webhook answers 400 (the provider must not retry what can never be
+# stored) and the fold skips a stored event (``event_problem``).
+MAX_DURATION_S = 24 * 3600  # a call longer than a day is not a call
+MAX_SEQUENCE = 2**31 - 1  # call_events.sequence, call_attempts.sequence: INTEGER on PostgreSQL
+MAX_Q850 = 127  # Q.850 cause values are 7 bits
+SIP_CODES = range(100, 700)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # occurred_at: a real instant, in this window
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+MAX_PAYLOAD_DEPTH = 16  # nesting of a stored JSON body
+TEXT_LIMITS = {  # a NormalizedEvent's text fields → their columns' lengths
+    "event_id": 120,
+    "provider_call_id": 80,
+    "parent_call_id": 80,
+    "attempt_id": 200,
+    "raw_status": 200,
+    "recording_url": 500,
+    "digits": 32,
+    "answered_by": 16,
+}
+TWILIO_DURATIONS = ("CallDuration", "DialCallDuration", "RecordingDuration")
+
+
+def text_problem(value: str, name: str, limit: int | None = None) -> str | None:
+    """Why ``value`` cannot be stored as text (NUL, a lone surrogate, too long), or None."""
+    if "\x00" in value:
+        return f"{name} contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"{name} is not valid Unicode"
+    if limit is not None and len(value) > limit:
+        return f"{name} is too long (at most {limit} characters)"
+    return None
+
+
+def event_problem(event: NormalizedEvent) -> str | None:
+    """Why ``event`` cannot be stored and applied (a short reason for a 400), or None."""
+    for name, limit in TEXT_LIMITS.items():
+        value = getattr(event, name)
+        if value is not None:
+            problem = text_problem(str(value), name, limit)
+            if problem:
+                return problem
+    if event.duration_s is not None and not 0 <= event.duration_s <= MAX_DURATION_S:
+        return f"duration_s must be between 0 and {MAX_DURATION_S}"
+    if event.sequence is not None and not 0 <= event.sequence <= MAX_SEQUENCE:
+        return f"sequence must be between 0 and {MAX_SEQUENCE}"
+    if event.q850_cause is not None and not 0 <= event.q850_cause <= MAX_Q850:
+        return f"q850_cause must be between 0 and {MAX_Q850}"
+    if event.sip_code is not None and event.sip_code not in SIP_CODES:
+        return "the SIP response code must be between 100 and 699"
+    if event.occurred_at is not None:
+        when = event.occurred_at
+        try:
+            when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+        except (OverflowError, ValueError):
+            return "occurred_at is not a time that can be stored"
+        if not EARLIEST <= when < LATEST:
+            return f"occurred_at must lie between {EARLIEST.year} and {LATEST.year}"
+    return None
+
+
+def payload_problem(value, name: str = "body", depth: int = 0) -> str | None:
+    """Why a raw body (JSON document, form) cannot be stored: too deep, NaN/Infinity,
+    text with NUL or lone surrogates; None when it can."""
+    if depth > MAX_PAYLOAD_DEPTH:
+        return f"{name} is nested too deeply"
+    if isinstance(value, str):
+        return text_problem(value, name)
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{name} is not a finite number"
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            problem = payload_problem(str(key), "a field name", depth + 1) or payload_problem(item, str(key)[:40], depth + 1)
+            if problem:
+                return problem
+    elif isinstance(value, list | tuple):
+        for item in value:
+            problem = payload_problem(item, name, depth + 1)
+            if problem:
+                return problem
+    return None
+
+
+def twilio_problem(params: Mapping[str, str]) -> str | None:
+    """Why a Twilio callback's form cannot be stored (besides :func:`event_problem`):
+    its numeric fields must be whole numbers in range, its text storable."""
+    problem = payload_problem(params, "form")
+    if problem:
+        return problem
+    for name in (*TWILIO_DURATIONS, "SequenceNumber"):
+        text = (params.get(name) or "").strip()
+        if not text:
+            continue
+        limit = MAX_SEQUENCE if name == "SequenceNumber" else MAX_DURATION_S
+        if not (text.isascii() and text.isdigit() and len(text) <= 12 and int(text) <= limit):
+            return f"{name} must be a whole number between 0 and {limit}"
+    return None
 
 
 # ------------------------------------------------------------------------- state

@@ -7,6 +7,7 @@ settings page and `care settings` agree on one spelling.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,6 +72,8 @@ def _parse_float(text: str) -> float:
         value = float(t)
     except ValueError:
         raise SettingError(N_("“%(value)s” is not a number"), value=text.strip()) from None
+    if not math.isfinite(value):  # NaN compares false with every bound
+        raise SettingError(N_("“%(value)s” is not a number"), value=text.strip())
     return value / 100 if percent else value
 
 
@@ -93,10 +96,16 @@ def _fmt_time(value: time) -> str:
     return value.strftime("%H:%M")
 
 
+MAX_TEXT_LENGTH = 100  # a text setting (a name, a city)
+MAX_INPUT_LENGTH = 1000  # what any setting's text may be before it is parsed
+
+
 def _parse_str(text: str) -> str:
     value = text.strip()
     if not value:
         raise SettingError(N_("may not be empty"))
+    if len(value) > MAX_TEXT_LENGTH:
+        raise SettingError(N_("may be at most %(count)d characters long"), count=MAX_TEXT_LENGTH)
     return value
 
 
@@ -181,8 +190,15 @@ class SettingDef:
     extra_check: Callable[[Any], None] | None = field(default=None, compare=False)
 
     def parse(self, text: str) -> Any:
-        value = self.kind.parse(str(text))
+        text = str(text)
+        if len(text) > MAX_INPUT_LENGTH:
+            raise SettingError(N_("may be at most %(count)d characters long"), count=MAX_INPUT_LENGTH)
+        if any(ord(c) < 32 and c not in "\t\n\r" or 0xD800 <= ord(c) <= 0xDFFF for c in text):
+            raise SettingError(N_("may not contain control characters"))
+        value = self.kind.parse(text)
         for number in _numbers(value):
+            if not math.isfinite(number):
+                raise SettingError(N_("“%(value)s” is not a number"), value=text.strip())
             if self.minimum is not None and number < self.minimum:
                 raise SettingError(N_("must be at least %(minimum)s"), minimum=f"{self.minimum:g}")
             if self.maximum is not None and number > self.maximum:

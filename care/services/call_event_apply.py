@@ -34,9 +34,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import DataError, DBAPIError, StatementError
 from sqlalchemy.orm import Session
 
-from care.domain.callstate import TERMINAL_RANK, CallState, CallStatus, NormalizedEvent, fold
+from care.domain.callstate import (
+    TERMINAL_RANK,
+    CallState,
+    CallStatus,
+    NormalizedEvent,
+    event_problem,
+    fold,
+)
 from care.models import CallAttempt, CallEvent
 from care.services import fallback
 from care.services.call_event_store import GATHER, rebuild, store_event
@@ -92,6 +100,9 @@ def attempt_state(rows: list[CallEvent]) -> CallState:
         try:
             event = rebuild(row)
         except EventError:  # stored but unreadable (cannot happen for checked events)
+            continue
+        if event_problem(event):  # out of range, stored before the webhooks checked: skipped
+            log.warning("call event %s skipped by the fold: a value out of range", row.id)
             continue
         legs["customer" if event.leg == "customer" else "agent"].append(event)
     agent = fold(legs["agent"]) if legs["agent"] else None
@@ -351,6 +362,38 @@ def receive(
     if row.attempt_id is not None and (created or row.applied_at is None):
         apply_event(session, row, now)
     return row, created
+
+
+# ------------------------------------------------------------- putting one aside
+
+
+def is_unstorable(exc: BaseException) -> bool:
+    """Whether an apply failed on the data (a value the database or Python cannot take),
+    not on the database (down, locked): that attempt will fail the same way every time."""
+    if isinstance(exc, DataError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return False
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        exc = exc.orig
+    return isinstance(exc, ArithmeticError | ValueError | TypeError | LookupError | RecursionError)
+
+
+def put_aside(session: Session, attempt_id: int) -> int:
+    """Take an attempt's unapplied events off it for reconciliation: the apply of that
+    attempt failed on its data. They become unmatched events with the attempt's id as
+    their reference (the reconciliation page lists them; matching one there applies it
+    again, or says why it cannot); the attempt keeps the state of the events applied
+    before, which is exactly the set its version ``events_folded`` counts. Returns how
+    many events were put aside. Nothing of the events goes to the log."""
+    table = CallEvent.__table__
+    count = session.execute(
+        update(table)
+        .where(table.c.attempt_id == attempt_id, table.c.applied_at.is_(None))
+        .values(attempt_id=None, unmatched=True, attempt_ref=str(attempt_id))
+    ).rowcount
+    log.warning("attempt %s: %d event(s) could not be applied and were put aside for reconciliation", attempt_id, count)
+    return count
 
 
 # ---------------------------------------------------------------------- reconciling

@@ -14,8 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from care.domain import N_
+from care.domain.callstate import event_problem
 from care.models import CallAttempt, CallEvent
-from care.services.call_event_apply import apply_to_attempt
+from care.services.call_event_apply import apply_to_attempt, is_unstorable
+from care.services.call_event_store import rebuild
+from care.telephony.base import EventError
 
 
 def unmatched_statement():
@@ -41,12 +44,26 @@ def match_event(session: Session, event_row: CallEvent, attempt_id: int, *, user
     attempt = session.get(CallAttempt, attempt_id)
     if attempt is None:
         raise ReconcileError(N_("There is no call attempt %(id)s."), id=attempt_id)
+    try:
+        readable = not event_problem(rebuild(event_row))
+    except EventError:
+        readable = False
+    if not readable:  # stored before the webhooks checked ranges, or put aside
+        raise ReconcileError(N_("This event carries values that cannot be applied to a call attempt: dismiss it."))
     event_row.attempt_id = attempt.id
     event_row.unmatched = False
     event_row.reconciled_at = now
     event_row.reconciled_by_id = user_id
     session.flush()
-    apply_to_attempt(session, attempt.id, now=now)
+    try:
+        apply_to_attempt(session, attempt.id, now=now)
+    except Exception as exc:
+        if not is_unstorable(exc):
+            raise
+        # the caller rolls back (the page refuses with this message)
+        raise ReconcileError(
+            N_("The events of call attempt %(id)s cannot be applied together with this one: dismiss it."), id=attempt.id
+        ) from None
     return attempt
 
 

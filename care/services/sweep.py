@@ -28,7 +28,9 @@ from care.services.call_event_apply import (
     apply_event,
     apply_to_attempt,
     finalize,
+    is_unstorable,
     pending_attempts,
+    put_aside,
     unfinalized_attempts,
 )
 from care.services.call_event_store import SWEEP, SWEEP_PROVIDER, store_event
@@ -37,37 +39,70 @@ from care.services.settings import load_settings
 log = logging.getLogger("care.call_events")
 
 
+def _one(session: Session, attempt_id: int, counts: dict[str, Any], work) -> Any:
+    """``work()`` for one attempt in a SAVEPOINT: if it fails on the attempt's data
+    (``call_event_apply.is_unstorable``) it is undone, the attempt's unapplied events are
+    put aside for reconciliation and the sweep goes on; a failure of the database
+    stops the sweep as before. Logged by attempt id and exception type only."""
+    try:
+        with session.begin_nested():
+            return work()
+    except Exception as exc:
+        if not is_unstorable(exc):
+            raise
+        log.error("sweep: attempt %s could not be applied (%s)", attempt_id, type(exc).__name__)
+        with session.begin_nested():
+            put_aside(session, attempt_id)
+        if attempt_id not in counts["put_aside"]:
+            counts["put_aside"].append(attempt_id)
+        return None
+
+
 def sweep(session: Session, now: datetime, timeout_minutes: int | None = None) -> dict[str, Any]:
-    """Close attempts stuck without a terminal event; re-apply events left unapplied."""
+    """Close attempts stuck without a terminal event; re-apply events left unapplied.
+
+    One attempt at a time: one whose events cannot be applied is put aside for
+    reconciliation (its id in ``put_aside``), the others are swept all the same."""
     if timeout_minutes is None:
         timeout_minutes = int(load_settings(session).attempt_timeout_minutes)
     cutoff = now - timedelta(minutes=timeout_minutes)
-    counts: dict[str, Any] = {"swept": 0, "reapplied": 0}
+    counts: dict[str, Any] = {"swept": 0, "reapplied": 0, "put_aside": []}
     # Events stored but never applied (an apply that failed after the store committed).
     for attempt_id in pending_attempts(session):
-        apply_to_attempt(session, attempt_id, now=now)
-        counts["reapplied"] += 1
+        if _one(session, attempt_id, counts, lambda a=attempt_id: apply_to_attempt(session, a, now=now) or True) is not None:
+            counts["reapplied"] += 1
     # Terminal attempts whose final hook never ran (a process died between the two).
-    counts["finalized"] = finalize(session, unfinalized_attempts(session, ended_before=now), now=now)
+    counts["finalized"] = sum(
+        _one(session, attempt_id, counts, lambda a=attempt_id: finalize(session, [a], now=now)) or 0
+        for attempt_id in unfinalized_attempts(session, ended_before=now)
+    )
     stuck = session.scalars(
         select(CallAttempt.id)
         .where(CallAttempt.rank < TERMINAL_RANK, CallAttempt.started_at < cutoff)
         .order_by(CallAttempt.id)
     ).all()
     for attempt_id in stuck:
-        synthetic = NormalizedEvent(
-            event_id=f"care:sweep:{attempt_id}", status=CallStatus.FAILED, provider=SWEEP_PROVIDER,
-            raw_status="timeout", leg="customer",
-        )
-        row, _created = store_event(
-            session, synthetic, kind=SWEEP, payload={"reason": "timeout", "timeout_minutes": timeout_minutes},
-            attempt_ref=str(attempt_id), now=now,
-        )
-        attempt = apply_event(session, row, now)
+        attempt = _one(session, attempt_id, counts, lambda a=attempt_id: _close(session, a, timeout_minutes, now))
         if attempt is not None and attempt.rank == TERMINAL_RANK:
             attempt.swept_at = attempt.swept_at or now
             counts["swept"] += 1
     session.flush()
     counts["fallbacks"] = fallback.sweep_fallbacks(session, now=now)
-    log.info("sweep: %d attempt(s) closed, %d re-applied", counts["swept"], counts["reapplied"])
+    log.info(
+        "sweep: %d attempt(s) closed, %d re-applied, %d put aside",
+        counts["swept"], counts["reapplied"], len(counts["put_aside"]),
+    )  # fmt: skip
     return counts
+
+
+def _close(session: Session, attempt_id: int, timeout_minutes: int, now: datetime) -> CallAttempt | None:
+    """Store the synthetic ``failed`` event of a stuck attempt and apply it."""
+    synthetic = NormalizedEvent(
+        event_id=f"care:sweep:{attempt_id}", status=CallStatus.FAILED, provider=SWEEP_PROVIDER,
+        raw_status="timeout", leg="customer",
+    )
+    row, _created = store_event(
+        session, synthetic, kind=SWEEP, payload={"reason": "timeout", "timeout_minutes": timeout_minutes},
+        attempt_ref=str(attempt_id), now=now,
+    )
+    return apply_event(session, row, now)

@@ -17,6 +17,7 @@ from care.web import labels, unit_of_work
 from care.web.access import check_access, user_can
 from care.web.converters import CONVERTERS
 from care.web.htmx import is_htmx
+from care.web.input_guard import refuse_unstorable_input
 from care.web.unit_of_work import WEBHOOK_PREFIX
 
 log = logging.getLogger("care.web")
@@ -97,6 +98,7 @@ def init_app(app: Flask) -> None:
         return redirect(target)
 
     app.before_request(check_access)
+    app.before_request(refuse_unstorable_input)
 
     @app.after_request
     def vary_on_htmx(response):

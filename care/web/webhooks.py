@@ -27,7 +27,13 @@ import time
 from flask import Blueprint, abort, current_app, request
 
 from care import applier
-from care.domain.callstate import map_twilio
+from care.domain.callstate import (
+    event_problem,
+    map_twilio,
+    payload_problem,
+    text_problem,
+    twilio_problem,
+)
 from care.extensions import csrf, db
 from care.models.types import utcnow
 from care.services import call_event_store as svc
@@ -41,6 +47,7 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 log = logging.getLogger("care.webhooks")
 
 NO_CONTENT = ("", 204)
+MAX_SURVEY_ITEM = 40  # the ``item`` of a <Gather action> URL (a survey item's name)
 _INGEST_ENGINE = "care_ingest_engine"  # app.extensions: this process's pool for the webhooks
 
 
@@ -64,7 +71,17 @@ def _signed_url() -> str:
 
 
 def _store_and_apply(event, *, kind: str, payload: dict, attempt_ref: str | None):
-    """Store (one INSERT), commit, hand the attempt to the applier, answer 204."""
+    """Store (one INSERT), commit, hand the attempt to the applier, answer 204.
+
+    An event that could never be stored or applied (a value out of range, text with NUL)
+    is 400 here: a 5xx would have the provider retry it for ever (issue 9)."""
+    problem = (
+        event_problem(event)
+        or payload_problem(payload)
+        or (text_problem(attempt_ref, "attempt") if attempt_ref is not None else None)
+    )
+    if problem:
+        abort(400, description=problem)
     app = current_app._get_current_object()
     with applier.webhook(app):  # the applier thread gives way meanwhile
         try:
@@ -91,6 +108,9 @@ def _twilio(kind: str):
     if not verify_twilio(token, _signed_url(), form, request.headers.get(TWILIO_HEADER)):
         abort(403, description="bad signature")
     params = {name: form.get(name, "") for name in form}
+    problem = twilio_problem(params) or payload_problem(dict(request.args), "query")
+    if problem:
+        abort(400, description=problem)
     attempt_ref = request.args.get("attempt") or None
     if kind == svc.GATHER:
         event_id = gather_event_id(
@@ -99,7 +119,10 @@ def _twilio(kind: str):
         event = map_twilio(params, leg="customer", event_id=event_id)
         if event.provider_call_id is None:
             abort(400, description="CallSid is missing")
-        payload = {**params, "survey_item": request.args.get("item")}
+        item = request.args.get("item")
+        if item is not None and len(item) > MAX_SURVEY_ITEM:
+            abort(400, description="item is too long")
+        payload = {**params, "survey_item": item}
         return _store_and_apply(event, kind=kind, payload=payload, attempt_ref=attempt_ref)
     event = map_twilio(params, dial=kind == svc.DIAL)
     if event.provider_call_id is None:
@@ -132,6 +155,11 @@ def twilio_gather():
     return _twilio(svc.GATHER)
 
 
+def _no_constant(name: str):
+    """``json.loads``' hook for NaN/Infinity: not JSON, and PostgreSQL's json refuses them."""
+    raise EventError(f"{name} is not a JSON number")
+
+
 @bp.route("/events", methods=["POST"])
 @csrf.exempt
 @public
@@ -144,9 +172,9 @@ def events():
     if not check.ok:
         abort(403, description=f"signature {check.reason}")
     try:
-        document = json.loads(body)
+        document = json.loads(body, parse_constant=_no_constant)
         event = map_generic(document)
-    except (ValueError, UnicodeDecodeError) as exc:  # EventError is a ValueError
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # EventError is a ValueError
         abort(400, description=str(exc) if isinstance(exc, EventError) else "unreadable JSON")
     ref = document.get("attempt_id")
     attempt_ref = None if ref is None or isinstance(ref, bool) else str(ref)
