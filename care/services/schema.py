@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
+from sqlalchemy.orm import Session
 
 from care.extensions import db
 
@@ -17,3 +18,12 @@ def current_revision() -> str:
 
 def has_schema() -> bool:
     return inspect(db.engine).has_table("users")
+
+
+def database_reachable(session: Session) -> bool:
+    """One round trip; False for any database failure (the health check's question)."""
+    try:
+        session.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any failure means unreachable; the request rolls back
+        return False
+    return True

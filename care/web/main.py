@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_login import current_user
-from sqlalchemy import text
 
 from care.domain.roles import CUSTOMER_READERS, Role
 from care.extensions import db
+from care.services.schema import database_reachable
 from care.web.access import login_only, public, user_can
 from care.web.auth import _safe_next
 
@@ -46,8 +46,6 @@ def language():
 @bp.route("/healthz")
 @public
 def healthz():
-    try:
-        db.session.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any database failure means "unhealthy" (503: rolled back)
+    if not database_reachable(db.session):  # 503: the unit of work rolls back
         return {"status": "unavailable", "database": "unreachable"}, 503
     return {"status": "ok", "database": "ok"}, 200
