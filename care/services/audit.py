@@ -8,29 +8,29 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from care.models import AuditLog
+from care.services import Actor
 
 
 def record(
     session: Session,
     *,
-    actor: str,
+    actor: Actor,
     action: str,
     now: datetime,
-    user_id: int | None = None,
     object_type: str | None = None,
     object_id: str | int | None = None,
     detail: dict | None = None,
-    ip: str | None = None,
 ) -> AuditLog:
+    """Add an entry: ``actor`` gives its name, user id and address."""
     entry = AuditLog(
         at=now,
-        actor=actor,
-        user_id=user_id,
+        actor=actor.name,
+        user_id=actor.user_id,
         action=action,
         object_type=object_type,
         object_id=None if object_id is None else str(object_id),
         detail=detail,
-        ip=ip,
+        ip=actor.ip,
     )
     session.add(entry)
     return entry

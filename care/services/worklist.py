@@ -27,7 +27,7 @@ from care.domain.dates import local_today, start_of_day
 from care.domain.roles import MANAGERS, Role
 from care.domain.task_rules import TaskType
 from care.models import OPEN_STATUSES, CareTask, Customer, TaskStatus, User, UserRole
-from care.services import audit
+from care.services import Actor, audit
 from care.services.settings import load_settings
 
 # Who may hold care tasks (the generator assigns to them; reassignment targets them).
@@ -483,14 +483,12 @@ def reassign(
             result.reassigned.append(task_id)
             audit.record(
                 session,
-                actor=actor.username,
-                user_id=actor.id,
+                actor=Actor.of(actor, ip),
                 action="task.reassign",
                 object_type="care_task",
                 object_id=task_id,
                 detail={"from": previous, "to": target.id},
                 now=now,
-                ip=ip,
             )
     session.flush()
     return result

@@ -27,7 +27,7 @@ from care.models.types import utcnow
 from care.services import ServiceError
 from care.services import audit as audit_service
 from care.services import users as user_service
-from care.web.access import roles_required
+from care.web.access import current_actor, roles_required
 from care.web.htmx import render
 from care.web.i18n import translated
 from care.web.labels import ROLES
@@ -120,8 +120,6 @@ def _service_error(form: FlaskForm, exc: ServiceError) -> None:
         form.form_errors.append(message)
 
 
-def _actor() -> dict:
-    return {"actor": current_user.username, "actor_id": current_user.id, "ip": request.remote_addr, "now": utcnow()}
 
 
 def _get_user(user_id: int) -> User:
@@ -162,7 +160,8 @@ def user_new():
                 password=form.password.data,
                 extension=form.extension.data,
                 display_name=form.display_name.data,
-                **_actor(),
+                actor=current_actor(),
+                now=utcnow(),
             )
         except ServiceError as exc:  # refused before writing anything
             _service_error(form, exc)
@@ -217,7 +216,8 @@ def user(user_id: int):
                 extension=form.extension.data,
                 locale=form.locale.data,
                 active=form.active.data,
-                **_actor(),
+                actor=current_actor(),
+                now=utcnow(),
             )
         except ServiceError as exc:  # refused before writing anything
             _service_error(form, exc)
@@ -237,7 +237,7 @@ def user_password(user_id: int):
     form = PasswordForm()
     if form.validate():
         try:
-            user_service.reset_password(db.session, user, form.password.data, **_actor())
+            user_service.reset_password(db.session, user, form.password.data, actor=current_actor(), now=utcnow())
         except ServiceError as exc:  # refused before writing anything
             _service_error(form, exc)
         else:
@@ -250,7 +250,7 @@ def user_password(user_id: int):
 @roles_required(Role.ADMIN)
 def user_unlock(user_id: int):
     user = _get_user(user_id)
-    was_locked = user_service.unlock(db.session, user, **_actor())
+    was_locked = user_service.unlock(db.session, user, actor=current_actor(), now=utcnow())
     if was_locked:
         flash(_("%(name)s is unlocked and may log in again.", name=user.username), "success")
     else:
