@@ -40,22 +40,23 @@ def entries(
     session: Session,
     *,
     action: str = "",
-    actor: str = "",
+    actor_name: str = "",
     before: int | None = None,
     limit: int,
 ) -> list[AuditLog]:
     """The newest ``limit`` entries, older than the id ``before`` when given.
 
     ``action`` matches itself and its sub-actions ("user" finds user.create, user.update …;
-    "login" finds login and login.failed); ``actor`` a user name, in any case.
+    "login" finds login and login.failed); ``actor_name`` the name of who acted (a user
+    name, "cli" …), in any case.
     """
     query = select(AuditLog)
     if action:
         query = query.where(
             or_(AuditLog.action == action, AuditLog.action.startswith(action.rstrip(".") + ".", autoescape=True))
         )
-    if actor:
-        query = query.where(func.lower(AuditLog.actor) == actor.lower())
+    if actor_name:
+        query = query.where(func.lower(AuditLog.actor) == actor_name.lower())
     if before is not None:
         query = query.where(AuditLog.id < before)
     return list(session.scalars(query.order_by(AuditLog.id.desc()).limit(limit)))

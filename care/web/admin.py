@@ -237,7 +237,9 @@ def user_password(user_id: int):
     form = PasswordForm()
     if form.validate():
         try:
-            user_service.reset_password(db.session, user, form.password.data, actor=current_actor(), now=utcnow())
+            user_service.reset_password(
+                db.session, user, form.password.data, actor=current_actor(), now=utcnow()
+            )
         except ServiceError as exc:  # refused before writing anything
             _service_error(form, exc)
         else:
@@ -293,7 +295,7 @@ def detail_lines(detail) -> list[str]:
 def audit():
     """Newest first, keyset-paginated by id (`before=<id>`: the entries older than it)."""
     action = request.args.get("action", "").strip()[:40]
-    actor = request.args.get("user", "").strip()[:64]
+    actor_name = request.args.get("user", "").strip()[:64]
     before_text = request.args.get("before", "").strip()
     before = None
     if before_text:
@@ -301,11 +303,13 @@ def audit():
             abort(400)
         before = int(before_text)
 
-    entries = audit_service.entries(db.session, action=action, actor=actor, before=before, limit=AUDIT_PAGE + 1)
+    entries = audit_service.entries(
+        db.session, action=action, actor_name=actor_name, before=before, limit=AUDIT_PAGE + 1
+    )
     older = entries[AUDIT_PAGE - 1].id if len(entries) > AUDIT_PAGE else None
     entries = entries[:AUDIT_PAGE]
     known_actions = audit_service.known_actions(db.session)
-    filters = {k: v for k, v in (("action", action), ("user", actor)) if v}
+    filters = {k: v for k, v in (("action", action), ("user", actor_name)) if v}
     return render(
         "admin/audit.html",
         "admin/_audit_table.html",
@@ -313,7 +317,7 @@ def audit():
         older=older,
         before=before,
         action=action,
-        actor=actor,
+        actor_name=actor_name,
         filters=filters,
         known_actions=known_actions,
         detail_lines=detail_lines,
