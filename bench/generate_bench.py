@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 import care.models  # noqa: E402, F401 - every table
 from bench.dealership import build  # noqa: E402
 from care.extensions import db  # noqa: E402
+from care.services import Actor  # noqa: E402
 from care.services.generator import generate  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -81,7 +82,7 @@ def timed_run(engine, day: date, profile: cProfile.Profile | None = None):
         start, cpu = time.perf_counter(), time.process_time()
         if profile:
             profile.enable()
-        run = generate(session, day, actor="bench", now=datetime.now(UTC))
+        run = generate(session, day, actor=Actor("bench"), now=datetime.now(UTC))
         session.commit()
         if profile:
             profile.disable()

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from care import create_app  # noqa: E402
 from care.extensions import db  # noqa: E402
+from care.services import Actor  # noqa: E402
 from care.services.imports import run_import  # noqa: E402
 
 
@@ -43,7 +44,7 @@ def main() -> None:
         db.create_all()
         for label, path in (("new", first), ("again", first), ("changed", second)):
             start = time.perf_counter()
-            run = run_import(db.session, "customers", path, filename=path.name, actor="bench", now=datetime.now(UTC))
+            run = run_import(db.session, "customers", path, filename=path.name, actor=Actor("bench"), now=datetime.now(UTC))
             db.session.commit()
             took = time.perf_counter() - start
             print(

@@ -27,7 +27,7 @@ from flask.cli import AppGroup
 
 from care.extensions import db
 from care.models.types import utcnow
-from care.services import ServiceError
+from care.services import Actor, ServiceError
 
 care = AppGroup("care", help="Care Desk commands.")
 
@@ -156,7 +156,7 @@ def create_user(name, roles, password, extension, display_name):
             password=password,
             extension=extension,
             display_name=display_name,
-            actor="cli",
+            actor=Actor.CLI,
             now=utcnow(),
         )
     except (ServiceError, ValueError) as exc:
@@ -182,7 +182,7 @@ def demo(customers, seed, today):
             customers=customers,
             seed=seed,
             today=today.date() if today else None,
-            actor="cli",
+            actor=Actor.CLI,
             now=utcnow(),
         )
     except ServiceError as exc:
@@ -216,7 +216,7 @@ def settings_cmd(key, value, as_json):
             fail(str(exc))
     if value is not None:
         try:
-            set_settings(db.session, {key: value}, actor="cli", user_id=None, now=utcnow())
+            set_settings(db.session, {key: value}, actor=Actor.CLI, now=utcnow())
         except SettingError as exc:
             fail(f"{key}: {exc}")
     rows = describe(db.session)
@@ -255,7 +255,7 @@ def import_cmd(kind, path, as_json, strict):
         fail(f"{path}: no such file")
     try:
         run = run_import(
-            db.session, kind, file, filename=file.name, strict=strict, actor="cli", now=utcnow()
+            db.session, kind, file, filename=file.name, strict=strict, actor=Actor.CLI, now=utcnow()
         )
     except ImportFileError as exc:
         fail(f"{file.name}: {exc}", keep=True)  # the failed run and its audit entry stay
@@ -316,10 +316,10 @@ def generate_cmd(day, as_json):
         fail("no database schema: run `care init-db` first")
     now = utcnow()
     if wanted is not None:
-        runs = [generate(db.session, wanted, actor="cli", now=now)]
+        runs = [generate(db.session, wanted, actor=Actor.CLI, now=now)]
     else:  # today at the dealer, after the days missed since the last run
         today = local_now_date(now, load_settings(db.session))
-        runs = generate_due(db.session, today, actor="cli", now=now, again=True)
+        runs = generate_due(db.session, today, actor=Actor.CLI, now=now, again=True)
     main, earlier = runs[-1], runs[:-1]
     if as_json:
         document = run_summary(main)
@@ -356,7 +356,7 @@ def tasks_cmd(day, task_type, status, as_json):
         fail(f"--status: unknown status {status!r}; statuses: {', '.join(statuses)}")
     if not has_schema():
         fail("no database schema: run `care init-db` first")
-    rows = export_tasks(db.session, day=wanted, task_type=task_type, status=status, actor="cli", now=utcnow())
+    rows = export_tasks(db.session, day=wanted, task_type=task_type, status=status, actor=Actor.CLI, now=utcnow())
     if as_json:
         emit_json(rows)
         return

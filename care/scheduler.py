@@ -37,10 +37,10 @@ from flask import Flask
 from care.domain.dates import local_datetime, to_local
 from care.extensions import db
 from care.models.types import utcnow
+from care.services import Actor
 
 log = logging.getLogger("care.scheduler")
 
-ACTOR = "scheduler"
 WAKE_SECONDS = 300.0
 RETRY_SECONDS = 60.0
 _EXTENSION_KEY = "care_scheduler"
@@ -132,7 +132,7 @@ class Scheduler:
         # A new installation starts with today's run at the work-day start (not yesterday's).
         first_wait = last is None and due_day < to_local(now, settings.timezone).date()
         if not first_wait and (last is None or last < due_day):
-            runs = generate_due(session, due_day, actor=ACTOR, now=now)
+            runs = generate_due(session, due_day, actor=Actor.SCHEDULER, now=now)
             session.commit()
             for run in runs:
                 log.info(

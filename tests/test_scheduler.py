@@ -16,6 +16,7 @@ from care import scheduler
 from care.domain.dates import to_local
 from care.extensions import db
 from care.models import GenerationRun
+from care.services import Actor
 from care.services.generator import generate
 
 D = date(2026, 3, 20)  # a Friday; the dealer is in Asia/Shanghai (UTC+8)
@@ -50,7 +51,7 @@ def test_scheduler_waits_for_the_first_work_day_start(app):
 
 def test_scheduler_catches_up_at_start_up(app):
     with app.app_context():
-        generate(db.session, D - timedelta(days=3), actor="cli", now=NOW)
+        generate(db.session, D - timedelta(days=3), actor=Actor.CLI, now=NOW)
         db.session.commit()
     scheduler.Scheduler(app, clock=_clock(D, 7, 0)).tick()  # before the work day: up to yesterday
     assert _run_days(app) == [D - timedelta(days=n) for n in (3, 2, 1)]

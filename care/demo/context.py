@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from care.demo.catalogue import CITIES, DEMO_USERS, City, Model
+from care.services import Actor
 
 
 @dataclass
@@ -56,7 +57,7 @@ class DemoContext:
     size: int
     today: date
     now: datetime
-    actor: str
+    actor: Actor
     dealer_city: str
     tz: ZoneInfo
     users: dict[str, int] = field(default_factory=dict)  # user name → id

@@ -16,6 +16,7 @@ from care.models import (
     TaskOutcome,
     TaskStatus,
 )
+from care.services import Actor
 from care.services.generator import generate
 from care.services.message_templates import ensure_default_templates
 from care.services.scripts import current_version, ensure_default_scripts
@@ -65,7 +66,7 @@ def add_task_history(ctx: DemoContext) -> None:
     first = ctx.today - timedelta(days=HISTORY_DAYS)
     for offset in range(HISTORY_DAYS + 1):
         day = first + timedelta(days=offset)
-        generate(session, day, actor="scheduler", now=min(ctx.now, ctx.local_utc(day, 8, 25)))
+        generate(session, day, actor=Actor.SCHEDULER, now=min(ctx.now, ctx.local_utc(day, 8, 25)))
 
     versions: dict[str, int | None] = {}
     start_of_today = ctx.local_utc(ctx.today, 0, 0)

@@ -51,7 +51,7 @@ from care.demo.dealership import (
 )
 from care.demo.history import add_task_history
 from care.models import AuditLog, Customer, User
-from care.services import ServiceError, audit
+from care.services import Actor, ServiceError, audit
 from care.services.settings import load_settings
 
 MARKER_ACTION = "demo.load"
@@ -102,7 +102,7 @@ def load_demo(
     customers: int = DEFAULT_CUSTOMERS,
     seed: int = DEFAULT_SEED,
     today: date | None = None,
-    actor: str,
+    actor: Actor,
     now: datetime,
 ) -> DemoResult:
     """Load the demo dealership, or nothing when the same one is loaded already.

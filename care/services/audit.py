@@ -8,29 +8,29 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from care.models import AuditLog
+from care.services import Actor
 
 
 def record(
     session: Session,
     *,
-    actor: str,
+    actor: Actor,
     action: str,
     now: datetime,
-    user_id: int | None = None,
     object_type: str | None = None,
     object_id: str | int | None = None,
     detail: dict | None = None,
-    ip: str | None = None,
 ) -> AuditLog:
+    """Add an entry: ``actor`` gives its name, user id and address."""
     entry = AuditLog(
         at=now,
-        actor=actor,
-        user_id=user_id,
+        actor=actor.name,
+        user_id=actor.user_id,
         action=action,
         object_type=object_type,
         object_id=None if object_id is None else str(object_id),
         detail=detail,
-        ip=ip,
+        ip=actor.ip,
     )
     session.add(entry)
     return entry
@@ -40,22 +40,23 @@ def entries(
     session: Session,
     *,
     action: str = "",
-    actor: str = "",
+    actor_name: str = "",
     before: int | None = None,
     limit: int,
 ) -> list[AuditLog]:
     """The newest ``limit`` entries, older than the id ``before`` when given.
 
     ``action`` matches itself and its sub-actions ("user" finds user.create, user.update …;
-    "login" finds login and login.failed); ``actor`` a user name, in any case.
+    "login" finds login and login.failed); ``actor_name`` the name of who acted (a user
+    name, "cli" …), in any case.
     """
     query = select(AuditLog)
     if action:
         query = query.where(
             or_(AuditLog.action == action, AuditLog.action.startswith(action.rstrip(".") + ".", autoescape=True))
         )
-    if actor:
-        query = query.where(func.lower(AuditLog.actor) == actor.lower())
+    if actor_name:
+        query = query.where(func.lower(AuditLog.actor) == actor_name.lower())
     if before is not None:
         query = query.where(AuditLog.id < before)
     return list(session.scalars(query.order_by(AuditLog.id.desc()).limit(limit)))

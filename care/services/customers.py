@@ -22,7 +22,7 @@ from care.domain.dates import local_today
 from care.domain.roles import mask_phone
 from care.models import Customer, Delivery, InsurancePolicy, OwnershipChange, ServiceVisit, Vehicle
 from care.phones import display_phone, search_digits
-from care.services import audit
+from care.services import Actor, audit
 from care.services.settings import load_settings
 
 MAX_QUERY = 100  # characters; longer input is refused by the form
@@ -137,17 +137,15 @@ def search_statement(q: str | None) -> Select:
 
 
 def record_search(
-    session: Session, q: str, results: int, *, actor: str, user_id: int | None, ip: str | None, now: datetime
+    session: Session, q: str, results: int, *, actor: Actor, now: datetime
 ) -> None:
     """Audit a search: its kind and the number of results, never the text searched."""
     audit.record(
         session,
         actor=actor,
-        user_id=user_id,
         action="customer.search",
         object_type="customer",
         detail={"by": describe_query(q), "results": results},
-        ip=ip,
         now=now,
     )
 
@@ -258,7 +256,7 @@ def load_profile(session: Session, customer_id: int, *, now: datetime) -> Custom
 
 
 def view_customer(
-    session: Session, customer_id: int, *, actor: str, user_id: int | None, ip: str | None, now: datetime
+    session: Session, customer_id: int, *, actor: Actor, now: datetime
 ) -> CustomerProfile | None:
     """The customer page's data, and the audit row saying who looked (None: no such customer)."""
     profile = load_profile(session, customer_id, now=now)
@@ -267,11 +265,9 @@ def view_customer(
     audit.record(
         session,
         actor=actor,
-        user_id=user_id,
         action="customer.view",
         object_type="customer",
         object_id=customer_id,
-        ip=ip,
         now=now,
     )
     session.flush()
@@ -306,9 +302,7 @@ def export_customers(
     headers: list[str],
     labels: dict[str, str],
     capped_note: str,
-    actor: str,
-    user_id: int | None,
-    ip: str | None,
+    actor: Actor,
     now: datetime,
     cap: int | None = None,
 ) -> Export:
@@ -354,11 +348,9 @@ def export_customers(
     audit.record(
         session,
         actor=actor,
-        user_id=user_id,
         action="customer.export",
         object_type="customer",
         detail={"by": kind, "results": len(customers), "capped": capped, "full_phones": full_phones},
-        ip=ip,
         now=now,
     )
     session.flush()

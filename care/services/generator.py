@@ -138,6 +138,7 @@ from care.models import (
     TaskStatus,
     Vehicle,
 )
+from care.services import Actor
 from care.services.assignment import Assigner, in_batches
 from care.services.settings import load_settings
 
@@ -189,7 +190,7 @@ def generate(
     session: Session,
     day: date,
     *,
-    actor: str,
+    actor: Actor,
     now: datetime,
     lunar_to_solar: LunarConverter | None = lunar_birthday_in_year,
     settings: Settings | None = None,
@@ -197,7 +198,7 @@ def generate(
     """Create the care tasks of generation day ``day``; returns the flushed GenerationRun."""
     clock = time.perf_counter()
     settings = settings or load_settings(session)
-    run = GenerationRun(for_date=day, started_at=now, actor=actor[:64])
+    run = GenerationRun(for_date=day, started_at=now, actor=actor.name[:64])
     session.add(run)
     session.flush()
     work = _Generation(session, day, settings, lunar_to_solar)
@@ -221,7 +222,7 @@ def generate_due(
     session: Session,
     today: date,
     *,
-    actor: str,
+    actor: Actor,
     now: datetime,
     again: bool = False,
     lunar_to_solar: LunarConverter | None = lunar_birthday_in_year,
@@ -895,7 +896,7 @@ def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
 # --- for pages and the CLI -------------------------------------------------------------
 
 
-def generate_requested(session: Session, *, actor: str, user_id: int | None, ip: str | None, now: datetime) -> list[GenerationRun]:
+def generate_requested(session: Session, *, actor: Actor, now: datetime) -> list[GenerationRun]:
     """Generate on request (the generation page's button): catch up the days missed, then
     today at the dealer again; audited with the days and the tasks created."""
     from care.services import audit
@@ -905,13 +906,11 @@ def generate_requested(session: Session, *, actor: str, user_id: int | None, ip:
     audit.record(
         session,
         actor=actor,
-        user_id=user_id,
         action="generation.run",
         object_type="generation_run",
         object_id=runs[-1].id if runs else None,
         detail={"days": [r.for_date.isoformat() for r in runs], "created": sum(r.created_total for r in runs)},
         now=now,
-        ip=ip,
     )
     session.flush()
     return runs

@@ -56,7 +56,7 @@ from care.models import (
 )
 from care.models.types import utcnow
 from care.phones import PhoneError, normalize_phone
-from care.services import ServiceError, audit
+from care.services import Actor, ServiceError, audit
 from care.services.settings import load_settings
 from care.services.users import find_user_by_name_or_display
 
@@ -238,8 +238,7 @@ def run_import(
     *,
     filename: str,
     strict: bool = False,
-    actor: str,
-    user_id: int | None = None,
+    actor: Actor,
     now: datetime,
     progress: Callable[[ImportRun], None] | None = None,
     run: ImportRun | None = None,
@@ -252,8 +251,8 @@ def run_import(
     clock = time.monotonic()
     if run is None:
         run = ImportRun(
-            kind=kind[:16], filename=filename[:255], strict=strict, actor=actor[:64],
-            user_id=user_id, started_at=now,
+            kind=kind[:16], filename=filename[:255], strict=strict, actor=actor.name[:64],
+            user_id=actor.user_id, started_at=now,
         )  # fmt: skip
         session.add(run)
     run.status = "running"
@@ -291,13 +290,12 @@ def record_refusal(
     *,
     filename: str,
     strict: bool = False,
-    actor: str,
-    user_id: int | None = None,
+    actor: Actor,
     now: datetime,
 ) -> ImportRun:
     """Record a file refused before its run began (the page's early check) as a failed run."""
     run = ImportRun(
-        kind=kind[:16], filename=filename[:255], strict=strict, actor=actor[:64], user_id=user_id,
+        kind=kind[:16], filename=filename[:255], strict=strict, actor=actor.name[:64], user_id=actor.user_id,
         started_at=now, finished_at=now, status="failed", error=str(exc), rejects=[],
         total_rows=0, processed_rows=0, created=0, updated=0, unchanged=0, rejected=0,
     )  # fmt: skip
@@ -347,15 +345,14 @@ def queue_run(
     *,
     filename: str,
     strict: bool = False,
-    actor: str,
-    user_id: int | None = None,
+    actor: Actor,
     now: datetime,
 ) -> ImportRun:
     """A file for the background worker: its header checked (ImportFileError on a bad
     file, nothing recorded) and a queued run recorded and flushed (its id for the page)."""
     check_file(kind, path)
     run = ImportRun(
-        kind=kind[:16], filename=filename[:255], strict=strict, actor=actor[:64], user_id=user_id,
+        kind=kind[:16], filename=filename[:255], strict=strict, actor=actor.name[:64], user_id=actor.user_id,
         status="queued", started_at=now,
     )  # fmt: skip
     session.add(run)
@@ -371,8 +368,7 @@ def start_worker(
     *,
     filename: str,
     strict: bool = False,
-    actor: str,
-    user_id: int | None = None,
+    actor: Actor,
     clock: Callable[[], datetime] = utcnow,
 ) -> threading.Thread:
     """Import a queued run (:func:`queue_run`, committed) in a thread of its own.
@@ -382,7 +378,7 @@ def start_worker(
     (the import is not the request's work, and a crash keeps the chunks before it). The
     upload at ``path`` is deleted at the end. Returns the started thread (tests join it).
     """
-    options = {"filename": filename, "strict": strict, "actor": actor, "user_id": user_id}
+    options = {"filename": filename, "strict": strict, "actor": actor}
     thread = threading.Thread(
         target=_work, args=(sessions, run_id, kind, path, options, clock), name=f"import-{run_id}", daemon=True
     )
@@ -417,9 +413,7 @@ def export_rejects(
     *,
     headers: list[str],
     message: Callable[[dict], str],
-    actor: str,
-    user_id: int | None,
-    ip: str | None,
+    actor: Actor,
     now: datetime,
 ) -> str:
     """A run's stored rejects as CSV (``headers``; ``message(entry)`` the problem's text in
@@ -433,13 +427,11 @@ def export_rejects(
     audit.record(
         session,
         actor=actor,
-        user_id=user_id,
         action="export",
         object_type="import_run",
         object_id=run.id,
         detail={"what": "rejects", "rows": len(rejects)},
         now=now,
-        ip=ip,
     )
     session.flush()
     return "\ufeff" + buffer.getvalue()
@@ -470,8 +462,7 @@ def _finish(session: Session, run: ImportRun, now: datetime, clock: float) -> No
 def _audit(session: Session, run: ImportRun, now: datetime) -> None:
     audit.record(
         session,
-        actor=run.actor,
-        user_id=run.user_id,
+        actor=Actor(run.actor, run.user_id),
         action="import",
         object_type="import_run",
         object_id=run.id,

@@ -24,7 +24,7 @@ from care.domain import N_
 from care.domain import scripts as dom
 from care.domain.task_rules import TaskType
 from care.models import CareTask, MessageTemplate, User
-from care.services import ServiceError, audit
+from care.services import Actor, ServiceError, audit
 from care.services.scripts import merge_context
 
 MAX_SMS_BODY = 500  # characters: a long SMS is split by the carrier, but not endlessly
@@ -195,12 +195,10 @@ def save_template(
     row.updated_at = now
     audit.record(
         session,
-        actor=user.username if user else "system",
-        user_id=user.id if user else None,
+        actor=Actor.of(user, ip) if user else Actor.SYSTEM.at(ip),
         action="message_template.save",
         object_type="message_template",
         object_id=f"{task_type}:{channel}",
-        ip=ip,
         now=now,
     )
     session.flush()

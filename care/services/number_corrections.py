@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, joinedload
 from care.domain import N_
 from care.models import CareTask, Customer, PhoneCorrection, TaskStatus, User
 from care.phones import PhoneError, normalize_phone
-from care.services import ServiceError, audit
+from care.services import Actor, ServiceError, audit
 
 FIELDS = ("mobile", "phone2")
 BLOCKED = TaskStatus.BLOCKED.value
@@ -137,13 +137,11 @@ def correct_number(
     session.flush()
     audit.record(
         session,
-        actor=user.username,
-        user_id=user.id,
+        actor=Actor.of(user, ip),
         action="customer.phone_corrected",
         object_type="customer",
         object_id=customer.id,
         detail={"field": field, "correction_id": correction.id, "released_tasks": len(blocked)},
-        ip=ip,
         now=now,
     )
     session.flush()

@@ -56,7 +56,7 @@ from care.models import (
     Vehicle,
 )
 from care.models.types import MAX_INTEGER, utcnow
-from care.services import ServiceError, audit
+from care.services import Actor, ServiceError, audit
 from care.services.settings import load_settings
 
 DEFAULT_NOTE = "系统默认话术"  # the change note of the default version 1 (content, like the body)
@@ -431,13 +431,11 @@ def _viewed_since(session: Session, user: User | None, customer: Customer, since
 def _audit_view(session, tt, customer, version, *, user, now, ip) -> None:
     audit.record(
         session,
-        actor=user.username if user else "system",
-        user_id=user.id if user else None,
+        actor=Actor.of(user, ip) if user else Actor.SYSTEM.at(ip),
         action="customer.view",
         object_type="customer",
         object_id=customer.id,
         detail={"via": "script.preview", "task_type": tt.value, "version": version.version if version else None},
-        ip=ip,
         now=now,
     )
     session.flush()
@@ -526,13 +524,11 @@ def save_version(
     session.add(sv)
     audit.record(
         session,
-        actor=user.username if user else "system",
-        user_id=user.id if user else None,
+        actor=Actor.of(user, ip) if user else Actor.SYSTEM.at(ip),
         action="script.save",
         object_type="script",
         object_id=tt.value,
         detail={"version": number, "fields": list(parsed.fields)},
-        ip=ip,
         now=now,
     )
     session.flush()
@@ -573,7 +569,7 @@ def ensure_default_scripts(session: Session, *, now: datetime) -> list[str]:
         created.append(tt.value)
     if created:
         audit.record(
-            session, actor="system", action="script.defaults", object_type="script", detail={"created": created}, now=now
+            session, actor=Actor.SYSTEM, action="script.defaults", object_type="script", detail={"created": created}, now=now
         )
     session.flush()
     return created

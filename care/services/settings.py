@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from care.domain.settings import SETTINGS, SettingError, Settings, check_consistency, definition
 from care.models import Setting
-from care.services import audit
+from care.services import Actor, audit
 
 # session.info: how many times set_settings ran in this session, so that a cache of the
 # settings (care.web.request_settings) knows to read them again.
@@ -29,10 +29,8 @@ def set_settings(
     session: Session,
     changes: dict[str, str],
     *,
-    actor: str,
-    user_id: int | None,
+    actor: Actor,
     now: datetime,
-    ip: str | None = None,
 ) -> dict[str, tuple[str, str]]:
     """Validate and store several settings at once; returns {key: (old, new)} changed.
 
@@ -64,20 +62,18 @@ def set_settings(
         if old == text:
             continue
         if old_row is None:
-            session.add(Setting(key=key, value=text, updated_by=actor, updated_at=now))
+            session.add(Setting(key=key, value=text, updated_by=actor.name, updated_at=now))
         else:
-            old_row.value, old_row.updated_by, old_row.updated_at = text, actor, now
+            old_row.value, old_row.updated_by, old_row.updated_at = text, actor.name, now
         changed[key] = (old, text)
     if changed:
         audit.record(
             session,
             actor=actor,
-            user_id=user_id,
             action="settings.update",
             object_type="settings",
             detail={k: {"old": o, "new": n} for k, (o, n) in changed.items()},
             now=now,
-            ip=ip,
         )
     session.flush()
     session.info[SETTINGS_VERSION] = session.info.get(SETTINGS_VERSION, 0) + 1

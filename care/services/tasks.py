@@ -20,6 +20,7 @@ from care.models import (
     TaskOutcome,
     User,
 )
+from care.services import Actor
 
 # --- reading ---------------------------------------------------------------------------
 
@@ -137,7 +138,7 @@ def export_tasks(
     day: date | None = None,
     task_type: str | None = None,
     status: str | None = None,
-    actor: str,
+    actor: Actor,
     now: datetime,
 ) -> list[dict]:
     """Care tasks as plain rows, by deadline (due times in the dealer's time zone): those

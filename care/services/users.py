@@ -1,7 +1,7 @@
 """Users, roles and log-in with throttling.
 
-Every change is audited (action `user.*`, object `user:<id>`); the acting user's name is
-`actor` and their id `actor_id` (None for the command line).
+Every change is audited (action `user.*`, object `user:<id>`) under `actor`, who made it
+(an administrator, or `Actor.CLI` for the command line).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from care.domain import N_
 from care.domain.roles import Role, parse_role
 from care.models import User
-from care.services import ServiceError, audit
+from care.services import Actor, ServiceError, audit
 from care.services.settings import load_settings
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
@@ -104,10 +104,8 @@ def create_user(
     password: str,
     extension: str | None = None,
     display_name: str | None = None,
-    actor: str,
+    actor: Actor,
     now: datetime,
-    actor_id: int | None = None,
-    ip: str | None = None,
 ) -> User:
     username = (username or "").strip()
     if not USERNAME_RE.match(username):
@@ -129,13 +127,11 @@ def create_user(
     audit.record(
         session,
         actor=actor,
-        user_id=actor_id,
         action="user.create",
         object_type="user",
         object_id=user.id,
         detail={"username": user.username, "roles": [r.value for r in parsed]},
         now=now,
-        ip=ip,
     )
     return user
 
@@ -149,10 +145,8 @@ def update_user(
     extension: str | None,
     locale: str | None,
     active: bool,
-    actor: str,
+    actor: Actor,
     now: datetime,
-    actor_id: int | None = None,
-    ip: str | None = None,
 ) -> dict[str, dict]:
     """Change a user's profile; returns {field: {"old", "new"}} of what changed.
 
@@ -162,7 +156,7 @@ def update_user(
     parsed = _roles(roles)
     if locale not in (None, "", *LOCALES):
         raise ServiceError(N_("unknown language “%(locale)s”"), field="locale", locale=locale)
-    if actor_id is not None and actor_id == user.id:
+    if actor.user_id is not None and actor.user_id == user.id:
         if Role.ADMIN in user.roles and Role.ADMIN not in parsed:
             raise ServiceError(N_("you cannot remove your own administrator role"), field="roles")
         if user.active and not active:
@@ -192,23 +186,21 @@ def update_user(
     audit.record(
         session,
         actor=actor,
-        user_id=actor_id,
         action="user.update",
         object_type="user",
         object_id=user.id,
         detail=changes,
         now=now,
-        ip=ip,
     )
     session.flush()
     return changes
 
 
 def set_active(
-    session: Session, user: User, active: bool, *, actor: str, now: datetime, actor_id: int | None = None, ip: str | None = None
+    session: Session, user: User, active: bool, *, actor: Actor, now: datetime
 ) -> bool:
     """Activate or deactivate; returns whether anything changed. Not oneself."""
-    if actor_id is not None and actor_id == user.id and not active:
+    if actor.user_id is not None and actor.user_id == user.id and not active:
         raise ServiceError(N_("you cannot deactivate your own account"), field="active")
     if user.active == bool(active):
         return False
@@ -216,19 +208,17 @@ def set_active(
     audit.record(
         session,
         actor=actor,
-        user_id=actor_id,
         action="user.activate" if active else "user.deactivate",
         object_type="user",
         object_id=user.id,
         now=now,
-        ip=ip,
     )
     session.flush()
     return True
 
 
 def reset_password(
-    session: Session, user: User, password: str, *, actor: str, now: datetime, actor_id: int | None = None, ip: str | None = None
+    session: Session, user: User, password: str, *, actor: Actor, now: datetime
 ) -> None:
     """Set a new password; also lifts a lock-out, so the user can log in with it at once."""
     _check_password(password)
@@ -239,19 +229,17 @@ def reset_password(
     audit.record(
         session,
         actor=actor,
-        user_id=actor_id,
         action="user.password_reset",
         object_type="user",
         object_id=user.id,
         detail={"unlocked": True} if was_locked else None,
         now=now,
-        ip=ip,
     )
     session.flush()
 
 
 def unlock(
-    session: Session, user: User, *, actor: str, now: datetime, actor_id: int | None = None, ip: str | None = None
+    session: Session, user: User, *, actor: Actor, now: datetime
 ) -> bool:
     """Lift a lock-out after failed log-ins; returns whether the user was locked."""
     was_locked = user.locked_until is not None and user.locked_until > now
@@ -262,12 +250,10 @@ def unlock(
     audit.record(
         session,
         actor=actor,
-        user_id=actor_id,
         action="user.unlock",
         object_type="user",
         object_id=user.id,
         now=now,
-        ip=ip,
     )
     session.flush()
     return was_locked
@@ -300,7 +286,7 @@ class LoginRefused(ServiceError):
 
 def record_logout(session: Session, user: User, *, now: datetime, ip: str | None = None) -> None:
     """The audit entry of a log-out."""
-    audit.record(session, actor=user.username, user_id=user.id, action="logout", now=now, ip=ip)
+    audit.record(session, actor=Actor.of(user, ip), action="logout", now=now)
     session.flush()
 
 
@@ -313,28 +299,28 @@ def authenticate(session: Session, username: str, password: str, *, now: datetim
     settings = load_settings(session)
     user = find_user(session, username)
     if user is None:
-        audit.record(session, actor=username[:64] or "?", action="login.failed", detail={"reason": "unknown"}, now=now, ip=ip)
+        audit.record(session, actor=Actor(username[:64] or "?", ip=ip), action="login.failed", detail={"reason": "unknown"}, now=now)
         raise LoginRefused("invalid")
     if user.locked_until is not None and user.locked_until > now:
-        audit.record(session, actor=user.username, user_id=user.id, action="login.locked", now=now, ip=ip)
+        audit.record(session, actor=Actor.of(user, ip), action="login.locked", now=now)
         raise LoginRefused("locked", user.locked_until)
     if not user.check_password(password):
         user.failed_logins += 1
         if user.failed_logins >= settings.login_max_failures:
             user.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
             user.failed_logins = 0
-        audit.record(session, actor=user.username, user_id=user.id, action="login.failed", detail={"reason": "password"}, now=now, ip=ip)
+        audit.record(session, actor=Actor.of(user, ip), action="login.failed", detail={"reason": "password"}, now=now)
         session.flush()
         if user.locked_until is not None and user.locked_until > now:
             raise LoginRefused("locked", user.locked_until)
         raise LoginRefused("invalid")
     if not user.active:
-        audit.record(session, actor=user.username, user_id=user.id, action="login.failed", detail={"reason": "inactive"}, now=now, ip=ip)
+        audit.record(session, actor=Actor.of(user, ip), action="login.failed", detail={"reason": "inactive"}, now=now)
         raise LoginRefused("inactive")
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
-    audit.record(session, actor=user.username, user_id=user.id, action="login", now=now, ip=ip)
+    audit.record(session, actor=Actor.of(user, ip), action="login", now=now)
     session.flush()
     return user
 

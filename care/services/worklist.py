@@ -27,7 +27,7 @@ from care.domain.dates import local_today, start_of_day
 from care.domain.roles import MANAGERS, Role
 from care.domain.task_rules import TaskType
 from care.models import OPEN_STATUSES, CareTask, Customer, TaskStatus, User, UserRole
-from care.services import audit
+from care.services import Actor, audit
 from care.services.settings import load_settings
 
 # Who may hold care tasks (the generator assigns to them; reassignment targets them).
@@ -263,17 +263,17 @@ def worklist(
     session: Session,
     f: WorklistFilter,
     *,
-    actor,
+    user: User,
     now: datetime,
     after: Cursor | None = None,
     page_size: int = 25,
 ) -> WorklistPage:
-    """One page of contacts for ``actor`` (a User): a manager sees everyone's tasks
+    """One page of contacts for ``user``: a manager sees everyone's tasks
     (``f.owner`` narrows them), anyone else their own only."""
     settings = load_settings(session)
     window = Window.at(now, settings.timezone)
-    manager = is_manager(actor)
-    forced_owner = None if manager else actor.id
+    manager = is_manager(user)
+    forced_owner = None if manager else user.id
     if not manager and f.owner != OWNER_ALL:
         f = WorklistFilter(f.types, f.status, f.due, OWNER_ALL)
     conds = _conditions(f, window, forced_owner)
@@ -434,18 +434,18 @@ def reassign(
     task_ids,
     assignee_id: int,
     *,
-    actor,
+    user: User,
     now: datetime,
     ip: str | None = None,
 ) -> ReassignResult:
     """Give the open/blocked tasks ``task_ids`` to the user ``assignee_id``.
 
-    Refused as a whole (ReassignError): an actor who may not reassign, no tasks, too
+    Refused as a whole (ReassignError): a ``user`` who may not reassign, no tasks, too
     many, a target that does not exist, is inactive or holds no task role. Refused per
     task (reported in the result, the others still move): closed tasks and unknown ids.
     Each moved task is audit-logged (ids only: task, from, to).
     """
-    if not (set(actor.roles) & REASSIGNERS):
+    if not (set(user.roles) & REASSIGNERS):
         raise ReassignError("Your role does not allow reassigning tasks.")
     ids = list(dict.fromkeys(int(i) for i in task_ids))
     if not ids:
@@ -483,14 +483,12 @@ def reassign(
             result.reassigned.append(task_id)
             audit.record(
                 session,
-                actor=actor.username,
-                user_id=actor.id,
+                actor=Actor.of(user, ip),
                 action="task.reassign",
                 object_type="care_task",
                 object_id=task_id,
                 detail={"from": previous, "to": target.id},
                 now=now,
-                ip=ip,
             )
     session.flush()
     return result

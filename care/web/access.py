@@ -13,6 +13,7 @@ from flask import abort, current_app, request
 from flask_login import current_user
 
 from care.domain.roles import Role
+from care.services import Actor
 
 ACCESS_ATTR = "care_access"
 PUBLIC = "public"
@@ -84,3 +85,8 @@ def user_can(endpoint: str, user=None) -> bool:
 
 def roles_of(values: Iterable[str]) -> frozenset[Role]:
     return frozenset(Role(v) for v in values)
+
+
+def current_actor() -> Actor:
+    """The signed-in user at the request's address, as the audit trail records who acted."""
+    return Actor.of(current_user, request.remote_addr)

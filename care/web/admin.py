@@ -27,7 +27,7 @@ from care.models.types import utcnow
 from care.services import ServiceError
 from care.services import audit as audit_service
 from care.services import users as user_service
-from care.web.access import roles_required
+from care.web.access import current_actor, roles_required
 from care.web.htmx import render
 from care.web.i18n import translated
 from care.web.labels import ROLES
@@ -120,8 +120,6 @@ def _service_error(form: FlaskForm, exc: ServiceError) -> None:
         form.form_errors.append(message)
 
 
-def _actor() -> dict:
-    return {"actor": current_user.username, "actor_id": current_user.id, "ip": request.remote_addr, "now": utcnow()}
 
 
 def _get_user(user_id: int) -> User:
@@ -162,7 +160,8 @@ def user_new():
                 password=form.password.data,
                 extension=form.extension.data,
                 display_name=form.display_name.data,
-                **_actor(),
+                actor=current_actor(),
+                now=utcnow(),
             )
         except ServiceError as exc:  # refused before writing anything
             _service_error(form, exc)
@@ -217,7 +216,8 @@ def user(user_id: int):
                 extension=form.extension.data,
                 locale=form.locale.data,
                 active=form.active.data,
-                **_actor(),
+                actor=current_actor(),
+                now=utcnow(),
             )
         except ServiceError as exc:  # refused before writing anything
             _service_error(form, exc)
@@ -237,7 +237,9 @@ def user_password(user_id: int):
     form = PasswordForm()
     if form.validate():
         try:
-            user_service.reset_password(db.session, user, form.password.data, **_actor())
+            user_service.reset_password(
+                db.session, user, form.password.data, actor=current_actor(), now=utcnow()
+            )
         except ServiceError as exc:  # refused before writing anything
             _service_error(form, exc)
         else:
@@ -250,7 +252,7 @@ def user_password(user_id: int):
 @roles_required(Role.ADMIN)
 def user_unlock(user_id: int):
     user = _get_user(user_id)
-    was_locked = user_service.unlock(db.session, user, **_actor())
+    was_locked = user_service.unlock(db.session, user, actor=current_actor(), now=utcnow())
     if was_locked:
         flash(_("%(name)s is unlocked and may log in again.", name=user.username), "success")
     else:
@@ -293,7 +295,7 @@ def detail_lines(detail) -> list[str]:
 def audit():
     """Newest first, keyset-paginated by id (`before=<id>`: the entries older than it)."""
     action = request.args.get("action", "").strip()[:40]
-    actor = request.args.get("user", "").strip()[:64]
+    actor_name = request.args.get("user", "").strip()[:64]
     before_text = request.args.get("before", "").strip()
     before = None
     if before_text:
@@ -301,11 +303,13 @@ def audit():
             abort(400)
         before = int(before_text)
 
-    entries = audit_service.entries(db.session, action=action, actor=actor, before=before, limit=AUDIT_PAGE + 1)
+    entries = audit_service.entries(
+        db.session, action=action, actor_name=actor_name, before=before, limit=AUDIT_PAGE + 1
+    )
     older = entries[AUDIT_PAGE - 1].id if len(entries) > AUDIT_PAGE else None
     entries = entries[:AUDIT_PAGE]
     known_actions = audit_service.known_actions(db.session)
-    filters = {k: v for k, v in (("action", action), ("user", actor)) if v}
+    filters = {k: v for k, v in (("action", action), ("user", actor_name)) if v}
     return render(
         "admin/audit.html",
         "admin/_audit_table.html",
@@ -313,7 +317,7 @@ def audit():
         older=older,
         before=before,
         action=action,
-        actor=actor,
+        actor_name=actor_name,
         filters=filters,
         known_actions=known_actions,
         detail_lines=detail_lines,

@@ -25,7 +25,7 @@ from care.services import outcomes as outcome_service
 from care.services import scripts as script_service
 from care.services import tasks as task_service
 from care.web import request_settings as _settings_service
-from care.web.access import roles_required, user_can
+from care.web.access import current_actor, roles_required, user_can
 from care.web.calls import task_calls_for
 from care.web.htmx import is_htmx, render
 from care.web.i18n import translated
@@ -194,14 +194,11 @@ def _cx_panel(
     )
 
 
-def _cx_actor() -> dict:
-    user = _cx_user()
-    return {"actor": user.username, "user_id": user.id, "ip": flask.request.remote_addr}
 
 
 def _cx_contact_page(customer_id: int, *, override: TaskPanel | None = None, status: int = 200):
     now = utcnow()
-    profile = customer_service.view_customer(db.session, customer_id, now=now, **_cx_actor())
+    profile = customer_service.view_customer(db.session, customer_id, now=now, actor=current_actor())
     if profile is None:
         flask.abort(
             404, description=flask_babel.gettext("There is no customer with the id %(id)d.", id=customer_id)

@@ -16,7 +16,7 @@ from care.extensions import db
 from care.models.types import utcnow
 from care.services import customers as svc
 from care.services import tasks as task_service
-from care.web.access import roles_required
+from care.web.access import current_actor, roles_required
 from care.web.htmx import render
 from care.web.labels import CUSTOMER_CLASSES
 from care.web.paging import page_number, paginate
@@ -38,8 +38,6 @@ class SearchForm(FlaskForm):
     )
 
 
-def _actor() -> dict:
-    return {"actor": current_user.username, "user_id": current_user.id, "ip": request.remote_addr}
 
 
 def _full_phones() -> bool:
@@ -72,7 +70,7 @@ def index():
             ),
         )
     if q:
-        svc.record_search(db.session, q, results.total, now=utcnow(), **_actor())
+        svc.record_search(db.session, q, results.total, now=utcnow(), actor=current_actor())
     context.update(q=q, results=results)
     return render("customers/index.html", "customers/_results.html", **context)
 
@@ -80,7 +78,7 @@ def index():
 @bp.route("/<id:customer_id>")
 @roles_required(*CUSTOMER_READERS)
 def detail(customer_id: int):
-    profile = svc.view_customer(db.session, customer_id, now=utcnow(), **_actor())
+    profile = svc.view_customer(db.session, customer_id, now=utcnow(), actor=current_actor())
     if profile is None:
         abort(404, description=_("There is no customer with the id %(id)d.", id=customer_id))
     return render(
@@ -128,7 +126,7 @@ def export():
         ),
         cap=cap,
         now=now,
-        **_actor(),
+        actor=current_actor(),
     )
     stamp = format_datetime(now, "yyyyMMdd-HHmm")
     return Response(

@@ -6,10 +6,9 @@ button here; all of them call care.services.generator.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from flask_login import current_user
 
 from care.domain.roles import Role
 from care.extensions import db
@@ -21,7 +20,7 @@ from care.services.generator import (
     generate_requested,
     runs_statement,
 )
-from care.web.access import roles_required
+from care.web.access import current_actor, roles_required
 from care.web.htmx import render
 from care.web.paging import paginate
 
@@ -75,9 +74,7 @@ def run(run_id: int):
 @roles_required(*RUNNERS)
 def generate_now():
     """Catch up missed days and generate today again (an explicit request)."""
-    runs = generate_requested(
-        db.session, actor=current_user.username, user_id=current_user.id, ip=request.remote_addr, now=utcnow()
-    )
+    runs = generate_requested(db.session, actor=current_actor(), now=utcnow())
     created = sum(r.created_total for r in runs)
     days = len(runs)
     flash(

@@ -16,10 +16,9 @@ from datetime import timedelta
 from functools import cache
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, flash, redirect, request, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from sqlalchemy.orm import sessionmaker
@@ -40,7 +39,7 @@ from care.models import ImportRun
 from care.models.types import utcnow
 from care.services import imports as import_service
 from care.services.imports import FILE_MESSAGES, KINDS, REJECTS_KEPT, ImportFileError
-from care.web.access import roles_required
+from care.web.access import current_actor, roles_required
 from care.web.htmx import render
 from care.web.labels import IMPORT_KINDS
 from care.web.paging import Pager, page_number, paginate
@@ -138,8 +137,7 @@ def upload():
     options = {
         "filename": filename,
         "strict": strict,
-        "actor": current_user.username,
-        "user_id": current_user.id,
+        "actor": current_actor(),
     }
     handed_over = False  # the background worker deletes the upload when it is done
     try:
@@ -201,9 +199,7 @@ def rejects_csv(run_id: int):
         run,
         headers=[_("Row"), _("Column"), _("Problem")],
         message=reject_message,
-        actor=current_user.username,
-        user_id=current_user.id,
-        ip=request.remote_addr,
+        actor=current_actor(),
         now=utcnow(),
     )
     return Response(

@@ -27,6 +27,7 @@ from care.domain import settings as setting_rules
 from care.domain.dates import END_OF_DAY, to_local
 from care.domain.reasons import render_reason
 from care.domain.roles import Role
+from care.services import Actor
 from care.web.request_settings import current_settings
 
 
@@ -344,7 +345,7 @@ GENERATION_SKIP_REASONS = {
     "not_due": _l("not due yet"),
     "window_closed": _l("window closed"),
 }
-GENERATION_ACTORS = {"scheduler": _l("automatic (daily)"), "cli": _l("command line")}
+GENERATION_ACTORS = {Actor.SCHEDULER.name: _l("automatic (daily)"), Actor.CLI.name: _l("command line")}
 
 
 def skip_reason_label(value: str | None) -> str:

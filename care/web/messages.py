@@ -24,7 +24,7 @@ from care.models.types import utcnow
 from care.services import ServiceError, audit, fallback
 from care.services import message_templates as tpl
 from care.services.settings import load_settings
-from care.web.access import roles_required, user_can
+from care.web.access import current_actor, roles_required, user_can
 from care.web.htmx import render
 from care.web.i18n import translated
 from care.web.labels import channel_label, task_type_label
@@ -141,12 +141,10 @@ def outbox():
     rows, total = ob.listing(db.session, status=status or None, page=page, per_page=per_page)
     audit.record(
         db.session,
-        actor=current_user.username,
-        user_id=current_user.id,
+        actor=current_actor(),
         action="outbox.view",
         object_type="outbox",
         detail={"status": status or None, "page": page, "messages": [m.id for m in rows]},
-        ip=request.remote_addr,
         now=utcnow(),
     )
     pager = Pager.of(total, page, per_page)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from care.domain.roles import Role
@@ -19,7 +18,7 @@ from care.extensions import db
 from care.models.types import utcnow
 from care.services.settings import load_settings, set_settings, stored_texts
 from care.web import labels
-from care.web.access import roles_required
+from care.web.access import current_actor, roles_required
 from care.web.htmx import is_htmx, render
 from care.web.i18n import translated
 
@@ -99,10 +98,8 @@ def index():
             changed = set_settings(
                 db.session,
                 typed,
-                actor=current_user.username,
-                user_id=current_user.id,
+                actor=current_actor(),
                 now=utcnow(),
-                ip=request.remote_addr,
             )
         except SettingError as exc:  # refused before anything was stored
             message = translated(exc)
@@ -154,10 +151,8 @@ def reset(key: str):
         changed = set_settings(
             db.session,
             {key: sdef.default},
-            actor=current_user.username,
-            user_id=current_user.id,
+            actor=current_actor(),
             now=utcnow(),
-            ip=request.remote_addr,
         )
     except SettingError as exc:
         error = _("Not reset: %(reason)s", reason=translated(exc))

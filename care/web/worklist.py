@@ -78,7 +78,7 @@ def _worklist_context(f: wl.WorklistFilter, after: wl.Cursor | None, **extra) ->
     page = wl.worklist(
         db.session,
         f,
-        actor=current_user,
+        user=current_user,
         now=now,
         after=after,
         page_size=current_app.config["CARE_PAGE_SIZE"],
@@ -248,7 +248,7 @@ def reassign():
                 db.session,
                 ids,
                 int(raw_assignee),
-                actor=current_user,
+                user=current_user,
                 now=utcnow(),
                 ip=request.remote_addr,
             )

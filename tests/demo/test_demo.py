@@ -33,7 +33,7 @@ from care.models import (
     UserRole,
     Vehicle,
 )
-from care.services import ServiceError
+from care.services import Actor, ServiceError
 from care.services.settings import set_settings
 from tests import factories
 
@@ -52,7 +52,7 @@ def fast_hashing(monkeypatch):
 
 
 def load(session, customers=120, seed=7, today=TODAY):
-    result = load_demo(session, customers=customers, seed=seed, today=today, actor="test", now=NOW)
+    result = load_demo(session, customers=customers, seed=seed, today=today, actor=Actor("test"), now=NOW)
     session.commit()
     return result
 
@@ -250,7 +250,7 @@ def test_the_demo_is_believable_and_gives_the_rules_work_today(session):
 
 
 def test_the_dealer_city_comes_from_the_settings(session):
-    set_settings(session, {"dealer_city": "绵阳"}, actor="test", user_id=None, now=NOW)
+    set_settings(session, {"dealer_city": "绵阳"}, actor=Actor("test"), now=NOW)
     load(session, customers=60)
     cities = session.scalars(select(Customer.city)).all()
     assert cities.count("绵阳") > len(cities) / 2

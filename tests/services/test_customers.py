@@ -13,6 +13,7 @@ from sqlalchemy import event, select
 
 from care.extensions import db
 from care.models import AuditLog, OwnershipChange
+from care.services import Actor
 from care.services import customers as svc
 from care.services.settings import set_settings
 from tests.factories import (
@@ -26,7 +27,7 @@ from tests.factories import (
 )
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
-WHO = {"actor": "tester", "user_id": None, "ip": "10.0.0.9", "now": NOW}
+WHO = {"actor": Actor("tester", ip="10.0.0.9"), "now": NOW}
 
 
 def found(session, q) -> list[str]:
@@ -212,7 +213,7 @@ def test_profile_gathers_vehicles_visits_policies_and_ownership(session, wang):
 def test_insurance_badge_follows_the_setting(session, wang):
     policy = make_policy(session, wang.vehicles[0], expiry=date(2027, 2, 10))  # 2 months 3 weeks
     assert svc.load_profile(session, wang.id, now=NOW).policy_state(policy) is None
-    set_settings(session, {"insurance_lead_months": "3"}, actor="admin", user_id=None, now=NOW)
+    set_settings(session, {"insurance_lead_months": "3"}, actor=Actor("admin"), now=NOW)
     assert svc.load_profile(session, wang.id, now=NOW).policy_state(policy) == "due"
 
 

@@ -16,6 +16,7 @@ from care.domain.dates import local_date, to_local
 from care.domain.settings import Settings
 from care.extensions import db
 from care.models import CareTask, Customer, GenerationRun, ImportRun, Setting
+from care.services import Actor
 from care.services.generator import (
     days_due,
     generate,
@@ -33,7 +34,7 @@ TZ = "Asia/Shanghai"
 
 
 def run(session, day=D, **kw):
-    return generate(session, day, actor="tester", now=NOW, **kw)
+    return generate(session, day, actor=Actor("tester"), now=NOW, **kw)
 
 
 def tasks(session, task_type=None) -> list[CareTask]:
@@ -366,12 +367,12 @@ def test_days_due():
 def test_a_missed_day_is_caught_up(session, specialist):
     run(session, date(2026, 3, 18))
     missed = f.make_customer(session, birthday=date(1980, 3, 19))
-    runs = generate_due(session, D, actor="scheduler", now=NOW)
+    runs = generate_due(session, D, actor=Actor.SCHEDULER, now=NOW)
     assert [r.for_date for r in runs] == [date(2026, 3, 19), D]
     task = the_task(session, "birthday")
     assert task.customer_id == missed.id and task.opens_on == date(2026, 3, 19)
-    assert generate_due(session, D, actor="scheduler", now=NOW) == []  # today is done
-    assert [r.for_date for r in generate_due(session, D, actor="x", now=NOW, again=True)] == [D]
+    assert generate_due(session, D, actor=Actor.SCHEDULER, now=NOW) == []  # today is done
+    assert [r.for_date for r in generate_due(session, D, actor=Actor("x"), now=NOW, again=True)] == [D]
 
 
 def test_catch_up_is_limited_by_the_setting(session, specialist):
@@ -379,7 +380,7 @@ def test_catch_up_is_limited_by_the_setting(session, specialist):
     run(session, date(2026, 3, 1))
     too_old = f.make_customer(session, birthday=date(1980, 3, 16))
     caught = f.make_customer(session, birthday=date(1980, 3, 17))
-    runs = generate_due(session, D, actor="scheduler", now=NOW)
+    runs = generate_due(session, D, actor=Actor.SCHEDULER, now=NOW)
     assert [r.for_date for r in runs] == [date(2026, 3, d) for d in (17, 18, 19, 20)]
     assert [t.customer_id for t in tasks(session, "birthday")] == [caught.id]
     assert too_old.id != caught.id
@@ -389,7 +390,7 @@ def test_a_run_for_a_future_day_does_not_stop_the_daily_runs(session, specialist
     run(session, date(2030, 1, 1))
     run(session, date(2026, 3, 19))
     assert last_generated(session, D) == date(2026, 3, 19)
-    assert [r.for_date for r in generate_due(session, D, actor="scheduler", now=NOW)] == [D]
+    assert [r.for_date for r in generate_due(session, D, actor=Actor.SCHEDULER, now=NOW)] == [D]
 
 
 def test_lock_generation_runs_on_this_database(session):
@@ -520,7 +521,7 @@ def test_generator_finds_what_the_rules_find_on_the_whole_fleet(session):
     for offset in range(-12, 13):
         day = around + timedelta(days=offset)
         expected_keys, expected_skips = _brute_force(session, day, settings)
-        result = generate(session, day, actor="tester", now=NOW)
+        result = generate(session, day, actor=Actor("tester"), now=NOW)
         created = set(session.scalars(select(CareTask.cycle_key)))
         assert created == expected_keys, day
         counted = Counter({(t, r): n for t, reasons in (result.skipped or {}).items() for r, n in reasons.items()})
@@ -571,7 +572,7 @@ def _seed_for_concurrency(app):
 @pytest.mark.skipif(not PG_URL, reason="two concurrent writers: PostgreSQL (SQLite serializes them)")
 def test_two_concurrent_runs_create_each_task_once(app):
     _seed_for_concurrency(app)
-    runs = _in_threads(app, lambda s: generate(s, D, actor="t", now=NOW).created_total)
+    runs = _in_threads(app, lambda s: generate(s, D, actor=Actor("t"), now=NOW).created_total)
     with app.app_context():
         total = db.session.scalar(select(func.count()).select_from(CareTask))
         keys = db.session.scalar(select(func.count(func.distinct(CareTask.cycle_key))))
@@ -581,9 +582,9 @@ def test_two_concurrent_runs_create_each_task_once(app):
 def test_two_schedulers_generate_a_day_once(app):
     _seed_for_concurrency(app)
     with app.app_context():
-        generate(db.session, D - timedelta(days=2), actor="scheduler", now=NOW)
+        generate(db.session, D - timedelta(days=2), actor=Actor.SCHEDULER, now=NOW)
         db.session.commit()
-    _in_threads(app, lambda s: [r.for_date for r in generate_due(s, D, actor="scheduler", now=NOW)])
+    _in_threads(app, lambda s: [r.for_date for r in generate_due(s, D, actor=Actor.SCHEDULER, now=NOW)])
     with app.app_context():
         days = db.session.scalars(select(GenerationRun.for_date).order_by(GenerationRun.for_date)).all()
         assert days == [D - timedelta(days=2), D - timedelta(days=1), D]

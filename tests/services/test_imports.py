@@ -22,7 +22,7 @@ from care.models import (
     ServiceVisit,
     Vehicle,
 )
-from care.services import imports
+from care.services import Actor, imports
 from care.services.imports import ImportFileError, run_import
 from tests import factories
 from tests.factories import vin_for
@@ -35,7 +35,7 @@ V = [None] + [vin_for(n, wmi="LFV") for n in range(1, 10)]  # as in tests/data/d
 def load(session, kind, path, *, strict=False, now=NOW, filename=None, **kw):
     path = Path(path)
     return run_import(
-        session, kind, path, filename=filename or path.name, strict=strict, actor="tester", now=now, **kw
+        session, kind, path, filename=filename or path.name, strict=strict, actor=Actor("tester"), now=now, **kw
     )
 
 

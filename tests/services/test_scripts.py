@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from care.domain import scripts as dom
 from care.domain.task_rules import TaskType
 from care.models import AuditLog, CareTask, Script, ScriptVersion, TaskOutcome
-from care.services import ServiceError
+from care.services import Actor, ServiceError
 from care.services import scripts as svc
 from care.services.settings import set_settings
 from tests import factories
@@ -179,7 +179,7 @@ def world(session):
 
 
 def test_merge_context_of_a_task(session, world):
-    set_settings(session, {"dealer_name": "成都一汽-大众4S店"}, actor="t", user_id=None, now=NOW)
+    set_settings(session, {"dealer_name": "成都一汽-大众4S店"}, actor=Actor("t"), now=NOW)
     task = make_task(session, world["customer"], vehicle=world["vehicle"], assignee_id=world["specialist"].id)
     ctx = svc.merge_context(session, task, now=NOW)
     assert ctx["customer_name"] == "王伟" and ctx["salutation"] == "王伟车主"

@@ -9,13 +9,14 @@ from sqlalchemy import select
 
 from care.domain.settings import SETTINGS, SettingError
 from care.models import AuditLog, Setting
+from care.services import Actor
 from care.services.settings import describe, load_settings, set_settings
 
 NOW = datetime(2026, 5, 4, 2, 0, tzinfo=UTC)
 
 
 def _set(session, changes, actor="alice", user_id=None):
-    return set_settings(session, changes, actor=actor, user_id=user_id, now=NOW)
+    return set_settings(session, changes, actor=Actor(actor, user_id), now=NOW)
 
 
 def test_defaults_without_rows(session):

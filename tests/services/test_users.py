@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from care.domain.roles import Role
 from care.models import AuditLog, User
-from care.services import ServiceError
+from care.services import Actor, ServiceError
 from care.services import users as svc
 from care.services.settings import set_settings
 from tests import factories
@@ -18,7 +18,7 @@ NOW = datetime(2026, 5, 4, 2, 0, tzinfo=UTC)
 
 
 def _create(session, name="li.na", **kw):
-    values = {"roles": ["specialist"], "password": "long-enough-1", "actor": "admin", "now": NOW}
+    values = {"roles": ["specialist"], "password": "long-enough-1", "actor": Actor("admin"), "now": NOW}
     values.update(kw)
     return svc.create_user(session, name, **values)
 
@@ -28,7 +28,7 @@ def _audit(session, action):
 
 
 def test_create_user(session):
-    user = _create(session, " li.na ", roles=["Specialist", "insurance"], extension="8001", display_name=" 李娜 ", actor_id=None)
+    user = _create(session, " li.na ", roles=["Specialist", "insurance"], extension="8001", display_name=" 李娜 ")
     assert user.username == "li.na" and user.display_name == "李娜" and user.extension == "8001"
     assert user.roles == {Role.SPECIALIST, Role.INSURANCE}
     assert user.check_password("long-enough-1") and not user.check_password("wrong")
@@ -82,15 +82,14 @@ def test_find_user_by_name_or_display(session):
     assert svc.find_user_by_name_or_display(session, "nobody") is None
 
 
-def _update(session, user, actor_id=None, **kw):
+def _update(session, user, by=None, **kw):
     values = {
         "display_name": user.display_name,
         "roles": [r.value for r in user.roles],
         "extension": user.extension,
         "locale": user.locale,
         "active": user.active,
-        "actor": "boss",
-        "actor_id": actor_id,
+        "actor": Actor("boss", by),
         "now": NOW,
     }
     values.update(kw)
@@ -128,24 +127,24 @@ def test_update_refuses_bad_values(session):
 def test_an_admin_cannot_demote_or_deactivate_themselves(session):
     admin = factories.make_user(session, "admin")
     with pytest.raises(ServiceError, match="your own administrator role") as info:
-        _update(session, admin, actor_id=admin.id, roles=["specialist"])
+        _update(session, admin, by=admin.id, roles=["specialist"])
     assert info.value.field == "roles"
     with pytest.raises(ServiceError, match="deactivate your own account"):
-        _update(session, admin, actor_id=admin.id, active=False)
+        _update(session, admin, by=admin.id, active=False)
     with pytest.raises(ServiceError, match="deactivate your own account"):
-        svc.set_active(session, admin, False, actor="x", actor_id=admin.id, now=NOW)
+        svc.set_active(session, admin, False, actor=Actor("x", admin.id), now=NOW)
     assert Role.ADMIN in admin.roles and admin.active
     # Other changes to oneself are fine; another admin may demote them.
-    _update(session, admin, actor_id=admin.id, roles=["admin", "care_manager"])
+    _update(session, admin, by=admin.id, roles=["admin", "care_manager"])
     other = factories.make_user(session, "admin")
-    _update(session, admin, actor_id=other.id, roles=["care_manager"], active=False)
+    _update(session, admin, by=other.id, roles=["care_manager"], active=False)
     assert admin.roles == {Role.CARE_MANAGER} and not admin.active
 
 
 def test_set_active(session):
     user = factories.make_user(session, "specialist")
-    assert svc.set_active(session, user, False, actor="boss", now=NOW) is True
-    assert svc.set_active(session, user, False, actor="boss", now=NOW) is False
+    assert svc.set_active(session, user, False, actor=Actor("boss"), now=NOW) is True
+    assert svc.set_active(session, user, False, actor=Actor("boss"), now=NOW) is False
     assert not user.active
     assert [e.action for e in session.scalars(select(AuditLog))] == ["user.deactivate"]
 
@@ -153,8 +152,8 @@ def test_set_active(session):
 def test_reset_password_also_lifts_a_lock(session):
     user = factories.make_user(session, "specialist", locked_until=NOW + timedelta(minutes=5), failed_logins=3)
     with pytest.raises(ServiceError, match="at least 8"):
-        svc.reset_password(session, user, "short", actor="boss", now=NOW)
-    svc.reset_password(session, user, "brand-new-pass", actor="boss", now=NOW)
+        svc.reset_password(session, user, "short", actor=Actor("boss"), now=NOW)
+    svc.reset_password(session, user, "brand-new-pass", actor=Actor("boss"), now=NOW)
     assert user.check_password("brand-new-pass") and user.locked_until is None and user.failed_logins == 0
     (entry,) = _audit(session, "user.password_reset")
     assert "brand-new-pass" not in str(entry.detail)
@@ -162,9 +161,9 @@ def test_reset_password_also_lifts_a_lock(session):
 
 def test_unlock(session):
     user = factories.make_user(session, "specialist", locked_until=NOW + timedelta(minutes=5))
-    assert svc.unlock(session, user, actor="boss", now=NOW) is True
+    assert svc.unlock(session, user, actor=Actor("boss"), now=NOW) is True
     assert user.locked_until is None
-    assert svc.unlock(session, user, actor="boss", now=NOW) is False
+    assert svc.unlock(session, user, actor=Actor("boss"), now=NOW) is False
     assert len(_audit(session, "user.unlock")) == 1
 
 
@@ -183,7 +182,7 @@ def test_authenticate_success_resets_the_counter(session):
 
 
 def test_lock_out_after_the_configured_failures_and_expiry(session):
-    set_settings(session, {"login_max_failures": "3", "login_lockout_minutes": "10"}, actor="t", user_id=None, now=NOW)
+    set_settings(session, {"login_max_failures": "3", "login_lockout_minutes": "10"}, actor=Actor("t"), now=NOW)
     user = factories.make_user(session, "specialist")
     for _ in range(2):
         with pytest.raises(svc.LoginRefused) as info:

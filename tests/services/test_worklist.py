@@ -47,8 +47,8 @@ def spec(session):
     return f.make_user(session, "specialist")
 
 
-def page_of(session, actor, flt=None, **kw):
-    return wl.worklist(session, flt or wl.WorklistFilter(), actor=actor, now=NOW, **kw)
+def page_of(session, user, flt=None, **kw):
+    return wl.worklist(session, flt or wl.WorklistFilter(), user=user, now=NOW, **kw)
 
 
 def lines(page):
@@ -312,7 +312,7 @@ def test_load_panel_counts_per_owner(session):
 def test_reassign_one_task(session, manager, spec):
     t = task(session, assignee=f.make_user(session, "specialist"))
     previous = t.assignee_id
-    result = wl.reassign(session, [t.id], spec.id, actor=manager, now=NOW)
+    result = wl.reassign(session, [t.id], spec.id, user=manager, now=NOW)
     assert result.reassigned == [t.id] and result.counts()["reassigned"] == 1
     assert session.get(CareTask, t.id).assignee_id == spec.id
     entry = session.scalars(select(AuditLog).where(AuditLog.action == "task.reassign")).one()
@@ -328,7 +328,7 @@ def test_reassign_many_with_closed_and_missing_ones_reported(session, manager):
     canceled = task(session, status="canceled")
     mine = task(session, assignee=target)
     ids = [t.id for t in open_tasks] + [blocked.id, done.id, canceled.id, mine.id, 999999, open_tasks[0].id]
-    result = wl.reassign(session, ids, target.id, actor=manager, now=NOW)
+    result = wl.reassign(session, ids, target.id, user=manager, now=NOW)
     assert result.reassigned == [t.id for t in open_tasks] + [blocked.id]
     assert result.closed == [done.id, canceled.id]
     assert result.missing == [999999]
@@ -349,21 +349,21 @@ def test_reassign_refuses_a_target_that_cannot_own_tasks(session, manager, make_
     t = task(session)
     target = make_target(session)
     with pytest.raises(wl.ReassignError):
-        wl.reassign(session, [t.id], target.id, actor=manager, now=NOW)
+        wl.reassign(session, [t.id], target.id, user=manager, now=NOW)
     assert session.get(CareTask, t.id).assignee_id is None
 
 
 def test_reassign_refuses_unknown_target_no_tasks_and_wrong_actor(session, manager, spec):
     t = task(session)
     with pytest.raises(wl.ReassignError):
-        wl.reassign(session, [t.id], 987654, actor=manager, now=NOW)
+        wl.reassign(session, [t.id], 987654, user=manager, now=NOW)
     with pytest.raises(wl.ReassignError):
-        wl.reassign(session, [], spec.id, actor=manager, now=NOW)
+        wl.reassign(session, [], spec.id, user=manager, now=NOW)
     with pytest.raises(wl.ReassignError):
-        wl.reassign(session, [t.id], spec.id, actor=spec, now=NOW)  # a specialist
+        wl.reassign(session, [t.id], spec.id, user=spec, now=NOW)  # a specialist
     with pytest.raises(wl.ReassignError):
-        wl.reassign(session, [t.id], spec.id, actor=f.make_user(session, "sales_manager"), now=NOW)
-    result = wl.reassign(session, [t.id], spec.id, actor=f.make_user(session, "general_manager"), now=NOW)
+        wl.reassign(session, [t.id], spec.id, user=f.make_user(session, "sales_manager"), now=NOW)
+    result = wl.reassign(session, [t.id], spec.id, user=f.make_user(session, "general_manager"), now=NOW)
     assert result.reassigned == [t.id]
 
 

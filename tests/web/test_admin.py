@@ -12,7 +12,7 @@ from care.domain.roles import Role
 from care.extensions import db
 from care.models import AuditLog, User
 from care.models.types import utcnow
-from care.services import audit
+from care.services import Actor, audit
 from tests import factories
 
 EN = {"Accept-Language": "en"}
@@ -284,13 +284,13 @@ def test_unlock(app, client, admin):
 # --- audit log -------------------------------------------------------------------------
 
 
-def _entries(app, n, **kw):
+def _entries(app, n, actor="zhang", **kw):
     with app.app_context():
         now = utcnow()
         for i in range(n):
-            values = {"actor": "zhang", "action": "customer.view", "object_type": "customer", "object_id": i, "ip": "10.1.2.3"}
+            values = {"action": "customer.view", "object_type": "customer", "object_id": i}
             values.update(kw)
-            audit.record(db.session, now=now, **values)
+            audit.record(db.session, actor=Actor(actor, ip="10.1.2.3"), now=now, **values)
         db.session.commit()
 
 
@@ -341,7 +341,7 @@ def test_audit_log_shows_time_in_the_dealer_time_zone(app, client, admin):
     from datetime import UTC, datetime
 
     with app.app_context():
-        audit.record(db.session, actor="zhang", action="probe", now=datetime(2026, 3, 1, 1, 30, tzinfo=UTC))
+        audit.record(db.session, actor=Actor("zhang"), action="probe", now=datetime(2026, 3, 1, 1, 30, tzinfo=UTC))
         db.session.commit()
     html = client.get("/admin/audit?action=probe", headers=EN).get_data(as_text=True)
     assert "2026-03-01 09:30:00" in html  # Asia/Shanghai, UTC+8

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from care.extensions import db
 from care.models import AuditLog, User
 from care.models.types import utcnow
+from care.services import Actor
 from care.services.settings import set_settings
 from tests import factories
 from tests.conftest import make_app
@@ -75,7 +76,7 @@ def test_empty_form_is_422_not_500(client):
 
 def test_lock_out_after_the_configured_failures_shows_the_time(app, client, user):
     with app.app_context():
-        set_settings(db.session, {"login_max_failures": "3", "login_lockout_minutes": "20"}, actor="t", user_id=None, now=utcnow())
+        set_settings(db.session, {"login_max_failures": "3", "login_lockout_minutes": "20"}, actor=Actor("t"), now=utcnow())
         db.session.commit()
     for _ in range(2):
         assert _errors(_login(client, password="bad-password")) == [WRONG]

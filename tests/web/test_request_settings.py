@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from care.services import Actor
 from care.services.settings import set_settings
 from care.web.request_settings import current_settings
 
@@ -16,7 +17,7 @@ def test_current_settings_is_read_once_per_request_and_refreshed_after_a_change(
     with app.test_request_context("/"):
         first = current_settings()
         assert current_settings() is first
-        set_settings(db.session, {"attempts_max": "5"}, actor="t", user_id=None, now=NOW)
+        set_settings(db.session, {"attempts_max": "5"}, actor=Actor("t"), now=NOW)
         assert current_settings().attempts_max == 5
         db.session.rollback()
 

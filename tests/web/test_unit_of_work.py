@@ -11,7 +11,7 @@ from sqlalchemy import delete, event, func, select
 from care.extensions import db
 from care.models import AuditLog, User
 from care.models.types import utcnow
-from care.services import audit
+from care.services import Actor, audit
 from care.web import unit_of_work
 from care.web.access import public
 
@@ -51,7 +51,7 @@ def probe_app(tmp_path_factory, pg_schema):
     @app.route("/probe/<answer>", methods=["POST"])
     @public
     def probe_view(answer: str):
-        audit.record(db.session, actor="probe", action="probe", detail={"note": answer}, now=utcnow())
+        audit.record(db.session, actor=Actor("probe"), action="probe", detail={"note": answer}, now=utcnow())
         db.session.flush()
         if answer == "raise":
             raise RuntimeError("boom")
