@@ -20,6 +20,7 @@ from care.demo import load_demo
 from care.extensions import db
 from care.models import User
 from care.models.types import utcnow
+from care.services import Actor
 from care.services.backup import BackupError, backup, restore
 from tests.conftest import PG_URL
 from tests.test_schema import fresh_app
@@ -49,7 +50,7 @@ def table_names(engine) -> set[str]:
 @pytest.fixture
 def populated(app_ctx):
     """The demo dealership (every kind of row) in the app's database."""
-    load_demo(db.session, customers=12, seed=7, today=date(2026, 3, 16), actor="test", now=utcnow())
+    load_demo(db.session, customers=12, seed=7, today=date(2026, 3, 16), actor=Actor("test"), now=utcnow())
     db.session.commit()
     return app_ctx
 
