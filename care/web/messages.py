@@ -21,8 +21,9 @@ from care.domain.scripts import FIELDS
 from care.extensions import db
 from care.messaging import outbox as ob
 from care.models.types import utcnow
-from care.services import ServiceError, audit, fallback
+from care.services import ServiceError, fallback
 from care.services import message_templates as tpl
+from care.services.outbox_view import view_outbox
 from care.services.settings import load_settings
 from care.web.access import current_actor, roles_required, user_can
 from care.web.htmx import render
@@ -138,14 +139,8 @@ def outbox():
         abort(400)
     page = page_number()
     per_page = int(current_app.config.get("CARE_PAGE_SIZE", 25))
-    rows, total = ob.listing(db.session, status=status or None, page=page, per_page=per_page)
-    audit.record(
-        db.session,
-        actor=current_actor(),
-        action="outbox.view",
-        object_type="outbox",
-        detail={"status": status or None, "page": page, "messages": [m.id for m in rows]},
-        now=utcnow(),
+    rows, total = view_outbox(
+        db.session, status=status or None, page=page, per_page=per_page, actor=current_actor(), now=utcnow()
     )
     pager = Pager.of(total, page, per_page)
     return render(
