@@ -127,7 +127,7 @@ def test_tasks_table(app, runner, dealership):
     assert out[-1] == "3 task(s)" and len(out) == 5
     assert any("2026-03-20 10:30" in line and "birthday" in line for line in out)
     with app.app_context():
-        entry = db.session.scalars(select(AuditLog).where(AuditLog.object_type == "care_tasks")).all()[-1]
+        entry = db.session.scalars(select(AuditLog).where(AuditLog.object_type == "care_tasks").order_by(AuditLog.id)).all()[-1]
         assert entry.action == "export" and entry.actor == "cli" and entry.detail["rows"] == 3
 
 

@@ -44,7 +44,7 @@ def form(**kw):
 
 def appointments(app) -> list[Appointment]:
     with app.app_context():
-        return list(db.session.scalars(select(Appointment)))
+        return list(db.session.scalars(select(Appointment).order_by(Appointment.id)))
 
 
 def test_booking_form_prefilled_from_the_task(client, w):

@@ -66,7 +66,7 @@ def test_wrong_password_and_unknown_user_get_the_same_message(app, client, user)
     assert _errors(wrong) == _errors(unknown) == [WRONG]
     assert 'value="nobody"' in unknown.get_data(as_text=True)  # the name typed stays
     with app.app_context():
-        reasons = [e.detail["reason"] for e in db.session.scalars(select(AuditLog).where(AuditLog.action == "login.failed"))]
+        reasons = [e.detail["reason"] for e in db.session.scalars(select(AuditLog).where(AuditLog.action == "login.failed").order_by(AuditLog.id))]
         assert reasons == ["password", "unknown"]
 
 

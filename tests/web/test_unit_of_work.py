@@ -35,7 +35,7 @@ def counting_commits(app):
 
 def probe_rows(app) -> list[str]:
     with app.app_context():
-        return list(db.session.scalars(select(AuditLog.detail["note"].as_string()).where(AuditLog.action == "probe")))
+        return list(db.session.scalars(select(AuditLog.detail["note"].as_string()).where(AuditLog.action == "probe").order_by(AuditLog.id)))
 
 
 @pytest.fixture(scope="module")
