@@ -8,7 +8,10 @@ POST /calls/start/<task_id>        calls.start   create the attempt, commit, rin
 GET  /calls/<attempt_id>/panel     calls.panel   the live panel fragment, polled every 1 s
                                                  while the call runs; the first poll that
                                                  finds it ended stops polling and fires
-                                                 HX-Trigger tasks-changed
+                                                 HX-Trigger tasks-changed; 403 unless the
+                                                 user may see the call (its caller, the
+                                                 task's assignee, a manager:
+                                                 care.domain.access.may_see_attempt)
 GET|POST /calls/twiml/<attempt_id> calls.twiml   Twilio's TwiML (public, X-Twilio-Signature)
 
 ``now`` is the real time; CARE_NOW (an ISO datetime) replaces it only when app.testing,
@@ -87,11 +90,17 @@ def task_calls_for(tasks: list[CareTask]) -> dict[int, call_service.TaskCalls]:
     )
 
 
+def _may_hear(attempt: CallAttempt) -> bool:
+    """For templates: show an attempt's recording only to those who may see the call."""
+    return current_user.is_authenticated and call_service.may_see(current_user, attempt)
+
+
 @bp.app_context_processor
 def _helpers() -> dict:
     return {
         "call_refusal_text": refusal_text,
         "call_finished": call_service.is_finished,
+        "may_hear": _may_hear,
         "sim_forcing": lambda: current_app.config.get("CARE_TELEPHONY", "sim") == "sim",
     }
 
@@ -154,6 +163,8 @@ def panel(attempt_id: int):
     attempt = db.session.get(CallAttempt, attempt_id)
     if attempt is None:
         abort(404, description=_("There is no call with the id %(id)d.", id=attempt_id))
+    if not call_service.may_see(current_user, attempt):  # someone else's call (care.domain.access)
+        abort(403, description=_("This call is someone else's: only its caller, the task's assignee or a manager can follow it."))
     if not is_htmx():
         return redirect(url_for("contact.index", customer_id=attempt.customer_id))
     headers = {}

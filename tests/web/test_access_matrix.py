@@ -91,7 +91,11 @@ ACCESS: dict[str, tuple] = {
     "appointments.index": (CALLERS | {R.FRONT_DESK, R.SALES_MANAGER, R.GENERAL_MANAGER}, "GET", {}, OK),
     "appointments.new": (CALLERS, "GET", {"customer": "{customer}"}, OK),
     "number_corrections.index": (CALLERS, "GET", {}, OK),
-    "number_corrections.correct": (CALLERS, "POST", {"customer_id": "{customer}"}, INVALID),
+    # ownership (the customer is not in the queue: only a care manager may correct it) is
+    # tried owner × other × manager in tests/web/test_ownership_matrix.py
+    "number_corrections.correct": (
+        CALLERS, "POST", {"customer_id": "{customer}"}, {R.CARE_MANAGER.value: INVALID, "*": 403}
+    ),
     # fallback messages (R14/R15): templates read by script readers, edited by the care manager
     "messages.templates": (SCRIPT_READERS, "GET", {}, OK),
     "messages.template": (SCRIPT_READERS, "GET", {"task_type": "first_service", "channel": "sms"}, OK),
@@ -101,7 +105,8 @@ ACCESS: dict[str, tuple] = {
     # click-to-call (care/web/calls.py); the TwiML is public but Twilio-signed (404 first);
     # the panel outside htmx sends the browser to the contact page
     "calls.start": (CALLERS, "POST", {"task_id": "{task}"}, SEE_OTHER),
-    "calls.panel": (CALLERS, "GET", {"attempt_id": "{attempt}"}, FOUND),
+    # nobody's call (no caller, no assignee): a manager's to follow only
+    "calls.panel": (CALLERS, "GET", {"attempt_id": "{attempt}"}, {R.CARE_MANAGER.value: FOUND, "*": 403}),
     "calls.twiml": (PUBLIC, "POST", {"attempt_id": 999999}, NOT_FOUND),
     # provider webhooks: authenticated by signature (an empty body is a 400)
     "webhooks.twilio_status": (PUBLIC, "POST", {}, BAD),
