@@ -102,12 +102,12 @@ ACCESS: dict[str, tuple] = {
     "messages.template_save": (frozenset({R.CARE_MANAGER}), "POST", {"task_type": "first_service", "channel": "sms"}, INVALID),
     "messages.outbox": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     "messages.violations": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {}, OK),
-    # click-to-call (care/web/calls.py); the TwiML is public but Twilio-signed (404 first);
+    # click-to-call (care/web/calls.py); the TwiML is public but Twilio-signed (403 first);
     # the panel outside htmx sends the browser to the contact page
     "calls.start": (CALLERS, "POST", {"task_id": "{task}"}, SEE_OTHER),
     # nobody's call (no caller, no assignee): a manager's to follow only
     "calls.panel": (CALLERS, "GET", {"attempt_id": "{attempt}"}, {R.CARE_MANAGER.value: FOUND, "*": 403}),
-    "calls.twiml": (PUBLIC, "POST", {"attempt_id": 999999}, NOT_FOUND),
+    "calls.twiml": (PUBLIC, "POST", {"attempt_id": 999999}, 403),
     # provider webhooks: authenticated by signature (an empty body is a 400)
     "webhooks.twilio_status": (PUBLIC, "POST", {}, BAD),
     "webhooks.twilio_dial": (PUBLIC, "POST", {}, BAD),

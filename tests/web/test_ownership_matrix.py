@@ -63,6 +63,8 @@ CASES: dict[str, tuple] = {
     # click-to-call (htmx answers the refusal's own status): the blocked task has no
     # number (422 for those who may call it), a closed task is 422 CLOSED for all
     "call blocked task": ("POST", "calls.start", {"task_id": "{blocked}"}, True, answers(422, 403, 403, 422)),
+    "call blocked task (plain)": ("POST", "calls.start", {"task_id": "{blocked}"}, False,
+                                  answers(303, 403, 403, 303)),
     "call done task": ("POST", "calls.start", {"task_id": "{done}"}, True, answers(422, 422, 422, 422)),
     # outcomes (the empty form: 422 for those who may record)
     "outcome": ("POST", "contact.outcome", {"task_id": "{task}"}, False, answers(422, 403, 403, 422)),
