@@ -17,7 +17,7 @@ from datetime import date, datetime, time
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from care.domain import N_, dates
+from care.domain import N_, access, dates
 from care.domain.outcomes import FieldError
 from care.models import Appointment, CareTask, Customer, User, Vehicle, VisitKind
 from care.services import ServiceError
@@ -43,6 +43,30 @@ class AppointmentInvalid(ServiceError):
         self.errors = errors
         first = next(iter(errors.values()))
         super().__init__(first.template, field=next(iter(errors)), **first.params)
+
+
+class BookingRefused(ServiceError):
+    """Booking from this task is not allowed at all: ``status`` 409 (the task is closed)
+    or 403 (someone else's task; care.domain.access)."""
+
+    def __init__(self, template: str, *, status: int, **params):
+        self.status = status
+        super().__init__(template, **params)
+
+
+def check_task_access(task: CareTask | None, user: User) -> None:
+    """Raise BookingRefused unless ``user`` may book from ``task`` (the same rule as
+    calling and recording an outcome on it); a booking without a task is not checked."""
+    if task is None:
+        return
+    refusal = access.task_refusal(user.id, user.roles, task.assignee_id, task.status)
+    if refusal == access.CLOSED:
+        raise BookingRefused(N_("This task is closed already; book from the customer instead."), status=409)
+    if refusal == access.NOT_YOURS:
+        raise BookingRefused(
+            N_("This task is assigned to someone else; only they or a care manager can book from it."),
+            status=403,
+        )
 
 
 @dataclass(frozen=True)
@@ -215,7 +239,9 @@ def book(
     user: User,
     now: datetime,
 ) -> Appointment:
-    """Book a service appointment (R16); raises AppointmentInvalid with every error."""
+    """Book a service appointment (R16); raises BookingRefused (a task that is closed or
+    someone else's) or AppointmentInvalid with every error."""
+    check_task_access(task, user)
     vehicle_id = vehicle.id if isinstance(vehicle, Vehicle) else vehicle
     request = BookingRequest(date, time, service_kind, vehicle_id, notes)
     checked = check_booking(session, request, customer=customer, task=task, now=now)

@@ -27,7 +27,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from care.domain import N_
+from care.domain import N_, access
 from care.domain import attempts as policy
 from care.domain.callstate import is_terminal
 from care.domain.dates import local_today
@@ -78,6 +78,13 @@ def attempt_records(attempts: list[CallAttempt]) -> list[policy.AttemptRecord]:
 def plan_for(task: CareTask, attempts: list[CallAttempt], settings: Settings, now: datetime) -> policy.AttemptPlan:
     """R13/R14/R15: the task's plan at ``now`` (``due_at`` only matters for a birthday)."""
     return policy.plan(attempt_records(attempts), settings, now, task_type=task.type, due_at=task.due_at)
+
+
+def may_see(user, attempt: CallAttempt) -> bool:
+    """The attempt's live panel and recording: its caller, its task's assignee, or a
+    manager (care.domain.access.may_see_attempt)."""
+    assignee_id = attempt.task.assignee_id if attempt.task is not None else None
+    return access.may_see_attempt(user.id, user.roles, attempt.user_id, assignee_id)
 
 
 def number_of(task: CareTask) -> str | None:

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload
 
-from care.domain import N_
+from care.domain import N_, access
 from care.models import CareTask, Customer, PhoneCorrection, TaskStatus, User
 from care.phones import PhoneError, normalize_phone
 from care.services import Actor, ServiceError, audit
@@ -33,11 +33,31 @@ class NumberInvalid(ServiceError):
     pass
 
 
+class CorrectionRefused(ServiceError):
+    """The user may not correct this customer's numbers (care.domain.access): answered 403."""
+
+    status = 403
+
+
+def blocked_assignees(session: Session, customer_id: int) -> list[int | None]:
+    """The assignees of the customer's blocked tasks (empty: not in the queue)."""
+    return list(
+        session.scalars(
+            select(CareTask.assignee_id).where(CareTask.customer_id == customer_id, CareTask.status == BLOCKED)
+        )
+    )
+
+
+def may_correct(session: Session, customer: Customer, user: User) -> bool:
+    return access.may_correct_number(user.id, user.roles, blocked_assignees(session, customer.id))
+
+
 @dataclass
 class QueueEntry:
     customer: Customer
     tasks: list[CareTask]
     why: str
+    may_correct: bool = True  # the user may correct this customer's number (the form shows)
 
 
 def problem_of(customer: Customer) -> str:
@@ -67,8 +87,9 @@ def queue_statement() -> Select:
     )
 
 
-def queue_entries(session: Session, customers: list[Customer]) -> list[QueueEntry]:
-    """The queue rows for a page of customers: their blocked tasks and why they wait."""
+def queue_entries(session: Session, customers: list[Customer], user: User | None = None) -> list[QueueEntry]:
+    """The queue rows for a page of customers: their blocked tasks and why they wait
+    (and, given ``user``, whether they may correct each one)."""
     ids = [c.id for c in customers]
     tasks: dict[int, list[CareTask]] = {i: [] for i in ids}
     if ids:
@@ -79,7 +100,15 @@ def queue_entries(session: Session, customers: list[Customer]) -> list[QueueEntr
             .order_by(CareTask.due_at, CareTask.id)
         ):
             tasks[task.customer_id].append(task)
-    return [QueueEntry(c, tasks[c.id], problem_of(c)) for c in customers]
+    return [
+        QueueEntry(
+            c,
+            tasks[c.id],
+            problem_of(c),
+            user is None or access.may_correct_number(user.id, user.roles, [t.assignee_id for t in tasks[c.id]]),
+        )
+        for c in customers
+    ]
 
 
 def queue_size(session: Session) -> int:
@@ -100,9 +129,15 @@ def correct_number(
 ) -> PhoneCorrection:
     """Store the corrected number and release the customer's blocked tasks to open.
 
-    Raises NumberInvalid (field ``field`` or ``number``) for an unknown field, an empty
-    or an invalid number; nothing is changed then.
+    Raises CorrectionRefused when ``user`` may not correct this customer's numbers (a
+    care manager may; a caller only for a customer in the queue whose blocked task is
+    theirs or unassigned), NumberInvalid (field ``field`` or ``number``) for an unknown
+    field, an empty or an invalid number; nothing is changed then.
     """
+    if not may_correct(session, customer, user):
+        raise CorrectionRefused(
+            N_("Only a care manager, or the caller whose task waits for this number, can correct it.")
+        )
     if field not in FIELDS:
         raise NumberInvalid(N_("Choose which number to correct."), field="field")
     try:

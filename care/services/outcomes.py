@@ -17,9 +17,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from care.domain import N_
+from care.domain import N_, access
 from care.domain.outcomes import Booking, FieldError, OutcomeInvalid, validate_outcome
-from care.domain.roles import Role
 from care.models import (
     OPEN_STATUSES,
     CareTask,
@@ -33,7 +32,7 @@ from care.services import ServiceError
 from care.services import appointments as appointment_svc
 
 # Who may record on another person's task.
-OVERRIDE_ROLES = frozenset({Role.CARE_MANAGER})
+OVERRIDE_ROLES = access.TASK_OVERRIDERS
 BOOKING_PREFIX = "appointment_"  # booking errors are reported as appointment_<field>
 
 
@@ -46,10 +45,9 @@ class OutcomeRefused(ServiceError):
 
 
 def can_record(user: User, task: CareTask) -> bool:
-    """The task's assignee, anyone on an unassigned task, or a care manager."""
-    if task.assignee_id is None or task.assignee_id == user.id:
-        return True
-    return bool(user.roles & OVERRIDE_ROLES)
+    """The task's assignee, anyone on an unassigned task, or a care manager
+    (care.domain.access, the one place of these rules)."""
+    return access.owns_task(user.id, user.roles, task.assignee_id)
 
 
 def is_open(task: CareTask) -> bool:

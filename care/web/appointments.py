@@ -4,7 +4,9 @@ GET  /appointments/?date=YYYY-MM-DD   appointments.index  the day's appointments
                                       today in the dealer's time zone), prev/next day
 GET  /appointments/new?task=<id>      appointments.new    the booking form, prefilled from
      /appointments/new?customer=<id>                      the task (vehicle, service kind)
-POST the same URL                     books; 303 back to the contact page; 422 on errors
+POST the same URL                     books; 303 back to the contact page; 422 on errors;
+                                      403 for someone else's task, 409 for a closed one
+                                      (care.domain.access), on GET and POST alike
 
 The list is read by every role that deals with appointments (the front desk reads it
 only); booking is for the roles that call customers. Booking "in the same step" as a
@@ -40,6 +42,7 @@ from care.services import appointments as svc
 from care.services import tasks as task_service
 from care.web.access import roles_required, user_can
 from care.web.htmx import render
+from care.web.i18n import translated
 from care.web.labels import VISIT_KINDS
 from care.web.request_settings import current_settings
 
@@ -128,6 +131,10 @@ def _vehicle_choices(customer: Customer) -> list:
 @roles_required(*BOOKING_ROLES)
 def new():
     task, customer = _target()
+    try:  # the form is not offered for a task that is closed or someone else's
+        svc.check_task_access(task, current_user._get_current_object())
+    except svc.BookingRefused as exc:
+        abort(exc.status, description=translated(exc))
     form = BookingForm()
     form.vehicle.choices = _vehicle_choices(customer)
     status = 200

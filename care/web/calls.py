@@ -5,11 +5,16 @@ POST /calls/start/<task_id>        calls.start   create the attempt, commit, rin
                                                  htmx: the live panel (200) or the refusal
                                                  (422, 403 for someone else's task);
                                                  plain: 303 to the contact page + flash
+                                                 (403 for someone else's task)
 GET  /calls/<attempt_id>/panel     calls.panel   the live panel fragment, polled every 1 s
                                                  while the call runs; the first poll that
                                                  finds it ended stops polling and fires
-                                                 HX-Trigger tasks-changed
-GET|POST /calls/twiml/<attempt_id> calls.twiml   Twilio's TwiML (public, X-Twilio-Signature)
+                                                 HX-Trigger tasks-changed; 403 unless the
+                                                 user may see the call (its caller, the
+                                                 task's assignee, a manager:
+                                                 care.domain.access.may_see_attempt)
+GET|POST /calls/twiml/<attempt_id> calls.twiml   Twilio's TwiML (public, X-Twilio-Signature
+                                                 checked before the attempt is looked up)
 
 ``now`` is the real time; CARE_NOW (an ISO datetime) replaces it only when app.testing,
 so that web tests can stand in a call slot.
@@ -87,11 +92,17 @@ def task_calls_for(tasks: list[CareTask]) -> dict[int, call_service.TaskCalls]:
     )
 
 
+def _may_hear(attempt: CallAttempt) -> bool:
+    """For templates: show an attempt's recording only to those who may see the call."""
+    return current_user.is_authenticated and call_service.may_see(current_user, attempt)
+
+
 @bp.app_context_processor
 def _helpers() -> dict:
     return {
         "call_refusal_text": refusal_text,
         "call_finished": call_service.is_finished,
+        "may_hear": _may_hear,
         "sim_forcing": lambda: current_app.config.get("CARE_TELEPHONY", "sim") == "sim",
     }
 
@@ -131,6 +142,8 @@ def start(task_id: int):
         if is_htmx():
             body = render_template("calls/_refusal.html", message=message, code=exc.code, task_id=task_id)
             return Response(body, status)
+        if exc.code == call_service.NOT_YOURS:  # not a flash on the way back: refused, as with htmx
+            abort(403, description=message)
         flash(message, "error")
         return redirect(url_for("contact.index", customer_id=task.customer_id), code=303)
     # A deliberate second commit (care/web/unit_of_work.py): the attempt must exist before
@@ -154,6 +167,8 @@ def panel(attempt_id: int):
     attempt = db.session.get(CallAttempt, attempt_id)
     if attempt is None:
         abort(404, description=_("There is no call with the id %(id)d.", id=attempt_id))
+    if not call_service.may_see(current_user, attempt):  # someone else's call (care.domain.access)
+        abort(403, description=_("This call is someone else's: only its caller, the task's assignee or a manager can follow it."))
     if not is_htmx():
         return redirect(url_for("contact.index", customer_id=attempt.customer_id))
     headers = {}
@@ -168,16 +183,18 @@ def panel(attempt_id: int):
 @public
 @csrf.exempt
 def twiml(attempt_id: int):
-    """Twilio fetches this when the agent answers: dial the customer. Signed requests only."""
-    attempt = db.session.get(CallAttempt, attempt_id)
-    if attempt is None:
-        abort(404)
+    """Twilio fetches this when the agent answers: dial the customer. Signed requests only:
+    the signature is checked first, so an unsigned request cannot even learn which
+    attempt ids exist (403 for all of them)."""
     base = (current_app.config.get("CARE_PUBLIC_BASE_URL") or request.host_url).rstrip("/")
     url = base + request.full_path.rstrip("?")
     params = request.form if request.method == "POST" else {}
     token = current_app.config.get("CARE_TWILIO_AUTH_TOKEN") or ""
     if not verify_twilio(token, url, params, request.headers.get(TWILIO_HEADER)):
         abort(403)
+    attempt = db.session.get(CallAttempt, attempt_id)
+    if attempt is None:
+        abort(404)
     xml = twilio_adapter.dial_twiml(
         base=base, attempt_id=attempt.id, to_number=attempt.to_number, caller_id=attempt.caller_id
     )

@@ -8,7 +8,10 @@ POST /number-corrections/<customer_id>  number_corrections.correct  correct the 
 
 htmx: the row's form posts and the row is swapped (422: the row with the error; success:
 a "corrected" row and `HX-Trigger: tasks-changed`). Without htmx: 303 back to the queue
-with a flash; 422 re-renders the queue with the error.
+with a flash; 422 re-renders the queue with the error. Who may correct a customer's
+number is care.domain.access.may_correct_number: a care manager, or a caller whose
+blocked task (or an unassigned one) waits for it; anyone else gets 403 (and sees the
+queue row without its form).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ def _queue_context(page_no: int, **extra) -> dict:
     pagination = paginate(svc.queue_statement(), page_no)
     return {
         "pagination": pagination,
-        "entries": svc.queue_entries(db.session, list(pagination.items)),
+        "entries": svc.queue_entries(db.session, list(pagination.items), current_user._get_current_object()),
         "failed": None,
         **extra,
     }
@@ -69,11 +72,13 @@ def correct(customer_id: int):
             now=utcnow(),
             ip=request.remote_addr,
         )
+    except svc.CorrectionRefused as exc:  # not theirs: nothing written
+        abort(exc.status, description=translated(exc))
     except svc.NumberInvalid as exc:  # refused before writing anything
         failed = {"customer_id": customer_id, "name": customer.name, "field": field, "number": number,
                   "message": translated(exc)}
         if is_htmx():
-            entry = svc.queue_entries(db.session, [customer])[0]
+            entry = svc.queue_entries(db.session, [customer], current_user._get_current_object())[0]
             return render("number_corrections/_row.html", "number_corrections/_row.html", entry=entry, failed=failed), 422
         return render("number_corrections/index.html", "number_corrections/_queue.html", **_queue_context(1, failed=failed)), 422
     message = _("Number of %(name)s corrected.", name=customer.name) + " " + ngettext(

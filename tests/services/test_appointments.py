@@ -143,3 +143,20 @@ def test_today_is_the_dealers_day_just_after_midnight(w):
     # 31 May has passed at the dealer (in UTC it would still be today); 1 June is bookable
     assert set(errors(w, date=date(2026, 5, 31), time=time(15, 0), now=just_after_midnight)) == {"date"}
     assert book(w, date=date(2026, 6, 1), now=just_after_midnight).date == date(2026, 6, 1)
+
+
+def test_booking_from_someone_elses_or_a_closed_task_is_refused(w):
+    """Issue 9 item 2: the same rule as calling and recording on the task."""
+    s = w["s"]
+    other = make_user(s, "specialist")
+    theirs = make_task(s, w["customer"], assignee=other)
+    with pytest.raises(svc.BookingRefused) as info:
+        book(w, task=theirs)
+    assert info.value.status == 403
+    mine_done = make_task(s, w["customer"], assignee=w["user"], status="done")
+    with pytest.raises(svc.BookingRefused) as info:
+        book(w, task=mine_done)
+    assert info.value.status == 409
+    manager = make_user(s, "care_manager")
+    assert book(w, task=theirs, user=manager).task_id == theirs.id
+    assert book(w, task=make_task(s, w["customer"])).task_id is not None  # unassigned: anyone

@@ -82,3 +82,24 @@ def test_invalid_input_changes_nothing(w, field, value, at):
     assert all(t.status == "blocked" for t in w["blocked"])
     assert s.scalar(select(func.count(PhoneCorrection.id))) == 0
     assert "12345" not in str(info.value)  # the message never carries the number typed
+
+
+def test_only_the_owner_of_a_blocked_task_or_a_care_manager_corrects(w):
+    """Issue 9 item 1: a caller may not correct a customer's number unless a blocked task
+    of theirs (or an unassigned one) waits for it; a care manager may always."""
+    s = w["s"]
+    owner, other = w["user"], make_user(s, "consultant")
+    for task in w["blocked"]:
+        task.assignee_id = owner.id
+    with pytest.raises(svc.CorrectionRefused):
+        svc.correct_number(s, w["customer"], "mobile", "138 0013 8000", user=other, now=NOW)
+    not_queued = make_customer(s)
+    with pytest.raises(svc.CorrectionRefused):
+        svc.correct_number(s, not_queued, "mobile", "138 0013 8000", user=owner, now=NOW)
+    assert w["customer"].mobile is None and not_queued.mobile != "+8613800138000"
+    assert s.scalar(select(func.count()).select_from(PhoneCorrection)) == 0
+    assert [e.may_correct for e in svc.queue_entries(s, [w["customer"]], other)] == [False]
+    assert [e.may_correct for e in svc.queue_entries(s, [w["customer"]], owner)] == [True]
+    manager = make_user(s, "care_manager")
+    svc.correct_number(s, not_queued, "mobile", "138 0013 8000", user=manager, now=NOW)
+    assert not_queued.mobile == "+8613800138000"

@@ -91,18 +91,23 @@ ACCESS: dict[str, tuple] = {
     "appointments.index": (CALLERS | {R.FRONT_DESK, R.SALES_MANAGER, R.GENERAL_MANAGER}, "GET", {}, OK),
     "appointments.new": (CALLERS, "GET", {"customer": "{customer}"}, OK),
     "number_corrections.index": (CALLERS, "GET", {}, OK),
-    "number_corrections.correct": (CALLERS, "POST", {"customer_id": "{customer}"}, INVALID),
+    # ownership (the customer is not in the queue: only a care manager may correct it) is
+    # tried owner × other × manager in tests/web/test_ownership_matrix.py
+    "number_corrections.correct": (
+        CALLERS, "POST", {"customer_id": "{customer}"}, {R.CARE_MANAGER.value: INVALID, "*": 403}
+    ),
     # fallback messages (R14/R15): templates read by script readers, edited by the care manager
     "messages.templates": (SCRIPT_READERS, "GET", {}, OK),
     "messages.template": (SCRIPT_READERS, "GET", {"task_type": "first_service", "channel": "sms"}, OK),
     "messages.template_save": (frozenset({R.CARE_MANAGER}), "POST", {"task_type": "first_service", "channel": "sms"}, INVALID),
     "messages.outbox": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     "messages.violations": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {}, OK),
-    # click-to-call (care/web/calls.py); the TwiML is public but Twilio-signed (404 first);
+    # click-to-call (care/web/calls.py); the TwiML is public but Twilio-signed (403 first);
     # the panel outside htmx sends the browser to the contact page
     "calls.start": (CALLERS, "POST", {"task_id": "{task}"}, SEE_OTHER),
-    "calls.panel": (CALLERS, "GET", {"attempt_id": "{attempt}"}, FOUND),
-    "calls.twiml": (PUBLIC, "POST", {"attempt_id": 999999}, NOT_FOUND),
+    # nobody's call (no caller, no assignee): a manager's to follow only
+    "calls.panel": (CALLERS, "GET", {"attempt_id": "{attempt}"}, {R.CARE_MANAGER.value: FOUND, "*": 403}),
+    "calls.twiml": (PUBLIC, "POST", {"attempt_id": 999999}, 403),
     # provider webhooks: authenticated by signature (an empty body is a 400)
     "webhooks.twilio_status": (PUBLIC, "POST", {}, BAD),
     "webhooks.twilio_dial": (PUBLIC, "POST", {}, BAD),

@@ -122,6 +122,9 @@ def test_no_call_refused_with_evidence(app, client, world):
 def test_someone_elses_task_refused(app, client, world):
     r = client.post(f"/calls/start/{world['other']}", headers=HX)
     assert r.status_code == 403 and attempts(app) == []
+    # without htmx too: refused, not a redirect with a flash
+    r = client.post(f"/calls/start/{world['other']}")
+    assert r.status_code == 403 and attempts(app) == []
 
 
 def test_force_refused_outside_the_sim(app, client, world):
@@ -166,6 +169,14 @@ def test_twiml_requires_twilio_signature(app, client, world):
     assert r.status_code == 200 and r.mimetype == "text/xml"
     body = r.get_data(as_text=True)
     assert "<Number" in body and "+8613800138000" in body and f"attempt={a.id}" in body
+
+
+def test_twiml_unsigned_cannot_tell_which_attempts_exist(app, client, world):
+    app.config.update(CARE_TWILIO_AUTH_TOKEN="tok", CARE_PUBLIC_BASE_URL="https://care.example")
+    client.post(f"/calls/start/{world['task']}", headers=HX)
+    [a] = attempts(app)
+    assert client.post(f"/calls/twiml/{a.id}").status_code == 403
+    assert client.post("/calls/twiml/999999").status_code == 403
 
 
 def test_sim_events_through_the_webhook(app, client, world):
