@@ -44,6 +44,7 @@ from care.domain.dms import (
     kind_spec,
     match_headers,
     parse_row,
+    plausible_chinese,
 )
 from care.models import (
     Customer,
@@ -135,7 +136,9 @@ def read_table(path: Path) -> Table:
 
 
 def decode_csv(data: bytes) -> str:
-    """UTF-8 (with or without BOM) strictly, else GB18030 as Chinese Excel writes it."""
+    """UTF-8 (with or without BOM) strictly, else GB18030 as Chinese Excel writes it, when
+    the result reads like Chinese (GB18030 decodes almost any bytes: a Shift-JIS, Big5 or
+    Windows-1252 file would otherwise import as garbage hanzi)."""
     if data[:4] == b"PK\x03\x04":
         raise ImportFileError(IS_XLSX)
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
@@ -152,6 +155,8 @@ def decode_csv(data: bytes) -> str:
             try:
                 text = data.decode("gb18030")
             except UnicodeDecodeError:
+                raise ImportFileError(UNDECODABLE) from None
+            if "\x00" not in text and not plausible_chinese(text):  # Shift-JIS, Big5 … as GB18030
                 raise ImportFileError(UNDECODABLE) from None
     if "\x00" in text:
         raise ImportFileError(BINARY)

@@ -405,6 +405,39 @@ def test_unreadable_files_are_refused_with_a_reason(session, tmp_path, name, con
     assert session.scalar(select(func.count()).select_from(Customer)) == 0
 
 
+ROWS_ZH = ["customer_no,name,city", "C001,王小明,成都", "C002,李娜,北京"]
+ROWS_LATIN = ["customer_no,name,city", "C001,Renée Müller,Zürich"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "encoding"),
+    [(["customer_no,name,city", "C001,王小明,成都"], "shift_jis"), (ROWS_ZH[:2], "big5"), (ROWS_LATIN, "cp1252")],
+)
+def test_a_file_in_another_encoding_is_refused_and_changes_nothing(session, tmp_path, lines, encoding):
+    load(session, "customers", write_csv(tmp_path, "good.csv", ["customer_no,name,city", "C001,王小明,成都"]))
+    session.commit()
+    path = write_csv(tmp_path, "other.csv", lines, encoding)
+    with pytest.raises(ImportFileError, match="neither UTF-8 nor GB18030"):
+        imports.check_file("customers", path)
+    with pytest.raises(ImportFileError, match="neither UTF-8 nor GB18030"):
+        load(session, "customers", path)
+    session.commit()
+    assert [(c.name, c.city) for c in session.scalars(select(Customer))] == [("王小明", "成都")]
+    run = session.scalars(select(ImportRun).order_by(ImportRun.id.desc())).first()
+    assert (run.status, run.created, run.updated) == ("failed", 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("lines", "encoding"),
+    [(ROWS_ZH, "gb18030"), (ROWS_ZH, "utf-8-sig"), (ROWS_LATIN, "utf-8"), (ROWS_LATIN, "gb18030"),
+     (["customer_no,name,city", "C001,欧阳翀,䶮城"], "gb18030")],
+)
+def test_the_allowed_encodings_still_import(session, tmp_path, lines, encoding):
+    run = load(session, "customers", write_csv(tmp_path, "c.csv", lines, encoding))
+    assert run.status == "done" and run.created == len(lines) - 1
+    assert customer(session, "C001").name == lines[1].split(",")[1]
+
+
 def test_unknown_kind_is_refused(session, tmp_path):
     path = write_csv(tmp_path, "c.csv", ["vin", V[1]])
     with pytest.raises(ImportFileError, match="Unknown kind “cars”"):
