@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -91,6 +91,8 @@ UNDECODABLE = N_("The file is neither UTF-8 nor GB18030 text: save it as CSV (UT
 BINARY = N_("The file contains binary data: it is not a CSV text file")
 BAD_CSV = N_("The file is not a readable CSV table (line %(line)s)")
 BAD_XLSX = N_("The file is not a readable Excel (.xlsx) workbook")
+# a row reject (the file's other rows are read)
+UNREADABLE_ROW = N_("The row cannot be read: a cell has more than %(max)s characters or broken quotes")
 STRICT_MESSAGE = N_("%(count)s row(s) rejected: nothing was imported (strict mode)")
 CRASH_MESSAGE = N_("The import stopped on an unexpected error after %(processed)s rows; the rows before it are saved")
 INTERRUPTED_MESSAGE = N_("The import was interrupted (the server stopped) after %(processed)s rows; the rows before it are saved. Upload the file again to finish it: rows already imported count as unchanged")
@@ -109,6 +111,14 @@ FILE_MESSAGES = (
 class Table:
     headers: list
     rows: list[tuple[int, list]]  # (row number as a spreadsheet shows it, cells)
+    unreadable: list[int] = field(default_factory=list)  # rows the CSV reader could not read
+
+
+@dataclass(frozen=True)
+class _BadRecord:
+    """A CSV record the reader refused (a cell over csv.field_size_limit …) at `line`."""
+
+    line: int
 
 
 def read_table(path: Path) -> Table:
@@ -124,15 +134,22 @@ def read_table(path: Path) -> Table:
         records = _read_csv(path) if ext == ".csv" else _read_xlsx(path)
     except OSError:
         raise ImportFileError(UNREADABLE) from None
-    header_at = next((i for i, cells in enumerate(records) if not is_blank(cells)), None)
+    header_at = next((i for i, cells in enumerate(records) if not _blank(cells)), None)
     if header_at is None:
         raise ImportFileError(NO_HEADER)
+    if isinstance(records[header_at], _BadRecord):
+        raise ImportFileError(BAD_CSV, line=records[header_at].line)
     rows = [
         (i + 1, list(cells))
         for i, cells in enumerate(records)
-        if i > header_at and not is_blank(cells)
+        if i > header_at and not isinstance(cells, _BadRecord) and not is_blank(cells)
     ]
-    return Table(list(records[header_at]), rows)
+    unreadable = [i + 1 for i, cells in enumerate(records) if i > header_at and isinstance(cells, _BadRecord)]
+    return Table(list(records[header_at]), rows, unreadable)
+
+
+def _blank(cells) -> bool:
+    return not isinstance(cells, _BadRecord) and is_blank(cells)
 
 
 def decode_csv(data: bytes) -> str:
@@ -163,13 +180,20 @@ def decode_csv(data: bytes) -> str:
     return text
 
 
-def _read_csv(path: Path) -> list[list]:
+def _read_csv(path: Path) -> list[list | _BadRecord]:
+    """The records of a CSV file; one the reader refuses (a cell longer than
+    csv.field_size_limit, 128 KiB) is a _BadRecord, and reading goes on with the next
+    line (the reader starts afresh after an error), so that only that row is lost."""
     text = decode_csv(path.read_bytes())
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
-    try:
-        return [list(r) for r in reader]
-    except csv.Error:
-        raise ImportFileError(BAD_CSV, line=reader.line_num) from None
+    records: list[list | _BadRecord] = []
+    while True:
+        try:
+            records.append(next(reader))
+        except StopIteration:
+            return records
+        except csv.Error:
+            records.append(_BadRecord(reader.line_num))
 
 
 def _delimiter(text: str) -> str:
@@ -274,7 +298,7 @@ def run_import(
             header = match_headers(kind, table.headers)
         except DmsError as exc:
             raise ImportFileError(exc.template, **exc.params) from None
-        run.total_rows = len(table.rows)
+        run.total_rows = len(table.rows) + len(table.unreadable)
         session.flush()
         if progress:
             progress(run)
@@ -522,6 +546,10 @@ class _Import:
         run = self.run_
         tz = ZoneInfo(load_settings(self.session).timezone)
         parsed = [parse_row(self.header, n, cells, tz=tz) for n, cells in self.table.rows]
+        if self.table.unreadable:
+            problem = CellError(UNREADABLE_ROW, max=csv.field_size_limit())
+            parsed += [ParsedRow(n, {}, [("", problem)]) for n in self.table.unreadable]
+            parsed.sort(key=lambda p: p.row)
         self._finish_cells(parsed)
         self._duplicates(parsed)
         self._references(parsed)
@@ -578,7 +606,7 @@ class _Import:
             p.errors.sort(key=lambda e: self._order(e[0]))
 
     def _order(self, key: str) -> int:
-        return next(i for i, c in enumerate(self.spec.columns) if c.key == key)
+        return next((i for i, c in enumerate(self.spec.columns) if c.key == key), -1)
 
     def _duplicates(self, parsed: list[ParsedRow]) -> None:
         key = self.spec.key

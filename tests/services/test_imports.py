@@ -438,6 +438,28 @@ def test_the_allowed_encodings_still_import(session, tmp_path, lines, encoding):
     assert customer(session, "C001").name == lines[1].split(",")[1]
 
 
+def test_a_huge_cell_rejects_its_row_and_keeps_the_others(session, tmp_path):
+    big = "x" * 1_000_000  # over csv.field_size_limit, in a column the import ignores
+    path = write_csv(
+        tmp_path,
+        "c.csv",
+        ["customer_no,name,notes", "C001,张伟,", "C002,王芳,ok", "", f"C003,李娜,{big}", "C004,赵六,fine"],
+    )
+    imports.check_file("customers", path)
+    run = load(session, "customers", path)
+    assert (run.status, run.total_rows, run.created, run.rejected) == ("done", 4, 3, 1)
+    assert [imports.public_reject(r) for r in run.all_rejects] == [
+        {"row": 5, "column": "", "error": "The row cannot be read: a cell has more than 131072 characters or broken quotes"}
+    ]
+    assert sorted(session.scalars(select(Customer.customer_no))) == ["C001", "C002", "C004"]
+
+
+def test_a_huge_cell_in_the_header_refuses_the_file(session, tmp_path):
+    path = write_csv(tmp_path, "c.csv", ["customer_no,name," + "x" * 200_000, "C001,张伟,"])
+    with pytest.raises(ImportFileError, match=r"not a readable CSV table \(line 1\)"):
+        load(session, "customers", path)
+
+
 def test_unknown_kind_is_refused(session, tmp_path):
     path = write_csv(tmp_path, "c.csv", ["vin", V[1]])
     with pytest.raises(ImportFileError, match="Unknown kind “cars”"):
