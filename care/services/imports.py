@@ -24,7 +24,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, insert, select, text, update
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session, selectinload
 
 from care.domain import N_
@@ -67,6 +68,12 @@ KINDS = ("customers", "vehicles", "visits", "policies", "deliveries")
 EXTENSIONS = (".csv", ".xlsx")
 CHUNK = 1000  # rows per lookup / bulk statement
 REJECTS_KEPT = 10_000  # problems stored with a run (all of them are counted)
+LOCK_KEY = 0x494D5054  # "IMPT": with the kind's index, the PostgreSQL advisory lock of a chunk
+
+
+class ImportStopped(RuntimeError):
+    """The database refused a statement of the import. Its message names only the error's
+    type: the database's text and the statement's parameters hold names and numbers."""
 
 
 class ImportFileError(ServiceError):
@@ -303,6 +310,8 @@ def run_import(
         if progress:
             progress(run)
         _Import(session, spec, header, table, run, now=now, strict=strict, progress=progress).run()
+    except StatementError as exc:
+        raise ImportStopped(f"the import stopped on a database error ({type(exc.orig or exc).__name__})") from None
     except ImportFileError as exc:
         run.status = "failed"
         run.error = str(exc)
@@ -517,7 +526,8 @@ def _audit(session: Session, run: ImportRun, now: datetime) -> None:
     )
 
 
-def _chunks(items: list, size: int = CHUNK) -> Iterable[list]:
+def _chunks(items: list, size: int | None = None) -> Iterable[list]:
+    size = size or CHUNK
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
@@ -688,6 +698,7 @@ class _Import:
     def _write(self, rows: list[ParsedRow]) -> None:
         if not rows:
             return
+        lock_kind(self.session, self.kind)
         model, key_field = self.model, self.key_field
         key_col = getattr(model, key_field)
         fields = [c.field for c in self.present if c.field != key_field]
@@ -761,6 +772,21 @@ class _Import:
         values["created_at"] = self.now
         values["updated_at"] = self.now
         return values
+
+
+def lock_kind(session: Session, kind: str) -> None:
+    """Serialize the writing of one kind until the transaction ends, so that two imports
+    of the same file at once do not both insert a new key (IntegrityError): the lookup of
+    existing keys and the writes of a chunk happen under it. A PostgreSQL advisory lock
+    (LOCK_KEY, the kind); on SQLite a write that changes nothing takes the database's
+    write lock before the lookup (like care.services.generator.lock_generation)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:key, :kind)"), {"key": LOCK_KEY, "kind": KINDS.index(kind)}
+        )
+    elif dialect == "sqlite":
+        session.execute(text("UPDATE import_runs SET id = id WHERE 1 = 0"))
 
 
 def check_file(kind: str, path: str | Path) -> None:

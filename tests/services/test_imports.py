@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -511,6 +512,66 @@ def test_large_files_use_a_bounded_number_of_statements(app_ctx, session, tmp_pa
     assert first < 40, first  # not one statement per row
     assert second < 40, second
     assert session.scalar(select(func.count()).select_from(Customer).where(Customer.no_call_by == "import:many2.csv")) == 1250
+
+
+def _import_in_threads(app, path, *, per_chunk: bool, n=2):
+    barrier = threading.Barrier(n)
+    runs, errors = [], []
+
+    def work():
+        with app.app_context():
+            session = db.session
+            try:
+                barrier.wait(10)
+                progress = (lambda _run: session.commit()) if per_chunk else None
+                run = load(session, "customers", path, progress=progress)
+                session.commit()
+                runs.append((run.created, run.updated, run.unchanged, run.rejected))
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+                session.rollback()
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=work) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return runs, errors
+
+
+@pytest.mark.parametrize("per_chunk", [False, True], ids=["one-transaction", "commit-per-chunk"])
+def test_two_imports_of_the_same_file_at_once_both_succeed(app, tmp_path, monkeypatch, per_chunk):
+    monkeypatch.setattr(imports, "CHUNK", 100)
+    path = write_csv(
+        tmp_path, "same.csv", ["customer_no,name,mobile"] + [f"S{i:04d},客户{i},138{i:08d}" for i in range(450)]
+    )
+    runs, errors = _import_in_threads(app, path, per_chunk=per_chunk)
+    assert not errors, [type(e).__name__ for e in errors]
+    assert len(runs) == 2
+    assert sorted((created + updated + unchanged, rejected) for created, updated, unchanged, rejected in runs) == [
+        (450, 0),
+        (450, 0),
+    ]
+    assert sum(created for created, *_ in runs) == 450  # each row inserted once, no IntegrityError
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Customer)) == 450
+        assert [r.status for r in db.session.scalars(select(ImportRun))] == ["done", "done"]
+
+
+def test_a_database_error_names_its_type_not_the_row_data(session, tmp_path, monkeypatch):
+    from sqlalchemy.exc import IntegrityError
+
+    def refuse(self, rows):
+        raise IntegrityError("INSERT …", {"name": "王小明", "mobile": "+8613912345678"}, Exception("Key (x)=(王小明)"))
+
+    monkeypatch.setattr(imports._Import, "_write", refuse)
+    path = write_csv(tmp_path, "c.csv", ["customer_no,name,mobile", "C1,王小明,13912345678"])
+    with pytest.raises(imports.ImportStopped) as err:
+        load(session, "customers", path)
+    assert "王小明" not in str(err.value) and "139" not in str(err.value)
+    assert err.value.__suppress_context__ and "Exception" in str(err.value)
 
 
 def test_each_import_is_audited_without_row_data(session):
