@@ -303,6 +303,7 @@ SETTINGS: tuple[SettingDef, ...] = (
     # security
     _s("login_max_failures", INT, "5", G_SECURITY, N_("Failed log-ins before a lock-out"), "", "", 1, 100),
     _s("login_lockout_minutes", INT, "15", G_SECURITY, N_("Lock-out after repeated failures"), "", "minutes", 1, 1440),
+    _s("import_rejects_retention_days", INT, "7", G_SECURITY, N_("Import rejects (with personal data) kept for"), "", "days", 1, 365),
 )
 
 BY_KEY: dict[str, SettingDef] = {s.key: s for s in SETTINGS}

@@ -369,6 +369,65 @@ def mark_interrupted(session: Session, run: ImportRun, *, now: datetime, stale_a
     return True
 
 
+STALE_AFTER = timedelta(minutes=10)  # the default of the CARE_IMPORT_STALE_MINUTES config
+
+
+def interrupt_stale_runs(session: Session, *, now: datetime, stale_after: timedelta = STALE_AFTER) -> int:
+    """Mark every queued or running import silent for `stale_after` as interrupted
+    (:func:`mark_interrupted`): at the first request after a start, on the import list and
+    in `care sweep`, so that no run cut off by a crash stays "running". How many."""
+    runs = session.scalars(
+        select(ImportRun)
+        .where(ImportRun.status.in_(("queued", "running")), ImportRun.updated_at <= now - stale_after)
+        .order_by(ImportRun.id)
+    ).all()
+    return sum(mark_interrupted(session, run, now=now, stale_after=stale_after) for run in runs)
+
+
+def purge_rejects(session: Session, *, now: datetime) -> int:
+    """Empty the stored rejects (their messages quote names, numbers, addresses: personal
+    data) of the runs finished more than the `import_rejects_retention_days` setting ago;
+    the counts stay. The rejects download reads only these. How many runs were purged."""
+    days = int(load_settings(session).import_rejects_retention_days)
+    runs = session.scalars(
+        select(ImportRun).where(ImportRun.finished_at < now - timedelta(days=days), ImportRun.rejected > 0)
+    ).all()
+    purged = 0
+    for run in runs:
+        if run.rejects:
+            run.rejects = []
+            purged += 1
+    session.flush()
+    return purged
+
+
+def sweep_imports(session: Session, *, now: datetime, stale_after: timedelta = STALE_AFTER) -> dict[str, int]:
+    """`care sweep`'s part for imports: runs cut off marked, expired rejects purged."""
+    return {
+        "imports_interrupted": interrupt_stale_runs(session, now=now, stale_after=stale_after),
+        "import_rejects_purged": purge_rejects(session, now=now),
+    }
+
+
+def delete_orphan_uploads(session: Session, folder: Path, *, now: datetime, stale_after: timedelta = STALE_AFTER) -> int:
+    """Delete the uploads a crash left behind (a finished run deletes its own file; the
+    rejects download never reads it): when no import is queued or running any more, every
+    file in `folder` older than `stale_after`. How many files were deleted."""
+    live = session.scalar(select(ImportRun.id).where(ImportRun.status.in_(("queued", "running"))).limit(1))
+    if live is not None or not folder.is_dir():
+        return 0
+    cutoff = (now - stale_after).timestamp()
+    deleted = 0
+    for path in folder.iterdir():
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                deleted += 1
+        except OSError:  # gone already, or not ours to delete: leave it
+            continue
+    return deleted
+
+
 def runs_statement() -> Select:
     """The import runs, newest first, with who started them (the import page's list)."""
     return (
