@@ -17,7 +17,9 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -98,6 +100,8 @@ UNDECODABLE = N_("The file is neither UTF-8 nor GB18030 text: save it as CSV (UT
 BINARY = N_("The file contains binary data: it is not a CSV text file")
 BAD_CSV = N_("The file is not a readable CSV table (line %(line)s)")
 BAD_XLSX = N_("The file is not a readable Excel (.xlsx) workbook")
+TOO_MANY_ROWS = N_("The file has more than %(max)s data rows: split it into smaller files")
+TOO_LARGE = N_("The file holds more than %(max)s MB of data: split it into smaller files")
 # a row reject (the file's other rows are read)
 UNREADABLE_ROW = N_("The row cannot be read: a cell has more than %(max)s characters or broken quotes")
 STRICT_MESSAGE = N_("%(count)s row(s) rejected: nothing was imported (strict mode)")
@@ -105,7 +109,7 @@ CRASH_MESSAGE = N_("The import stopped on an unexpected error after %(processed)
 INTERRUPTED_MESSAGE = N_("The import was interrupted (the server stopped) after %(processed)s rows; the rows before it are saved. Upload the file again to finish it: rows already imported count as unchanged")
 FILE_MESSAGES = (
     UNKNOWN_KIND, BAD_TYPE, NOT_FOUND, UNREADABLE, EMPTY, NO_HEADER, IS_XLSX, IS_XLS, UNDECODABLE,
-    BINARY, BAD_CSV, BAD_XLSX, STRICT_MESSAGE, CRASH_MESSAGE, INTERRUPTED_MESSAGE,
+    BINARY, BAD_CSV, BAD_XLSX, TOO_MANY_ROWS, TOO_LARGE, STRICT_MESSAGE, CRASH_MESSAGE, INTERRUPTED_MESSAGE,
     # from care/domain/dms.py
     N_("The column %(column)s appears more than once (%(headers)s)"),
     N_("The %(kind)s file lacks the required column(s): %(columns)s"),
@@ -128,8 +132,29 @@ class _BadRecord:
     line: int
 
 
-def read_table(path: Path) -> Table:
-    """The header row and the non-blank data rows of a .csv or .xlsx file."""
+@dataclass(frozen=True)
+class Limits:
+    """How much one file may hold (the import_max_rows / import_max_megabytes settings):
+    a workbook that unpacks to gigabytes (a decompression bomb) is refused before it is
+    read, and reading stops at the first data row over the cap, so memory stays bounded
+    whatever the file's size."""
+
+    rows: int = 300_000
+    megabytes: int = 200
+
+    @property
+    def bytes(self) -> int:
+        return self.megabytes * 1_000_000
+
+
+def limits_of(session: Session) -> Limits:
+    settings = load_settings(session)
+    return Limits(int(settings.import_max_rows), int(settings.import_max_megabytes))
+
+
+def read_table(path: Path, limits: Limits = Limits()) -> Table:  # noqa: B008 - frozen
+    """The header row and the non-blank data rows of a .csv or .xlsx file (ImportFileError
+    beyond `limits`)."""
     ext = path.suffix.lower()
     if ext not in EXTENSIONS:
         raise ImportFileError(BAD_TYPE, ext=ext or path.name)
@@ -138,25 +163,50 @@ def read_table(path: Path) -> Table:
     try:
         if path.stat().st_size == 0:
             raise ImportFileError(EMPTY)
-        records = _read_csv(path) if ext == ".csv" else _read_xlsx(path)
+        _check_size(path, ext, limits)
+        with closing(_read_csv(path) if ext == ".csv" else _read_xlsx(path)) as records:
+            return _table(records, limits)
     except OSError:
         raise ImportFileError(UNREADABLE) from None
-    header_at = next((i for i, cells in enumerate(records) if not _blank(cells)), None)
-    if header_at is None:
+
+
+def _table(records: Iterator[list | _BadRecord], limits: Limits) -> Table:
+    """Collect the records streamed: blank rows are skipped, never kept."""
+    headers: list | None = None
+    rows: list[tuple[int, list]] = []
+    unreadable: list[int] = []
+    for i, cells in enumerate(records, start=1):  # i: the row as a spreadsheet shows it
+        if headers is None:
+            if isinstance(cells, _BadRecord):
+                raise ImportFileError(BAD_CSV, line=cells.line)
+            if not is_blank(cells):
+                headers = list(cells)
+            continue
+        if isinstance(cells, _BadRecord):
+            unreadable.append(i)
+        elif not is_blank(cells):
+            rows.append((i, list(cells)))
+        else:
+            continue
+        if len(rows) + len(unreadable) > limits.rows:
+            raise ImportFileError(TOO_MANY_ROWS, max=limits.rows)
+    if headers is None:
         raise ImportFileError(NO_HEADER)
-    if isinstance(records[header_at], _BadRecord):
-        raise ImportFileError(BAD_CSV, line=records[header_at].line)
-    rows = [
-        (i + 1, list(cells))
-        for i, cells in enumerate(records)
-        if i > header_at and not isinstance(cells, _BadRecord) and not is_blank(cells)
-    ]
-    unreadable = [i + 1 for i, cells in enumerate(records) if i > header_at and isinstance(cells, _BadRecord)]
-    return Table(list(records[header_at]), rows, unreadable)
+    return Table(headers, rows, unreadable)
 
 
-def _blank(cells) -> bool:
-    return not isinstance(cells, _BadRecord) and is_blank(cells)
+def _check_size(path: Path, ext: str, limits: Limits) -> None:
+    """A CSV file, or the unpacked parts of a workbook, over `limits.megabytes`."""
+    if ext == ".csv":
+        size = path.stat().st_size
+    else:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                size = sum(info.file_size for info in archive.infolist())
+        except (zipfile.BadZipFile, ValueError):
+            raise ImportFileError(BAD_XLSX) from None
+    if size > limits.bytes:
+        raise ImportFileError(TOO_LARGE, max=limits.megabytes)
 
 
 def decode_csv(data: bytes) -> str:
@@ -187,20 +237,19 @@ def decode_csv(data: bytes) -> str:
     return text
 
 
-def _read_csv(path: Path) -> list[list | _BadRecord]:
+def _read_csv(path: Path) -> Iterator[list | _BadRecord]:
     """The records of a CSV file; one the reader refuses (a cell longer than
     csv.field_size_limit, 128 KiB) is a _BadRecord, and reading goes on with the next
     line (the reader starts afresh after an error), so that only that row is lost."""
     text = decode_csv(path.read_bytes())
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
-    records: list[list | _BadRecord] = []
     while True:
         try:
-            records.append(next(reader))
+            yield next(reader)
         except StopIteration:
-            return records
+            return
         except csv.Error:
-            records.append(_BadRecord(reader.line_num))
+            yield _BadRecord(reader.line_num)
 
 
 def _delimiter(text: str) -> str:
@@ -210,7 +259,8 @@ def _delimiter(text: str) -> str:
     return best if first.count(best) else ","
 
 
-def _read_xlsx(path: Path) -> list[list]:
+def _read_xlsx(path: Path) -> Iterator[list]:
+    """The rows of the active sheet, streamed (openpyxl's read-only mode)."""
     import openpyxl
 
     try:
@@ -221,9 +271,15 @@ def _read_xlsx(path: Path) -> list[list]:
         sheet = workbook.active if workbook.active is not None else workbook.worksheets[0]
         if hasattr(sheet, "reset_dimensions"):
             sheet.reset_dimensions()  # some exporters write a wrong <dimension>
-        return [list(r) for r in sheet.iter_rows(values_only=True)]
-    except Exception:  # noqa: BLE001
-        raise ImportFileError(BAD_XLSX) from None
+        rows = sheet.iter_rows(values_only=True)
+        while True:
+            try:
+                cells = next(rows)
+            except StopIteration:
+                return
+            except Exception:  # noqa: BLE001
+                raise ImportFileError(BAD_XLSX) from None
+            yield list(cells)
     finally:
         workbook.close()
 
@@ -300,7 +356,7 @@ def run_import(
     session.flush()
     try:
         spec = _spec(kind)
-        table = read_table(Path(path))
+        table = read_table(Path(path), limits_of(session))
         try:
             header = match_headers(kind, table.headers)
         except DmsError as exc:
@@ -450,7 +506,7 @@ def queue_run(
 ) -> ImportRun:
     """A file for the background worker: its header checked (ImportFileError on a bad
     file, nothing recorded) and a queued run recorded and flushed (its id for the page)."""
-    check_file(kind, path)
+    check_file(kind, path, limits_of(session))
     run = ImportRun(
         kind=kind[:16], filename=filename[:255], strict=strict, actor=actor[:64], user_id=user_id,
         status="queued", started_at=now,
@@ -848,7 +904,7 @@ def lock_kind(session: Session, kind: str) -> None:
         session.execute(text("UPDATE import_runs SET id = id WHERE 1 = 0"))
 
 
-def check_file(kind: str, path: str | Path) -> None:
+def check_file(kind: str, path: str | Path, limits: Limits = Limits()) -> None:  # noqa: B008 - frozen
     """Refuse a file early (before a background run): kind, type, encoding and header.
 
     Reads only the start of an .xlsx workbook; a CSV is decoded whole (that is what finds
@@ -864,6 +920,7 @@ def check_file(kind: str, path: str | Path) -> None:
             raise ImportFileError(NOT_FOUND)
         if path.stat().st_size == 0:
             raise ImportFileError(EMPTY)
+        _check_size(path, ext, limits)
         headers = _csv_header(path) if ext == ".csv" else _xlsx_header(path)
     except OSError:
         raise ImportFileError(UNREADABLE) from None

@@ -461,6 +461,55 @@ def test_a_huge_cell_in_the_header_refuses_the_file(session, tmp_path):
         load(session, "customers", path)
 
 
+def _workbook(path, rows, pad_bytes=0):
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet()
+    ws.append(["customer_no", "name"])
+    for i in range(rows):
+        ws.append([f"B{i:05d}", f"客户{i}"])
+    wb.save(path)
+    if pad_bytes:  # a part that packs to almost nothing: a decompression bomb in miniature
+        import zipfile
+
+        with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("xl/media/pad.bin", b"\0" * pad_bytes)
+    return path
+
+
+def test_the_caps_are_settings(session):
+    assert imports.limits_of(session) == imports.Limits(rows=300_000, megabytes=200)
+
+
+def test_a_file_over_the_row_cap_is_refused_while_streaming(session, tmp_path, monkeypatch):
+    monkeypatch.setattr(imports, "limits_of", lambda _session: imports.Limits(rows=50, megabytes=200))
+    path = _workbook(tmp_path / "many.xlsx", 51)
+    with pytest.raises(ImportFileError, match="more than 50 data rows"):
+        load(session, "customers", path)
+    assert session.scalar(select(func.count()).select_from(Customer)) == 0
+    assert load(session, "customers", _workbook(tmp_path / "ok.xlsx", 50)).created == 50
+    # reading stops at the first row over the cap: never more than the cap in memory
+    seen = []
+    rows = imports._read_xlsx(_workbook(tmp_path / "big.xlsx", 500))
+    monkeypatch.setattr(imports, "_read_xlsx", lambda _path: (seen.append(r) or r for r in rows))
+    with pytest.raises(ImportFileError, match="more than 50 data rows"):
+        imports.read_table(tmp_path / "big.xlsx", imports.Limits(rows=50))
+    assert len(seen) == 52  # the header and 51 rows
+
+
+def test_a_workbook_unpacking_over_the_size_cap_is_refused_before_reading(session, tmp_path, monkeypatch):
+    monkeypatch.setattr(imports, "limits_of", lambda _session: imports.Limits(rows=1000, megabytes=1))
+    bomb = _workbook(tmp_path / "bomb.xlsx", 3, pad_bytes=2_000_000)
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(ImportFileError, match="more than 1 MB of data"):
+        imports.check_file("customers", bomb, imports.Limits(megabytes=1))
+    with pytest.raises(ImportFileError, match="more than 1 MB of data"):
+        load(session, "customers", bomb)
+    big = write_csv(tmp_path, "big.csv", ["customer_no,name"] + [f"C{i:06d},{'x' * 40}" for i in range(30_000)])
+    with pytest.raises(ImportFileError, match="more than 1 MB of data"):
+        load(session, "customers", big)
+    assert session.scalar(select(func.count()).select_from(Customer)) == 0
+
+
 def test_unknown_kind_is_refused(session, tmp_path):
     path = write_csv(tmp_path, "c.csv", ["vin", V[1]])
     with pytest.raises(ImportFileError, match="Unknown kind “cars”"):
