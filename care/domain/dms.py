@@ -233,6 +233,42 @@ def match_headers(kind: str, headers: list) -> HeaderMap:
     return HeaderMap(spec, index, tuple(ignored))
 
 
+# --- encodings ---------------------------------------------------------------------------
+
+
+def _usual_in_chinese(char: str) -> bool:
+    """A character common in Chinese text: a level-1 hanzi of GB2312 (the 3,755 most used)
+    or a symbol / punctuation / kana / Latin letter of GB2312's first rows."""
+    try:
+        code = char.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return len(code) == 2 and code[0] <= 0xD7  # rows 0xA1-0xAF symbols, 0xB0-0xD7 level 1
+
+
+def plausible_chinese(text: str) -> bool:
+    """Whether text decoded as GB18030 reads like Chinese rather than another encoding's
+    bytes read the wrong way (GB18030 accepts almost any byte sequence).
+
+    Shift-JIS `王小明` read as GB18030 is `墹彫柧`, Big5 gives private-use characters,
+    Windows-1252 `Renée` gives `Ren閑`: rare or traditional hanzi that real Chinese text
+    almost never has. Implausible: any private-use, unassigned or C1 control character,
+    or when fewer than half of the non-ASCII characters are usual ones (a real file's
+    names hold the odd rare hanzi, not a majority of them).
+    """
+    usual = unusual = 0
+    for char in text:
+        if char < "\x80" or char == "\ufeff":
+            continue
+        if unicodedata.category(char) in ("Co", "Cn", "Cc", "Cs"):
+            return False
+        if _usual_in_chinese(char):
+            usual += 1
+        else:
+            unusual += 1
+    return unusual <= usual
+
+
 # --- cells -------------------------------------------------------------------------------
 
 

@@ -303,6 +303,9 @@ SETTINGS: tuple[SettingDef, ...] = (
     # security
     _s("login_max_failures", INT, "5", G_SECURITY, N_("Failed log-ins before a lock-out"), "", "", 1, 100),
     _s("login_lockout_minutes", INT, "15", G_SECURITY, N_("Lock-out after repeated failures"), "", "minutes", 1, 1440),
+    _s("import_rejects_retention_days", INT, "7", G_SECURITY, N_("Import rejects (with personal data) kept for"), "", "days", 1, 365),
+    _s("import_max_rows", INT, "300000", G_SECURITY, N_("Import: data rows per file (at most)"), "", "", 1000, 5_000_000),
+    _s("import_max_megabytes", INT, "200", G_SECURITY, N_("Import: megabytes of data per file, unpacked (at most)"), "", "", 1, 2000),
 )
 
 BY_KEY: dict[str, SettingDef] = {s.key: s for s in SETTINGS}

@@ -17,14 +17,17 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, insert, select, text, update
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session, selectinload
 
 from care.domain import N_
@@ -44,6 +47,7 @@ from care.domain.dms import (
     kind_spec,
     match_headers,
     parse_row,
+    plausible_chinese,
 )
 from care.models import (
     Customer,
@@ -66,6 +70,12 @@ KINDS = ("customers", "vehicles", "visits", "policies", "deliveries")
 EXTENSIONS = (".csv", ".xlsx")
 CHUNK = 1000  # rows per lookup / bulk statement
 REJECTS_KEPT = 10_000  # problems stored with a run (all of them are counted)
+LOCK_KEY = 0x494D5054  # "IMPT": with the kind's index, the PostgreSQL advisory lock of a chunk
+
+
+class ImportStopped(RuntimeError):
+    """The database refused a statement of the import. Its message names only the error's
+    type: the database's text and the statement's parameters hold names and numbers."""
 
 
 class ImportFileError(ServiceError):
@@ -90,12 +100,16 @@ UNDECODABLE = N_("The file is neither UTF-8 nor GB18030 text: save it as CSV (UT
 BINARY = N_("The file contains binary data: it is not a CSV text file")
 BAD_CSV = N_("The file is not a readable CSV table (line %(line)s)")
 BAD_XLSX = N_("The file is not a readable Excel (.xlsx) workbook")
+TOO_MANY_ROWS = N_("The file has more than %(max)s data rows: split it into smaller files")
+TOO_LARGE = N_("The file holds more than %(max)s MB of data: split it into smaller files")
+# a row reject (the file's other rows are read)
+UNREADABLE_ROW = N_("The row cannot be read: a cell has more than %(max)s characters or broken quotes")
 STRICT_MESSAGE = N_("%(count)s row(s) rejected: nothing was imported (strict mode)")
 CRASH_MESSAGE = N_("The import stopped on an unexpected error after %(processed)s rows; the rows before it are saved")
 INTERRUPTED_MESSAGE = N_("The import was interrupted (the server stopped) after %(processed)s rows; the rows before it are saved. Upload the file again to finish it: rows already imported count as unchanged")
 FILE_MESSAGES = (
     UNKNOWN_KIND, BAD_TYPE, NOT_FOUND, UNREADABLE, EMPTY, NO_HEADER, IS_XLSX, IS_XLS, UNDECODABLE,
-    BINARY, BAD_CSV, BAD_XLSX, STRICT_MESSAGE, CRASH_MESSAGE, INTERRUPTED_MESSAGE,
+    BINARY, BAD_CSV, BAD_XLSX, TOO_MANY_ROWS, TOO_LARGE, STRICT_MESSAGE, CRASH_MESSAGE, INTERRUPTED_MESSAGE,
     # from care/domain/dms.py
     N_("The column %(column)s appears more than once (%(headers)s)"),
     N_("The %(kind)s file lacks the required column(s): %(columns)s"),
@@ -108,10 +122,39 @@ FILE_MESSAGES = (
 class Table:
     headers: list
     rows: list[tuple[int, list]]  # (row number as a spreadsheet shows it, cells)
+    unreadable: list[int] = field(default_factory=list)  # rows the CSV reader could not read
 
 
-def read_table(path: Path) -> Table:
-    """The header row and the non-blank data rows of a .csv or .xlsx file."""
+@dataclass(frozen=True)
+class _BadRecord:
+    """A CSV record the reader refused (a cell over csv.field_size_limit …) at `line`."""
+
+    line: int
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one file may hold (the import_max_rows / import_max_megabytes settings):
+    a workbook that unpacks to gigabytes (a decompression bomb) is refused before it is
+    read, and reading stops at the first data row over the cap, so memory stays bounded
+    whatever the file's size."""
+
+    rows: int = 300_000
+    megabytes: int = 200
+
+    @property
+    def bytes(self) -> int:
+        return self.megabytes * 1_000_000
+
+
+def limits_of(session: Session) -> Limits:
+    settings = load_settings(session)
+    return Limits(int(settings.import_max_rows), int(settings.import_max_megabytes))
+
+
+def read_table(path: Path, limits: Limits = Limits()) -> Table:  # noqa: B008 - frozen
+    """The header row and the non-blank data rows of a .csv or .xlsx file (ImportFileError
+    beyond `limits`)."""
     ext = path.suffix.lower()
     if ext not in EXTENSIONS:
         raise ImportFileError(BAD_TYPE, ext=ext or path.name)
@@ -120,22 +163,56 @@ def read_table(path: Path) -> Table:
     try:
         if path.stat().st_size == 0:
             raise ImportFileError(EMPTY)
-        records = _read_csv(path) if ext == ".csv" else _read_xlsx(path)
+        _check_size(path, ext, limits)
+        with closing(_read_csv(path) if ext == ".csv" else _read_xlsx(path)) as records:
+            return _table(records, limits)
     except OSError:
         raise ImportFileError(UNREADABLE) from None
-    header_at = next((i for i, cells in enumerate(records) if not is_blank(cells)), None)
-    if header_at is None:
+
+
+def _table(records: Iterator[list | _BadRecord], limits: Limits) -> Table:
+    """Collect the records streamed: blank rows are skipped, never kept."""
+    headers: list | None = None
+    rows: list[tuple[int, list]] = []
+    unreadable: list[int] = []
+    for i, cells in enumerate(records, start=1):  # i: the row as a spreadsheet shows it
+        if headers is None:
+            if isinstance(cells, _BadRecord):
+                raise ImportFileError(BAD_CSV, line=cells.line)
+            if not is_blank(cells):
+                headers = list(cells)
+            continue
+        if isinstance(cells, _BadRecord):
+            unreadable.append(i)
+        elif not is_blank(cells):
+            rows.append((i, list(cells)))
+        else:
+            continue
+        if len(rows) + len(unreadable) > limits.rows:
+            raise ImportFileError(TOO_MANY_ROWS, max=limits.rows)
+    if headers is None:
         raise ImportFileError(NO_HEADER)
-    rows = [
-        (i + 1, list(cells))
-        for i, cells in enumerate(records)
-        if i > header_at and not is_blank(cells)
-    ]
-    return Table(list(records[header_at]), rows)
+    return Table(headers, rows, unreadable)
+
+
+def _check_size(path: Path, ext: str, limits: Limits) -> None:
+    """A CSV file, or the unpacked parts of a workbook, over `limits.megabytes`."""
+    if ext == ".csv":
+        size = path.stat().st_size
+    else:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                size = sum(info.file_size for info in archive.infolist())
+        except (zipfile.BadZipFile, ValueError):
+            raise ImportFileError(BAD_XLSX) from None
+    if size > limits.bytes:
+        raise ImportFileError(TOO_LARGE, max=limits.megabytes)
 
 
 def decode_csv(data: bytes) -> str:
-    """UTF-8 (with or without BOM) strictly, else GB18030 as Chinese Excel writes it."""
+    """UTF-8 (with or without BOM) strictly, else GB18030 as Chinese Excel writes it, when
+    the result reads like Chinese (GB18030 decodes almost any bytes: a Shift-JIS, Big5 or
+    Windows-1252 file would otherwise import as garbage hanzi)."""
     if data[:4] == b"PK\x03\x04":
         raise ImportFileError(IS_XLSX)
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
@@ -153,18 +230,26 @@ def decode_csv(data: bytes) -> str:
                 text = data.decode("gb18030")
             except UnicodeDecodeError:
                 raise ImportFileError(UNDECODABLE) from None
+            if "\x00" not in text and not plausible_chinese(text):  # Shift-JIS, Big5 … as GB18030
+                raise ImportFileError(UNDECODABLE) from None
     if "\x00" in text:
         raise ImportFileError(BINARY)
     return text
 
 
-def _read_csv(path: Path) -> list[list]:
+def _read_csv(path: Path) -> Iterator[list | _BadRecord]:
+    """The records of a CSV file; one the reader refuses (a cell longer than
+    csv.field_size_limit, 128 KiB) is a _BadRecord, and reading goes on with the next
+    line (the reader starts afresh after an error), so that only that row is lost."""
     text = decode_csv(path.read_bytes())
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
-    try:
-        return [list(r) for r in reader]
-    except csv.Error:
-        raise ImportFileError(BAD_CSV, line=reader.line_num) from None
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            yield _BadRecord(reader.line_num)
 
 
 def _delimiter(text: str) -> str:
@@ -174,7 +259,8 @@ def _delimiter(text: str) -> str:
     return best if first.count(best) else ","
 
 
-def _read_xlsx(path: Path) -> list[list]:
+def _read_xlsx(path: Path) -> Iterator[list]:
+    """The rows of the active sheet, streamed (openpyxl's read-only mode)."""
     import openpyxl
 
     try:
@@ -185,9 +271,15 @@ def _read_xlsx(path: Path) -> list[list]:
         sheet = workbook.active if workbook.active is not None else workbook.worksheets[0]
         if hasattr(sheet, "reset_dimensions"):
             sheet.reset_dimensions()  # some exporters write a wrong <dimension>
-        return [list(r) for r in sheet.iter_rows(values_only=True)]
-    except Exception:  # noqa: BLE001
-        raise ImportFileError(BAD_XLSX) from None
+        rows = sheet.iter_rows(values_only=True)
+        while True:
+            try:
+                cells = next(rows)
+            except StopIteration:
+                return
+            except Exception:  # noqa: BLE001
+                raise ImportFileError(BAD_XLSX) from None
+            yield list(cells)
     finally:
         workbook.close()
 
@@ -263,16 +355,18 @@ def run_import(
     session.flush()
     try:
         spec = _spec(kind)
-        table = read_table(Path(path))
+        table = read_table(Path(path), limits_of(session))
         try:
             header = match_headers(kind, table.headers)
         except DmsError as exc:
             raise ImportFileError(exc.template, **exc.params) from None
-        run.total_rows = len(table.rows)
+        run.total_rows = len(table.rows) + len(table.unreadable)
         session.flush()
         if progress:
             progress(run)
         _Import(session, spec, header, table, run, now=now, strict=strict, progress=progress).run()
+    except StatementError as exc:
+        raise ImportStopped(f"the import stopped on a database error ({type(exc.orig or exc).__name__})") from None
     except ImportFileError as exc:
         run.status = "failed"
         run.error = str(exc)
@@ -329,6 +423,65 @@ def mark_interrupted(session: Session, run: ImportRun, *, now: datetime, stale_a
     return True
 
 
+STALE_AFTER = timedelta(minutes=10)  # the default of the CARE_IMPORT_STALE_MINUTES config
+
+
+def interrupt_stale_runs(session: Session, *, now: datetime, stale_after: timedelta = STALE_AFTER) -> int:
+    """Mark every queued or running import silent for `stale_after` as interrupted
+    (:func:`mark_interrupted`): at the first request after a start, on the import list and
+    in `care sweep`, so that no run cut off by a crash stays "running". How many."""
+    runs = session.scalars(
+        select(ImportRun)
+        .where(ImportRun.status.in_(("queued", "running")), ImportRun.updated_at <= now - stale_after)
+        .order_by(ImportRun.id)
+    ).all()
+    return sum(mark_interrupted(session, run, now=now, stale_after=stale_after) for run in runs)
+
+
+def purge_rejects(session: Session, *, now: datetime) -> int:
+    """Empty the stored rejects (their messages quote names, numbers, addresses: personal
+    data) of the runs finished more than the `import_rejects_retention_days` setting ago;
+    the counts stay. The rejects download reads only these. How many runs were purged."""
+    days = int(load_settings(session).import_rejects_retention_days)
+    runs = session.scalars(
+        select(ImportRun).where(ImportRun.finished_at < now - timedelta(days=days), ImportRun.rejected > 0)
+    ).all()
+    purged = 0
+    for run in runs:
+        if run.rejects:
+            run.rejects = []
+            purged += 1
+    session.flush()
+    return purged
+
+
+def sweep_imports(session: Session, *, now: datetime, stale_after: timedelta = STALE_AFTER) -> dict[str, int]:
+    """`care sweep`'s part for imports: runs cut off marked, expired rejects purged."""
+    return {
+        "imports_interrupted": interrupt_stale_runs(session, now=now, stale_after=stale_after),
+        "import_rejects_purged": purge_rejects(session, now=now),
+    }
+
+
+def delete_orphan_uploads(session: Session, folder: Path, *, now: datetime, stale_after: timedelta = STALE_AFTER) -> int:
+    """Delete the uploads a crash left behind (a finished run deletes its own file; the
+    rejects download never reads it): when no import is queued or running any more, every
+    file in `folder` older than `stale_after`. How many files were deleted."""
+    live = session.scalar(select(ImportRun.id).where(ImportRun.status.in_(("queued", "running"))).limit(1))
+    if live is not None or not folder.is_dir():
+        return 0
+    cutoff = (now - stale_after).timestamp()
+    deleted = 0
+    for path in folder.iterdir():
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                deleted += 1
+        except OSError:  # gone already, or not ours to delete: leave it
+            continue
+    return deleted
+
+
 def runs_statement() -> Select:
     """The import runs, newest first, with who started them (the import page's list)."""
     return (
@@ -350,7 +503,7 @@ def queue_run(
 ) -> ImportRun:
     """A file for the background worker: its header checked (ImportFileError on a bad
     file, nothing recorded) and a queued run recorded and flushed (its id for the page)."""
-    check_file(kind, path)
+    check_file(kind, path, limits_of(session))
     run = ImportRun(
         kind=kind[:16], filename=filename[:255], strict=strict, actor=actor.name[:64], user_id=actor.user_id,
         status="queued", started_at=now,
@@ -479,7 +632,8 @@ def _audit(session: Session, run: ImportRun, now: datetime) -> None:
     )
 
 
-def _chunks(items: list, size: int = CHUNK) -> Iterable[list]:
+def _chunks(items: list, size: int | None = None) -> Iterable[list]:
+    size = size or CHUNK
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
@@ -508,6 +662,10 @@ class _Import:
         run = self.run_
         tz = ZoneInfo(load_settings(self.session).timezone)
         parsed = [parse_row(self.header, n, cells, tz=tz) for n, cells in self.table.rows]
+        if self.table.unreadable:
+            problem = CellError(UNREADABLE_ROW, max=csv.field_size_limit())
+            parsed += [ParsedRow(n, {}, [("", problem)]) for n in self.table.unreadable]
+            parsed.sort(key=lambda p: p.row)
         self._finish_cells(parsed)
         self._duplicates(parsed)
         self._references(parsed)
@@ -564,7 +722,7 @@ class _Import:
             p.errors.sort(key=lambda e: self._order(e[0]))
 
     def _order(self, key: str) -> int:
-        return next(i for i, c in enumerate(self.spec.columns) if c.key == key)
+        return next((i for i, c in enumerate(self.spec.columns) if c.key == key), -1)
 
     def _duplicates(self, parsed: list[ParsedRow]) -> None:
         key = self.spec.key
@@ -646,6 +804,7 @@ class _Import:
     def _write(self, rows: list[ParsedRow]) -> None:
         if not rows:
             return
+        lock_kind(self.session, self.kind)
         model, key_field = self.model, self.key_field
         key_col = getattr(model, key_field)
         fields = [c.field for c in self.present if c.field != key_field]
@@ -721,7 +880,22 @@ class _Import:
         return values
 
 
-def check_file(kind: str, path: str | Path) -> None:
+def lock_kind(session: Session, kind: str) -> None:
+    """Serialize the writing of one kind until the transaction ends, so that two imports
+    of the same file at once do not both insert a new key (IntegrityError): the lookup of
+    existing keys and the writes of a chunk happen under it. A PostgreSQL advisory lock
+    (LOCK_KEY, the kind); on SQLite a write that changes nothing takes the database's
+    write lock before the lookup (like care.services.generator.lock_generation)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:key, :kind)"), {"key": LOCK_KEY, "kind": KINDS.index(kind)}
+        )
+    elif dialect == "sqlite":
+        session.execute(text("UPDATE import_runs SET id = id WHERE 1 = 0"))
+
+
+def check_file(kind: str, path: str | Path, limits: Limits = Limits()) -> None:  # noqa: B008 - frozen
     """Refuse a file early (before a background run): kind, type, encoding and header.
 
     Reads only the start of an .xlsx workbook; a CSV is decoded whole (that is what finds
@@ -737,6 +911,7 @@ def check_file(kind: str, path: str | Path) -> None:
             raise ImportFileError(NOT_FOUND)
         if path.stat().st_size == 0:
             raise ImportFileError(EMPTY)
+        _check_size(path, ext, limits)
         headers = _csv_header(path) if ext == ".csv" else _xlsx_header(path)
     except OSError:
         raise ImportFileError(UNREADABLE) from None

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from care.domain.callstate import TERMINAL_RANK, CallStatus, NormalizedEvent
 from care.models import CallAttempt
-from care.services import fallback
+from care.services import fallback, imports
 from care.services.call_event_apply import (
     apply_event,
     apply_to_attempt,
@@ -88,6 +88,7 @@ def sweep(session: Session, now: datetime, timeout_minutes: int | None = None) -
             counts["swept"] += 1
     session.flush()
     counts["fallbacks"] = fallback.sweep_fallbacks(session, now=now)
+    counts.update(imports.sweep_imports(session, now=now))
     log.info(
         "sweep: %d attempt(s) closed, %d re-applied, %d put aside",
         counts["swept"], counts["reapplied"], len(counts["put_aside"]),

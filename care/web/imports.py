@@ -6,10 +6,15 @@ under instance/uploads/ and imported by a thread (`care.services.imports.start_w
 its own session, committing per chunk) started once the request has committed the
 queued run, while the run page polls its progress; otherwise (tests) the import runs
 inside the request.
+
+A crash (kill -9) can leave a run "running" and its upload behind: the first request
+after a start (:func:`_after_a_start`), the import list and `care sweep` mark such runs
+interrupted, and the first request deletes the uploads no live run can still be reading.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from datetime import timedelta
@@ -21,6 +26,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 from wtforms import BooleanField, SelectField
 
@@ -43,11 +49,40 @@ from care.web.access import current_actor, roles_required
 from care.web.htmx import render
 from care.web.labels import IMPORT_KINDS
 from care.web.paging import Pager, page_number, paginate
-from care.web.unit_of_work import after_commit, keep_on_error
+from care.web.unit_of_work import WEBHOOK_PREFIX, after_commit, keep_on_error
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
 REJECTS_PER_PAGE = 50
+_STARTED = "care_imports_checked"  # app.extensions: the first request did its check
+
+log = logging.getLogger("care.imports")
+
+
+def _stale_after() -> timedelta:
+    return timedelta(minutes=current_app.config["CARE_IMPORT_STALE_MINUTES"])
+
+
+def _uploads() -> Path:
+    return Path(current_app.instance_path) / "uploads"
+
+
+@bp.before_app_request
+def _after_a_start() -> None:
+    """Once per process, at its first request (committed with it): the runs a crash cut
+    off are marked interrupted and the uploads they left are deleted. Cheap: one query
+    when nothing is left over. Not on a webhook (which commits its own work)."""
+    app = current_app._get_current_object()
+    if app.extensions.get(_STARTED) or request.path.startswith(WEBHOOK_PREFIX):
+        return
+    app.extensions[_STARTED] = True
+    now = utcnow()
+    try:
+        import_service.interrupt_stale_runs(db.session, now=now, stale_after=_stale_after())
+        import_service.delete_orphan_uploads(db.session, _uploads(), now=now, stale_after=_stale_after())
+    except SQLAlchemyError as exc:  # no schema yet, database away: the request answers for itself
+        db.session.rollback()
+        log.warning("import start-up check skipped (%s)", type(exc).__name__)
 
 
 class UploadForm(FlaskForm):
@@ -103,6 +138,7 @@ def reject_message(entry: dict) -> str:
 
 
 def _index(form: UploadForm, status: int = 200):
+    import_service.interrupt_stale_runs(db.session, now=utcnow(), stale_after=_stale_after())
     runs = paginate(
         import_service.runs_statement()
     )
@@ -172,8 +208,7 @@ def upload():
 @roles_required(*IMPORTERS)
 def run(run_id: int):
     run = db.get_or_404(ImportRun, run_id)
-    stale_after = timedelta(minutes=current_app.config["CARE_IMPORT_STALE_MINUTES"])
-    import_service.mark_interrupted(db.session, run, now=utcnow(), stale_after=stale_after)
+    import_service.mark_interrupted(db.session, run, now=utcnow(), stale_after=_stale_after())
     rejects = run.rejects or []
     pager = Pager.of(len(rejects), page_number(), REJECTS_PER_PAGE, clamp=True)
     return render(
@@ -220,7 +255,7 @@ def _client_filename(name: str | None) -> str:
 
 
 def _save(storage, ext: str) -> Path:
-    folder = Path(current_app.instance_path) / "uploads"
+    folder = _uploads()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}{ext}"
     storage.save(path)

@@ -372,3 +372,10 @@ def test_any_cell_content_is_parsed_or_rejected_never_raised(kind):
         assert set(row.values).isdisjoint({k for k, _ in row.errors})
 
     check()
+
+
+def test_plausible_chinese_tells_garbage_from_text():
+    assert dms.plausible_chinese("王小明 / 成都") and dms.plausible_chinese("Renée Müller") and dms.plausible_chinese("")
+    assert not dms.plausible_chinese("墹彫柧 / 惉搒")  # Shift-JIS 王小明 / 成都 read as GB18030
+    assert not dms.plausible_chinese("Ren閑 M黮ler")  # Windows-1252
+    assert not dms.plausible_chinese("\ue77b\ue616\ue80b")  # Big5: private-use characters

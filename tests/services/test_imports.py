@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -405,6 +406,110 @@ def test_unreadable_files_are_refused_with_a_reason(session, tmp_path, name, con
     assert session.scalar(select(func.count()).select_from(Customer)) == 0
 
 
+ROWS_ZH = ["customer_no,name,city", "C001,王小明,成都", "C002,李娜,北京"]
+ROWS_LATIN = ["customer_no,name,city", "C001,Renée Müller,Zürich"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "encoding"),
+    [(["customer_no,name,city", "C001,王小明,成都"], "shift_jis"), (ROWS_ZH[:2], "big5"), (ROWS_LATIN, "cp1252")],
+)
+def test_a_file_in_another_encoding_is_refused_and_changes_nothing(session, tmp_path, lines, encoding):
+    load(session, "customers", write_csv(tmp_path, "good.csv", ["customer_no,name,city", "C001,王小明,成都"]))
+    session.commit()
+    path = write_csv(tmp_path, "other.csv", lines, encoding)
+    with pytest.raises(ImportFileError, match="neither UTF-8 nor GB18030"):
+        imports.check_file("customers", path)
+    with pytest.raises(ImportFileError, match="neither UTF-8 nor GB18030"):
+        load(session, "customers", path)
+    session.commit()
+    assert [(c.name, c.city) for c in session.scalars(select(Customer))] == [("王小明", "成都")]
+    run = session.scalars(select(ImportRun).order_by(ImportRun.id.desc())).first()
+    assert (run.status, run.created, run.updated) == ("failed", 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("lines", "encoding"),
+    [(ROWS_ZH, "gb18030"), (ROWS_ZH, "utf-8-sig"), (ROWS_LATIN, "utf-8"), (ROWS_LATIN, "gb18030"),
+     (["customer_no,name,city", "C001,欧阳翀,䶮城"], "gb18030")],
+)
+def test_the_allowed_encodings_still_import(session, tmp_path, lines, encoding):
+    run = load(session, "customers", write_csv(tmp_path, "c.csv", lines, encoding))
+    assert run.status == "done" and run.created == len(lines) - 1
+    assert customer(session, "C001").name == lines[1].split(",")[1]
+
+
+def test_a_huge_cell_rejects_its_row_and_keeps_the_others(session, tmp_path):
+    big = "x" * 1_000_000  # over csv.field_size_limit, in a column the import ignores
+    path = write_csv(
+        tmp_path,
+        "c.csv",
+        ["customer_no,name,notes", "C001,张伟,", "C002,王芳,ok", "", f"C003,李娜,{big}", "C004,赵六,fine"],
+    )
+    imports.check_file("customers", path)
+    run = load(session, "customers", path)
+    assert (run.status, run.total_rows, run.created, run.rejected) == ("done", 4, 3, 1)
+    assert [imports.public_reject(r) for r in run.all_rejects] == [
+        {"row": 5, "column": "", "error": "The row cannot be read: a cell has more than 131072 characters or broken quotes"}
+    ]
+    assert sorted(session.scalars(select(Customer.customer_no))) == ["C001", "C002", "C004"]
+
+
+def test_a_huge_cell_in_the_header_refuses_the_file(session, tmp_path):
+    path = write_csv(tmp_path, "c.csv", ["customer_no,name," + "x" * 200_000, "C001,张伟,"])
+    with pytest.raises(ImportFileError, match=r"not a readable CSV table \(line 1\)"):
+        load(session, "customers", path)
+
+
+def _workbook(path, rows, pad_bytes=0):
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet()
+    ws.append(["customer_no", "name"])
+    for i in range(rows):
+        ws.append([f"B{i:05d}", f"客户{i}"])
+    wb.save(path)
+    if pad_bytes:  # a part that packs to almost nothing: a decompression bomb in miniature
+        import zipfile
+
+        with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("xl/media/pad.bin", b"\0" * pad_bytes)
+    return path
+
+
+def test_the_caps_are_settings(session):
+    assert imports.limits_of(session) == imports.Limits(rows=300_000, megabytes=200)
+
+
+def test_a_file_over_the_row_cap_is_refused_while_streaming(session, tmp_path, monkeypatch):
+    monkeypatch.setattr(imports, "limits_of", lambda _session: imports.Limits(rows=50, megabytes=200))
+    path = _workbook(tmp_path / "many.xlsx", 51)
+    with pytest.raises(ImportFileError, match="more than 50 data rows"):
+        load(session, "customers", path)
+    assert session.scalar(select(func.count()).select_from(Customer)) == 0
+    assert load(session, "customers", _workbook(tmp_path / "ok.xlsx", 50)).created == 50
+    # reading stops at the first row over the cap: never more than the cap in memory
+    seen = []
+    rows = imports._read_xlsx(_workbook(tmp_path / "big.xlsx", 500))
+    monkeypatch.setattr(imports, "_read_xlsx", lambda _path: (seen.append(r) or r for r in rows))
+    with pytest.raises(ImportFileError, match="more than 50 data rows"):
+        imports.read_table(tmp_path / "big.xlsx", imports.Limits(rows=50))
+    assert len(seen) == 52  # the header and 51 rows
+
+
+def test_a_workbook_unpacking_over_the_size_cap_is_refused_before_reading(session, tmp_path, monkeypatch):
+    monkeypatch.setattr(imports, "limits_of", lambda _session: imports.Limits(rows=1000, megabytes=1))
+    bomb = _workbook(tmp_path / "bomb.xlsx", 3, pad_bytes=2_000_000)
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(ImportFileError, match="more than 1 MB of data"):
+        imports.check_file("customers", bomb, imports.Limits(megabytes=1))
+    with pytest.raises(ImportFileError, match="more than 1 MB of data"):
+        load(session, "customers", bomb)
+    big = write_csv(tmp_path, "big.csv", ["customer_no,name"] + [f"C{i:06d},{'x' * 40}" for i in range(30_000)])
+    with pytest.raises(ImportFileError, match="more than 1 MB of data"):
+        load(session, "customers", big)
+    assert session.scalar(select(func.count()).select_from(Customer)) == 0
+
+
 def test_unknown_kind_is_refused(session, tmp_path):
     path = write_csv(tmp_path, "c.csv", ["vin", V[1]])
     with pytest.raises(ImportFileError, match="Unknown kind “cars”"):
@@ -456,6 +561,66 @@ def test_large_files_use_a_bounded_number_of_statements(app_ctx, session, tmp_pa
     assert first < 40, first  # not one statement per row
     assert second < 40, second
     assert session.scalar(select(func.count()).select_from(Customer).where(Customer.no_call_by == "import:many2.csv")) == 1250
+
+
+def _import_in_threads(app, path, *, per_chunk: bool, n=2):
+    barrier = threading.Barrier(n)
+    runs, errors = [], []
+
+    def work():
+        with app.app_context():
+            session = db.session
+            try:
+                barrier.wait(10)
+                progress = (lambda _run: session.commit()) if per_chunk else None
+                run = load(session, "customers", path, progress=progress)
+                session.commit()
+                runs.append((run.created, run.updated, run.unchanged, run.rejected))
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+                session.rollback()
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=work) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return runs, errors
+
+
+@pytest.mark.parametrize("per_chunk", [False, True], ids=["one-transaction", "commit-per-chunk"])
+def test_two_imports_of_the_same_file_at_once_both_succeed(app, tmp_path, monkeypatch, per_chunk):
+    monkeypatch.setattr(imports, "CHUNK", 100)
+    path = write_csv(
+        tmp_path, "same.csv", ["customer_no,name,mobile"] + [f"S{i:04d},客户{i},138{i:08d}" for i in range(450)]
+    )
+    runs, errors = _import_in_threads(app, path, per_chunk=per_chunk)
+    assert not errors, [type(e).__name__ for e in errors]
+    assert len(runs) == 2
+    assert sorted((created + updated + unchanged, rejected) for created, updated, unchanged, rejected in runs) == [
+        (450, 0),
+        (450, 0),
+    ]
+    assert sum(created for created, *_ in runs) == 450  # each row inserted once, no IntegrityError
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Customer)) == 450
+        assert [r.status for r in db.session.scalars(select(ImportRun))] == ["done", "done"]
+
+
+def test_a_database_error_names_its_type_not_the_row_data(session, tmp_path, monkeypatch):
+    from sqlalchemy.exc import IntegrityError
+
+    def refuse(self, rows):
+        raise IntegrityError("INSERT …", {"name": "王小明", "mobile": "+8613912345678"}, Exception("Key (x)=(王小明)"))
+
+    monkeypatch.setattr(imports._Import, "_write", refuse)
+    path = write_csv(tmp_path, "c.csv", ["customer_no,name,mobile", "C1,王小明,13912345678"])
+    with pytest.raises(imports.ImportStopped) as err:
+        load(session, "customers", path)
+    assert "王小明" not in str(err.value) and "139" not in str(err.value)
+    assert err.value.__suppress_context__ and "Exception" in str(err.value)
 
 
 def test_each_import_is_audited_without_row_data(session):

@@ -304,3 +304,94 @@ def test_a_run_cut_off_by_a_restart_is_shown_as_interrupted(app, client, login_a
     client.get(f"/imports/{fresh_id}")
     with app.app_context():
         assert db.session.get(ImportRun, fresh_id).status == "running"
+
+
+def test_runs_cut_off_by_a_crash_are_marked_on_the_list_at_start_and_in_the_sweep(app, client, login_as, runner):
+    """kill -9 leaves runs "running" and their uploads behind: the first request after a
+    start, the import list and `care sweep` mark them; the leftover uploads are deleted."""
+    import os
+    from datetime import timedelta
+
+    from care.models.types import utcnow
+
+    user = login_as("care_manager")
+    stale = utcnow() - timedelta(minutes=app.config["CARE_IMPORT_STALE_MINUTES"] + 1)
+
+    def cut_off(name):
+        with app.app_context():
+            run = ImportRun(kind="customers", filename=name, status="running", processed_rows=7,
+                            actor=user.username, user_id=user.id, started_at=stale, updated_at=stale)
+            db.session.add(run)
+            db.session.commit()
+            return run.id
+
+    def status(run_id):
+        with app.app_context():
+            return db.session.get(ImportRun, run_id).status
+
+    # the list
+    first = cut_off("list.csv")
+    page = client.get("/imports/").get_data(as_text=True)
+    assert status(first) == "failed" and "hx-trigger=\"every" not in page
+    # the first request after a start, with an upload left behind
+    folder = Path(app.instance_path) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    left = folder / "0123456789abcdef.csv"
+    left.write_text("customer_no,name\nC1,王小明\n", encoding="utf-8")
+    os.utime(left, (stale.timestamp(), stale.timestamp()))
+    second = cut_off("start.csv")
+    app.extensions.pop("care_imports_checked", None)  # as after a restart
+    assert client.get("/").status_code in (200, 302)
+    assert status(second) == "failed" and not left.exists()
+    # the sweep
+    third = cut_off("sweep.csv")
+    result = runner.invoke(args=["care", "sweep", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"imports_interrupted": 1' in result.output
+    assert status(third) == "failed"
+
+
+def test_a_live_run_keeps_its_upload(app, client, login_as):
+    import os
+    from datetime import timedelta
+
+    from care.models.types import utcnow
+    from care.services import imports as import_service
+
+    user = login_as("care_manager")
+    with app.app_context():
+        db.session.add(ImportRun(kind="customers", filename="live.csv", status="running",
+                                 actor=user.username, user_id=user.id))
+        db.session.commit()
+        folder = Path(app.instance_path) / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        upload_file = folder / "fedcba9876543210.csv"
+        upload_file.write_text("customer_no,name\n", encoding="utf-8")
+        old = (utcnow() - timedelta(hours=2)).timestamp()
+        os.utime(upload_file, (old, old))
+        assert import_service.delete_orphan_uploads(db.session, folder, now=utcnow()) == 0
+        assert upload_file.exists()
+        upload_file.unlink()
+
+
+def test_stored_rejects_are_purged_after_the_retention_period(app, client, login_as, runner):
+    from datetime import timedelta
+
+    from care.models.types import utcnow
+    from care.services.settings import load_settings
+
+    login_as("care_manager")
+    assert upload(client, "customers", DATA / "customers_utf8_bom.csv").status_code == 303
+    with app.app_context():
+        run = db.session.scalar(select(ImportRun))
+        assert run.rejects and load_settings(db.session).import_rejects_retention_days == 7
+        run.finished_at = utcnow() - timedelta(days=8)
+        db.session.commit()
+        run_id, rejected = run.id, run.rejected
+    result = runner.invoke(args=["care", "sweep", "--json"])
+    assert '"import_rejects_purged": 1' in result.output
+    with app.app_context():
+        run = db.session.get(ImportRun, run_id)
+        assert run.rejects == [] and run.rejected == rejected  # the counts stay
+    download = client.get(f"/imports/{run_id}/rejects.csv").get_data(as_text=True)
+    assert len(download.strip().splitlines()) == 1  # the header only
