@@ -179,3 +179,39 @@ def test_sim_events_through_the_webhook(app, client, world):
         assert client.post("/webhooks/events", data=body, headers=headers).status_code < 300
     [a] = attempts(app)
     assert a.status == "completed" and a.duration_s == 61
+
+
+def test_simultaneous_starts_make_one_attempt_per_task(app, client, world):
+    """Issue 9 item 19: three clicks at once by one user (three tabs) ring the customer
+    once: exactly one attempt per task, the others get the in-progress refusal."""
+    import threading
+
+    from care.models import User
+    from tests.conftest import PASSWORD
+
+    with app.app_context():
+        s = db.session
+        me = s.get(User, world["me"])
+        tasks = [make_task(s, make_customer(s, mobile=f"+861380013{n:04d}"), assignee=me, now=MORNING).id for n in range(7)]
+        s.commit()
+    clients = [app.test_client() for _ in range(3)]
+    for c in clients:
+        assert c.post("/auth/login", data={"username": "spec", "password": PASSWORD}).status_code == 303
+    for task_id in tasks:
+        barrier = threading.Barrier(len(clients))
+        codes: list[int] = []
+
+        def click(c, task_id=task_id, barrier=barrier, codes=codes):
+            barrier.wait(10)
+            codes.append(c.post(f"/calls/start/{task_id}", data={"force": "busy"}, headers=HX).status_code)
+
+        threads = [threading.Thread(target=click, args=(c,)) for c in clients]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(codes) == [200, 422, 422], (task_id, codes)
+    by_task: dict[int, int] = {}
+    for a in attempts(app):
+        by_task[a.task_id] = by_task.get(a.task_id, 0) + 1
+    assert all(by_task.get(t) == 1 for t in tasks), by_task
