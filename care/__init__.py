@@ -70,6 +70,9 @@ def create_app(config: dict | None = None) -> Flask:
     from care import scheduler
 
     scheduler.start(app)  # only when serving with CARE_SCHEDULER on (not tests, not CLI)
+    from care import applier
+
+    applier.start(app)  # when serving: apply at once the events a crash left unapplied
     return app
 
 
