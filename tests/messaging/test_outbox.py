@@ -429,3 +429,93 @@ def test_two_workers_claim_a_message_once(app, session):
     assert not outbox.claim(session, first, now=until - timedelta(seconds=1), until=until)
     assert outbox.claim(session, first, now=until, until=until + outbox.LEASE)  # the lease ended
     session.rollback()
+
+
+WORKER = """
+import json, sys
+from datetime import datetime
+from care import create_app
+from care.extensions import db
+from care.messaging import outbox
+from care.messaging.adapters import HttpSms
+from care.services.settings import load_settings
+config, now = json.loads(sys.argv[1]), datetime.fromisoformat(sys.argv[2])
+app = create_app(config)
+with app.app_context():
+    gateway = HttpSms(config["CARE_SMS_URL"])
+    outbox.send_due(db.session, settings=load_settings(db.session), now=now, adapter_for=lambda ch: gateway,
+                    limit=1000, commit=db.session.commit, clock=lambda: now)
+"""
+
+
+def test_a_worker_killed_with_sigkill_resends_at_most_the_message_in_flight(app, session, tmp_path):
+    """The issue's reproduction end to end: a worker process sending to an HTTP SMS
+    gateway is killed with SIGKILL while the gateway holds its 21st request; the rerun
+    (after the lease) completes the queue, and the gateway saw each Idempotency-Key once
+    but for the one in flight."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from pathlib import Path
+
+    keys: list[str] = []
+    arrived, release = threading.Event(), threading.Event()
+    hold_at = {"n": 21}
+
+    class Gateway(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            keys.append(self.headers["Idempotency-Key"])
+            if len(keys) == hold_at["n"]:
+                arrived.set()
+                release.wait(30)  # in flight when the worker dies
+            body = b'{"id": "ok"}'
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    for n in range(60):
+        make(session, key=f"kill:{n}")
+    session.commit()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = {
+        "TESTING": True, "INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x", "CARE_WEBHOOK_SECRET": "y",
+        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+        "SQLALCHEMY_ENGINE_OPTIONS": app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+        "CARE_SMS_URL": f"http://127.0.0.1:{server.server_port}/sms",
+    }
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+
+    def worker(now):
+        return subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(config), now.isoformat()], env=env)
+
+    try:
+        first = worker(NOW)
+        assert arrived.wait(60), "the worker never reached its 21st message"
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(30)
+        release.set()
+        in_flight = keys[-1]
+        hold_at["n"] = -1
+        assert worker(NOW + outbox.LEASE + timedelta(seconds=1)).wait(120) == 0
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+    assert {k for k in keys if keys.count(k) > 1} <= {in_flight}
+    assert set(keys) == {f"kill:{n}" for n in range(60)} and len(keys) <= 61
+    session.expire_all()
+    assert {m.status for m in session.scalars(select(OutboxMessage))} == {"sent"}
