@@ -215,18 +215,22 @@ def panel(attempt_id: int):
 @public
 @csrf.exempt
 def twiml(attempt_id: int):
-    """Twilio fetches this when the agent answers: dial the customer. Signed requests only."""
-    attempt = db.session.get(CallAttempt, attempt_id)
-    if attempt is None:
-        abort(404)
+    """Twilio fetches this when the agent answers: dial the customer. Signed requests only:
+    the signature is checked first, so an unsigned request cannot even learn which
+    attempt ids exist (403 for all of them). The signed URL and the TwiML's action URLs
+    are built on CARE_PUBLIC_BASE_URL only, never on the Host header (issue 9 item 21):
+    without it nothing can be checked (403)."""
     base = (current_app.config.get("CARE_PUBLIC_BASE_URL") or "").strip().rstrip("/")
-    if not base:  # only Twilio fetches this, and it needs the configured base (never Host)
-        abort(404)
+    if not base:
+        abort(403)
     url = base + request.full_path.rstrip("?")
     params = request.form if request.method == "POST" else {}
     token = current_app.config.get("CARE_TWILIO_AUTH_TOKEN") or ""
     if not verify_twilio(token, url, params, request.headers.get(TWILIO_HEADER)):
         abort(403)
+    attempt = db.session.get(CallAttempt, attempt_id)
+    if attempt is None:
+        abort(404)
     xml = twilio_adapter.dial_twiml(
         base=base, attempt_id=attempt.id, to_number=attempt.to_number, caller_id=attempt.caller_id
     )

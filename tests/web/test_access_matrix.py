@@ -102,7 +102,7 @@ ACCESS: dict[str, tuple] = {
     # the panel outside htmx sends the browser to the contact page
     "calls.start": (CALLERS, "POST", {"task_id": "{task}"}, SEE_OTHER),
     "calls.panel": (CALLERS, "GET", {"attempt_id": "{attempt}"}, FOUND),
-    "calls.twiml": (PUBLIC, "POST", {"attempt_id": 999999}, NOT_FOUND),
+    "calls.twiml": (PUBLIC, "POST", {"attempt_id": 999999}, 403),
     # provider webhooks: authenticated by signature (an empty body is a 400)
     "webhooks.twilio_status": (PUBLIC, "POST", {}, BAD),
     "webhooks.twilio_dial": (PUBLIC, "POST", {}, BAD),

@@ -316,4 +316,4 @@ def test_twiml_never_signed_against_the_host_header(app, client, world):
     sig = RequestValidator("tok").compute_signature(f"http://evil.example/calls/twiml/{a.id}", params)
     r = client.post(f"/calls/twiml/{a.id}", data=params, headers={"X-Twilio-Signature": sig},
                     environ_overrides=follow_host(app, client, "evil.example"))
-    assert r.status_code == 404
+    assert r.status_code == 403
