@@ -53,6 +53,7 @@ def create_app(config: dict | None = None) -> Flask:
     from care.telephony.sim import parse_mix
 
     get_provider(app)  # a misspelt CARE_TELEPHONY fails at start-up, not at the first call
+    care_config.check_callback_base(app)  # a real provider without CARE_PUBLIC_BASE_URL too
     parse_mix(app.config.get("CARE_SIM_MIX"))
     from care.applier import check_mode
 
@@ -69,6 +70,9 @@ def create_app(config: dict | None = None) -> Flask:
     from care import scheduler
 
     scheduler.start(app)  # only when serving with CARE_SCHEDULER on (not tests, not CLI)
+    from care import applier
+
+    applier.start(app)  # when serving: apply at once the events a crash left unapplied
     return app
 
 

@@ -24,6 +24,12 @@ attempt id to this module. What happens next is ``CARE_WEBHOOK_APPLY``:
     Every :data:`RESCAN_SECONDS` it also applies events that nobody handed over and
     that are older than :data:`RESCAN_AGE_SECONDS` (a worker killed between the commit
     and the apply, an apply that failed); ``care sweep`` does the same from cron.
+    Its first round is such a rescan, of every event received before the thread
+    started: after a crash the events the dead process left are applied at start-up,
+    not a minute after the next webhook (issue 9 item 20). The thread starts with the
+    serving process (:func:`start`, from ``create_app``), and in a forked worker on its
+    first event. Applying an attempt another live process is about to apply is
+    harmless (below).
 ``inline``
     The same apply in the request, after the event's commit: for a single-threaded
     server or a debugging session; the response waits for it.
@@ -175,6 +181,36 @@ def webhook(app: Flask):
     return applier_for(app).webhook()
 
 
+def serving(app: Flask) -> bool:
+    """True when this process serves requests (a WSGI server imported the app, or
+    ``flask run``'s serving process), not in tests or a CLI command."""
+    if app.testing:
+        return False
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return True  # a WSGI server (gunicorn …) imported the app
+    if ctx.command.name != "run":
+        return False  # `flask care …`, `flask shell` …
+    reload = ctx.params.get("reload")
+    if reload is None:
+        from flask.helpers import get_debug_flag
+
+        reload = get_debug_flag()
+    return not reload or os.environ.get("WERKZEUG_RUN_MAIN") == "true"  # the reloader's child serves
+
+
+def start(app: Flask) -> Applier | None:
+    """At start-up of a serving process in ``background`` mode: start the thread now, so
+    that its first round applies what a crashed process left (see the module doc)."""
+    if app.config.get("CARE_WEBHOOK_APPLY", "background") != "background" or not serving(app):
+        return None
+    applier = applier_for(app)
+    applier.start()
+    return applier
+
+
 def applier_for(app: Flask) -> Applier:
     applier = app.extensions.get(_EXTENSION_KEY)
     if applier is None:
@@ -238,6 +274,11 @@ class Applier:
             self._last_event = now
             if wake:
                 self._cond.notify()
+
+    def start(self) -> None:
+        """Start the thread if it is not running (its first round is the start-up rescan)."""
+        with self._cond:
+            self._ensure_thread()
 
     def _ensure_thread(self) -> None:
         pid = os.getpid()
@@ -321,7 +362,11 @@ class Applier:
         return None
 
     def _run(self) -> None:
-        last_rescan = self.clock()
+        # The first round is a rescan of everything received before now: events left by
+        # a crashed process (or one being restarted) wait for no new webhook.
+        started_at = utcnow()
+        last_rescan = self.clock() - self.rescan_seconds
+        first = True
         while True:
             with self._cond:
                 chunk = self._next(last_rescan)
@@ -341,7 +386,8 @@ class Applier:
                                 self._forced = False
                         if self.clock() - last_rescan >= self.rescan_seconds:
                             last_rescan = self.clock()
-                            self._rescan()
+                            self._rescan(received_before=started_at if first else None)
+                            first = False
                     finally:
                         db.session.remove()
             except Exception as exc:  # noqa: BLE001 - keep the thread alive
@@ -352,15 +398,21 @@ class Applier:
                     self.round_done.set()
                     self._cond.notify_all()
 
-    def _rescan(self) -> None:
+    def _rescan(self, *, received_before=None) -> None:
+        """Apply left-over events received before ``received_before`` (default: older than
+        the rescan age), then catch up final hooks. At start-up (``received_before`` given)
+        it goes on past :data:`RESCAN_LIMIT` while rounds make progress."""
         from care.services.call_event_apply import pending_attempts, unfinalized_attempts
 
-        before = utcnow() - timedelta(seconds=self.rescan_age)
-        ids = pending_attempts(db.session, received_before=before, limit=RESCAN_LIMIT)
-        db.session.rollback()
-        done = sum(apply_each(ids[i : i + CHUNK]) for i in range(0, len(ids), CHUNK))
-        if ids:
-            log.info("applier: %d attempt(s) with left-over events, %d applied", len(ids), done)
+        before = received_before or utcnow() - timedelta(seconds=self.rescan_age)
+        while True:
+            ids = pending_attempts(db.session, received_before=before, limit=RESCAN_LIMIT)
+            db.session.rollback()
+            done = sum(apply_each(ids[i : i + CHUNK]) for i in range(0, len(ids), CHUNK))
+            if ids:
+                log.info("applier: %d attempt(s) with left-over events, %d applied", len(ids), done)
+            if received_before is None or len(ids) < RESCAN_LIMIT or not done or self._stopped:
+                break
         unfinalized = unfinalized_attempts(db.session, ended_before=before, limit=RESCAN_LIMIT)
         if unfinalized:
             try:

@@ -7,8 +7,9 @@ One commit per command (architecture.md), as the web's unit of work does per req
 each command is wrapped by :func:`one_transaction`, which commits once when the command
 returns and rolls back on :func:`fail` or any error, printing one line. What a command
 prints reaches stdout only after its commit, so it never reports work that was not
-saved. `care outbox` is a worker: each round is a transaction of its own
-(:func:`transaction`).
+saved. `care outbox` is a worker: it commits each message's claim before sending it
+and its result after (care/messaging/outbox.py), so a worker killed mid-round resends
+at most the message in flight.
 """
 
 from __future__ import annotations
@@ -420,8 +421,14 @@ def outbox_cmd(once, interval, limit, as_json):
         sys.exit(1)
 
     def one_round() -> dict:
-        with transaction():  # a worker: each round commits what it sent
-            return send_due(db.session, settings=load_settings(db.session), now=utcnow(), adapter_for=adapter_for, limit=limit)
+        # A worker: each claim and each result commits (send_due's `commit`), so that a
+        # kill mid-round repeats at most the message in flight; an error rolls back the
+        # message in hand only (its claim, committed, lapses after the lease).
+        with transaction():
+            return send_due(
+                db.session, settings=load_settings(db.session), now=utcnow(), adapter_for=adapter_for,
+                limit=limit, commit=db.session.commit, clock=utcnow,
+            )
 
     if once:
         counts = one_round()
@@ -439,7 +446,7 @@ def outbox_cmd(once, interval, limit, as_json):
             # a full round may have left more due: go again at once
             if sum(counts.values()) < limit:
                 _time.sleep(interval)
-    except KeyboardInterrupt:  # the round in progress was rolled back (transaction)
+    except KeyboardInterrupt:  # what was sent is recorded; the message in hand rolled back
         click.echo("outbox worker stopped")
 
 

@@ -30,6 +30,7 @@ ENV_KEYS = {
     "SCHEDULER": "CARE_SCHEDULER",
     "SIM_MIX": "CARE_SIM_MIX",
     "SIM_DELAY": "CARE_SIM_DELAY",
+    "SIM_BASE_URL": "CARE_SIM_BASE_URL",
     "GENERIC_URL": "CARE_GENERIC_URL",
     "WEBHOOK_APPLY": "CARE_WEBHOOK_APPLY",
     "APPLY_IDLE_MS": "CARE_APPLY_IDLE_MS",
@@ -54,12 +55,18 @@ class Defaults:
     CARE_TWILIO_AUTH_TOKEN = None
     CARE_TWILIO_FROM = None
     CARE_WEBHOOK_SECRET: str | None = None
+    # The base URL the provider calls back and fetches TwiML from. Required for the real
+    # providers (check_callback_base): never the request's Host header, which the client
+    # chooses (issue 9 item 21).
     CARE_PUBLIC_BASE_URL = None
     # The call simulator (care/telephony/sim.py): outcome weights, seconds between events,
     # its thread (None: on unless app.testing). The PBX bridge of CARE_TELEPHONY=generic.
     CARE_SIM_MIX = "answered=50,no_answer=25,busy=15,failed=5,canceled=5"
     CARE_SIM_DELAY = 1.0
     CARE_SIM_THREAD: bool | None = None
+    # Where the simulator posts its events when CARE_PUBLIC_BASE_URL is unset: None is the
+    # address the serving process is bound to (care.web.calls.sim_callback_base).
+    CARE_SIM_BASE_URL: str | None = None
     CARE_GENERIC_URL: str | None = None
     # Provider events are stored and answered first, then folded onto the attempt by a
     # thread of the serving process ("background") or in the request ("inline");
@@ -137,3 +144,27 @@ def load(app, overrides: dict | None) -> None:
     else:
         engine_options.setdefault("pool_pre_ping", True)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options
+
+
+REAL_PROVIDERS = ("twilio", "generic")
+
+
+def check_callback_base(app) -> None:
+    """At start-up: a real provider (twilio, generic) needs CARE_PUBLIC_BASE_URL, an
+    absolute http(s) URL; without it the callback URLs would come from the request's Host
+    header, which the client chooses. The simulator may do without (it posts to the
+    server's own address). Raises ValueError."""
+    from urllib.parse import urlsplit
+
+    provider = (app.config.get("CARE_TELEPHONY") or "sim").strip().lower()
+    for key in ("CARE_PUBLIC_BASE_URL", "CARE_SIM_BASE_URL"):
+        value = (app.config.get(key) or "").strip()
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+                raise ValueError(f"{key} must be an absolute http(s) URL such as https://care.example.com, not {value!r}")
+    if provider in REAL_PROVIDERS and not (app.config.get("CARE_PUBLIC_BASE_URL") or "").strip():
+        raise ValueError(
+            f"CARE_TELEPHONY={provider} needs CARE_PUBLIC_BASE_URL: the URL the provider reaches "
+            "this app at (its call events and TwiML); it is never taken from a request's Host header"
+        )

@@ -143,21 +143,28 @@ def test_a_failed_apply_is_logged_and_the_thread_lives_on(bg_app, monkeypatch, c
         assert call_events.pending_attempts(db.session) == [first]
 
 
-def test_rescan_applies_events_nobody_handed_over(bg_app):
-    """A worker killed between commit and apply: its events are picked up by age."""
-    attempt_id = new_attempt(bg_app)
-    with bg_app.app_context():
+def orphan_event(app, attempt_id: int, event_id: str = "orphan", *, age: timedelta = timedelta(minutes=5)) -> None:
+    """An event stored by a process that died before applying it."""
+    with app.app_context():
         db.session.add(
             CallEvent(
-                event_id="orphan", attempt_id=attempt_id, provider="generic", kind="status", status="busy",
-                raw_status="busy", sequence=1, received_at=datetime.now(UTC) - timedelta(minutes=5),
-                payload=body(attempt_id, "orphan", "busy"),
+                event_id=event_id, attempt_id=attempt_id, provider="generic", kind="status", status="busy",
+                raw_status="busy", sequence=1, received_at=datetime.now(UTC) - age,
+                payload=body(attempt_id, event_id, "busy"),
             )
         )
         db.session.commit()
+
+
+def test_rescan_applies_events_nobody_handed_over(bg_app):
+    """A worker killed between commit and apply: its events are picked up by age."""
     clock = Clock()
     applier = install(bg_app, clock=clock, idle=0, rescan_seconds=60, rescan_age=1)
-    applier.submit(new_attempt(bg_app))  # starts the thread
+    applier.start()
+    assert applier.round_done.wait(10)  # the start-up rescan (nothing left over yet)
+    attempt_id = new_attempt(bg_app)
+    orphan_event(bg_app, attempt_id)
+    applier.submit(new_attempt(bg_app))
     assert applier.wait_idle(10)
     assert get_attempt(bg_app, attempt_id).status == "requested"  # a minute has not passed
     applier.round_done.clear()
@@ -165,6 +172,30 @@ def test_rescan_applies_events_nobody_handed_over(bg_app):
     applier.wake()
     assert applier.round_done.wait(10)
     assert get_attempt(bg_app, attempt_id).outcome == "busy"
+
+
+def test_events_left_by_a_crash_are_applied_at_start_up(bg_app):
+    """Issue 9 item 20: the first round is a rescan of everything received before the
+    thread started (even a second ago), without waiting for a webhook or a minute."""
+    old, recent = new_attempt(bg_app), new_attempt(bg_app)
+    orphan_event(bg_app, old, "old")
+    orphan_event(bg_app, recent, "recent", age=timedelta(seconds=1))  # younger than the rescan age
+    applier = install(bg_app, clock=Clock(), idle=0, rescan_seconds=60, rescan_age=30)
+    applier.start()  # no submit, no webhook, the clock does not move
+    assert applier.round_done.wait(10)
+    assert get_attempt(bg_app, old).outcome == "busy" and get_attempt(bg_app, recent).outcome == "busy"
+    with bg_app.app_context():
+        assert call_events.pending_attempts(db.session) == []
+
+
+def test_the_serving_process_starts_the_thread_with_the_app(bg_app, monkeypatch):
+    started = []
+    monkeypatch.setattr(applier_module.Applier, "start", lambda self: started.append(self))
+    assert applier_module.start(bg_app) is None and started == []  # tests do not serve
+    monkeypatch.setattr(applier_module, "serving", lambda app: True)
+    assert applier_module.start(bg_app) is started[0]
+    bg_app.config["CARE_WEBHOOK_APPLY"] = "inline"
+    assert applier_module.start(bg_app) is None and len(started) == 1
 
 
 def test_a_forked_process_starts_its_own_thread(bg_app, monkeypatch):

@@ -1,9 +1,13 @@
 """Delivery adapters for outbox messages (spec/interfaces.md).
 
 - SMS ``CARE_SMS``: ``log`` (default: a log line with the message id only, recorded as
-  sent), ``twilio`` (Messages.json, basic auth, From ``CARE_TWILIO_FROM``, the
-  idempotency key as ``I-Twilio-Idempotency-Token``), ``http`` (JSON POST to
-  ``CARE_SMS_URL`` with an ``Idempotency-Key`` header).
+  sent), ``twilio`` (Messages.json, basic auth, From ``CARE_TWILIO_FROM``), ``http``
+  (JSON POST to ``CARE_SMS_URL`` with the idempotency key as the ``Idempotency-Key``
+  header and the ``id`` field, for the gateway to drop a resend).
+- Twilio's Messages API takes no idempotency key (``I-Twilio-Idempotency-Token`` is a
+  header Twilio sends on its own webhooks, not one its REST API honours), so it is not
+  sent: a message resent after a crash is a second SMS. The outbox makes that at most
+  the one message in flight (care/messaging/outbox.py).
 - E-mail ``CARE_SMTP_URL`` (``smtp://user:pass@host:587?starttls=1&from=care@dealer.example``,
   ``smtps://`` for implicit TLS); unset: e-mails go to the log adapter.
 
@@ -83,8 +87,7 @@ class TwilioSms:
             response = requests.post(
                 self.url,
                 data={"To": message.to_address, "From": self.from_number, "Body": message.body},
-                auth=(self.account_sid, self.auth_token),
-                headers={"I-Twilio-Idempotency-Token": message.idempotency_key},
+                auth=(self.account_sid, self.auth_token),  # no idempotency key: see the module doc
                 timeout=TIMEOUT_S,
             )
         except requests.RequestException as exc:

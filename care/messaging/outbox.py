@@ -5,11 +5,25 @@ work that was rolled back.
 - :func:`queue` adds a message (idempotent by its key: the same key returns the row
   already there);
 - :func:`send_due` sends the queued messages that are due: consent is checked again at
-  send time, every send carries the idempotency key (so a resend after a crash is
-  dropped by the provider), errors are retried with exponential backoff
+  send time, errors are retried with exponential backoff
   (``outbox_backoff_seconds`` × 2^(tries−1)) up to ``outbox_max_tries``.
 
-Services flush, never commit; the caller commits (the CLI once per round).
+At most once, but for the message in flight (issue 9 item 18: a worker killed mid-round
+used to resend the whole round, whose one commit never came). Each message is
+**claimed** before it is sent: a conditional UPDATE that moves its ``next_attempt_at``
+:data:`LEASE` ahead, only if it is still queued and due, so another worker (or a rerun)
+does not take it while the lease runs; the caller's ``commit`` makes the claim durable
+before the send, and the result (sent, retry, failed, skipped) after it. A worker killed
+during a send leaves that one message claimed: it is due again when the lease ends and
+sent again, with the same idempotency key. The HTTP gateway gets that key as the
+``Idempotency-Key`` header and SMTP as the Message-ID, so they can drop the copy;
+Twilio's Messages API has no idempotency key, so there the copy is a second SMS (one at
+most per crash). A claim is no status of its own: the message stays ``queued`` (it is not
+sent yet), its next attempt the end of the lease. On PostgreSQL the candidates are read
+``FOR UPDATE SKIP LOCKED`` as well, so two workers rarely even try the same row.
+
+Services flush, never commit; the caller passes ``commit`` (the CLI: the session's
+commit after each claim and each result).
 """
 
 from __future__ import annotations
@@ -18,8 +32,9 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from care.domain.settings import Settings
 from care.messaging.adapters import Adapter, SendError
@@ -32,6 +47,10 @@ STATUSES = (QUEUED, SENT, FAILED, SKIPPED)
 CHANNELS = ("sms", "email")
 CONSENT = "consent"  # last_error of a message skipped because the customer refused the channel
 NO_ADDRESS = "no_address"  # last_error of a message with no number / e-mail address to send to
+# How long a claimed message is left to the worker that claimed it: longer than any send
+# can take (the adapters time out after 15 s), short enough that the message in flight
+# when a worker died goes out again soon.
+LEASE = timedelta(minutes=10)
 
 
 def get_by_key(session: Session, key: str) -> OutboxMessage | None:
@@ -112,6 +131,25 @@ def due(session: Session, *, now: datetime, limit: int = 100) -> list[OutboxMess
     return rows
 
 
+def claim(session: Session, message: OutboxMessage, *, now: datetime, until: datetime) -> bool:
+    """Take ``message`` for sending until ``until``: True if it was still queued and due
+    at ``now`` (no other worker took it). The caller commits before sending."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message.id,
+            OutboxMessage.status == QUEUED,
+            OutboxMessage.next_attempt_at <= now,
+        )
+        .values(next_attempt_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    set_committed_value(message, "next_attempt_at", until)
+    return True
+
+
 def send_one(
     session: Session,
     message: OutboxMessage,
@@ -150,7 +188,7 @@ def send_one(
         message.status = FAILED
         log.warning("outbox message %s failed after %s tries: %s", message.id, message.tries, error)
         return FAILED
-    message.next_attempt_at = now + backoff(message.tries, backoff_seconds)
+    message.next_attempt_at = now + backoff(message.tries, backoff_seconds)  # ends the claim's lease
     log.info("outbox message %s: try %s failed (%s), retry later", message.id, message.tries, error)
     return "retry"
 
@@ -171,16 +209,30 @@ def send_due(
     now: datetime,
     adapter_for: Callable[[str], Adapter],
     limit: int = 100,
+    commit: Callable[[], None] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> dict[str, int]:
     """Send the messages due at ``now`` (at most ``limit``) under the dealer's
-    ``settings`` (quiet hours, tries, backoff); flushes. Returns the counts
-    ``{"sent", "skipped", "retry", "failed"}``."""
+    ``settings`` (quiet hours, tries, backoff). Returns the counts
+    ``{"sent", "skipped", "retry", "failed", "deferred"}`` (``taken``: claimed by
+    another worker meanwhile, when there were any).
+
+    ``commit`` is called after each claim and after each result (the module doc: at most
+    the message in flight is sent twice after a crash); without it the session is only
+    flushed (a caller that commits once, e.g. a test). ``clock`` gives the time a lease
+    starts (the real time in the CLI; default ``now``)."""
     counts = {SENT: 0, SKIPPED: 0, "retry": 0, FAILED: 0, "deferred": 0}
+    save = commit or session.flush
+    clock = clock or (lambda: now)
     sms_allowed = sms_hours(settings, now)
     for message in due(session, now=now, limit=limit):
         if message.channel == "sms" and not sms_allowed:
             counts["deferred"] += 1  # stays queued: no text messages at night
             continue
+        if not claim(session, message, now=now, until=max(now, clock()) + LEASE):
+            counts["taken"] = counts.get("taken", 0) + 1
+            continue
+        save()  # the claim is durable before the send
         result = send_one(
             session,
             message,
@@ -190,7 +242,7 @@ def send_due(
             backoff_seconds=settings.outbox_backoff_seconds,
         )
         counts[result] += 1
-    session.flush()
+        save()  # the result is durable before the next send
     return counts
 
 

@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from care.domain import N_, access
@@ -120,6 +120,20 @@ def precheck(session: Session, task: CareTask, *, user, settings: Settings, now:
     return None
 
 
+def claim_task(session: Session, task_id: int) -> None:
+    """Take the task row's write lock until the transaction ends, before reading its
+    attempts, so that of two clicks at once the second reads the first's attempt (and is
+    refused: a call in progress) instead of adding a second one.
+
+    A no-op UPDATE, not ``SELECT … FOR UPDATE``: SQLite ignores FOR UPDATE, and its reads
+    run outside any transaction (pysqlite begins one at the first write), so two requests
+    both read "no attempt" and both inserted one (issue 9 item 19). The UPDATE begins the
+    write transaction on SQLite (the other writer waits on the busy timeout, then reads
+    the committed attempt) and locks the row on PostgreSQL. Plain SQL, so that no
+    ``onupdate`` column (``updated_at``) changes."""
+    session.execute(text("UPDATE care_tasks SET id = id WHERE id = :id"), {"id": task_id})
+
+
 def start_call(
     session: Session,
     task: CareTask,
@@ -134,12 +148,13 @@ def start_call(
     """Create the attempt for a click-to-call, or raise :class:`CallRefused`.
 
     ``force`` (a simulator outcome) is only checked here; the view passes it on to the
-    simulator. Locks the task row (PostgreSQL) so that two clicks make one attempt."""
+    simulator. Locks the task row first (:func:`claim_task`) so that two clicks at once
+    make one attempt."""
     from care.telephony.sim import OUTCOMES as SIM_OUTCOMES
 
     if force is not None and (provider_name != "sim" or force not in SIM_OUTCOMES):
         raise CallRefused(BAD_FORCE, N_("A forced outcome is only accepted by the simulator."))
-    session.execute(select(CareTask.id).where(CareTask.id == task.id).with_for_update())
+    claim_task(session, task.id)
     attempts = attempts_of(session, task.id)
     refusal = precheck(session, task, user=user, settings=settings, now=now, attempts=attempts)
     if refusal is not None:

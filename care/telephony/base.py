@@ -5,7 +5,7 @@
 asks the provider to ring the agent's extension and bridge to ``to_number``; it returns
 the provider's call id or raises :class:`ProviderError` with a message safe to show
 (never a phone number). ``callback_base`` is the public base URL of this app
-(CARE_PUBLIC_BASE_URL, else the request's host URL), without a trailing slash; the
+(CARE_PUBLIC_BASE_URL; the simulator's own address without it, never the Host header), without a trailing slash; the
 attempt's id travels with every callback URL (the correlation id). ``force`` (an
 outcome) is understood by the simulator only.
 """

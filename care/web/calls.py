@@ -107,8 +107,47 @@ def _helpers() -> dict:
     }
 
 
-def _callback_base() -> str:
-    return (current_app.config.get("CARE_PUBLIC_BASE_URL") or request.host_url).rstrip("/")
+_WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - a bound wildcard, reached on loopback
+
+
+def sim_callback_base(environ: dict, config) -> str | None:
+    """Where the simulator posts its events when CARE_PUBLIC_BASE_URL is unset:
+    CARE_SIM_BASE_URL, else the address this server is bound to.
+
+    Never the Host header (issue 9 item 21: ``Host: 127.0.0.1:5098`` sent the signed
+    events to another server). The bound address is the WSGI environ's SERVER_NAME and
+    SERVER_PORT as the server set them from its listening socket (werkzeug's ``flask
+    run`` and gunicorn on TCP), before ProxyFix rewrites them from X-Forwarded-Host; a
+    wildcard bind (0.0.0.0, ::) is reached on the loopback. Gunicorn on a unix socket
+    fills SERVER_NAME from the Host header: there CARE_SIM_BASE_URL is needed (None)."""
+    configured = (config.get("CARE_SIM_BASE_URL") or "").strip()
+    if configured:
+        return configured.rstrip("/")
+    import socket
+
+    listener = environ.get("gunicorn.socket")
+    if listener is not None and getattr(listener, "family", None) == getattr(socket, "AF_UNIX", object()):
+        return None
+    orig = environ.get("werkzeug.proxy_fix.orig") or {}
+    scheme = orig.get("wsgi.url_scheme") or environ.get("wsgi.url_scheme") or "http"
+    name = orig.get("SERVER_NAME", environ.get("SERVER_NAME")) or ""
+    port = str(orig.get("SERVER_PORT", environ.get("SERVER_PORT")) or "")
+    name = _WILDCARDS.get(name, name)
+    if ":" in name and not name.startswith("["):
+        name = f"[{name}]"  # an IPv6 address
+    default = {"http": "80", "https": "443"}.get(scheme)
+    return f"{scheme}://{name}" + (f":{port}" if port and port != default else "")
+
+
+def _callback_base(provider_name: str) -> str | None:
+    """The base URL of the provider's callbacks: CARE_PUBLIC_BASE_URL (required for the
+    real providers, checked at start-up), else for the simulator its own address."""
+    configured = (current_app.config.get("CARE_PUBLIC_BASE_URL") or "").strip()
+    if configured:
+        return configured.rstrip("/")
+    if provider_name != "sim":
+        return None
+    return sim_callback_base(request.environ, current_app.config)
 
 
 def _render_panel(attempt: CallAttempt, status: int = 200, headers: dict | None = None):
@@ -125,6 +164,14 @@ def start(task_id: int):
     force = (request.form.get("force") or "").strip() or None
     provider_name = (current_app.config.get("CARE_TELEPHONY") or "sim").strip().lower()
     user = current_user._get_current_object()
+    callback_base = _callback_base(provider_name)
+    if callback_base is None:  # configuration changed since start-up (check_callback_base)
+        message = _("The call could not be placed: %(error)s", error="CARE_PUBLIC_BASE_URL is not set")
+        if is_htmx():
+            body = render_template("calls/_refusal.html", message=message, code="not_configured", task_id=task_id)
+            return Response(body, 503)
+        flash(message, "error")
+        return redirect(url_for("contact.index", customer_id=task.customer_id), code=303)
     try:
         attempt = call_service.start_call(
             db.session,
@@ -149,7 +196,7 @@ def start(task_id: int):
     # A deliberate second commit (care/web/unit_of_work.py): the attempt must exist before
     # ringing, because the provider's callbacks name it (its id is the correlation id).
     db.session.commit()
-    call_service.originate(attempt, get_provider(current_app), callback_base=_callback_base(), force=force)
+    call_service.originate(attempt, get_provider(current_app), callback_base=callback_base, force=force)
     if attempt.error is not None:
         keep_on_error()  # the 502 below: the attempt stays, marked as never placed
     if is_htmx():
@@ -185,8 +232,12 @@ def panel(attempt_id: int):
 def twiml(attempt_id: int):
     """Twilio fetches this when the agent answers: dial the customer. Signed requests only:
     the signature is checked first, so an unsigned request cannot even learn which
-    attempt ids exist (403 for all of them)."""
-    base = (current_app.config.get("CARE_PUBLIC_BASE_URL") or request.host_url).rstrip("/")
+    attempt ids exist (403 for all of them). The signed URL and the TwiML's action URLs
+    are built on CARE_PUBLIC_BASE_URL only, never on the Host header (issue 9 item 21):
+    without it nothing can be checked (403)."""
+    base = (current_app.config.get("CARE_PUBLIC_BASE_URL") or "").strip().rstrip("/")
+    if not base:
+        abort(403)
     url = base + request.full_path.rstrip("?")
     params = request.form if request.method == "POST" else {}
     token = current_app.config.get("CARE_TWILIO_AUTH_TOKEN") or ""

@@ -128,13 +128,13 @@ def test_someone_elses_task_refused(app, client, world):
 
 
 def test_force_refused_outside_the_sim(app, client, world):
-    app.config["CARE_TELEPHONY"] = "generic"
+    app.config.update(CARE_TELEPHONY="generic", CARE_PUBLIC_BASE_URL="https://care.example")
     r = client.post(f"/calls/start/{world['task']}", data={"force": "busy"}, headers=HX)
     assert r.status_code == 400 and attempts(app) == []
 
 
 def test_provider_error_shown(app, client, world):
-    app.config["CARE_TELEPHONY"] = "generic"  # no CARE_GENERIC_URL
+    app.config.update(CARE_TELEPHONY="generic", CARE_PUBLIC_BASE_URL="https://care.example")  # no CARE_GENERIC_URL
     r = client.post(f"/calls/start/{world['task']}", headers=HX)
     assert r.status_code == 502 and "could not be placed" in r.get_data(as_text=True)
     [a] = attempts(app)
@@ -190,3 +190,141 @@ def test_sim_events_through_the_webhook(app, client, world):
         assert client.post("/webhooks/events", data=body, headers=headers).status_code < 300
     [a] = attempts(app)
     assert a.status == "completed" and a.duration_s == 61
+
+
+def test_simultaneous_starts_make_one_attempt_per_task(app, client, world):
+    """Issue 9 item 19: three clicks at once by one user (three tabs) ring the customer
+    once: exactly one attempt per task, the others get the in-progress refusal."""
+    import threading
+
+    from care.models import User
+    from tests.conftest import PASSWORD
+
+    with app.app_context():
+        s = db.session
+        me = s.get(User, world["me"])
+        tasks = [make_task(s, make_customer(s, mobile=f"+861380013{n:04d}"), assignee=me, now=MORNING).id for n in range(7)]
+        s.commit()
+    clients = [app.test_client() for _ in range(3)]
+    for c in clients:
+        assert c.post("/auth/login", data={"username": "spec", "password": PASSWORD}).status_code == 303
+    for task_id in tasks:
+        barrier = threading.Barrier(len(clients))
+        codes: list[int] = []
+
+        def click(c, task_id=task_id, barrier=barrier, codes=codes):
+            barrier.wait(10)
+            codes.append(c.post(f"/calls/start/{task_id}", data={"force": "busy"}, headers=HX).status_code)
+
+        threads = [threading.Thread(target=click, args=(c,)) for c in clients]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(codes) == [200, 422, 422], (task_id, codes)
+    by_task: dict[int, int] = {}
+    for a in attempts(app):
+        by_task[a.task_id] = by_task.get(a.task_id, 0) + 1
+    assert all(by_task.get(t) == 1 for t in tasks), by_task
+
+
+@pytest.mark.parametrize("provider", ["twilio", "generic"])
+def test_real_provider_needs_public_base_url_at_start_up(tmp_path, provider):
+    """Issue 9 item 21: a real provider never builds callback URLs from the Host header."""
+    from care import create_app
+
+    base = {"TESTING": True, "INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x", "CARE_WEBHOOK_SECRET": "y",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'c.sqlite'}", "CARE_TELEPHONY": provider}
+    with pytest.raises(ValueError, match="CARE_PUBLIC_BASE_URL"):
+        create_app(base)
+    with pytest.raises(ValueError, match="CARE_PUBLIC_BASE_URL"):
+        create_app({**base, "CARE_PUBLIC_BASE_URL": "care.example.com"})  # not an absolute URL
+    assert create_app({**base, "CARE_PUBLIC_BASE_URL": "https://care.example.com"})
+
+
+def test_real_provider_without_public_base_url_places_no_call(app, client, world):
+    app.config.update(CARE_TELEPHONY="generic", CARE_GENERIC_URL="https://pbx.example")  # changed after start-up
+    r = client.post(f"/calls/start/{world['task']}", headers=HX, environ_overrides=follow_host(app, client, "evil.example"))
+    assert r.status_code == 503 and "CARE_PUBLIC_BASE_URL" in r.get_data(as_text=True)
+    assert attempts(app) == []
+
+
+def follow_host(app, client, host: str) -> dict:
+    """The environ of a request with a forged Host header: the test client sends its
+    cookies by the Host, so the session cookie is copied to that host too."""
+    name = app.config["SESSION_COOKIE_NAME"]
+    client.set_cookie(name, client.get_cookie(name).value, domain=host.split(":")[0])
+    return {"HTTP_HOST": host}
+
+
+@pytest.fixture
+def callback_bases(monkeypatch):
+    from care.services import calls as call_service
+
+    seen: list[str] = []
+    real = call_service.originate
+
+    def spy(attempt, provider, *, callback_base, force=None):
+        seen.append(callback_base)
+        return real(attempt, provider, callback_base=callback_base, force=force)
+
+    monkeypatch.setattr(call_service, "originate", spy)
+    return seen
+
+
+def test_forged_host_does_not_move_the_simulators_callbacks(app, client, world, callback_bases):
+    """The simulator posts to the server's own bound address (SERVER_NAME/SERVER_PORT as
+    the server sets them), never to the Host header the client sent."""
+    bound = {"SERVER_NAME": "0.0.0.0", "SERVER_PORT": "5000", **follow_host(app, client, "127.0.0.1:5098")}
+    r = client.post(f"/calls/start/{world['task']}", data={"force": "busy"}, headers=HX, environ_overrides=bound)
+    assert r.status_code == 200
+    assert callback_bases == ["http://127.0.0.1:5000"]
+    set_status(app, attempts(app)[0].id, "busy")
+    app.config["CARE_SIM_BASE_URL"] = "http://sim.internal:8000/"
+    with app.app_context():
+        s = db.session
+        task = make_task(s, make_customer(s, mobile="+8613800138001"), assignee_id=world["me"], now=MORNING)
+        s.commit()
+        task_id = task.id
+    client.post(f"/calls/start/{task_id}", data={"force": "busy"}, headers=HX,
+                environ_overrides=follow_host(app, client, "evil.example"))
+    assert callback_bases[-1] == "http://sim.internal:8000"
+
+
+def test_forged_host_against_a_real_server(app, world, callback_bases):
+    """The same through a real server (werkzeug, as `flask run`) on a free port."""
+    import threading
+
+    import requests
+    from werkzeug.serving import make_server
+
+    from tests.conftest import PASSWORD
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        own = f"http://127.0.0.1:{server.server_port}"
+        with requests.Session() as http:
+            r = http.post(f"{own}/auth/login", data={"username": "spec", "password": PASSWORD}, allow_redirects=False)
+            assert r.status_code == 303
+            r = http.post(f"{own}/calls/start/{world['task']}", data={"force": "busy"},
+                          headers={**HX, "Host": "127.0.0.1:5098"}, timeout=30)
+            assert r.status_code == 200, r.text[:300]
+    finally:
+        server.shutdown()
+        thread.join(10)
+    assert callback_bases == [own]
+
+
+def test_twiml_never_signed_against_the_host_header(app, client, world):
+    app.config.update(CARE_TWILIO_AUTH_TOKEN="tok")  # no CARE_PUBLIC_BASE_URL: no TwiML at all
+    client.post(f"/calls/start/{world['task']}", headers=HX)
+    [a] = attempts(app)
+    from twilio.request_validator import RequestValidator
+
+    params = {"CallSid": "CA1", "CallStatus": "in-progress"}
+    sig = RequestValidator("tok").compute_signature(f"http://evil.example/calls/twiml/{a.id}", params)
+    r = client.post(f"/calls/twiml/{a.id}", data=params, headers={"X-Twilio-Signature": sig},
+                    environ_overrides=follow_host(app, client, "evil.example"))
+    assert r.status_code == 403
