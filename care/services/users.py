@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from care.domain import N_
@@ -295,26 +295,51 @@ def authenticate(session: Session, username: str, password: str, *, now: datetim
 
     Raises LoginRefused("invalid" | "locked" | "inactive"). The same message is shown for
     an unknown user and a wrong password, so that names cannot be probed.
+
+    Each password check first claims one try with a single ``UPDATE … SET failed_logins =
+    failed_logins + 1 WHERE not locked AND failed_logins < limit RETURNING``: concurrent
+    log-ins cannot all read the same count, so at most ``login_max_failures`` passwords
+    are checked before the lock (the row stays locked by the statement until the
+    request's commit, which also orders the tries of one account). A right password
+    gives its try back.
     """
     settings = load_settings(session)
     user = find_user(session, username)
     if user is None:
         audit.record(session, actor=Actor(username[:64] or "?", ip=ip), action="login.failed", detail={"reason": "unknown"}, now=now)
         raise LoginRefused("invalid")
-    if user.locked_until is not None and user.locked_until > now:
+    users = User.__table__
+    tries = session.execute(
+        update(users)
+        .where(
+            users.c.id == user.id,
+            or_(users.c.locked_until.is_(None), users.c.locked_until <= now),
+            users.c.failed_logins < settings.login_max_failures,
+        )
+        .values(failed_logins=users.c.failed_logins + 1)
+        .returning(users.c.failed_logins)
+    ).scalar_one_or_none()
+    session.expire(user, ["failed_logins", "locked_until"])
+    if tries is None:  # locked, or the last tries are being checked right now
+        until = user.locked_until
+        if until is None or until <= now:
+            until = now + timedelta(minutes=settings.login_lockout_minutes)
         audit.record(session, actor=Actor.of(user, ip), action="login.locked", now=now)
-        raise LoginRefused("locked", user.locked_until)
+        raise LoginRefused("locked", until)
     if not user.check_password(password):
-        user.failed_logins += 1
-        if user.failed_logins >= settings.login_max_failures:
-            user.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
-            user.failed_logins = 0
+        locked = tries >= settings.login_max_failures
+        if locked:
+            until = now + timedelta(minutes=settings.login_lockout_minutes)
+            session.execute(update(users).where(users.c.id == user.id).values(locked_until=until, failed_logins=0))
+            session.expire(user, ["failed_logins", "locked_until"])
         audit.record(session, actor=Actor.of(user, ip), action="login.failed", detail={"reason": "password"}, now=now)
         session.flush()
-        if user.locked_until is not None and user.locked_until > now:
-            raise LoginRefused("locked", user.locked_until)
+        if locked:
+            raise LoginRefused("locked", until)
         raise LoginRefused("invalid")
     if not user.active:
+        session.execute(update(users).where(users.c.id == user.id).values(failed_logins=users.c.failed_logins - 1))
+        session.expire(user, ["failed_logins"])
         audit.record(session, actor=Actor.of(user, ip), action="login.failed", detail={"reason": "inactive"}, now=now)
         raise LoginRefused("inactive")
     user.failed_logins = 0

@@ -266,3 +266,43 @@ def test_logged_in_users_saved_locale_wins(app, client, login_as):
     with app.app_context():
         assert db.session.scalar(select(User).where(User.username == user_name)).locale == "zh_CN"  # saved on the user
     assert _lang(client.get("/settings/", headers=EN)).startswith("zh")
+
+
+# --- races, probing and sessions (issue 9) ---------------------------------------------
+
+
+def test_concurrent_wrong_passwords_check_at_most_the_limit(app, user, monkeypatch):
+    """40 wrong passwords from 8 threads: at most ``login_max_failures`` passwords are
+    checked before the lock (the count is claimed in one statement), and the account is
+    locked."""
+    import threading
+
+    checks = []
+    real_check = User.check_password
+    gate = threading.Barrier(8)
+
+    def counting_check(self, password):
+        checks.append(password)
+        return real_check(self, password)
+
+    monkeypatch.setattr(User, "check_password", counting_check)
+    statuses = []
+
+    def attack():
+        client = app.test_client()
+        gate.wait()
+        for _ in range(5):
+            statuses.append(_login(client, password="bad-password").status_code)
+
+    threads = [threading.Thread(target=attack) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert statuses == [422] * 40
+    assert 1 <= len(checks) <= 5
+    assert _reload(app).locked_until is not None
+    # the right password is refused while locked, without being checked
+    checks.clear()
+    assert "Too many failed attempts" in _errors(_login(app.test_client()))[0]
+    assert checks == []
