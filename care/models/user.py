@@ -72,3 +72,16 @@ class UserRole(db.Model):
     role: Mapped[str] = mapped_column(String(32))
 
     user: Mapped[User] = relationship(back_populates="role_rows")
+
+
+class LoginThrottle(db.Model):
+    """Failed log-ins of a name that is no user: throttled like an account, so that the
+    lock-out answers the same for every name (care/services/users.py ``authenticate``).
+    Keyed by the SHA-256 of the lower-cased name: the names typed are not kept here."""
+
+    __tablename__ = "login_throttle"
+
+    name_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -6,15 +6,21 @@ Every change is audited (action `user.*`, object `user:<id>`) under `actor`, who
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime, timedelta
+from typing import NoReturn
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash
 
 from care.domain import N_
 from care.domain.roles import Role, parse_role
 from care.models import User
+from care.models.user import LoginThrottle
 from care.services import Actor, ServiceError, audit
 from care.services.settings import load_settings
 
@@ -290,6 +296,53 @@ def record_logout(session: Session, user: User, *, now: datetime, ip: str | None
     session.flush()
 
 
+_DUMMY_HASH: list[str] = []
+
+
+def _refuse_unknown(session: Session, username: str, *, settings, now: datetime, ip: str | None) -> NoReturn:
+    """A name that is no user is throttled like an account (table ``login_throttle``, keyed
+    by a hash of the lower-cased name), so that after the same tries the answer is the same
+    "locked" for every name: the lock-out does not tell which accounts exist. A password
+    hash is checked too, so that the answer takes about as long."""
+    if not _DUMMY_HASH:
+        dummy = User()
+        dummy.set_password("not a password")  # the hash method of the users' passwords
+        _DUMMY_HASH.append(dummy.password_hash)
+    check_password_hash(_DUMMY_HASH[0], username)
+    key = hashlib.sha256(username.strip().lower().encode()).hexdigest()
+    table = LoginThrottle.__table__
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    tries = session.execute(
+        insert(table)
+        .values(name_key=key, failures=1, last_failure_at=now)
+        .on_conflict_do_update(
+            index_elements=[table.c.name_key],
+            set_={"failures": table.c.failures + 1, "last_failure_at": now},
+            where=and_(
+                or_(table.c.locked_until.is_(None), table.c.locked_until <= now),
+                table.c.failures < settings.login_max_failures,
+            ),
+        )
+        .returning(table.c.failures)
+    ).scalar_one_or_none()
+    lockout = timedelta(minutes=settings.login_lockout_minutes)
+    # forget names not tried for a day after their lock-out
+    session.execute(delete(table).where(table.c.last_failure_at < now - lockout - timedelta(days=1)))
+    actor = Actor(username[:64] or "?", ip=ip)
+    if tries is None:
+        until = session.scalar(select(table.c.locked_until).where(table.c.name_key == key))
+        if until is None or until <= now:
+            until = now + lockout
+        audit.record(session, actor=actor, action="login.locked", detail={"reason": "unknown"}, now=now)
+        raise LoginRefused("locked", until)
+    audit.record(session, actor=actor, action="login.failed", detail={"reason": "unknown"}, now=now)
+    if tries >= settings.login_max_failures:
+        until = now + lockout
+        session.execute(update(table).where(table.c.name_key == key).values(locked_until=until, failures=0))
+        raise LoginRefused("locked", until)
+    raise LoginRefused("invalid")
+
+
 def authenticate(session: Session, username: str, password: str, *, now: datetime, ip: str | None) -> User:
     """Check a log-in; locks the account for a while after repeated failures.
 
@@ -306,8 +359,7 @@ def authenticate(session: Session, username: str, password: str, *, now: datetim
     settings = load_settings(session)
     user = find_user(session, username)
     if user is None:
-        audit.record(session, actor=Actor(username[:64] or "?", ip=ip), action="login.failed", detail={"reason": "unknown"}, now=now)
-        raise LoginRefused("invalid")
+        _refuse_unknown(session, username, settings=settings, now=now, ip=ip)
     users = User.__table__
     tries = session.execute(
         update(users)

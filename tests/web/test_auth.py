@@ -306,3 +306,20 @@ def test_concurrent_wrong_passwords_check_at_most_the_limit(app, user, monkeypat
     checks.clear()
     assert "Too many failed attempts" in _errors(_login(app.test_client()))[0]
     assert checks == []
+
+
+def test_a_locked_account_and_an_unknown_name_get_the_same_answer(app, user):
+    """The lock-out must not tell which names exist: after the same tries, a real account
+    and an unknown name get the same status and text (the unknown name is throttled too)."""
+    with app.app_context():
+        set_settings(db.session, {"login_max_failures": "3", "login_lockout_minutes": "20"}, actor=Actor("t"), now=utcnow())
+        db.session.commit()
+    real, unknown = app.test_client(), app.test_client()
+    for attempt in range(5):
+        a = _login(real, username="li.na", password="bad-password")
+        b = _login(unknown, username="no.such.user", password="bad-password")
+        assert a.status_code == b.status_code == 422, attempt
+        assert _errors(a) == _errors(b), attempt
+    assert "Too many failed attempts" in _errors(b)[0]
+    # the name is matched in any case, as log-in names are
+    assert _errors(_login(unknown, username="No.Such.User")) == _errors(b)
