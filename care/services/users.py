@@ -189,6 +189,8 @@ def update_user(
     user.extension = new["extension"]
     user.locale = new["locale"]
     user.active = new["active"]
+    if not user.active:
+        user.end_sessions()
     audit.record(
         session,
         actor=actor,
@@ -211,6 +213,8 @@ def set_active(
     if user.active == bool(active):
         return False
     user.active = bool(active)
+    if not active:
+        user.end_sessions()
     audit.record(
         session,
         actor=actor,
@@ -226,9 +230,11 @@ def set_active(
 def reset_password(
     session: Session, user: User, password: str, *, actor: Actor, now: datetime
 ) -> None:
-    """Set a new password; also lifts a lock-out, so the user can log in with it at once."""
+    """Set a new password; also lifts a lock-out, so the user can log in with it at once.
+    Every session of the user ends."""
     _check_password(password)
     user.set_password(password)
+    user.end_sessions()
     was_locked = user.locked_until is not None and user.locked_until > now
     user.failed_logins = 0
     user.locked_until = None
@@ -291,7 +297,9 @@ class LoginRefused(ServiceError):
 
 
 def record_logout(session: Session, user: User, *, now: datetime, ip: str | None = None) -> None:
-    """The audit entry of a log-out."""
+    """The audit entry of a log-out; the user's sessions end (a copy of the cookie, and the
+    sessions on other computers, no longer log in)."""
+    user.end_sessions()
     audit.record(session, actor=Actor.of(user, ip), action="logout", now=now)
     session.flush()
 

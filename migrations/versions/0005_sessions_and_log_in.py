@@ -1,4 +1,4 @@
-"""log-in throttling of unknown names (login_throttle)
+"""log-in throttling of unknown names (login_throttle); users.session_version (ends sessions)
 
 Revision ID: 0005_sessions_and_log_in
 Revises: 0004_events_folded
@@ -17,6 +17,8 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('session_version', sa.Integer(), server_default='0', nullable=False))
     op.create_table(
         'login_throttle',
         sa.Column('name_key', sa.String(length=64), nullable=False),
@@ -33,3 +35,5 @@ def downgrade():
     with op.batch_alter_table('login_throttle', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_login_throttle_last_failure_at'))
     op.drop_table('login_throttle')
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('session_version')

@@ -323,3 +323,77 @@ def test_a_locked_account_and_an_unknown_name_get_the_same_answer(app, user):
     assert "Too many failed attempts" in _errors(b)[0]
     # the name is matched in any case, as log-in names are
     assert _errors(_login(unknown, username="No.Such.User")) == _errors(b)
+
+
+def _cookies(client) -> dict[str, str]:
+    return {c.key: c.value for c in client._cookies.values()}
+
+
+def _replay(app, cookies: dict[str, str]):
+    """A fresh browser that sends only these cookies; its answer to the home page."""
+    other = app.test_client()
+    for key, value in cookies.items():
+        other.set_cookie(key, value)
+    return other.get("/")
+
+
+def _logged_in(response) -> bool:
+    return "/auth/login" not in response.headers.get("Location", "")
+
+
+def test_a_session_cookie_replayed_after_log_out_is_refused(app, client, user):
+    _login(client)
+    stolen = _cookies(client)
+    assert _logged_in(_replay(app, stolen))
+    client.post("/auth/logout")
+    assert not _logged_in(_replay(app, stolen))
+
+
+def test_an_admin_password_reset_ends_the_old_sessions_and_remember_me(app, client, user):
+    client.post("/auth/login", data={"username": "li.na", "password": factories.PASSWORD, "remember": "y"})
+    session_cookie = _cookies(client)
+    remember = {"remember_token": session_cookie.pop("remember_token")}
+    assert _logged_in(_replay(app, remember))  # the remember-me cookie alone logs in
+    with app.app_context():
+        from care.services import users as user_service
+
+        user_service.reset_password(db.session, db.session.get(User, user), "Fresh-passw0rd-x", actor=Actor("boss"), now=utcnow())
+        db.session.commit()
+    assert not _logged_in(client.get("/"))
+    assert not _logged_in(_replay(app, session_cookie))
+    assert not _logged_in(_replay(app, remember))
+
+
+def test_deactivation_ends_the_sessions(app, client, user):
+    _login(client)
+    stolen = _cookies(client)
+    with app.app_context():
+        from care.services import users as user_service
+
+        u = db.session.get(User, user)
+        user_service.set_active(db.session, u, False, actor=Actor("boss"), now=utcnow())
+        user_service.set_active(db.session, u, True, actor=Actor("boss"), now=utcnow())
+        db.session.commit()
+    assert not _logged_in(_replay(app, stolen))  # active again, the old session stays ended
+
+
+def test_cookie_flags(tmp_path, pg_schema):
+    app = make_app(tmp_path, pg_schema, CARE_HTTPS=True)
+    try:
+        with app.app_context():
+            factories.make_user(db.session, "specialist", username="li.na")
+            db.session.commit()
+        client = app.test_client()
+        response = client.post("/auth/login", data={"username": "li.na", "password": factories.PASSWORD, "remember": "y"})
+        assert response.status_code == 303
+        cookies = {h.split("=", 1)[0]: h for h in response.headers.getlist("Set-Cookie")}
+        assert set(cookies) >= {"session", "remember_token"}
+        for header in cookies.values():
+            flags = {part.strip().split("=")[0].lower() for part in header.split(";")[1:]}
+            assert {"secure", "httponly", "samesite"} <= flags, header
+            assert "SameSite=Lax" in header
+        assert app.permanent_session_lifetime  # the remember-me cookie lives 14 days, not 365
+        assert app.config["REMEMBER_COOKIE_DURATION"] == timedelta(days=14)
+    finally:
+        with app.app_context():
+            db.engine.dispose()
