@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -28,6 +29,9 @@ class User(UserMixin, db.Model):
     # Part of every session and remember-me cookie (get_id); raising it ends them all: on
     # log-out, a password change or reset, a deactivation (care/services/users.py).
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Set by an administrator's password reset: every page leads to /auth/password until
+    # the user has chosen a password of their own (care/web/__init__.py).
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     role_rows: Mapped[list[UserRole]] = relationship(
@@ -73,6 +77,17 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.username}>"
+
+
+_DUMMY_HASH: list[str] = []
+
+
+def check_no_password(password: str) -> bool:
+    """Check a password against a hash of nobody's (always False): a refusal of a name
+    that is no user then takes as long as one of a wrong password."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(generate_password_hash("not anybody's password"))
+    return check_password_hash(_DUMMY_HASH[0], password) and False
 
 
 class UserRole(db.Model):

@@ -6,27 +6,31 @@ Every change is audited (action `user.*`, object `user:<id>`) under `actor`, who
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import NoReturn
 
 from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash
 
 from care.domain import N_
 from care.domain.roles import Role, parse_role
 from care.models import User
-from care.models.user import LoginThrottle
+from care.models.user import LoginThrottle, check_no_password
 from care.services import Actor, ServiceError, audit
 from care.services.settings import load_settings
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
 EXTENSION_RE = re.compile(r"^[0-9*#+]{1,20}$")
-MIN_PASSWORD = 8
+MIN_PASSWORD = 10
+MAX_PASSWORD = 256
+COMMON_PASSWORDS = Path(__file__).with_name("common-passwords.txt.gz")
+_COMMON: list[frozenset[str]] = []
 MAX_DISPLAY_NAME = 120
 LOCALES = ("zh_CN", "en")
 
@@ -63,11 +67,41 @@ def _roles(roles) -> list[Role]:
     return sorted(set(parsed))
 
 
-def _check_password(password: str) -> None:
-    if len(password or "") < MIN_PASSWORD:
+def _common_passwords() -> frozenset[str]:
+    """The 20,000 most common passwords, lower-cased (Royce Williams' list, as shipped by
+    Django: https://gist.github.com/roycewilliams/226886fd01572964e1431ac8afc999ce)."""
+    if not _COMMON:
+        with gzip.open(COMMON_PASSWORDS, "rt", encoding="utf-8") as fh:
+            _COMMON.append(frozenset(line.strip() for line in fh if line.strip()))
+    return _COMMON[0]
+
+
+def _is_run(text: str) -> bool:
+    """Each character one up (or one down) from the one before: 12345678, abcdefgh, 98765432."""
+    steps = {ord(b) - ord(a) for a, b in zip(text, text[1:], strict=False)}
+    return steps in ({1}, {-1})
+
+
+def _check_password(password: str, *, username: str | None = None) -> None:
+    """The rules of a new password: long enough, not one character or a short pattern
+    repeated, not the user name, not a common password, not a run like 12345678."""
+    password = password or ""
+    if len(password) < MIN_PASSWORD:
         raise ServiceError(
             N_("the password needs at least %(count)s characters"), field="password", count=MIN_PASSWORD
         )
+    if len(password) > MAX_PASSWORD:
+        raise ServiceError(N_("the password may have at most %(count)s characters"), field="password", count=MAX_PASSWORD)
+    lowered = password.lower()
+    if any(len(password) % k == 0 and password == password[:k] * (len(password) // k) for k in (1, 2, 3)):
+        raise ServiceError(N_("the password is one character repeated (or a few): too easy to guess"), field="password")
+    name = (username or "").strip().lower()
+    if name and name in lowered:
+        raise ServiceError(N_("the password may not contain the user name"), field="password")
+    if lowered in _common_passwords():
+        raise ServiceError(N_("this password is too common: choose another"), field="password")
+    if _is_run(lowered):
+        raise ServiceError(N_("a run like 12345678 or abcdefgh is too easy to guess"), field="password")
 
 
 def _extension(session: Session, extension: str | None, *, user_id: int | None) -> str | None:
@@ -112,12 +146,16 @@ def create_user(
     display_name: str | None = None,
     actor: Actor,
     now: datetime,
+    password_rules: bool = True,
 ) -> User:
+    """A new user. ``password_rules=False`` only for the demo, whose published password
+    (demo1234) is below the rules."""
     username = (username or "").strip()
     if not USERNAME_RE.match(username):
         raise ServiceError(N_("user name: 2–64 letters, digits, “.”, “_” or “-”"), field="username")
     parsed = _roles(roles)
-    _check_password(password)
+    if password_rules:
+        _check_password(password, username=username)
     if find_user(session, username) is not None:
         raise ServiceError(N_("user “%(name)s” exists already"), field="username", name=username)
     user = User(
@@ -231,10 +269,12 @@ def reset_password(
     session: Session, user: User, password: str, *, actor: Actor, now: datetime
 ) -> None:
     """Set a new password; also lifts a lock-out, so the user can log in with it at once.
-    Every session of the user ends."""
-    _check_password(password)
+    Every session of the user ends, and (unless they reset their own) the user must choose
+    a password of their own at the next log-in: the administrator knows this one."""
+    _check_password(password, username=user.username)
     user.set_password(password)
     user.end_sessions()
+    user.must_change_password = actor.user_id is None or actor.user_id != user.id
     was_locked = user.locked_until is not None and user.locked_until > now
     user.failed_logins = 0
     user.locked_until = None
@@ -245,6 +285,30 @@ def reset_password(
         object_type="user",
         object_id=user.id,
         detail={"unlocked": True} if was_locked else None,
+        now=now,
+    )
+    session.flush()
+
+
+def change_password(
+    session: Session, user: User, current: str, new: str, *, now: datetime, ip: str | None = None
+) -> None:
+    """A user changes their own password: the current one first. Every session of the user
+    ends (the view logs the asking browser in again)."""
+    if not user.check_password(current or ""):
+        raise ServiceError(N_("the current password is wrong"), field="current_password")
+    if new == current:
+        raise ServiceError(N_("the new password must differ from the current one"), field="password")
+    _check_password(new, username=user.username)
+    user.set_password(new)
+    user.end_sessions()
+    user.must_change_password = False
+    audit.record(
+        session,
+        actor=Actor.of(user, ip),
+        action="user.password_change",
+        object_type="user",
+        object_id=user.id,
         now=now,
     )
     session.flush()
@@ -304,19 +368,12 @@ def record_logout(session: Session, user: User, *, now: datetime, ip: str | None
     session.flush()
 
 
-_DUMMY_HASH: list[str] = []
-
-
 def _refuse_unknown(session: Session, username: str, *, settings, now: datetime, ip: str | None) -> NoReturn:
     """A name that is no user is throttled like an account (table ``login_throttle``, keyed
     by a hash of the lower-cased name), so that after the same tries the answer is the same
     "locked" for every name: the lock-out does not tell which accounts exist. A password
     hash is checked too, so that the answer takes about as long."""
-    if not _DUMMY_HASH:
-        dummy = User()
-        dummy.set_password("not a password")  # the hash method of the users' passwords
-        _DUMMY_HASH.append(dummy.password_hash)
-    check_password_hash(_DUMMY_HASH[0], username)
+    check_no_password(username)
     key = hashlib.sha256(username.strip().lower().encode()).hexdigest()
     table = LoginThrottle.__table__
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert

@@ -104,6 +104,9 @@ def init_app(app: Flask) -> None:
         return redirect(target)
 
     app.before_request(check_access)
+    from care.web.auth import require_own_password
+
+    app.before_request(require_own_password)
     app.before_request(refuse_unstorable_input)
 
     @app.after_request

@@ -377,23 +377,90 @@ def test_deactivation_ends_the_sessions(app, client, user):
     assert not _logged_in(_replay(app, stolen))  # active again, the old session stays ended
 
 
-def test_cookie_flags(tmp_path, pg_schema):
-    app = make_app(tmp_path, pg_schema, CARE_HTTPS=True)
+def test_cookie_flags(app, user):
+    app.config.update(SESSION_COOKIE_SECURE=True, REMEMBER_COOKIE_SECURE=True)  # as CARE_HTTPS sets them
+    client = app.test_client()
+    response = client.post("/auth/login", data={"username": "li.na", "password": factories.PASSWORD, "remember": "y"})
+    assert response.status_code == 303
+    cookies = {h.split("=", 1)[0]: h for h in response.headers.getlist("Set-Cookie")}
+    assert set(cookies) >= {"session", "remember_token"}
+    for header in cookies.values():
+        flags = {part.strip().split("=")[0].lower() for part in header.split(";")[1:]}
+        assert {"secure", "httponly", "samesite"} <= flags, header
+        assert "SameSite=Lax" in header
+    assert app.config["REMEMBER_COOKIE_DURATION"] == timedelta(days=14)  # not Flask-Login's 365
+
+
+@pytest.mark.parametrize("overrides, secure", [({"CARE_HTTPS": True}, True), ({}, False), ({"TESTING": False}, True)])
+def test_care_https_turns_on_secure_cookies(tmp_path, pg_schema, overrides, secure):
+    app = make_app(tmp_path, pg_schema, **overrides)  # TESTING unless told: off by default
     try:
-        with app.app_context():
-            factories.make_user(db.session, "specialist", username="li.na")
-            db.session.commit()
-        client = app.test_client()
-        response = client.post("/auth/login", data={"username": "li.na", "password": factories.PASSWORD, "remember": "y"})
-        assert response.status_code == 303
-        cookies = {h.split("=", 1)[0]: h for h in response.headers.getlist("Set-Cookie")}
-        assert set(cookies) >= {"session", "remember_token"}
-        for header in cookies.values():
-            flags = {part.strip().split("=")[0].lower() for part in header.split(";")[1:]}
-            assert {"secure", "httponly", "samesite"} <= flags, header
-            assert "SameSite=Lax" in header
-        assert app.permanent_session_lifetime  # the remember-me cookie lives 14 days, not 365
-        assert app.config["REMEMBER_COOKIE_DURATION"] == timedelta(days=14)
+        assert app.config["SESSION_COOKIE_SECURE"] is app.config["REMEMBER_COOKIE_SECURE"] is secure
     finally:
         with app.app_context():
             db.engine.dispose()
+
+
+# --- changing one's own password --------------------------------------------------------
+
+
+def _change(client, current=factories.PASSWORD, new="Another-good-1", confirm=None, **kw):
+    data = {"current_password": current, "password": new, "confirm": new if confirm is None else confirm}
+    return client.post("/auth/password", data=data, headers=EN, **kw)
+
+
+def test_change_own_password(app, client, user):
+    _login(client)
+    page = client.get("/auth/password", headers=EN)
+    assert page.status_code == 200 and 'name="current_password"' in page.get_data(as_text=True)
+    wrong = _change(client, current="not-the-password")
+    assert wrong.status_code == 422 and any("current password is wrong" in e for e in _errors(wrong))
+    weak = _change(client, new="1234567890")
+    assert weak.status_code == 422 and any("too common" in e for e in _errors(weak))
+    assert _change(client, confirm="something-else").status_code == 422
+    response = _change(client)
+    assert response.status_code == 303
+    assert _logged_in(client.get("/"))  # this browser stays logged in
+    client.post("/auth/logout")
+    assert _login(client).status_code == 422
+    assert _login(client, password="Another-good-1").status_code == 303
+
+
+def test_change_password_needs_the_csrf_token(csrf_app):
+    client = csrf_app.test_client()
+    token = _token(client)
+    client.post("/auth/login", data={"username": "boss", "password": factories.PASSWORD, "csrf_token": token})
+    response = _change(client)
+    assert response.status_code == 400
+    with csrf_app.app_context():
+        assert _reload(csrf_app, "boss").check_password(factories.PASSWORD)
+
+
+def test_after_an_admin_reset_every_page_leads_to_the_change(app, client, user):
+    with app.app_context():
+        from care.services import users as user_service
+
+        user_service.reset_password(db.session, db.session.get(User, user), "Reset-by-boss-1", actor=Actor("boss"), now=utcnow())
+        db.session.commit()
+    response = _login(client, password="Reset-by-boss-1")
+    assert response.status_code == 303 and response.headers["Location"] == "/auth/password"
+    for url in ("/", "/tasks/", "/customers/"):
+        response = client.get(url)
+        assert response.status_code == 302 and response.headers["Location"] == "/auth/password", url
+    htmx = client.get("/tasks/", headers={"HX-Request": "true"})
+    assert htmx.headers.get("HX-Redirect") == "/auth/password"
+    assert client.post("/language", data={"locale": "en"}).status_code == 302
+    assert client.get("/static/app.css").status_code in (200, 404)  # never redirected
+    assert client.get("/auth/password").status_code == 200
+    assert _change(client, current="Reset-by-boss-1").status_code == 303
+    assert client.get("/tasks/").status_code == 200
+    assert not _reload(app).must_change_password
+
+
+def test_log_out_works_while_a_change_is_due(app, client, user):
+    with app.app_context():
+        db.session.get(User, user).must_change_password = True
+        db.session.commit()
+    _login(client)
+    response = client.post("/auth/logout")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/auth/login")
