@@ -18,7 +18,7 @@ run: venv translations ## set up and start the app with demo data on http://127.
 	$(FLASK) care init-db
 	$(FLASK) care demo --customers $(DEMO_CUSTOMERS) --seed $(DEMO_SEED)
 	$(FLASK) care generate
-	CARE_SCHEDULER=1 $(FLASK) run --host $(HOST) --port $(PORT)
+	CARE_SCHEDULER=1 CARE_HTTPS=$${CARE_HTTPS:-0} $(FLASK) run --host $(HOST) --port $(PORT)
 
 test: venv translations browser-deps ## the whole suite on SQLite, then on PostgreSQL when one answers
 	$(MAKE) --no-print-directory test-sqlite

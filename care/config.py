@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 ENV_PREFIX = "CARE_"
@@ -35,6 +36,7 @@ ENV_KEYS = {
     "WEBHOOK_APPLY": "CARE_WEBHOOK_APPLY",
     "APPLY_IDLE_MS": "CARE_APPLY_IDLE_MS",
     "APPLY_MAX_DELAY": "CARE_APPLY_MAX_DELAY",
+    "HTTPS": "CARE_HTTPS",
 }
 
 
@@ -46,6 +48,11 @@ class Defaults:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_DURATION = timedelta(days=14)  # Flask-Login's default is 365 days
+    # Served over HTTPS: both cookies get `Secure`. None: on, except under `flask run
+    # --debug` and in tests; `make run` (plain HTTP on 127.0.0.1) sets CARE_HTTPS=0.
+    CARE_HTTPS: bool | None = None
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024  # a 100k-row DMS export is ~15 MB
     BABEL_DEFAULT_LOCALE = "zh_CN"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -112,7 +119,7 @@ def load(app, overrides: dict | None) -> None:
         value = os.environ.get(ENV_PREFIX + env)
         if value is None or value == "":
             continue
-        if key in ("CARE_IMPORT_IN_BACKGROUND", "CARE_SCHEDULER"):
+        if key in ("CARE_IMPORT_IN_BACKGROUND", "CARE_SCHEDULER", "CARE_HTTPS"):
             app.config[key] = _truthy(value)
         elif key == "CARE_PROXIES":
             app.config[key] = int(value)
@@ -122,6 +129,9 @@ def load(app, overrides: dict | None) -> None:
             app.config[key] = value
     if overrides:
         app.config.update(overrides)
+    if app.config.get("CARE_HTTPS") is None:
+        app.config["CARE_HTTPS"] = not (app.config.get("TESTING") or app.debug)
+    app.config["SESSION_COOKIE_SECURE"] = app.config["REMEMBER_COOKIE_SECURE"] = bool(app.config["CARE_HTTPS"])
 
     instance = Path(app.instance_path)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):

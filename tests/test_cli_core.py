@@ -82,7 +82,7 @@ def test_create_user_needs_a_role_and_a_decent_password(app, runner):
     result = runner.invoke(args=["care", "create-user", "wang", "--password", "long-enough-1"])
     assert result.exit_code == 2 and "--role" in result.output  # click's usage error
     result = _run(runner, "create-user", "wang", "--role", "admin", "--password", "short")
-    assert result.exit_code == 1 and "at least 8 characters" in _one_line(result.stderr)
+    assert result.exit_code == 1 and "at least 10 characters" in _one_line(result.stderr)
     result = _run(runner, "create-user", "w", "--role", "admin", "--password", "long-enough-1")
     assert result.exit_code == 1 and "user name" in _one_line(result.stderr)
 

@@ -114,6 +114,7 @@ def add_users(ctx: DemoContext) -> None:
             spec.username,
             roles=list(spec.roles),
             password=DEMO_PASSWORD,
+            password_rules=False,  # the published demo password is below the rules
             extension=str(FIRST_EXTENSION + n),
             display_name=spec.display_name,
             actor=ctx.actor,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -25,11 +26,26 @@ class User(UserMixin, db.Model):
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Part of every session and remember-me cookie (get_id); raising it ends them all: on
+    # log-out, a password change or reset, a deactivation (care/services/users.py).
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Set by an administrator's password reset: every page leads to /auth/password until
+    # the user has chosen a password of their own (care/web/__init__.py).
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     role_rows: Mapped[list[UserRole]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"
     )
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the session and the remember-me cookie: the id and the
+        session version, so that raising the version refuses every earlier cookie."""
+        return f"{self.id}:{self.session_version or 0}"
+
+    def end_sessions(self) -> None:
+        """Refuse every session and remember-me cookie given out so far."""
+        self.session_version = (self.session_version or 0) + 1
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
@@ -63,6 +79,17 @@ class User(UserMixin, db.Model):
         return f"<User {self.username}>"
 
 
+_DUMMY_HASH: list[str] = []
+
+
+def check_no_password(password: str) -> bool:
+    """Check a password against a hash of nobody's (always False): a refusal of a name
+    that is no user then takes as long as one of a wrong password."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(generate_password_hash("not anybody's password"))
+    return check_password_hash(_DUMMY_HASH[0], password) and False
+
+
 class UserRole(db.Model):
     __tablename__ = "user_roles"
     __table_args__ = (UniqueConstraint("user_id", "role"),)
@@ -72,3 +99,16 @@ class UserRole(db.Model):
     role: Mapped[str] = mapped_column(String(32))
 
     user: Mapped[User] = relationship(back_populates="role_rows")
+
+
+class LoginThrottle(db.Model):
+    """Failed log-ins of a name that is no user: throttled like an account, so that the
+    lock-out answers the same for every name (care/services/users.py ``authenticate``).
+    Keyed by the SHA-256 of the lower-cased name: the names typed are not kept here."""
+
+    __tablename__ = "login_throttle"
+
+    name_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -6,21 +6,31 @@ Every change is audited (action `user.*`, object `user:<id>`) under `actor`, who
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import re
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import NoReturn
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from care.domain import N_
 from care.domain.roles import Role, parse_role
 from care.models import User
+from care.models.user import LoginThrottle, check_no_password
 from care.services import Actor, ServiceError, audit
 from care.services.settings import load_settings
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
 EXTENSION_RE = re.compile(r"^[0-9*#+]{1,20}$")
-MIN_PASSWORD = 8
+MIN_PASSWORD = 10
+MAX_PASSWORD = 256
+COMMON_PASSWORDS = Path(__file__).with_name("common-passwords.txt.gz")
+_COMMON: list[frozenset[str]] = []
 MAX_DISPLAY_NAME = 120
 LOCALES = ("zh_CN", "en")
 
@@ -57,11 +67,41 @@ def _roles(roles) -> list[Role]:
     return sorted(set(parsed))
 
 
-def _check_password(password: str) -> None:
-    if len(password or "") < MIN_PASSWORD:
+def _common_passwords() -> frozenset[str]:
+    """The 20,000 most common passwords, lower-cased (Royce Williams' list, as shipped by
+    Django: https://gist.github.com/roycewilliams/226886fd01572964e1431ac8afc999ce)."""
+    if not _COMMON:
+        with gzip.open(COMMON_PASSWORDS, "rt", encoding="utf-8") as fh:
+            _COMMON.append(frozenset(line.strip() for line in fh if line.strip()))
+    return _COMMON[0]
+
+
+def _is_run(text: str) -> bool:
+    """Each character one up (or one down) from the one before: 12345678, abcdefgh, 98765432."""
+    steps = {ord(b) - ord(a) for a, b in zip(text, text[1:], strict=False)}
+    return steps in ({1}, {-1})
+
+
+def _check_password(password: str, *, username: str | None = None) -> None:
+    """The rules of a new password: long enough, not one character or a short pattern
+    repeated, not the user name, not a common password, not a run like 12345678."""
+    password = password or ""
+    if len(password) < MIN_PASSWORD:
         raise ServiceError(
             N_("the password needs at least %(count)s characters"), field="password", count=MIN_PASSWORD
         )
+    if len(password) > MAX_PASSWORD:
+        raise ServiceError(N_("the password may have at most %(count)s characters"), field="password", count=MAX_PASSWORD)
+    lowered = password.lower()
+    if any(len(password) % k == 0 and password == password[:k] * (len(password) // k) for k in (1, 2, 3)):
+        raise ServiceError(N_("the password is one character repeated (or a few): too easy to guess"), field="password")
+    name = (username or "").strip().lower()
+    if name and name in lowered:
+        raise ServiceError(N_("the password may not contain the user name"), field="password")
+    if lowered in _common_passwords():
+        raise ServiceError(N_("this password is too common: choose another"), field="password")
+    if _is_run(lowered):
+        raise ServiceError(N_("a run like 12345678 or abcdefgh is too easy to guess"), field="password")
 
 
 def _extension(session: Session, extension: str | None, *, user_id: int | None) -> str | None:
@@ -106,12 +146,16 @@ def create_user(
     display_name: str | None = None,
     actor: Actor,
     now: datetime,
+    password_rules: bool = True,
 ) -> User:
+    """A new user. ``password_rules=False`` only for the demo, whose published password
+    (demo1234) is below the rules."""
     username = (username or "").strip()
     if not USERNAME_RE.match(username):
         raise ServiceError(N_("user name: 2–64 letters, digits, “.”, “_” or “-”"), field="username")
     parsed = _roles(roles)
-    _check_password(password)
+    if password_rules:
+        _check_password(password, username=username)
     if find_user(session, username) is not None:
         raise ServiceError(N_("user “%(name)s” exists already"), field="username", name=username)
     user = User(
@@ -183,6 +227,8 @@ def update_user(
     user.extension = new["extension"]
     user.locale = new["locale"]
     user.active = new["active"]
+    if not user.active:
+        user.end_sessions()
     audit.record(
         session,
         actor=actor,
@@ -205,6 +251,8 @@ def set_active(
     if user.active == bool(active):
         return False
     user.active = bool(active)
+    if not active:
+        user.end_sessions()
     audit.record(
         session,
         actor=actor,
@@ -220,9 +268,13 @@ def set_active(
 def reset_password(
     session: Session, user: User, password: str, *, actor: Actor, now: datetime
 ) -> None:
-    """Set a new password; also lifts a lock-out, so the user can log in with it at once."""
-    _check_password(password)
+    """Set a new password; also lifts a lock-out, so the user can log in with it at once.
+    Every session of the user ends, and (unless they reset their own) the user must choose
+    a password of their own at the next log-in: the administrator knows this one."""
+    _check_password(password, username=user.username)
     user.set_password(password)
+    user.end_sessions()
+    user.must_change_password = actor.user_id is None or actor.user_id != user.id
     was_locked = user.locked_until is not None and user.locked_until > now
     user.failed_logins = 0
     user.locked_until = None
@@ -233,6 +285,30 @@ def reset_password(
         object_type="user",
         object_id=user.id,
         detail={"unlocked": True} if was_locked else None,
+        now=now,
+    )
+    session.flush()
+
+
+def change_password(
+    session: Session, user: User, current: str, new: str, *, now: datetime, ip: str | None = None
+) -> None:
+    """A user changes their own password: the current one first. Every session of the user
+    ends (the view logs the asking browser in again)."""
+    if not user.check_password(current or ""):
+        raise ServiceError(N_("the current password is wrong"), field="current_password")
+    if new == current:
+        raise ServiceError(N_("the new password must differ from the current one"), field="password")
+    _check_password(new, username=user.username)
+    user.set_password(new)
+    user.end_sessions()
+    user.must_change_password = False
+    audit.record(
+        session,
+        actor=Actor.of(user, ip),
+        action="user.password_change",
+        object_type="user",
+        object_id=user.id,
         now=now,
     )
     session.flush()
@@ -285,9 +361,51 @@ class LoginRefused(ServiceError):
 
 
 def record_logout(session: Session, user: User, *, now: datetime, ip: str | None = None) -> None:
-    """The audit entry of a log-out."""
+    """The audit entry of a log-out; the user's sessions end (a copy of the cookie, and the
+    sessions on other computers, no longer log in)."""
+    user.end_sessions()
     audit.record(session, actor=Actor.of(user, ip), action="logout", now=now)
     session.flush()
+
+
+def _refuse_unknown(session: Session, username: str, *, settings, now: datetime, ip: str | None) -> NoReturn:
+    """A name that is no user is throttled like an account (table ``login_throttle``, keyed
+    by a hash of the lower-cased name), so that after the same tries the answer is the same
+    "locked" for every name: the lock-out does not tell which accounts exist. A password
+    hash is checked too, so that the answer takes about as long."""
+    check_no_password(username)
+    key = hashlib.sha256(username.strip().lower().encode()).hexdigest()
+    table = LoginThrottle.__table__
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    tries = session.execute(
+        insert(table)
+        .values(name_key=key, failures=1, last_failure_at=now)
+        .on_conflict_do_update(
+            index_elements=[table.c.name_key],
+            set_={"failures": table.c.failures + 1, "last_failure_at": now},
+            where=and_(
+                or_(table.c.locked_until.is_(None), table.c.locked_until <= now),
+                table.c.failures < settings.login_max_failures,
+            ),
+        )
+        .returning(table.c.failures)
+    ).scalar_one_or_none()
+    lockout = timedelta(minutes=settings.login_lockout_minutes)
+    # forget names not tried for a day after their lock-out
+    session.execute(delete(table).where(table.c.last_failure_at < now - lockout - timedelta(days=1)))
+    actor = Actor(username[:64] or "?", ip=ip)
+    if tries is None:
+        until = session.scalar(select(table.c.locked_until).where(table.c.name_key == key))
+        if until is None or until <= now:
+            until = now + lockout
+        audit.record(session, actor=actor, action="login.locked", detail={"reason": "unknown"}, now=now)
+        raise LoginRefused("locked", until)
+    audit.record(session, actor=actor, action="login.failed", detail={"reason": "unknown"}, now=now)
+    if tries >= settings.login_max_failures:
+        until = now + lockout
+        session.execute(update(table).where(table.c.name_key == key).values(locked_until=until, failures=0))
+        raise LoginRefused("locked", until)
+    raise LoginRefused("invalid")
 
 
 def authenticate(session: Session, username: str, password: str, *, now: datetime, ip: str | None) -> User:
@@ -295,26 +413,50 @@ def authenticate(session: Session, username: str, password: str, *, now: datetim
 
     Raises LoginRefused("invalid" | "locked" | "inactive"). The same message is shown for
     an unknown user and a wrong password, so that names cannot be probed.
+
+    Each password check first claims one try with a single ``UPDATE … SET failed_logins =
+    failed_logins + 1 WHERE not locked AND failed_logins < limit RETURNING``: concurrent
+    log-ins cannot all read the same count, so at most ``login_max_failures`` passwords
+    are checked before the lock (the row stays locked by the statement until the
+    request's commit, which also orders the tries of one account). A right password
+    gives its try back.
     """
     settings = load_settings(session)
     user = find_user(session, username)
     if user is None:
-        audit.record(session, actor=Actor(username[:64] or "?", ip=ip), action="login.failed", detail={"reason": "unknown"}, now=now)
-        raise LoginRefused("invalid")
-    if user.locked_until is not None and user.locked_until > now:
+        _refuse_unknown(session, username, settings=settings, now=now, ip=ip)
+    users = User.__table__
+    tries = session.execute(
+        update(users)
+        .where(
+            users.c.id == user.id,
+            or_(users.c.locked_until.is_(None), users.c.locked_until <= now),
+            users.c.failed_logins < settings.login_max_failures,
+        )
+        .values(failed_logins=users.c.failed_logins + 1)
+        .returning(users.c.failed_logins)
+    ).scalar_one_or_none()
+    session.expire(user, ["failed_logins", "locked_until"])
+    if tries is None:  # locked, or the last tries are being checked right now
+        until = user.locked_until
+        if until is None or until <= now:
+            until = now + timedelta(minutes=settings.login_lockout_minutes)
         audit.record(session, actor=Actor.of(user, ip), action="login.locked", now=now)
-        raise LoginRefused("locked", user.locked_until)
+        raise LoginRefused("locked", until)
     if not user.check_password(password):
-        user.failed_logins += 1
-        if user.failed_logins >= settings.login_max_failures:
-            user.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
-            user.failed_logins = 0
+        locked = tries >= settings.login_max_failures
+        if locked:
+            until = now + timedelta(minutes=settings.login_lockout_minutes)
+            session.execute(update(users).where(users.c.id == user.id).values(locked_until=until, failed_logins=0))
+            session.expire(user, ["failed_logins", "locked_until"])
         audit.record(session, actor=Actor.of(user, ip), action="login.failed", detail={"reason": "password"}, now=now)
         session.flush()
-        if user.locked_until is not None and user.locked_until > now:
-            raise LoginRefused("locked", user.locked_until)
+        if locked:
+            raise LoginRefused("locked", until)
         raise LoginRefused("invalid")
     if not user.active:
+        session.execute(update(users).where(users.c.id == user.id).values(failed_logins=users.c.failed_logins - 1))
+        session.expire(user, ["failed_logins"])
         audit.record(session, actor=Actor.of(user, ip), action="login.failed", detail={"reason": "inactive"}, now=now)
         raise LoginRefused("inactive")
     user.failed_logins = 0

@@ -79,12 +79,18 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str):
+        """``"<id>:<session version>"`` (User.get_id); a cookie of an earlier version (before
+        a log-out, password change or deactivation) is refused."""
         from care.models import User
 
+        user_key, _sep, version = (user_id or "").partition(":")
         try:
-            return db.session.get(User, int(user_id))
+            user = db.session.get(User, int(user_key))
+            if user is None or int(version) != (user.session_version or 0):
+                return None
         except (TypeError, ValueError):
             return None
+        return user
 
     @login_manager.unauthorized_handler
     def unauthorized():
@@ -98,6 +104,9 @@ def init_app(app: Flask) -> None:
         return redirect(target)
 
     app.before_request(check_access)
+    from care.web.auth import require_own_password
+
+    app.before_request(require_own_password)
     app.before_request(refuse_unstorable_input)
 
     @app.after_request

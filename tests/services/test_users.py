@@ -48,7 +48,8 @@ def test_display_name_defaults_to_user_name(session):
         ("has space", {}, "username", "user name"),
         ("ok.name", {"roles": []}, "roles", "at least one role"),
         ("ok.name", {"roles": ["boss"]}, "roles", "unknown role “boss”"),
-        ("ok.name", {"password": "short"}, "password", "at least 8 characters"),
+        ("ok.name", {"password": "short"}, "password", "at least 10 characters"),
+        ("ok.name", {"password": "qwertyuiop"}, "password", "too common"),
         ("ok.name", {"extension": "80-01"}, "extension", "digits only"),
         ("ok.name", {"display_name": "x" * 121}, "display_name", "at most 120"),
     ],
@@ -151,7 +152,7 @@ def test_set_active(session):
 
 def test_reset_password_also_lifts_a_lock(session):
     user = factories.make_user(session, "specialist", locked_until=NOW + timedelta(minutes=5), failed_logins=3)
-    with pytest.raises(ServiceError, match="at least 8"):
+    with pytest.raises(ServiceError, match="at least 10"):
         svc.reset_password(session, user, "short", actor=Actor("boss"), now=NOW)
     svc.reset_password(session, user, "brand-new-pass", actor=Actor("boss"), now=NOW)
     assert user.check_password("brand-new-pass") and user.locked_until is None and user.failed_logins == 0
@@ -207,3 +208,53 @@ def test_unknown_user_and_inactive_user(session):
         _login(session, user.username, factories.PASSWORD)
     assert info.value.reason == "inactive"
     assert [e.detail["reason"] for e in _audit(session, "login.failed")] == ["unknown", "inactive"]
+
+
+# --- password rules and the change of one's own password --------------------------------
+
+
+@pytest.mark.parametrize(
+    "password, message",
+    [
+        ("12345678", "at least 10 characters"),
+        ("aaaaaaaa", "at least 10 characters"),
+        ("aaaaaaaaaaaa", "one character repeated"),
+        ("abcabcabcabc", "one character repeated"),
+        ("1234567890", "too common"),
+        ("bcdefghijklm", "a run like"),
+        ("jihgfedcba", "a run like"),
+        ("password123", "too common"),
+        ("Qwertyuiop", "too common"),
+        ("my-li.na-pass", "the user name"),
+    ],
+)
+def test_password_rules(session, password, message):
+    user = factories.make_user(session, "specialist", username="li.na")
+    with pytest.raises(ServiceError, match=message) as info:
+        svc.reset_password(session, user, password, actor=Actor("boss"), now=NOW)
+    assert info.value.field == "password"
+    assert user.check_password(factories.PASSWORD)
+
+
+def test_an_admin_reset_forces_a_change_and_ends_the_sessions(session):
+    user = factories.make_user(session, "specialist")
+    version = user.session_version
+    svc.reset_password(session, user, "brand-new-pass", actor=Actor("boss"), now=NOW)
+    assert user.must_change_password and user.session_version == version + 1
+
+
+def test_change_own_password(session):
+    user = factories.make_user(session, "specialist", username="li.na", must_change_password=True)
+    version = user.session_version
+    with pytest.raises(ServiceError, match="current password is wrong") as info:
+        svc.change_password(session, user, "not-it", "Another-good-1", now=NOW)
+    assert info.value.field == "current_password"
+    with pytest.raises(ServiceError, match="differ from the current"):
+        svc.change_password(session, user, factories.PASSWORD, factories.PASSWORD, now=NOW)
+    with pytest.raises(ServiceError, match="too common"):
+        svc.change_password(session, user, factories.PASSWORD, "iloveyou123", now=NOW)
+    svc.change_password(session, user, factories.PASSWORD, "Another-good-1", now=NOW, ip="10.0.0.9")
+    assert user.check_password("Another-good-1") and not user.must_change_password
+    assert user.session_version == version + 1
+    (entry,) = _audit(session, "user.password_change")
+    assert entry.actor == "li.na" and "Another-good-1" not in str(entry.detail)

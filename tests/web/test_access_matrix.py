@@ -48,6 +48,7 @@ OK, FOUND, SEE_OTHER, BAD, NOT_FOUND, INVALID = 200, 302, 303, 400, 404, 422
 ACCESS: dict[str, tuple] = {
     "auth.login": (PUBLIC, "GET", {}, {"anonymous": 200, "*": 302}),
     "auth.logout": (ANY_USER, "POST", {}, SEE_OTHER),
+    "auth.password": (ANY_USER, "POST", {}, INVALID),
     "main.home": (ANY_USER, "GET", {}, FOUND),
     "main.language": (PUBLIC, "POST", {}, SEE_OTHER),
     "main.healthz": (PUBLIC, "GET", {}, OK),

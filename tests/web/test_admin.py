@@ -119,7 +119,7 @@ def test_create_user(app, client, admin):
     "changes, message",
     [
         ({"confirm": "something-else"}, "The two passwords differ."),
-        ({"password": "short", "confirm": "short"}, "needs 8 to 256 characters"),
+        ({"password": "short", "confirm": "short"}, "needs 10 to 256 characters"),
         ({"roles": []}, "Choose at least one role."),
         ({"username": "a b"}, "letters, digits"),
         ({"extension": "80x1"}, "Digits only"),

@@ -266,3 +266,201 @@ def test_logged_in_users_saved_locale_wins(app, client, login_as):
     with app.app_context():
         assert db.session.scalar(select(User).where(User.username == user_name)).locale == "zh_CN"  # saved on the user
     assert _lang(client.get("/settings/", headers=EN)).startswith("zh")
+
+
+# --- races, probing and sessions (issue 9) ---------------------------------------------
+
+
+def test_concurrent_wrong_passwords_check_at_most_the_limit(app, user, monkeypatch):
+    """40 wrong passwords from 8 threads: at most ``login_max_failures`` passwords are
+    checked before the lock (the count is claimed in one statement), and the account is
+    locked."""
+    import threading
+
+    checks = []
+    real_check = User.check_password
+    gate = threading.Barrier(8)
+
+    def counting_check(self, password):
+        checks.append(password)
+        return real_check(self, password)
+
+    monkeypatch.setattr(User, "check_password", counting_check)
+    statuses = []
+
+    def attack():
+        client = app.test_client()
+        gate.wait()
+        for _ in range(5):
+            statuses.append(_login(client, password="bad-password").status_code)
+
+    threads = [threading.Thread(target=attack) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert statuses == [422] * 40
+    assert 1 <= len(checks) <= 5
+    assert _reload(app).locked_until is not None
+    # the right password is refused while locked, without being checked
+    checks.clear()
+    assert "Too many failed attempts" in _errors(_login(app.test_client()))[0]
+    assert checks == []
+
+
+def test_a_locked_account_and_an_unknown_name_get_the_same_answer(app, user):
+    """The lock-out must not tell which names exist: after the same tries, a real account
+    and an unknown name get the same status and text (the unknown name is throttled too)."""
+    with app.app_context():
+        set_settings(db.session, {"login_max_failures": "3", "login_lockout_minutes": "20"}, actor=Actor("t"), now=utcnow())
+        db.session.commit()
+    real, unknown = app.test_client(), app.test_client()
+    for attempt in range(5):
+        a = _login(real, username="li.na", password="bad-password")
+        b = _login(unknown, username="no.such.user", password="bad-password")
+        assert a.status_code == b.status_code == 422, attempt
+        assert _errors(a) == _errors(b), attempt
+    assert "Too many failed attempts" in _errors(b)[0]
+    # the name is matched in any case, as log-in names are
+    assert _errors(_login(unknown, username="No.Such.User")) == _errors(b)
+
+
+def _cookies(client) -> dict[str, str]:
+    return {c.key: c.value for c in client._cookies.values()}
+
+
+def _replay(app, cookies: dict[str, str]):
+    """A fresh browser that sends only these cookies; its answer to the home page."""
+    other = app.test_client()
+    for key, value in cookies.items():
+        other.set_cookie(key, value)
+    return other.get("/")
+
+
+def _logged_in(response) -> bool:
+    return "/auth/login" not in response.headers.get("Location", "")
+
+
+def test_a_session_cookie_replayed_after_log_out_is_refused(app, client, user):
+    _login(client)
+    stolen = _cookies(client)
+    assert _logged_in(_replay(app, stolen))
+    client.post("/auth/logout")
+    assert not _logged_in(_replay(app, stolen))
+
+
+def test_an_admin_password_reset_ends_the_old_sessions_and_remember_me(app, client, user):
+    client.post("/auth/login", data={"username": "li.na", "password": factories.PASSWORD, "remember": "y"})
+    session_cookie = _cookies(client)
+    remember = {"remember_token": session_cookie.pop("remember_token")}
+    assert _logged_in(_replay(app, remember))  # the remember-me cookie alone logs in
+    with app.app_context():
+        from care.services import users as user_service
+
+        user_service.reset_password(db.session, db.session.get(User, user), "Fresh-passw0rd-x", actor=Actor("boss"), now=utcnow())
+        db.session.commit()
+    assert not _logged_in(client.get("/"))
+    assert not _logged_in(_replay(app, session_cookie))
+    assert not _logged_in(_replay(app, remember))
+
+
+def test_deactivation_ends_the_sessions(app, client, user):
+    _login(client)
+    stolen = _cookies(client)
+    with app.app_context():
+        from care.services import users as user_service
+
+        u = db.session.get(User, user)
+        user_service.set_active(db.session, u, False, actor=Actor("boss"), now=utcnow())
+        user_service.set_active(db.session, u, True, actor=Actor("boss"), now=utcnow())
+        db.session.commit()
+    assert not _logged_in(_replay(app, stolen))  # active again, the old session stays ended
+
+
+def test_cookie_flags(app, user):
+    app.config.update(SESSION_COOKIE_SECURE=True, REMEMBER_COOKIE_SECURE=True)  # as CARE_HTTPS sets them
+    client = app.test_client()
+    response = client.post("/auth/login", data={"username": "li.na", "password": factories.PASSWORD, "remember": "y"})
+    assert response.status_code == 303
+    cookies = {h.split("=", 1)[0]: h for h in response.headers.getlist("Set-Cookie")}
+    assert set(cookies) >= {"session", "remember_token"}
+    for header in cookies.values():
+        flags = {part.strip().split("=")[0].lower() for part in header.split(";")[1:]}
+        assert {"secure", "httponly", "samesite"} <= flags, header
+        assert "SameSite=Lax" in header
+    assert app.config["REMEMBER_COOKIE_DURATION"] == timedelta(days=14)  # not Flask-Login's 365
+
+
+@pytest.mark.parametrize("overrides, secure", [({"CARE_HTTPS": True}, True), ({}, False), ({"TESTING": False}, True)])
+def test_care_https_turns_on_secure_cookies(tmp_path, pg_schema, overrides, secure):
+    app = make_app(tmp_path, pg_schema, **overrides)  # TESTING unless told: off by default
+    try:
+        assert app.config["SESSION_COOKIE_SECURE"] is app.config["REMEMBER_COOKIE_SECURE"] is secure
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+# --- changing one's own password --------------------------------------------------------
+
+
+def _change(client, current=factories.PASSWORD, new="Another-good-1", confirm=None, **kw):
+    data = {"current_password": current, "password": new, "confirm": new if confirm is None else confirm}
+    return client.post("/auth/password", data=data, headers=EN, **kw)
+
+
+def test_change_own_password(app, client, user):
+    _login(client)
+    page = client.get("/auth/password", headers=EN)
+    assert page.status_code == 200 and 'name="current_password"' in page.get_data(as_text=True)
+    wrong = _change(client, current="not-the-password")
+    assert wrong.status_code == 422 and any("current password is wrong" in e for e in _errors(wrong))
+    weak = _change(client, new="1234567890")
+    assert weak.status_code == 422 and any("too common" in e for e in _errors(weak))
+    assert _change(client, confirm="something-else").status_code == 422
+    response = _change(client)
+    assert response.status_code == 303
+    assert _logged_in(client.get("/"))  # this browser stays logged in
+    client.post("/auth/logout")
+    assert _login(client).status_code == 422
+    assert _login(client, password="Another-good-1").status_code == 303
+
+
+def test_change_password_needs_the_csrf_token(csrf_app):
+    client = csrf_app.test_client()
+    token = _token(client)
+    client.post("/auth/login", data={"username": "boss", "password": factories.PASSWORD, "csrf_token": token})
+    response = _change(client)
+    assert response.status_code == 400
+    with csrf_app.app_context():
+        assert _reload(csrf_app, "boss").check_password(factories.PASSWORD)
+
+
+def test_after_an_admin_reset_every_page_leads_to_the_change(app, client, user):
+    with app.app_context():
+        from care.services import users as user_service
+
+        user_service.reset_password(db.session, db.session.get(User, user), "Reset-by-boss-1", actor=Actor("boss"), now=utcnow())
+        db.session.commit()
+    response = _login(client, password="Reset-by-boss-1")
+    assert response.status_code == 303 and response.headers["Location"] == "/auth/password"
+    for url in ("/", "/tasks/", "/customers/"):
+        response = client.get(url)
+        assert response.status_code == 302 and response.headers["Location"] == "/auth/password", url
+    htmx = client.get("/tasks/", headers={"HX-Request": "true"})
+    assert htmx.headers.get("HX-Redirect") == "/auth/password"
+    assert client.post("/language", data={"locale": "en"}).status_code == 302
+    assert client.get("/static/app.css").status_code in (200, 404)  # never redirected
+    assert client.get("/auth/password").status_code == 200
+    assert _change(client, current="Reset-by-boss-1").status_code == 303
+    assert client.get("/tasks/").status_code == 200
+    assert not _reload(app).must_change_password
+
+
+def test_log_out_works_while_a_change_is_due(app, client, user):
+    with app.app_context():
+        db.session.get(User, user).must_change_password = True
+        db.session.commit()
+    _login(client)
+    response = client.post("/auth/logout")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/auth/login")
