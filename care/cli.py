@@ -405,7 +405,7 @@ def sweep_cmd(timeout_minutes, as_json):
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000), help="messages per round")
 @click.option("--json", "as_json", is_flag=True, help="print the counts as JSON (with --once)")
 def outbox_cmd(once, interval, limit, as_json):
-    """Send the queued SMS and e-mails that are due (each round commits)."""
+    """Send the queued SMS and e-mails that are due (each claim and each result commits)."""
     import time as _time
 
     from flask import current_app
