@@ -34,6 +34,7 @@ PAGES = {
         "/tasks/contact/{customer}",
         "/tasks/{task}",
         "/customers/",
+        "/customers/?q=王",
         "/customers/{customer}",
         "/appointments/",
         "/appointments/new?customer={customer}",
@@ -151,6 +152,15 @@ def test_main_pages_have_no_axe_violations(browser, live_server, axe_source, rol
             violations = axe_violations(page, axe_source)
             if violations:
                 found[path] = violations
+        if role == "anonymous":  # the log-in page again, with its error shown
+            page.goto(live_server("/auth/login"))
+            page.fill("input[name=username]", "nobody")
+            page.fill("input[name=password]", "not the password")
+            page.click("button[type=submit]")
+            page.wait_for_load_state("networkidle")
+            violations = axe_violations(page, axe_source)
+            if violations:
+                found["/auth/login (refused)"] = violations
         assert not found, f"axe violations ({role}, {locale}):\n" + report(found)
     finally:
         context.close()
