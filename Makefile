@@ -52,8 +52,9 @@ extract-messages: venv ## refresh translations/messages.pot and merge it into th
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k N_ -o translations/messages.pot --no-location --sort-output .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
 
-browser-deps: ## Debian's Chromium for the browser tests (Playwright cannot download one here)
+browser-deps: ## Debian's Chromium for the browser tests (Playwright cannot download one here), axe-core from npm
 	@bash scripts/ensure-chromium.sh
+	@bash scripts/ensure-axe.sh
 
 pg-client: ## PostgreSQL's client tools for care backup/restore and their tests (apt, when missing)
 	@bash scripts/ensure-pg-client.sh
