@@ -25,7 +25,7 @@ The deliberate exceptions, each with its reason where it happens:
 - the call start commits its attempt *before* ringing (care/web/calls.py): the provider's
   callbacks name the attempt, which must exist by then;
 - the webhooks (``/webhooks/``) store their event with their own statement and commit
-  (care/services/call_events.py ``ingest``); this unit of work leaves them alone;
+  (care/services/call_event_store.py ``ingest``); this unit of work leaves them alone;
 - threads outside a request (the import worker's progress, the scheduler, the applier)
   commit their own sessions.
 
