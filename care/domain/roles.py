@@ -58,11 +58,15 @@ def sees_full_phone(roles: set[Role] | frozenset[Role]) -> bool:
 
 
 def mask_phone(e164: str | None) -> str | None:
-    """+8613800138000 -> +86 138****8000 (country code, first 3 and last 4 digits kept)."""
+    """+8613800138000 -> +86 138****8000: the country code, the first 3 and the last 4
+    digits of the national number as people write it. A Chinese landline keeps its trunk
+    zero, so it reads like a mobile (+862887654321 -> +86 028****4321), not +********4321."""
     if not e164:
         return e164
-    if e164.startswith("+86") and len(e164) == 14:
+    if e164.startswith("+86") and len(e164) >= 11:
         national = e164[3:]
+        if not national.startswith(("1", "0")):  # a landline: written with its trunk zero (028 …)
+            national = "0" + national
         return f"+86 {national[:3]}****{national[-4:]}"
     digits = e164.lstrip("+")
     if len(digits) <= 4:

@@ -12,7 +12,8 @@ from care.domain.roles import CALLING_ROLES, Role, mask_phone, parse_role, sees_
     [
         ("+8613800138000", "+86 138****8000"),
         ("+8613912345678", "+86 139****5678"),
-        ("+862887654321", "+********4321"),  # a Chengdu landline: not 11 national digits
+        ("+862887654321", "+86 028****4321"),  # a Chengdu landline reads like a mobile
+        ("+8675512345678", "+86 075****5678"),  # Shenzhen: 0755 1234 5678
         ("+4930123456", "+******3456"),
         ("1234", "****"),
         ("+123", "***"),
