@@ -141,6 +141,8 @@ def test_main_pages_have_no_axe_violations(browser, live_server, axe_source, rol
     context.set_default_timeout(10_000)
     try:
         page = context.new_page()
+        missing = []  # anything a page asks for and does not get (a stylesheet, a script …)
+        page.on("response", lambda r: missing.append(f"{r.status} {r.url}") if r.status == 404 else None)
         if role != "anonymous":
             log_in(page, live_server, world["username"])
         found = {}
@@ -162,5 +164,6 @@ def test_main_pages_have_no_axe_violations(browser, live_server, axe_source, rol
             if violations:
                 found["/auth/login (refused)"] = violations
         assert not found, f"axe violations ({role}, {locale}):\n" + report(found)
+        assert missing == []
     finally:
         context.close()

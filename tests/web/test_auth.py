@@ -464,3 +464,12 @@ def test_log_out_works_while_a_change_is_due(app, client, user):
     _login(client)
     response = client.post("/auth/logout")
     assert response.status_code == 303 and response.headers["Location"].endswith("/auth/login")
+
+
+def test_every_page_names_its_icon_and_the_icon_is_served(client):
+    """Browsers asked for /favicon.ico on every page (a 404 each time): the pages name
+    their icon, and it is there."""
+    html = client.get("/auth/login").get_data(as_text=True)
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in html
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
