@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from care.extensions import db
 from care.models import CallAttempt, CallEvent
 from care.telephony.signatures import sign_generic
@@ -92,3 +94,11 @@ def test_dismiss(app, client, login_as):
 def test_bad_page_number(client, login_as):
     login_as("care_manager")
     assert client.get("/reconciliation/?page=x").status_code == 400
+
+
+@pytest.mark.parametrize(("role", "linked"), [("care_manager", True), ("admin", True), ("specialist", False)])
+def test_the_page_is_in_the_navigation_of_those_who_may_open_it(client, login_as, role, linked):
+    """It was linked from nowhere: a care manager had to know its address."""
+    login_as(role)
+    html = client.get("/number-corrections/" if role == "specialist" else "/settings/" if role == "admin" else "/tasks/").get_data(as_text=True)
+    assert ('href="/reconciliation/"' in html) is linked
