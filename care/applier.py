@@ -55,6 +55,7 @@ from flask import Flask
 
 from care.extensions import db
 from care.models.types import utcnow
+from care.serving import serving
 
 log = logging.getLogger("care.applier")
 
@@ -179,26 +180,6 @@ def webhook(app: Flask):
     if app.config.get("CARE_WEBHOOK_APPLY", "background") == "inline":
         return contextlib.nullcontext()
     return applier_for(app).webhook()
-
-
-def serving(app: Flask) -> bool:
-    """True when this process serves requests (a WSGI server imported the app, or
-    ``flask run``'s serving process), not in tests or a CLI command."""
-    if app.testing:
-        return False
-    import click
-
-    ctx = click.get_current_context(silent=True)
-    if ctx is None:
-        return True  # a WSGI server (gunicorn …) imported the app
-    if ctx.command.name != "run":
-        return False  # `flask care …`, `flask shell` …
-    reload = ctx.params.get("reload")
-    if reload is None:
-        from flask.helpers import get_debug_flag
-
-        reload = get_debug_flag()
-    return not reload or os.environ.get("WERKZEUG_RUN_MAIN") == "true"  # the reloader's child serves
 
 
 def start(app: Flask) -> Applier | None:

@@ -26,18 +26,17 @@ reloader's watcher process. For production without the thread, the cron line is
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
-import click
 from flask import Flask
 
 from care.domain.dates import local_datetime, to_local
 from care.extensions import db
 from care.models.types import utcnow
 from care.services import Actor
+from care.serving import serving
 
 log = logging.getLogger("care.scheduler")
 
@@ -48,20 +47,7 @@ _EXTENSION_KEY = "care_scheduler"
 
 def should_start(app: Flask) -> bool:
     """True when this process serves requests with ``CARE_SCHEDULER`` on."""
-    if not app.config.get("CARE_SCHEDULER") or app.testing:
-        return False
-    ctx = click.get_current_context(silent=True)
-    if ctx is None:
-        return True  # a WSGI server (gunicorn …) imported the app
-    if ctx.command.name != "run":
-        return False  # `flask care …`, `flask shell` …: not serving
-    reload = ctx.params.get("reload")
-    if reload is None:
-        from flask.helpers import get_debug_flag
-
-        reload = get_debug_flag()
-    # With the reloader, the first process only watches files; its child serves.
-    return not reload or os.environ.get("WERKZEUG_RUN_MAIN") == "true"
+    return bool(app.config.get("CARE_SCHEDULER")) and serving(app)
 
 
 def start(app: Flask) -> Scheduler | None:
