@@ -1,7 +1,14 @@
 """All models, imported here so that Alembic and the app see every table."""
 
 from care.models.admin import AuditLog, ImportRun, Setting
-from care.models.call import CallAttempt, CallEvent, MessageTemplate, OutboxMessage, ReminderFailure
+from care.models.call import (
+    CallAttempt,
+    CallAttemptTask,
+    CallEvent,
+    MessageTemplate,
+    OutboxMessage,
+    ReminderFailure,
+)
 from care.models.customer import Customer, CustomerClass, OwnershipChange, Vehicle
 from care.models.service import Delivery, InsurancePolicy, ServiceVisit, VisitKind
 from care.models.task import (
@@ -22,6 +29,7 @@ __all__ = [
     "Appointment",
     "AuditLog",
     "CallAttempt",
+    "CallAttemptTask",
     "CallEvent",
     "MessageTemplate",
     "OutboxMessage",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, event, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from care.extensions import db
@@ -55,9 +55,33 @@ class CallAttempt(db.Model):
     finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
-    task = relationship("CareTask")
+    task = relationship("CareTask")  # the lead task: the one the call was started from
     customer = relationship("Customer")
     user = relationship("User")
+    # Every task the call counts for (issue 10: one call per contact), the lead included.
+    tasks = relationship("CareTask", secondary="call_attempt_tasks", order_by="CareTask.id", viewonly=True)
+
+
+class CallAttemptTask(db.Model):
+    """One call counts as an attempt for each task of the contact that still needed a
+    phone contact when it was placed (domain.md §3 "one contact", R13): each task keeps
+    its own budget and slots, read through this link (care.services.calls.attempts_by_task).
+    The attempt's ``task_id`` is the lead task and has a link row too."""
+
+    __tablename__ = "call_attempt_tasks"
+
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("call_attempts.id"), primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("care_tasks.id"), primary_key=True, index=True)
+
+
+@event.listens_for(CallAttempt, "after_insert")
+def _link_lead_task(_mapper, connection, attempt: CallAttempt) -> None:
+    """Every attempt counts for its lead task: the link row is written with the attempt,
+    whoever creates it (the Call button, the demo, a test); further tasks of a contact
+    call are linked by care.services.calls.start_contact_call."""
+    connection.execute(
+        CallAttemptTask.__table__.insert().values(attempt_id=attempt.id, task_id=attempt.task_id)
+    )
 
 
 class CallEvent(db.Model):

@@ -33,7 +33,7 @@ from care.domain.callstate import is_terminal
 from care.domain.dates import local_today
 from care.domain.settings import Settings
 from care.models import CareTask
-from care.models.call import CallAttempt, CallEvent
+from care.models.call import CallAttempt, CallAttemptTask, CallEvent
 from care.services import ServiceError
 from care.telephony.base import Provider, ProviderError
 
@@ -55,12 +55,37 @@ class CallRefused(ServiceError):
         super().__init__(template, **params)
 
 
-def attempts_of(session: Session, task_id: int) -> list[CallAttempt]:
-    return list(
-        session.scalars(
-            select(CallAttempt).where(CallAttempt.task_id == task_id).order_by(CallAttempt.started_at, CallAttempt.id)
-        )
+def attempts_by_task(session: Session, task_ids, *, options=()) -> dict[int, list[CallAttempt]]:
+    """The attempts of each of these tasks, oldest first, in one query: every attempt that
+    counts for the task (the link ``call_attempt_tasks``: one call of a contact counts for
+    each of its tasks), not only those started from it. The one way attempts are read by
+    task: the task card, the Call button, the fallback (R14), the violations (R15), the
+    worklist."""
+    found: dict[int, list[CallAttempt]] = {task_id: [] for task_id in task_ids}
+    if not found:
+        return found
+    rows = session.execute(
+        select(CallAttemptTask.task_id, CallAttempt)
+        .join(CallAttempt, CallAttempt.id == CallAttemptTask.attempt_id)
+        .where(CallAttemptTask.task_id.in_(list(found)))
+        .options(*options)
+        .order_by(CallAttempt.started_at, CallAttempt.id)
     )
+    for task_id, attempt in rows:
+        found[task_id].append(attempt)
+    return found
+
+
+def attempts_of(session: Session, task_id: int) -> list[CallAttempt]:
+    return attempts_by_task(session, [task_id])[task_id]
+
+
+def task_ids_of(session: Session, attempt: CallAttempt) -> list[int]:
+    """The tasks this attempt counts for, lead first."""
+    ids = session.scalars(
+        select(CallAttemptTask.task_id).where(CallAttemptTask.attempt_id == attempt.id).order_by(CallAttemptTask.task_id)
+    ).all()
+    return [attempt.task_id, *[i for i in ids if i != attempt.task_id]]
 
 
 def attempt_record(attempt: CallAttempt) -> policy.AttemptRecord | None:
@@ -145,28 +170,71 @@ def start_call(
     caller_id: str | None = None,
     force: str | None = None,
 ) -> CallAttempt:
-    """Create the attempt for a click-to-call, or raise :class:`CallRefused`.
+    """Create the attempt for a click-to-call of one task, or raise :class:`CallRefused`."""
+    return start_contact_call(
+        session, [task], user=user, now=now, settings=settings,
+        provider_name=provider_name, caller_id=caller_id, force=force,
+    )  # fmt: skip
+
+
+def _refusal_to_raise(refusals: list[CallRefused]) -> CallRefused:
+    """Of the refusals of a contact's tasks, the one that explains why nothing rings: a call
+    in progress first (a double click), then the lead task's."""
+    in_progress = [r for r in refusals if r.code == policy.RefusalCode.CALL_IN_PROGRESS]
+    return in_progress[0] if in_progress else refusals[0]
+
+
+def start_contact_call(
+    session: Session,
+    tasks: list[CareTask],
+    *,
+    user,
+    now: datetime,
+    settings: Settings,
+    provider_name: str = "sim",
+    caller_id: str | None = None,
+    force: str | None = None,
+) -> CallAttempt:
+    """One call for a contact (domain.md §3 "one contact"): the attempt counts for each of
+    ``tasks`` (the contact's open tasks, lead first) that may be called now by ``user``,
+    each in its own R13 budget and slot (:func:`precheck` per task); a task that may not
+    (its slot used, its window closed, someone else's …) is left out and does not block
+    the others. Raises :class:`CallRefused` when no task may be called.
 
     ``force`` (a simulator outcome) is only checked here; the view passes it on to the
-    simulator. Locks the task row first (:func:`claim_task`) so that two clicks at once
-    make one attempt."""
+    simulator. Locks the task rows first (:func:`claim_task`, in id order) so that two
+    clicks at once make one attempt: the second reads the first's attempt in progress."""
     from care.telephony.sim import OUTCOMES as SIM_OUTCOMES
 
     if force is not None and (provider_name != "sim" or force not in SIM_OUTCOMES):
         raise CallRefused(BAD_FORCE, N_("A forced outcome is only accepted by the simulator."))
-    claim_task(session, task.id)
-    attempts = attempts_of(session, task.id)
-    refusal = precheck(session, task, user=user, settings=settings, now=now, attempts=attempts)
-    if refusal is not None:
-        raise refusal
+    if not tasks:
+        raise CallRefused(CLOSED, N_("This task is closed: no call is placed."))
+    if len({t.customer_id for t in tasks}) != 1:
+        raise ValueError("one call is for one customer's tasks")
+    for task_id in sorted({t.id for t in tasks}):
+        claim_task(session, task_id)
+    by_task = attempts_by_task(session, [t.id for t in tasks])
+    eligible: list[CareTask] = []
+    refusals: list[CallRefused] = []
+    for task in tasks:
+        refusal = precheck(session, task, user=user, settings=settings, now=now, attempts=by_task[task.id])
+        if refusal is None:
+            eligible.append(task)
+        else:
+            refusals.append(refusal)
+    in_progress = [r for r in refusals if r.code == policy.RefusalCode.CALL_IN_PROGRESS]
+    if in_progress or not eligible:  # never a second call while one rings for the contact
+        raise _refusal_to_raise(in_progress or refusals)
+    lead = eligible[0]
     slot = policy.slot_of(now, settings)
-    earlier_caller = next((a.caller_id for a in attempts if a.caller_id), None)
+    earlier_caller = next((a.caller_id for t in eligible for a in by_task[t.id] if a.caller_id), None)
     attempt = CallAttempt(
-        task_id=task.id,
-        customer_id=task.customer_id,
+        task_id=lead.id,
+        customer_id=lead.customer_id,
         user_id=user.id,
         provider=provider_name,
-        to_number=number_of(task),
+        to_number=number_of(lead),
         agent_extension=user.extension,
         caller_id=earlier_caller or caller_id,
         status="requested",
@@ -178,6 +246,8 @@ def start_call(
         started_at=now,
     )
     session.add(attempt)
+    session.flush()
+    session.add_all(CallAttemptTask(attempt_id=attempt.id, task_id=t.id) for t in eligible[1:])
     session.flush()
     return attempt
 
@@ -244,14 +314,7 @@ def task_calls_of(
 ) -> dict[int, TaskCalls]:
     """:class:`TaskCalls` of several task cards by task id, their attempts read in one query
     (the cards' templates query nothing)."""
-    by_task: dict[int, list[CallAttempt]] = {task.id: [] for task in tasks}
-    if by_task:
-        for attempt in session.scalars(
-            select(CallAttempt)
-            .where(CallAttempt.task_id.in_(list(by_task)))
-            .order_by(CallAttempt.started_at, CallAttempt.id)
-        ):
-            by_task[attempt.task_id].append(attempt)
+    by_task = attempts_by_task(session, [task.id for task in tasks])
     found = {}
     for task in tasks:
         attempts = by_task[task.id]

@@ -23,7 +23,6 @@ caused it, so a rollback sends nothing.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -36,9 +35,9 @@ from care.domain.dates import local_datetime, local_today
 from care.domain.settings import Settings
 from care.domain.task_rules import TaskType
 from care.messaging import outbox
-from care.models import CallAttempt, CareTask, ReminderFailure, User
+from care.models import CallAttempt, CallAttemptTask, CareTask, ReminderFailure, User
 from care.models.task import TaskStatus
-from care.services.calls import attempt_record, plan_for
+from care.services.calls import attempt_record, attempts_by_task, plan_for, task_ids_of
 from care.services.message_templates import render_for_task
 from care.services.settings import load_settings
 
@@ -65,13 +64,7 @@ def _counts(attempt: CallAttempt) -> bool:
 
 
 def _attempts_of(session: Session, task_id: int) -> list[CallAttempt]:
-    return list(
-        session.scalars(
-            select(CallAttempt)
-            .where(CallAttempt.task_id == task_id)
-            .order_by(CallAttempt.started_at, CallAttempt.id)
-        )
-    )
+    return attempts_by_task(session, [task_id])[task_id]
 
 
 def _reason(task: CareTask, p: dom.AttemptPlan) -> str:
@@ -90,13 +83,21 @@ def needs_final_hook(outcome: str | None) -> bool:
 def on_attempt_final(
     session: Session, attempt: CallAttempt, *, now: datetime
 ) -> ReminderFailure | None:
-    """React to a terminal attempt (see the module docstring); returns the
-    ReminderFailure when the fallback was queued (or already was)."""
-    task = attempt.task or session.get(CareTask, attempt.task_id)
+    """React to a terminal attempt for each task it counts for (one call of a contact
+    counts for several, see the module docstring); returns the lead task's
+    ReminderFailure when its fallback was queued (or already was)."""
+    lead = None
+    for position, task_id in enumerate(task_ids_of(session, attempt)):
+        failure = _on_final_for_task(session, task_id, now=now)
+        if position == 0:
+            lead = failure
+    return lead
+
+
+def _on_final_for_task(session: Session, task_id: int, *, now: datetime) -> ReminderFailure | None:
+    task = session.get(CareTask, task_id)
     if task is None or task.status not in (TaskStatus.OPEN, TaskStatus.BLOCKED):
-        return session.scalar(
-            select(ReminderFailure).where(ReminderFailure.task_id == attempt.task_id)
-        )
+        return session.scalar(select(ReminderFailure).where(ReminderFailure.task_id == task_id))
     settings = load_settings(session)
     attempts = _attempts_of(session, task.id)
     p = task_plan(task, attempts, settings, now)
@@ -202,7 +203,7 @@ def sweep_fallbacks(session: Session, *, now: datetime) -> dict[str, Any]:
     their attempts. Returns {"checked", "queued", "skipped"} (skipped: no message sent,
     consent or no address)."""
     settings = load_settings(session)
-    has_attempt = exists().where(CallAttempt.task_id == CareTask.id)
+    has_attempt = exists().where(CallAttemptTask.task_id == CareTask.id)
     no_failure = ~exists().where(ReminderFailure.task_id == CareTask.id)
     tasks = list(
         session.scalars(
@@ -220,14 +221,7 @@ def sweep_fallbacks(session: Session, *, now: datetime) -> dict[str, Any]:
             .order_by(CareTask.id)
         )
     )
-    by_task: dict[int, list[CallAttempt]] = defaultdict(list)
-    if tasks:
-        for a in session.scalars(
-            select(CallAttempt)
-            .where(CallAttempt.task_id.in_([t.id for t in tasks]))
-            .order_by(CallAttempt.started_at, CallAttempt.id)
-        ):
-            by_task[a.task_id].append(a)
+    by_task = attempts_by_task(session, [t.id for t in tasks])
     queued = skipped = 0
     for task in tasks:
         attempts = by_task[task.id]
@@ -280,8 +274,9 @@ def violations(
     if month is not None:
         since, until = month_range(month, settings)
     first = (
-        select(CallAttempt.task_id, func.min(CallAttempt.started_at).label("first_at"))
-        .group_by(CallAttempt.task_id)
+        select(CallAttemptTask.task_id, func.min(CallAttempt.started_at).label("first_at"))
+        .join(CallAttempt, CallAttempt.id == CallAttemptTask.attempt_id)
+        .group_by(CallAttemptTask.task_id)
         .subquery()
     )
     stmt = (
@@ -298,14 +293,7 @@ def violations(
     tasks = list(session.scalars(stmt))
     if not tasks:
         return []
-    by_task: dict[int, list[CallAttempt]] = defaultdict(list)
-    for a in session.scalars(
-        select(CallAttempt)
-        .where(CallAttempt.task_id.in_([t.id for t in tasks]))
-        .options(selectinload(CallAttempt.user))
-        .order_by(CallAttempt.started_at, CallAttempt.id)
-    ):
-        by_task[a.task_id].append(a)
+    by_task = attempts_by_task(session, [t.id for t in tasks], options=(selectinload(CallAttempt.user),))
     found = []
     for task in tasks:
         attempts = by_task[task.id]

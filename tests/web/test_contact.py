@@ -215,7 +215,7 @@ def test_the_task_cards_read_their_call_attempts_in_one_query(app, client, conta
     finally:
         event.remove(engine, "before_cursor_execute", seen)
     assert html.count('class="call-plan"') == 3
-    per_task = [s for s in statements if "FROM call_attempts" in s and "call_attempts.task_id" in s.split("WHERE")[-1]]
+    per_task = [s for s in statements if "call_attempts" in s and "call_attempt_tasks.task_id" in s.split("WHERE")[-1]]
     assert len(per_task) == 1 and " IN " in per_task[0]  # one query for the three cards
 
 
