@@ -107,10 +107,10 @@ def plan_for(task: CareTask, attempts: list[CallAttempt], settings: Settings, no
 
 
 def may_see(user, attempt: CallAttempt) -> bool:
-    """The attempt's live panel and recording: its caller, its task's assignee, or a
-    manager (care.domain.access.may_see_attempt)."""
-    assignee_id = attempt.task.assignee_id if attempt.task is not None else None
-    return access.may_see_attempt(user.id, user.roles, attempt.user_id, assignee_id)
+    """The attempt's live panel and recording: its caller, the assignee of a task it counts
+    for, or a manager (care.domain.access.may_see_attempt)."""
+    assignees = {t.assignee_id for t in attempt.tasks} or {attempt.task.assignee_id if attempt.task else None}
+    return any(access.may_see_attempt(user.id, user.roles, attempt.user_id, a) for a in assignees)
 
 
 def may_call_for(user, task: CareTask) -> bool:
