@@ -271,6 +271,7 @@ SETTINGS: tuple[SettingDef, ...] = (
     _s("attempt_window_days", INT, "3", G_CALLS, N_("Days for the attempts"), "R13", "days", 1, 14),
     _s("call_slots", SLOTS, "morning=09:00-12:00, afternoon=14:00-17:30, evening=18:30-20:30", G_CALLS, N_("Call time slots (outside them: quiet hours)"), "R13"),
     _s("attempt_timeout_minutes", INT, "30", G_CALLS, N_("Close an attempt with no final event after"), "", "minutes", 1, 1440),
+    _s("manual_call_max_age_hours", INT, "24", G_CALLS, N_("A call made outside the app can be recorded for up to"), "R13", "hours", 1, 168),
     _s("outbox_max_tries", INT, "5", G_CALLS, N_("Fallback messages: tries before giving up"), "R14", "", 1, 50),
     _s("outbox_backoff_seconds", INT, "60", G_CALLS, N_("Fallback messages: first retry after (doubles each try)"), "R14", "seconds", 1, 86400),
     # surveys

@@ -35,18 +35,24 @@ from care.models import CallAttempt, CallEvent
 from care.models.types import MAX_INTEGER
 from care.telephony.generic import map_generic
 
-GATHER, DIAL, STATUS, SWEEP = "gather", "dial", "status", "sweep"  # CallEvent.kind
+GATHER, DIAL, STATUS, SWEEP, MANUAL = "gather", "dial", "status", "sweep", "manual"  # CallEvent.kind
 MAX_REF = 40
-SWEEP_PROVIDER = "care"  # the provider of the sweep's synthetic events
+SWEEP_PROVIDER = "care"  # the provider of our own synthetic events (the sweep's, hand-recorded results)
 
 
 def rebuild(row: CallEvent) -> NormalizedEvent:
     """The ``NormalizedEvent`` of a stored row, from its raw payload (deterministic)."""
     payload = row.payload or {}
     if row.provider == SWEEP_PROVIDER:
+        # A hand-recorded "reached" (care.services.manual_calls) is an answered call, at
+        # the time the specialist gave.
+        manual = row.kind == MANUAL
+        at = payload.get("at") if manual else None
         return NormalizedEvent(
             event_id=row.event_id, status=row.status or CallStatus.FAILED, provider=SWEEP_PROVIDER,
             raw_status=row.raw_status or "", leg="customer",
+            occurred_at=datetime.fromisoformat(at) if isinstance(at, str) else None,
+            answered=manual and row.status == CallStatus.COMPLETED,
         )
     if row.provider == "twilio":
         return map_twilio(payload, dial=row.kind == DIAL, event_id=row.event_id)

@@ -34,6 +34,7 @@ from care.domain.dates import local_today
 from care.domain.settings import Settings
 from care.models import CareTask
 from care.models.call import CallAttempt, CallAttemptTask, CallEvent
+from care.models.task import OPEN_STATUSES
 from care.services import ServiceError
 from care.telephony.base import Provider, ProviderError
 
@@ -106,10 +107,15 @@ def plan_for(task: CareTask, attempts: list[CallAttempt], settings: Settings, no
 
 
 def may_see(user, attempt: CallAttempt) -> bool:
-    """The attempt's live panel and recording: its caller, its task's assignee, or a
-    manager (care.domain.access.may_see_attempt)."""
-    assignee_id = attempt.task.assignee_id if attempt.task is not None else None
-    return access.may_see_attempt(user.id, user.roles, attempt.user_id, assignee_id)
+    """The attempt's live panel and recording: its caller, the assignee of a task it counts
+    for, or a manager (care.domain.access.may_see_attempt)."""
+    assignees = {t.assignee_id for t in attempt.tasks} or {attempt.task.assignee_id if attempt.task else None}
+    return any(access.may_see_attempt(user.id, user.roles, attempt.user_id, a) for a in assignees)
+
+
+def may_call_for(user, task: CareTask) -> bool:
+    """The rule of outcomes.can_record (care.domain.access): who records on a task calls for it."""
+    return access.owns_task(user.id, user.roles, task.assignee_id)
 
 
 def number_of(task: CareTask) -> str | None:
@@ -119,8 +125,6 @@ def number_of(task: CareTask) -> str | None:
 
 def precheck(session: Session, task: CareTask, *, user, settings: Settings, now: datetime, attempts=None) -> CallRefused | None:
     """Why a call for ``task`` may not be placed now by ``user`` (None: it may)."""
-    from care.services.outcomes import can_record, is_open
-
     customer = task.customer
     if customer.no_call:
         return CallRefused(
@@ -129,9 +133,9 @@ def precheck(session: Session, task: CareTask, *, user, settings: Settings, now:
             by=customer.no_call_by or "?",
             at=customer.no_call_at,
         )
-    if not is_open(task):
+    if task.status not in OPEN_STATUSES:
         return CallRefused(CLOSED, N_("This task is closed: no call is placed."))
-    if not can_record(user, task):
+    if not may_call_for(user, task):
         return CallRefused(NOT_YOURS, N_("Only the task's assignee or a care manager can call for it."))
     if task.status == "blocked" or not number_of(task):
         return CallRefused(

@@ -28,12 +28,16 @@ from care.models import (
     TaskStatus,
     User,
 )
-from care.services import ServiceError
+from care.services import ServiceError, manual_calls
 from care.services import appointments as appointment_svc
+from care.services.settings import load_settings
 
 # Who may record on another person's task.
 OVERRIDE_ROLES = access.TASK_OVERRIDERS
 BOOKING_PREFIX = "appointment_"  # booking errors are reported as appointment_<field>
+
+
+NOT_REACHED_CODE = "not_reached"
 
 
 class OutcomeRefused(ServiceError):
@@ -152,6 +156,16 @@ def record_outcome(
             )
 
     detail_out = dict(clean.detail)
+    if clean.spec.code == NOT_REACHED_CODE and source == "manual":
+        # Recorded by hand, "not reached" counts as an attempt like the provider's (R13),
+        # never twice for one call (care.services.manual_calls).
+        attempt, not_counted = manual_calls.count_not_reached(
+            session, task, user=user, now=now, settings=load_settings(session)
+        )
+        if attempt is not None:
+            detail_out["attempt_id"] = attempt.id
+        else:
+            detail_out["not_counted"] = not_counted
     if checked is not None:
         appointment = appointment_svc.add_checked(
             session, checked, customer=task.customer, task=task, user=user, now=now

@@ -126,7 +126,7 @@ def outcome_details(task_type: str | None, code: str | None, detail: dict | None
             value = flask_babel.format_currency(value, "CNY")
         pairs.append((_cx_t(f.label), value))
     for key, value in detail.items():
-        if key not in seen and key != "appointment_id":
+        if key not in seen and key not in ("appointment_id", "attempt_id", "not_counted"):
             pairs.append((key, str(value)))
     return pairs
 

@@ -124,3 +124,15 @@ def test_invalid_number_blocks_every_linked_task(contact):
     a = call(contact, MORNING)
     end(s, a, "invalid_number", MORNING)
     assert {t.status for t in contact["tasks"]} == {"blocked"}
+
+
+def test_the_assignee_of_any_linked_task_may_follow_the_call(contact, session):
+    """A colleague who owns another task of the contact (care manager made the call for
+    both) may see the call that counted for their task; a stranger may not."""
+    manager = make_user(session, "care_manager")
+    colleague = make_user(session, "specialist")
+    theirs = make_task(session, contact["customer"], assignee=colleague, now=MORNING, type="maintenance")
+    a = svc.start_contact_call(session, [contact["tasks"][0], theirs], user=manager, now=MORNING, settings=contact["settings"])
+    assert theirs.id in linked(session, a)
+    assert svc.may_see(colleague, a) and svc.may_see(contact["me"], a)
+    assert not svc.may_see(make_user(session, "specialist"), a)

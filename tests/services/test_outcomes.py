@@ -218,9 +218,11 @@ def test_timeline_has_outcomes_appointments_and_corrections_newest_first(world):
     record(world, "not_reached", task=make_task(s, stranger, now=NOW), now=NOW + timedelta(hours=3))
 
     entries = tasks.timeline(s, world["customer"].id)
-    assert [e.kind for e in entries] == ["outcome", "appointment", "phone_correction", "outcome"]
+    # "not reached" recorded by hand is also the call it stands for (issue 10 item 5)
+    assert [e.kind for e in entries] == ["outcome", "appointment", "phone_correction", "outcome", "call"]
     assert [e.at for e in entries] == sorted((e.at for e in entries), reverse=True)
-    assert entries[0].item.outcome == "will_come" and entries[-1].item.outcome == "not_reached"
+    assert entries[0].item.outcome == "will_come" and entries[-2].item.outcome == "not_reached"
+    assert entries[-1].item.provider == "manual"
     assert entries[2].item.id == correction.id
     assert len(tasks.timeline(s, world["customer"].id, limit=2)) == 2
     assert tasks.timeline(s, 999999) == []
