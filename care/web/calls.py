@@ -31,6 +31,14 @@ POST /calls/contact/<customer_id>        calls.contact_start  one attempt for ev
 GET  /calls/contact/<customer_id>/panel  calls.contact_panel  the call area (htmx; it reloads
                                                  itself on tasks-changed: the end of a call,
                                                  outcomes recorded); plain: the contact page
+POST /calls/contact/<customer_id>/manual calls.contact_manual a call made outside the app (the
+                                                 provider down, the desk phone): its time and
+                                                 result count as an attempt for the contact's
+                                                 tasks like a provider's, or give the call in
+                                                 progress its result
+                                                 (care.services.manual_calls); htmx: the call
+                                                 area + HX-Trigger tasks-changed, or the form
+                                                 with its error (422); plain: 303 + flash
 
 The Call button is disabled while its request runs (hx-disabled-elt), and the area that
 comes back has no Call button while the call runs: a double click starts one call, and
@@ -45,7 +53,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from flask import (
     Blueprint,
@@ -64,6 +72,7 @@ from flask_login import current_user
 
 from care.domain import N_
 from care.domain.attempts import RefusalCode, SlotOccurrence
+from care.domain.dates import local_datetime, to_local
 from care.domain.roles import CALLING_ROLES
 from care.extensions import csrf, db
 from care.models import CareTask
@@ -71,6 +80,7 @@ from care.models.call import CallAttempt
 from care.models.types import utcnow
 from care.services import calls as call_service
 from care.services import customers as customer_service
+from care.services import manual_calls as manual_call_service
 from care.services.outcomes import can_record
 from care.services.tasks import get_task, open_tasks_of
 from care.telephony import twilio as twilio_adapter
@@ -130,6 +140,8 @@ def _helpers() -> dict:
         "call_finished": call_service.is_finished,
         "may_hear": _may_hear,
         "sim_forcing": lambda: current_app.config.get("CARE_TELEPHONY", "sim") == "sim",
+        "manual_results": manual_results,
+        "manual_call_form": lambda: ManualCallForm(at=_manual_default_at()),
     }
 
 
@@ -359,9 +371,29 @@ def contact_call_for(customer_id: int, tasks: list[CareTask], calls: dict | None
     )
 
 
-def _render_contact_call(customer_id: int, status: int = 200, headers: dict | None = None):
+@dataclass
+class ManualCallForm:
+    """The "called from another phone" form: what was typed, and why it was refused."""
+
+    at: str = ""  # YYYY-MM-DDTHH:MM, the dealer's local time ("": now)
+    result: str = ""
+    error: str | None = None
+    field: str | None = None  # at, result, or None for the whole form
+    open: bool = False  # shown unfolded (after a refusal)
+
+
+def manual_results() -> list[tuple[str, str]]:
+    """(code, label) of the results a call made outside the app can have."""
+    return [(code, _(label)) for code, label in manual_call_service.RESULTS]
+
+
+def _manual_default_at() -> str:
+    return to_local(now(), current_settings().timezone).strftime("%Y-%m-%dT%H:%M")
+
+
+def _render_contact_call(customer_id: int, status: int = 200, headers: dict | None = None, *, notice: str | None = None):
     cc = contact_call_for(customer_id, open_tasks_of(db.session, customer_id))
-    body = render_template("calls/_contact_call.html", cc=cc, customer_id=customer_id, now=now())
+    body = render_template("calls/_contact_call.html", cc=cc, customer_id=customer_id, now=now(), notice=notice)
     return Response(body, status, headers or {})
 
 
@@ -449,3 +481,62 @@ def contact_panel(customer_id: int):
     if not tasks:
         _customer_or_404(customer_id)
     return _render_contact_call(customer_id)
+
+
+def _parse_local(value: str | None) -> datetime | None:
+    """A ``datetime-local`` value (YYYY-MM-DDTHH:MM, the dealer's time) as an aware
+    instant; blank: now; None when it is not such a value."""
+    value = (value or "").strip()
+    if not value:
+        return now()
+    if len(value) > 19:
+        return None
+    try:
+        naive = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if naive.tzinfo is not None:
+        return None
+    return local_datetime(naive.date(), time(naive.hour, naive.minute), current_settings().timezone)
+
+
+@bp.route("/contact/<id:customer_id>/manual", methods=["POST"])
+@roles_required(*CALLER_ROLES)
+def contact_manual(customer_id: int):
+    """A call made outside the app, recorded for the contact's tasks (issue 10 item 5)."""
+    tasks = open_tasks_of(db.session, customer_id)
+    if not tasks:
+        _customer_or_404(customer_id)
+    user = current_user._get_current_object()
+    mine = [t for t in tasks if can_record(user, t)]
+    if tasks and not mine:
+        abort(403, description=_("Only the task's assignee or a care manager can record this call."))
+    typed_at = (request.form.get("at") or "").strip()[:40]
+    result = (request.form.get("result") or "").strip()[:40]
+    try:
+        attempt = manual_call_service.record_manual_call(
+            db.session,
+            mine,
+            user=user,
+            at=_parse_local(typed_at),
+            result=result or None,
+            now=now(),
+            settings=current_settings(),
+        )
+    except manual_call_service.ManualCallRefused as exc:
+        message = _(exc.template, **{
+            k: (format_datetime(v, "short") if isinstance(v, datetime) else v) for k, v in exc.params.items()
+        })  # fmt: skip
+        if is_htmx():  # the form again, beside (never over) the live panel
+            mf = ManualCallForm(at=typed_at, result=result, error=message, field=exc.field, open=True)
+            body = render_template("calls/_manual_call.html", mf=mf, customer_id=customer_id)
+            return Response(body, 422, {"HX-Retarget": "#manual-call", "HX-Reswap": "outerHTML"})
+        flash(message, "error")
+        return redirect(url_for("contact.index", customer_id=customer_id), code=303)
+    label = dict(manual_results()).get(result, result)
+    message = _("Call recorded: %(result)s.", result=label)
+    if is_htmx():  # the area with the call's result; the outcome panel hears tasks-changed
+        headers = {"HX-Trigger": json.dumps({TASKS_CHANGED: {"attempt": attempt.id, "manual": True}})}
+        return _render_contact_call(customer_id, 200, headers, notice=message)
+    flash(message, "success")
+    return redirect(url_for("contact.index", customer_id=customer_id), code=303)

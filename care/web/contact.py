@@ -500,8 +500,11 @@ def _cx_posted_rows() -> dict[int, dict]:
     return rows
 
 
-def _cx_outcomes_fragment(panel: OutcomePanel, status: int = 200, headers: dict | None = None):
-    body = flask.render_template("contact/_outcomes.html", outcome_panel=panel, c=panel.customer, now=utcnow())
+def _cx_outcomes_fragment(panel: OutcomePanel, status: int = 200, headers: dict | None = None, *, timeline=None):
+    """The outcome panel; with ``timeline``, the page's recent contacts too (out of band)."""
+    body = flask.render_template(
+        "contact/_outcomes.html", outcome_panel=panel, c=panel.customer, now=utcnow(), oob_timeline=timeline
+    )
     return flask.Response(body, status, headers or {})
 
 
@@ -547,6 +550,7 @@ def outcomes(customer_id: int):
     states: dict[int, OutcomeFormState] = {}
     statuses: list[int] = []
     shown_again: list = []
+    loose: list[str] = []
     recorded: list[tuple] = []
     for tid in sorted(chosen, key=lambda i: (order.get(i, len(order)), i)):
         values = chosen[tid]
@@ -554,8 +558,8 @@ def outcomes(customer_id: int):
         state = OutcomeFormState(outcome=code, values=values)
         states[tid] = state
         task = by_id.get(tid) or task_service.get_task(db.session, tid)
-        if task is None or task.customer_id != customer_id:
-            state.form_errors = [flask_babel.gettext("This task is not one of this customer's: reload the page.")]
+        if task is None or task.customer_id != customer_id:  # a stale or forged row: said above the rows
+            loose.append(flask_babel.gettext("This task is not one of this customer's: reload the page."))
             statuses.append(422)
             continue
         try:
@@ -582,7 +586,7 @@ def outcomes(customer_id: int):
             "Nothing was recorded: %(num)d rows need your attention (marked below).",
             n,
         )
-        return _cx_outcomes_refused(customer_id, states, shown_again, [message], status)
+        return _cx_outcomes_refused(customer_id, states, shown_again, [message, *loose], status)
 
     summary = "; ".join(
         f"{task_type_label(task.type)}: {outcome_label(task.type, row.outcome)}" for task, row in recorded
@@ -591,7 +595,8 @@ def outcomes(customer_id: int):
     if is_htmx():
         customer = _cx_customer_or_404(customer_id)
         panel = _cx_outcome_panel(customer, task_service.open_tasks_of(db.session, customer_id), message=message)
-        return _cx_outcomes_fragment(panel, 200, tasks_changed_header(customer=customer_id))
+        timeline = task_service.timeline(db.session, customer_id, limit=RECENT_TIMELINE)
+        return _cx_outcomes_fragment(panel, 200, tasks_changed_header(customer=customer_id), timeline=timeline)
     flask.flash(message, "success")
     return flask.redirect(flask.url_for("contact.index", customer_id=customer_id), code=303)
 

@@ -46,31 +46,32 @@ def test_specialist_calls_busy_then_answered(page, live_server):
     page.wait_for_url(live_server("/tasks/"))
 
     page.goto(live_server(f"/tasks/contact/{customer_id}"))
-    card = page.locator(f"#task-{task_id}")
-    assert card.locator('.slot-open[data-slot="morning"]').count() == 1
-    card.locator("select[name=force]").select_option("busy")
-    card.get_by_role("button", name="Call", exact=True).click()
-    panel = card.locator(".call-panel")
+    area = page.locator("#contact-call")
+    assert area.locator(f'[data-task="{task_id}"] .slot-open[data-slot="morning"]').count() == 1
+    area.locator("select[name=force]").select_option("busy")
+    area.get_by_role("button", name="Call", exact=True).click()
+    panel = page.locator("#contact-call .call-panel")
     panel.wait_for()
-    page.wait_for_selector(f'#task-{task_id} .call-panel[data-status="busy"]', timeout=15_000)
+    page.wait_for_selector('#contact-call .call-panel[data-status="busy"]', timeout=15_000)
     assert "counted as an attempt" in panel.inner_text()
     assert panel.get_attribute("hx-get") is None  # polling stopped
 
     page.reload()
-    card = page.locator(f"#task-{task_id}")
-    assert card.locator('.slot-used[data-slot="morning"]').count() == 1
-    assert "already used" in card.locator(".call-refusal").inner_text()
-    assert card.get_by_role("button", name="Call", exact=True).count() == 0
+    area = page.locator("#contact-call")
+    assert area.locator('.slot-used[data-slot="morning"]').count() == 1
+    assert "already used" in area.locator(f'[data-task="{task_id}"] .call-refusal').inner_text()
+    assert area.get_by_role("button", name="Call", exact=True).count() == 0
 
     app.config["CARE_NOW"] = at(15)
     page.reload()
-    card = page.locator(f"#task-{task_id}")
-    card.locator("select[name=force]").select_option("answered")
-    card.get_by_role("button", name="Call", exact=True).click()
-    page.wait_for_selector(f'#task-{task_id} .call-panel[data-status="completed"]', timeout=15_000)
+    area = page.locator("#contact-call")
+    area.locator("select[name=force]").select_option("answered")
+    area.get_by_role("button", name="Call", exact=True).click()
+    page.wait_for_selector('#contact-call .call-panel[data-status="completed"]', timeout=15_000)
 
-    card.get_by_label("Will come").check()
-    card.get_by_role("button", name="Record outcome").click()
+    row = page.locator(f"#orow-{task_id}")
+    row.get_by_label("Will come").check()
+    page.locator("#contact-outcomes").get_by_role("button", name="Record outcomes").click()
     page.wait_for_selector("text=All tasks of this contact are settled.")
 
     with app.app_context():

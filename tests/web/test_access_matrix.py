@@ -115,6 +115,8 @@ ACCESS: dict[str, tuple] = {
     # the plain answer goes back to the contact page; its call area is an htmx fragment
     "calls.contact_start": (CALLERS, "POST", {"customer_id": "{customer}"}, SEE_OTHER),
     "calls.contact_panel": (CALLERS, "GET", {"customer_id": "{customer}"}, FOUND),
+    # a call made outside the app (the empty form: no result chosen, back with the reason)
+    "calls.contact_manual": (CALLERS, "POST", {"customer_id": "{customer}"}, SEE_OTHER),
     # provider webhooks: authenticated by signature (an empty body is a 400)
     "webhooks.twilio_status": (PUBLIC, "POST", {}, BAD),
     "webhooks.twilio_dial": (PUBLIC, "POST", {}, BAD),

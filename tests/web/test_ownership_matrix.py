@@ -70,6 +70,7 @@ CASES: dict[str, tuple] = {
     "call contact": ("POST", "calls.contact_start", {"customer_id": "{queued}"}, True, answers(422, 403, 403, 422)),
     "call contact (plain)": ("POST", "calls.contact_start", {"customer_id": "{queued}"}, False,
                              answers(303, 403, 403, 303)),
+    "manual call": ("POST", "calls.contact_manual", {"customer_id": "{queued}"}, False, answers(303, 403, 403, 303)),
     # the contact's call area, read by every caller (the owner's call in it: test_recording_shown_to)
     "contact call area": ("GET", "calls.contact_panel", {"customer_id": "{customer}"}, True, answers(200, 200, 200, 200)),
     # outcomes (the empty form: 422 for those who may record)
