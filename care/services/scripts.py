@@ -750,8 +750,9 @@ def merge_contexts(
         else {}
     )
     consultant_ids = sorted({v.consultant_id for v in vehicle_of.values() if v is not None and v.consultant_id})
-    if consultant_ids:  # into the identity map: ``vehicle.consultant`` then asks no query
-        session.scalars(select(User).where(User.id.in_(consultant_ids))).all()
+    # Into the identity map (held here: it keeps its objects only while referenced), so
+    # that ``vehicle.consultant`` asks no query of its own.
+    consultants = list(session.scalars(select(User).where(User.id.in_(consultant_ids)))) if consultant_ids else []
     found: dict[int, dict[str, Any]] = {}
     for task in tasks:
         vehicle = vehicle_of[task.id]
@@ -776,6 +777,7 @@ def merge_contexts(
         if ctx["delivery_date"] is None and delivery is not None:
             ctx["delivery_date"] = local_date(delivery.delivered_at, settings.timezone)
         found[task.id] = ctx
+    del consultants
     return found
 
 
