@@ -192,3 +192,44 @@ def test_three_contacts_in_a_row_with_n(page, live_server):
     with app.app_context():
         assert db.session.query(CallAttempt).count() == 3
         assert db.session.query(TaskOutcome).count() == 5
+
+
+def test_the_contact_works_with_the_keyboard_only(page, live_server):
+    """Tab to Call and press Enter; choose an outcome with the arrow keys (its fields
+    appear), fill them, and record with Enter: no mouse."""
+    app = live_server.app
+    calling(app)
+    w = seed(app, {"周五": ("first_service", "inspection")})
+    first, inspection = w["tasks"]["周五"]
+    log_in(page, live_server, w["user"])
+    page.goto(live_server(f"/tasks/contact/{w['customers']['周五']}"))
+    page.locator("#contact-call select[name=force]").select_option("answered")
+
+    def tab_to(selector: str, limit: int = 80) -> None:
+        for _ in range(limit):
+            page.keyboard.press("Tab")
+            if page.evaluate("(s) => document.activeElement && document.activeElement.matches(s)", selector):
+                return
+        raise AssertionError(f"Tab never reached {selector}")
+
+    page.locator("body").focus()
+    tab_to("#contact-call .call-button")
+    page.keyboard.press("Enter")
+    page.wait_for_selector('#contact-call .call-panel[data-status="completed"]', timeout=15_000)
+
+    page.locator("body").focus()
+    tab_to(f"#orow-{inspection} input[type=radio]")  # the group's checked radio: "Not now"
+    page.keyboard.press("ArrowRight")  # Will come
+    page.keyboard.press("ArrowRight")  # Inspected elsewhere: its fields appear
+    row = page.locator(f"#orow-{inspection}")
+    assert row.get_by_label("Shop name").is_visible() and row.locator("textarea").is_visible()
+    page.keyboard.press("Tab")
+    page.keyboard.type("年检站")
+    page.keyboard.press("Tab")
+    page.keyboard.type("高新区")
+    page.keyboard.press("Tab")
+    page.keyboard.type("300")
+    tab_to("#contact-outcomes button[type=submit]")
+    page.keyboard.press("Enter")
+    page.locator("#contact-outcomes").get_by_text("Recorded: Annual inspection: Inspected elsewhere.").wait_for()
+    assert page.locator(f"#orow-{first}").count() == 1 and page.locator(f"#orow-{inspection}").count() == 0
