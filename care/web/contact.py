@@ -42,24 +42,27 @@ bp = Blueprint("contact", __name__, url_prefix="/tasks")
 
 # === Contact / task pages and outcomes (appended by the contact-page engineer) ==========
 #
-# The bundled contact (GET /tasks/contact/<customer_id>): the customer, vehicles and
-# recent visits, consent, phones, then each open or blocked task with its reason,
-# deadline, script and outcome form; one task (GET /tasks/<task_id>, closed ones
-# read-only); recording an outcome (POST /tasks/<task_id>/outcome).
+# The contact as one conversation (GET /tasks/contact/<customer_id>, issue 10 item 1):
+# the customer's facts in a narrow column; the call area (care/web/calls.py: one Call
+# button for every open task of the user, each task saying whether the call counts for
+# it) above the script assembled from the tasks' scripts (greeting once, each task's own
+# part, closing once: care.services.scripts.contact_script); beside them the outcome
+# panel, a row per task (a colleague's read-only), all rows posted at once
+# (GET|POST /tasks/contact/<customer_id>/outcomes, below). One task: GET /tasks/<task_id>
+# (closed ones read-only), its outcome POST /tasks/<task_id>/outcome.
 #
 # Booking from "will come" (and "will come back", and the appointment task's "booked"):
-# the outcome form carries the appointment fields (date, time, kind, vehicle, notes) and
-# books in the same step, in the same transaction as the outcome; "booked" needs one
-# (or an appointment already booked for the task). The "Book appointment" button leads
-# to the booking form (appointments.new?task=…) for a booking without an outcome.
+# the outcome's fields carry the appointment (date, time, kind, vehicle, notes) and book
+# in the same step, in the same transaction as the outcome; "booked" needs one (or an
+# appointment already booked for the task). The task page's "Book appointment" button
+# leads to the booking form (appointments.new?task=…) for a booking without an outcome.
 #
-# The outcome form is plain HTML: one radio per outcome, each followed by its own
-# fields (named "<outcome>-<field>"), shown only for the chosen outcome by CSS
-# (`:has(:checked)`); without CSS every field shows and only the chosen outcome's are
-# read. htmx posts it from the form (hx-target the form): 422 returns the form, success
-# the whole task panel (HX-Retarget) and `HX-Trigger: tasks-changed`. Without htmx:
-# 303 back to the contact page, or to the worklist when the contact has no open task
-# left; 422 re-renders the page.
+# The outcome choices are plain HTML: one radio per outcome, each followed by its own
+# fields, shown only for the chosen outcome by CSS (`:has(:checked)`); without CSS every
+# field shows and only the chosen outcome's are read. On the task page the form posts
+# one outcome (fields "<outcome>-<field>"): htmx 422 returns the form, success the task
+# panel; without htmx 303 back, 422 the page again. On the contact page every field is
+# prefixed with its task, "t<task id>-<outcome>-<field>".
 #
 CONTACT_ROLES = tuple(sorted(role_rules.CALLING_ROLES))
 TASK_READERS = (*CONTACT_ROLES, role_rules.Role.SALES_MANAGER, role_rules.Role.GENERAL_MANAGER)
