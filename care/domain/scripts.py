@@ -23,7 +23,9 @@ chosen. ``{salutation}`` is the full name followed by a gender-neutral honorific
 ``车主`` by default (王伟车主 – "owner Wang Wei", as dealers address owners in calls and
 messages); it reads naturally both in a greeting (``{salutation}，您好！``) and inside a
 sentence (``祝{salutation}生日快乐``). The honorific is a parameter of ``salutation``
-so that a setting can change it later.
+so that a setting can change it later. A customer that is an organization (a name ending
+in 公司, 集团, 厂 …: fleet and key accounts) is addressed by its name alone
+(四川鼎信物流有限公司，您好！), never "…有限公司车主".
 
 The default scripts (``DEFAULT_SCRIPTS``, one per task type) are content in Chinese,
 worded after the seed documents: the care procedure 「客户关怀标准流程」 and the
@@ -84,7 +86,7 @@ def _f(name, zh, label, group, kind, example) -> MergeField:
 
 FIELDS: tuple[MergeField, ...] = (
     _f("customer_name", "客户姓名", N_("Customer's full name"), G_CUSTOMER, TEXT, "王伟"),
-    _f("salutation", "称呼", N_("Salutation: full name + 车主 (no gender is recorded)"), G_CUSTOMER, TEXT, "王伟车主"),
+    _f("salutation", "称呼", N_("Salutation: full name + 车主 (no gender is recorded); a company: its name"), G_CUSTOMER, TEXT, "王伟车主"),
     _f("plate", "车牌", N_("Plate"), G_VEHICLE, TEXT, "川A12345"),
     _f("model", "车型", N_("Model"), G_VEHICLE, TEXT, "速腾 1.4T"),
     _f("vin_last6", "车架号后六位", N_("Last 6 characters of the VIN"), G_VEHICLE, TEXT, "123456"),
@@ -118,10 +120,25 @@ _NAME = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|[\u3400-\u9fff\uf900-\ufaff]+)$"
 _FULLWIDTH_FIELD = re.compile(r"｛\s*([^｛｝{}\n]{1,40}?)\s*｝")
 
 
+# How the names of organizations end (a person's name does not): 公司, 集团 …
+ORGANIZATION_ENDINGS = (
+    "公司", "集团", "厂", "中心", "医院", "学校", "大学", "学院", "研究院", "研究所",
+    "事务所", "合作社", "协会", "银行", "酒店", "局", "委员会", "车队",
+)  # fmt: skip
+
+
+def is_organization(name: str | None) -> bool:
+    """Is this customer name an organization's (四川鼎信物流有限公司) rather than a person's?"""
+    return (name or "").strip().endswith(ORGANIZATION_ENDINGS)
+
+
 def salutation(name: str | None, honorific: str = DEFAULT_HONORIFIC) -> str | None:
-    """称呼: the full name and a gender-neutral honorific (王伟车主); None without a name."""
+    """称呼: the full name and a gender-neutral honorific (王伟车主); an organization's name
+    alone (四川鼎信物流有限公司); None without a name."""
     name = (name or "").strip()
-    return f"{name}{honorific}" if name else None
+    if not name:
+        return None
+    return name if is_organization(name) else f"{name}{honorific}"
 
 
 def sample_context() -> dict[str, Any]:

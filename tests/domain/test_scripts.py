@@ -101,6 +101,13 @@ def test_salutation_is_the_full_name_and_a_gender_neutral_honorific():
     assert s.salutation("") is None and s.salutation(None) is None
 
 
+def test_an_organization_is_addressed_by_its_name():
+    assert s.salutation("四川鼎信汽车租赁有限公司") == "四川鼎信汽车租赁有限公司"
+    assert s.salutation(" 成都华西建设集团 ") == "成都华西建设集团"
+    assert s.render("{salutation}，您好！", {"salutation": s.salutation("成都蜀通物流有限公司")}) == "成都蜀通物流有限公司，您好！"
+    assert not s.is_organization("王伟") and not s.is_organization("司马公")
+
+
 # --- problems with positions -----------------------------------------------------------
 
 
