@@ -53,7 +53,10 @@ def test_specialist_calls_busy_then_answered(page, live_server):
     panel = card.locator(".call-panel")
     panel.wait_for()
     page.wait_for_selector(f'#task-{task_id} .call-panel[data-status="busy"]', timeout=15_000)
-    assert "counted as an attempt" in panel.inner_text()
+    # "Counts as an unsuccessful attempt." from the last poll, then "Unsuccessful attempt 1
+    # of 3: call again in another time slot." once the card reloads with the task's plan
+    page.wait_for_selector(f'#task-{task_id} .call-meaning:has-text("Unsuccessful attempt 1 of 3")')
+    assert "call again in another time slot" in card.locator(".call-panel").inner_text()
     assert panel.get_attribute("hx-get") is None  # polling stopped
 
     page.reload()
@@ -68,6 +71,7 @@ def test_specialist_calls_busy_then_answered(page, live_server):
     card.locator("select[name=force]").select_option("answered")
     card.get_by_role("button", name="Call", exact=True).click()
     page.wait_for_selector(f'#task-{task_id} .call-panel[data-status="completed"]', timeout=15_000)
+    assert "not an unsuccessful attempt" in card.locator(".call-panel").inner_text()
 
     card.get_by_label("Will come").check()
     card.get_by_role("button", name="Record outcome").click()
