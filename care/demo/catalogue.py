@@ -15,25 +15,30 @@ DEMO_PASSWORD = "demo1234"  # noqa: S105 - the published password of the demo lo
 class DemoUser:
     username: str
     roles: tuple[str, ...]
-    display_name: str
+    display_name: str  # a person's name, as a script reads it out ("我是…的客服专员刘婷")
 
 
+# Plain names: the role is shown beside a name where it matters, and a script says it in
+# its own words (a name with the role in it read "我是…的客服专员客服 刘婷").
 DEMO_USERS: tuple[DemoUser, ...] = (
-    DemoUser("specialist1", ("specialist",), "客服 刘婷"),
-    DemoUser("specialist2", ("specialist",), "客服 陈静"),
-    DemoUser("specialist3", ("specialist",), "客服 王雪"),
-    DemoUser("insurance1", ("insurance",), "保险 赵敏"),
-    DemoUser("insurance2", ("insurance",), "保险 孙丽"),
-    DemoUser("care_manager", ("care_manager",), "客服经理 周红梅"),
-    DemoUser("consultant1", ("consultant",), "销售 张伟"),
-    DemoUser("consultant2", ("consultant",), "销售 李强"),
-    DemoUser("consultant3", ("consultant",), "销售 杨帆"),
-    DemoUser("consultant4", ("consultant",), "销售 吴磊"),
-    DemoUser("sales_manager", ("sales_manager",), "销售经理 黄建国"),
-    DemoUser("front_desk", ("front_desk",), "售后前台 何佳"),
-    DemoUser("general_manager", ("general_manager",), "总经理 郑国华"),
-    DemoUser("admin", ("admin",), "系统管理员"),
+    DemoUser("specialist1", ("specialist",), "刘婷"),
+    DemoUser("specialist2", ("specialist",), "陈静"),
+    DemoUser("specialist3", ("specialist",), "王雪"),
+    DemoUser("insurance1", ("insurance",), "赵敏"),
+    DemoUser("insurance2", ("insurance",), "孙丽"),
+    DemoUser("care_manager", ("care_manager",), "周红梅"),
+    DemoUser("consultant1", ("consultant",), "张伟"),
+    DemoUser("consultant2", ("consultant",), "李强"),
+    DemoUser("consultant3", ("consultant",), "杨帆"),
+    DemoUser("consultant4", ("consultant",), "吴磊"),
+    DemoUser("sales_manager", ("sales_manager",), "黄建国"),
+    DemoUser("front_desk", ("front_desk",), "何佳"),
+    DemoUser("general_manager", ("general_manager",), "郑国华"),
+    DemoUser("admin", ("admin",), "马骏"),
 )
+# The demo dealership's name (the `dealer_name` setting, when nobody set one): a FAW-VW
+# store named after the `dealer_city` setting, e.g. 成都锦泰一汽-大众4S店.
+DEALER_NAME = "{city}锦泰一汽-大众4S店"
 FIRST_EXTENSION = 8001
 
 

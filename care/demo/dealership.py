@@ -22,6 +22,7 @@ from care.demo.catalogue import (
     COLOURS,
     COMPANY_CORES,
     COMPANY_KINDS,
+    DEALER_NAME,
     DEMO_PASSWORD,
     DEMO_USERS,
     EMAIL_DOMAINS,
@@ -57,6 +58,7 @@ from care.models import (
     Vehicle,
 )
 from care.phones import PhoneError, normalize_phone
+from care.services.settings import set_settings, stored_texts
 from care.services.users import create_user
 
 CONSENT_SOURCE = "demo"
@@ -105,6 +107,15 @@ def _lunar_birthday(birthday: date) -> str | None:
 
 
 # --- steps -----------------------------------------------------------------------------
+
+
+def name_the_dealer(ctx: DemoContext) -> None:
+    """The dealership's name (the `dealer_name` setting), unless someone set one: what the
+    scripts, messages and pages call the demo store (成都锦泰一汽-大众4S店)."""
+    if "dealer_name" in stored_texts(ctx.session):
+        return
+    city = ctx.dealer_city.strip().removesuffix("市")
+    set_settings(ctx.session, {"dealer_name": DEALER_NAME.format(city=city)}, actor=ctx.actor, now=ctx.now)
 
 
 def add_users(ctx: DemoContext) -> None:

@@ -48,6 +48,7 @@ from care.demo.dealership import (
     add_users,
     add_vehicles,
     add_visits,
+    name_the_dealer,
 )
 from care.demo.history import add_task_history
 from care.models import AuditLog, Customer, User
@@ -75,6 +76,7 @@ class DemoResult:
 # the past months' care tasks, then calls and surveys); each draws from ctx.rng(name).
 Step = Callable[[DemoContext], None]
 STEPS: list[tuple[str, Step]] = [
+    ("dealer", name_the_dealer),
     ("users", add_users),
     ("customers", add_customers),
     ("vehicles", add_vehicles),

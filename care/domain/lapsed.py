@@ -19,6 +19,10 @@ Decisions where domain.md is silent:
 
 Functions take the vehicle facts of ``care.domain.task_rules.VehicleFacts`` (anything with
 the same attributes works; only the type hints refer to it, so no import cycle).
+
+The loss reasons (``LOSS_REASONS``) are the one list the recall records a lost customer
+with: the outcome form offers them (care.domain.outcomes) and the recall script reads them
+out (the ``{loss_reasons}`` merge field of care.domain.scripts), so the two never differ.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
+
+from care.domain import N_
 
 if TYPE_CHECKING:  # pragma: no cover
     from care.domain.settings import Settings
@@ -154,3 +160,43 @@ def count_by_group(classes: Iterable[LapsedClass]) -> dict[str, int]:
 def is_recovered(vehicle: VehicleFacts, recall_opened_on: date) -> bool:
     """R9: the vehicle came back – a visit on or after the day its recall opened."""
     return any(v.date >= recall_opened_on for v in vehicle.visits)
+
+
+# --- why a customer was lost ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LossReason:
+    """One reason a lapsed customer gives for not coming back.
+
+    ``code`` is what an outcome stores (``detail["loss_reason"]``): never renamed, so
+    recorded outcomes keep their meaning. ``label`` is the English message id the form
+    shows (translated where shown); ``zh`` the words the recall script reads out, which are
+    also the label's zh-CN translation (tests/domain/test_lapsed.py checks the catalogue).
+    """
+
+    code: str
+    label: str
+    zh: str
+
+
+OTHER_LOSS_REASON = "other"
+
+# In the order a specialist asks about them: the dealer's own shortcomings first.
+# Codes of earlier versions kept as they were: ``other_shop_nearer`` is "too far"
+# (another shop is nearer), ``service_quality`` the quality of the repair work.
+LOSS_REASONS: tuple[LossReason, ...] = (
+    LossReason("other_shop_nearer", N_("Too far from us"), "距离较远"),
+    LossReason("price", N_("Price too high"), "价格偏高"),
+    LossReason("service_attitude", N_("Staff attitude"), "服务态度"),
+    LossReason("service_quality", N_("Repair quality"), "维修质量"),
+    LossReason("moved_away", N_("Moved to another city"), "搬迁外地"),
+    LossReason("sold_car", N_("Sold the car"), "车辆已出售"),
+    LossReason(OTHER_LOSS_REASON, N_("Other"), "其他"),
+)
+LOSS_REASON_CODES: frozenset[str] = frozenset(r.code for r in LOSS_REASONS)
+
+
+def loss_reason_words(separator: str = "、") -> str:
+    """The reasons as a script reads them: 距离较远、价格偏高、…、其他."""
+    return separator.join(r.zh for r in LOSS_REASONS)

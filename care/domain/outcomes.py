@@ -14,7 +14,10 @@ Decisions where domain.md is silent:
 - "Will come" (and "will return" of a lapsed recall) *offers* booking an appointment in
   the same step (``booking`` = optional); the appointment task's "booked" *needs* one
   (``booking`` = required: booked in the same step, or already booked for that task).
-- A lost customer's loss reason comes from a fixed list; "other" needs a note saying what.
+- A lost customer's loss reason comes from the one list of care.domain.lapsed (the recall
+  script reads the same list); "other" needs a note saying what.
+- When a note is required is said by ``note_rules`` (the form's note label is built from
+  it) and checked by ``validate_outcome`` from the same specs.
 - A reached customer with an issue (delivery call/survey, service callback) needs a note.
 """
 
@@ -28,6 +31,7 @@ from enum import StrEnum
 from typing import Any
 
 from care.domain import N_, DomainError
+from care.domain.lapsed import LOSS_REASONS, OTHER_LOSS_REASON
 from care.domain.task_rules import TaskType
 
 MAX_TEXT = 200  # characters in a short detail field (shop name, insurer …)
@@ -98,14 +102,8 @@ class OutcomeInvalid(DomainError):
 
 # --- the vocabulary --------------------------------------------------------------------
 
-LOSS_REASONS: tuple[tuple[str, str], ...] = (
-    ("moved_away", N_("Moved away")),
-    ("sold_car", N_("Sold the car")),
-    ("price", N_("Price")),
-    ("service_quality", N_("Service quality")),
-    ("other_shop_nearer", N_("Another shop is nearer")),
-    ("other", N_("Other (say what in the note)")),
-)
+# (code, label) of the loss reasons: care.domain.lapsed.LOSS_REASONS, the one list.
+LOSS_REASON_CHOICES: tuple[tuple[str, str], ...] = tuple((r.code, r.label) for r in LOSS_REASONS)
 
 NOT_REACHED = OutcomeSpec(
     "not_reached", N_("Not reached"), closes_task=False, reached=False
@@ -166,8 +164,8 @@ OUTCOMES: dict[str, tuple[OutcomeSpec, ...]] = {
                     "loss_reason",
                     N_("Loss reason"),
                     kind=FieldKind.CHOICE,
-                    choices=LOSS_REASONS,
-                    note_required_for=frozenset({"other"}),
+                    choices=LOSS_REASON_CHOICES,
+                    note_required_for=frozenset({OTHER_LOSS_REASON}),
                 ),
             ),
         ),
@@ -190,15 +188,38 @@ def outcome_spec(task_type: str, code: str | None) -> OutcomeSpec | None:
     return next((o for o in outcomes_for(task_type) if o.code == code), None)
 
 
-def note_required_by(task_type: str) -> tuple[str, ...]:
-    """Labels (message ids) of the outcomes, or choices, of this type that need a note."""
-    labels: list[str] = []
+@dataclass(frozen=True)
+class NoteRule:
+    """One case in which an outcome of a task type needs a note: the outcome ``outcome``
+    itself, or (``field`` set) that outcome with the choice ``choice`` of its field."""
+
+    outcome: str
+    outcome_label: str  # message id
+    field: str | None = None
+    field_label: str | None = None  # message id
+    choice: str | None = None
+    choice_label: str | None = None  # message id
+
+
+def note_rules(task_type: str) -> tuple[NoteRule, ...]:
+    """When a note is required for this task type, in the form's order: what the note's
+    label says, and exactly what ``validate_outcome`` refuses without a note."""
+    rules: list[NoteRule] = []
     for spec in outcomes_for(task_type):
         if spec.note_required:
-            labels.append(spec.label)
+            rules.append(NoteRule(spec.code, spec.label))
         for f in spec.fields:
-            labels.extend(label for value, label in f.choices if value in f.note_required_for)
-    return tuple(labels)
+            rules.extend(
+                NoteRule(spec.code, spec.label, f.name, f.label, value, label)
+                for value, label in f.choices
+                if value in f.note_required_for
+            )
+    return tuple(rules)
+
+
+def note_required_by(task_type: str) -> tuple[str, ...]:
+    """Labels (message ids) of the outcomes, or choices, of this type that need a note."""
+    return tuple(r.choice_label or r.outcome_label for r in note_rules(task_type))
 
 
 # Set by the system, never chosen on a form: a lapsed recall still open when next

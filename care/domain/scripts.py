@@ -23,7 +23,9 @@ chosen. ``{salutation}`` is the full name followed by a gender-neutral honorific
 ``车主`` by default (王伟车主 – "owner Wang Wei", as dealers address owners in calls and
 messages); it reads naturally both in a greeting (``{salutation}，您好！``) and inside a
 sentence (``祝{salutation}生日快乐``). The honorific is a parameter of ``salutation``
-so that a setting can change it later.
+so that a setting can change it later. A customer that is an organization (a name ending
+in 公司, 集团, 厂 …: fleet and key accounts) is addressed by its name alone
+(四川鼎信物流有限公司，您好！), never "…有限公司车主".
 
 The default scripts (``DEFAULT_SCRIPTS``, one per task type) are content in Chinese,
 worded after the seed documents: the care procedure 「客户关怀标准流程」 and the
@@ -41,6 +43,7 @@ from decimal import Decimal
 from typing import Any
 
 from care.domain import N_
+from care.domain.lapsed import loss_reason_words
 from care.domain.task_rules import TaskType
 
 DEFAULT_HONORIFIC = "车主"
@@ -83,7 +86,7 @@ def _f(name, zh, label, group, kind, example) -> MergeField:
 
 FIELDS: tuple[MergeField, ...] = (
     _f("customer_name", "客户姓名", N_("Customer's full name"), G_CUSTOMER, TEXT, "王伟"),
-    _f("salutation", "称呼", N_("Salutation: full name + 车主 (no gender is recorded)"), G_CUSTOMER, TEXT, "王伟车主"),
+    _f("salutation", "称呼", N_("Salutation: full name + 车主 (no gender is recorded); a company: its name"), G_CUSTOMER, TEXT, "王伟车主"),
     _f("plate", "车牌", N_("Plate"), G_VEHICLE, TEXT, "川A12345"),
     _f("model", "车型", N_("Model"), G_VEHICLE, TEXT, "速腾 1.4T"),
     _f("vin_last6", "车架号后六位", N_("Last 6 characters of the VIN"), G_VEHICLE, TEXT, "123456"),
@@ -97,6 +100,7 @@ FIELDS: tuple[MergeField, ...] = (
     _f("consultant_name", "销售顾问", N_("Selling consultant"), G_VEHICLE, TEXT, "李娜"),
     _f("due_date", "截止日期", N_("The task's deadline (e.g. first service due by)"), G_TASK, DATE, date(2026, 4, 15)),
     _f("visit_date", "服务日期", N_("Date of the visit a callback is about"), G_TASK, DATE, date(2026, 3, 2)),
+    _f("loss_reasons", "流失原因", N_("The loss reasons of the outcome form, as one list (lapsed recall)"), G_TASK, TEXT, loss_reason_words()),
     _f("insurer", "保险公司", N_("Insurer"), G_INSURANCE, TEXT, "中国人保"),
     _f("policy_expiry", "保险到期日", N_("Policy expiry date"), G_INSURANCE, DATE, date(2026, 5, 20)),
     _f("dealer_name", "经销商名称", N_("Dealer name (setting)"), G_DEALER, TEXT, "成都一汽-大众4S店"),
@@ -116,15 +120,38 @@ _NAME = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|[\u3400-\u9fff\uf900-\ufaff]+)$"
 _FULLWIDTH_FIELD = re.compile(r"｛\s*([^｛｝{}\n]{1,40}?)\s*｝")
 
 
+# How the names of organizations end (a person's name does not): 公司, 集团 …
+ORGANIZATION_ENDINGS = (
+    "公司", "集团", "厂", "中心", "医院", "学校", "大学", "学院", "研究院", "研究所",
+    "事务所", "合作社", "协会", "银行", "酒店", "局", "委员会", "车队",
+)  # fmt: skip
+
+
+def is_organization(name: str | None) -> bool:
+    """Is this customer name an organization's (四川鼎信物流有限公司) rather than a person's?"""
+    return (name or "").strip().endswith(ORGANIZATION_ENDINGS)
+
+
 def salutation(name: str | None, honorific: str = DEFAULT_HONORIFIC) -> str | None:
-    """称呼: the full name and a gender-neutral honorific (王伟车主); None without a name."""
+    """称呼: the full name and a gender-neutral honorific (王伟车主); an organization's name
+    alone (四川鼎信物流有限公司); None without a name."""
     name = (name or "").strip()
-    return f"{name}{honorific}" if name else None
+    if not name:
+        return None
+    return name if is_organization(name) else f"{name}{honorific}"
 
 
 def sample_context() -> dict[str, Any]:
-    """Believable values for every field: the preview before a customer is chosen."""
+    """Believable values for every field: the preview before a customer is chosen. The
+    caller replaces the dealer's own values (its name, the settings, today, the person
+    calling) with the real ones (care.services.scripts.preview)."""
     return {f.name: f.example for f in FIELDS}
+
+
+def fixed_values() -> dict[str, Any]:
+    """The fields whose value is the same for every customer and comes from the domain
+    itself (not from a setting nor the data): the loss reasons of the outcome form."""
+    return {"loss_reasons": loss_reason_words()}
 
 
 # --- parsing ---------------------------------------------------------------------------
@@ -454,7 +481,7 @@ def tally(rows: Iterable[tuple[int | None, str, bool, int]]) -> dict[int | None,
 
 # --- the default scripts ---------------------------------------------------------------
 
-_GREETING = "{salutation}，您好！我是{dealer_name}的客服专员{specialist_name}，请问现在方便接听电话吗？"
+_GREETING = "{salutation}，您好！我是{dealer_name}的客服专员{specialist_name}，请问您现在方便接听电话吗？"
 _CLOSING = (
     "【结束语】感谢您的接听！如有任何用车问题，欢迎随时来电联系我（分机{specialist_extension}）。"
     "祝您用车愉快，再见！"
@@ -468,7 +495,7 @@ DEFAULT_SCRIPTS: dict[TaskType, tuple[str, str]] = {
 
 【近期车况】您的{{model}}（车牌{{plate}}）是{{delivery_date}}交车的，最近用车情况怎么样？车辆有没有什么异常或者使用上不清楚的地方？
 
-【首保时间及里程】按照厂家规定，新车首次保养须在交车后{{first_service_months}}个月内完成，也就是最晚{{due_date}}前，行驶里程不超过{{service_interval_km}}公里，以先到者为准。请问您的车现在大约行驶了多少公里？（系统记录：{{mileage}}公里）
+【首保时间及里程】按照厂家规定，新车首次保养须在交车后{{first_service_months}}个月内完成，也就是{{due_date}}之前，并且行驶里程不超过{{service_interval_km}}公里，以先到者为准。请问您的车现在大约行驶了多少公里？（系统记录：{{mileage}}公里）
 
 【携带物品】来店做首保时，请您带上行驶证和保养手册。
 
@@ -516,7 +543,7 @@ DEFAULT_SCRIPTS: dict[TaskType, tuple[str, str]] = {
     ),
     TaskType.INSURANCE_RENEWAL: (
         "保险到期提醒话术",
-        """【问候】{salutation}，您好！我是{dealer_name}的保险专员{specialist_name}，请问现在方便接听电话吗？
+        """【问候】{salutation}，您好！我是{dealer_name}的保险专员{specialist_name}，请问您现在方便接听电话吗？
 
 【提醒目的】您的{model}（车牌{plate}）在{insurer}投保的车险将于{policy_expiry}到期。为了避免脱保给您用车带来风险，提醒您提前安排续保。
 
@@ -534,11 +561,11 @@ DEFAULT_SCRIPTS: dict[TaskType, tuple[str, str]] = {
 【关怀】感谢您一直以来对我们的信任和支持。最近用车还顺利吗？如果有需要我们帮忙的地方，请随时告诉我们。
 
 【结束语】不打扰您了，再次祝您生日快乐，再见！
-（如电话无法接通：按流程当天上午以短信送上祝福。）""",
+（如电话无法接通：当天上午会以短信送上祝福，无需再拨。）""",
     ),
     TaskType.DELIVERY_CALL: (
         "交车24小时回访话术",
-        """【问候】{salutation}，您好！我是{dealer_name}的销售顾问{specialist_name}，请问现在方便接听电话吗？
+        """【问候】{salutation}，您好！我是{dealer_name}的销售顾问{specialist_name}，请问您现在方便接听电话吗？
 
 【回访目的】您的新车{model}（车牌{plate}）已于{delivery_date}交付，打电话来问候一下：请问您是否安全到家了？
 
@@ -567,7 +594,7 @@ DEFAULT_SCRIPTS: dict[TaskType, tuple[str, str]] = {
 
 【回访目的】您的{{model}}（车牌{{plate}}）上次来店是在{{last_visit_date}}，已经有一段时间没有见到您了，想了解一下您最近的用车情况。
 
-【了解原因】请问这段时间车辆是在哪里保养的呢？是我们哪方面做得不够好吗？（记录流失原因：距离较远、价格、服务态度、维修质量、其他）
+【了解原因】请问这段时间车辆是在哪里保养的呢？是我们哪方面做得不够好吗？（记录流失原因：{{loss_reasons}}）
 
 【召回邀约】您的意见对我们非常重要，我们会认真改进。目前店里有车主关怀活动，欢迎您回店为爱车做一次检查。我帮您预约一个时间好吗？来店时请带上行驶证和保养手册。
 

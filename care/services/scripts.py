@@ -18,13 +18,15 @@ the same text as the current version is refused), ``versions``, ``get_version``,
 ``outcome_stats`` (outcomes per version), ``overview`` (the list page),
 ``preview`` (a script on a real customer, audited as a customer view) and
 ``ensure_default_scripts`` (version 1 of a Chinese default for every task type that
-has none; run by ``care init-db``).
+has none, and today's default over an earlier one nobody edited; run by ``care
+init-db``).
 
 Services flush and never commit; the caller commits.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -228,6 +230,15 @@ def _context(
         "visit_date": visits[0].date if visits else None,
         "insurer": policy.insurer if policy else None,
         "policy_expiry": policy.expiry if policy else None,
+        **_dealer_values(settings, specialist, now),
+    }
+
+
+def _dealer_values(settings: Settings, specialist: User | None, now: datetime) -> dict[str, Any]:
+    """The values that are the dealer's, not the customer's: the settings (the dealer's
+    name, the service rules), today, the person calling, and the domain's own lists
+    (the loss reasons). The same for a task, a customer and the sample preview."""
+    return {
         "dealer_name": settings.dealer_name,
         "specialist_name": specialist.label if specialist else None,
         "specialist_extension": specialist.extension if specialist else None,
@@ -235,6 +246,7 @@ def _context(
         "first_service_months": settings.first_service_deadline_months,
         "service_interval_months": settings.maintenance_interval_months,
         "service_interval_km": settings.maintenance_interval_km,
+        **dom.fixed_values(),
     }
 
 
@@ -401,9 +413,13 @@ def preview(
     recorded that recently (the live preview re-renders as the manager types)."""
     tt = task_type_of(task_type)
     if customer is None:
+        # Sample customer data, but the dealer's own values (its name, the settings) are
+        # real: what a customer would hear from this dealer.
         ctx, source = dom.sample_context(), None
-        if user is not None:
-            ctx["specialist_name"], ctx["specialist_extension"] = user.label, user.extension
+        dealer = _dealer_values(load_settings(session), user, now)
+        if user is None:  # nobody calling: the sample caller
+            del dealer["specialist_name"], dealer["specialist_extension"]
+        ctx.update(dealer)
     else:
         ctx, source = customer_context(session, tt, customer, user=user, now=now)
         if audit_once_within is None or not _viewed_since(session, user, customer, now - audit_once_within):
@@ -537,10 +553,64 @@ def save_version(
     return sv
 
 
+def _digest(body: str) -> str:
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+# The default bodies earlier releases wrote (sha256 of the stored text, 32 hex digits), by
+# task type. A current version that is one of them and was saved by the system (no user)
+# was never edited: ensure_default_scripts replaces it by today's default as a new
+# version. Add the digests of today's defaults here when they are changed.
+EARLIER_DEFAULTS: dict[str, frozenset[str]] = {
+    "first_service": frozenset({"36cf25b92a6167b6a77331ffa5cc594c"}),
+    "maintenance": frozenset({"32cea4ef7e91acdb7ebb81cff35ee5b6"}),
+    "warranty_expiry": frozenset({"b73194ba63fc2dcc3759545273316e9b"}),
+    "inspection": frozenset({"1d26bc54d0452ecaa36e3fe79147e2cf"}),
+    "insurance_renewal": frozenset({"570a3f101c9933163abc976339e45ddd"}),
+    "birthday": frozenset({"41babd4f95ba90d46e0658e1789696d8"}),
+    "delivery_call": frozenset({"f374ac7078a21d8b3afac8b4949d1879"}),
+    "delivery_survey": frozenset({"6b08d74e0b3af03bf53fef07a8169da3"}),
+    "lapsed_recall": frozenset({"5aa95bea6597549b9062a57747fe0e98"}),
+    "service_callback": frozenset({"0520f65bd13ed82be92d035d0d846c8d"}),
+    "appointment": frozenset({"d46a63cdf05a3d68d8077c1f0c8d9a8f"}),
+}
+UPDATED_DEFAULT_NOTE = "系统默认话术（更新）"  # the change note of a default brought up to date
+
+
+def _update_unedited_defaults(session: Session, *, now: datetime) -> list[str]:
+    """A new version with today's default for every script whose current version is an
+    earlier default nobody edited; the task types updated, in TaskType order."""
+    updated: list[str] = []
+    for tt in TaskType:
+        current = current_version(session, tt)
+        if current is None or current.created_by_id is not None:
+            continue
+        title, body = dom.DEFAULT_SCRIPTS[tt]
+        body = dom.normalize_body(body)
+        if current.body == body or _digest(current.body) not in EARLIER_DEFAULTS.get(tt.value, ()):
+            continue
+        session.add(
+            ScriptVersion(
+                script_id=current.script_id,
+                version=current.version + 1,
+                title=title,
+                body=body,
+                note=UPDATED_DEFAULT_NOTE,
+                created_by_id=None,
+                created_at=now,
+            )
+        )
+        updated.append(tt.value)
+    return updated
+
+
 def ensure_default_scripts(session: Session, *, now: datetime) -> list[str]:
     """Version 1 of the default script (care/domain/scripts.py) for every task type whose
     script has no version yet; the task types it created, in TaskType order. Idempotent:
-    a script that has versions is never touched."""
+    a script that has versions is left alone, except that one whose current version is an
+    earlier default nobody edited (``EARLIER_DEFAULTS``) gets today's default as a new
+    version (the outcomes recorded with the old one keep it)."""
+    updated = _update_unedited_defaults(session, now=now)
     have = set(
         session.scalars(
             select(Script.task_type).join(ScriptVersion, ScriptVersion.script_id == Script.id).distinct()
@@ -569,9 +639,12 @@ def ensure_default_scripts(session: Session, *, now: datetime) -> list[str]:
             )
         )
         created.append(tt.value)
-    if created:
+    if created or updated:
+        detail: dict[str, list[str]] = {"created": created}
+        if updated:
+            detail["updated"] = updated
         audit.record(
-            session, actor=Actor.SYSTEM, action="script.defaults", object_type="script", detail={"created": created}, now=now
+            session, actor=Actor.SYSTEM, action="script.defaults", object_type="script", detail=detail, now=now
         )
     session.flush()
     return created

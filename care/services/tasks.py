@@ -102,7 +102,7 @@ def timeline(session: Session, customer_id: int, *, limit: int | None = None) ->
     for row in session.scalars(
         select(CallAttempt)
         .where(CallAttempt.customer_id == customer_id)
-        .options(joinedload(CallAttempt.task), joinedload(CallAttempt.user))
+        .options(joinedload(CallAttempt.task), joinedload(CallAttempt.user), selectinload(CallAttempt.tasks))
     ):
         entries.append(TimelineEntry("call", row.started_at, row))
     # Same instant (an outcome that booked): the outcome first, then what it caused.

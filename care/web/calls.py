@@ -333,6 +333,11 @@ class ContactCall:
     def callable_lines(self) -> list[CallLine]:
         return [line for line in self.lines if line.callable]
 
+    def plan_of(self, attempt: CallAttempt):
+        """The plan of the task the call was started from (its lead), for the panel's words
+        on which attempt it was; None when that task is not in the area."""
+        return next((line.calls.plan for line in self.lines if line.task.id == attempt.task_id), None)
+
 
 def contact_call_for(customer_id: int, tasks: list[CareTask], calls: dict | None = None) -> ContactCall | None:
     """The call area for ``tasks`` (a customer's open tasks, the most urgent first): those

@@ -15,12 +15,14 @@ enums has a label here.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from care.domain import attempts as attempt_rules
 from care.domain import outcomes as outcome_rules
 from care.domain import scripts as script_rules
 from care.domain import settings as setting_rules
@@ -204,6 +206,23 @@ def outcome_label(task_type: str | None, code: str | None) -> str:
     return _(label) if label else code
 
 
+def note_condition(task_type: str | None) -> str:
+    """When an outcome's note is required, as the note's label says it after "Note": "(required
+    when you choose “Other” as the loss reason)" (备注（选择流失原因“其他”时必填）), else
+    "(optional)". Built from care.domain.outcomes.note_rules, the rules validate_outcome
+    applies. The brackets are part of the text: Chinese writes them full-width."""
+    cases = []
+    for rule in outcome_rules.note_rules(task_type or ""):
+        if rule.field_label and rule.choice_label:
+            field = _(rule.field_label)
+            cases.append(_("“%(choice)s” as the %(field)s", choice=_(rule.choice_label), field=field[:1].lower() + field[1:]))
+        else:
+            cases.append(f"“{_(rule.outcome_label)}”")
+    if not cases:
+        return _("(optional)")
+    return _("(required when you choose %(cases)s)", cases=_(" or ").join(cases))
+
+
 # --- customers, visits and appointments ---------------------------------------------------
 
 CUSTOMER_CLASSES = {
@@ -266,23 +285,27 @@ def phone_field_choices() -> list[tuple[str, str]]:
 
 # --- calls -------------------------------------------------------------------------------
 
+# A call's state as the provider reports it: the live panel and a call's event list.
 CALL_STATUSES = {
     "requested": _l("Ringing your extension…"),
     "initiated": _l("Ringing your extension…"),
     "ringing": _l("Ringing the customer…"),
     "answered": _l("Connected"),
-    "completed": _l("Completed"),
+    "completed": _l("Call ended"),
     "no_answer": _l("No answer"),
     "busy": _l("Busy"),
-    "rejected": _l("Rejected"),
+    "rejected": _l("Rejected by the customer"),
     "invalid_number": _l("Invalid number"),
-    "failed": _l("Failed"),
-    "canceled": _l("Canceled"),
+    "failed": _l("Call failed"),
+    "canceled": _l("Hung up before the customer answered"),
     "machine": _l("Answering machine"),
     "in_progress": _l("In progress"),
     "reached": _l("Reached"),
     "voicemail": _l("Voicemail"),
 }
+# What an attempt came to (its outcome): a call that was answered and then ended normally
+# ("completed") reached the customer, so it reads "Connected", not "Call ended".
+CALL_RESULTS = {**CALL_STATUSES, "completed": _l("Connected")}
 CALL_SLOTS = {"morning": _l("morning"), "afternoon": _l("afternoon"), "evening": _l("evening")}
 
 
@@ -290,8 +313,64 @@ def call_status_label(status: str | None) -> str:
     return _label(CALL_STATUSES, status)
 
 
+def call_result_label(outcome: str | None) -> str:
+    """An attempt's result: its outcome once it has one (else its status)."""
+    return _label(CALL_RESULTS, outcome)
+
+
 def slot_label(name: str | None) -> str:
     return _label(CALL_SLOTS, name)
+
+
+@dataclass(frozen=True)
+class CallResultWords:
+    """A finished call in words: ``label`` (Connected, No answer …) and ``meaning``, what it
+    means for the task under R13 as care.domain.attempts counts it. ``counts``: ``reached``
+    (not an unsuccessful attempt), ``unsuccessful`` (one of the task's attempts) or ``no``
+    (not an attempt at all)."""
+
+    label: str
+    meaning: str
+    counts: str
+
+
+def call_result_words(outcome: str | None, plan=None) -> CallResultWords:
+    """The words for a call that ended with ``outcome``. ``plan`` (the task's
+    care.domain.attempts.AttemptPlan read after this call, when the page has it) adds which
+    attempt it was and whether any is left."""
+    label = call_result_label(outcome)
+    value = (outcome or "").strip().lower()
+    if value in attempt_rules.SUCCESS_OUTCOMES:
+        return CallResultWords(
+            label,
+            _("The customer was reached: this is not an unsuccessful attempt. Record the outcome of the conversation below."),
+            "reached",
+        )
+    if value == attempt_rules.CANCELED:
+        return CallResultWords(
+            label, _("Not counted as an attempt: the time slot stays free."), "no"
+        )
+    if value == attempt_rules.INVALID_NUMBER:
+        return CallResultWords(
+            label,
+            _("Not counted as an attempt: the task waits in the number-correction queue and can be called again once the number is corrected."),
+            "no",
+        )
+    if value not in attempt_rules.UNSUCCESSFUL_OUTCOMES:
+        return CallResultWords(label, "", "")
+    if plan is None or not plan.used:
+        return CallResultWords(label, _("Counts as an unsuccessful attempt."), "unsuccessful")
+    numbers = {"n": plan.used, "max": plan.attempts_max}
+    if plan.exhausted:
+        meaning = _("Unsuccessful attempt %(n)s of %(max)s: no attempts are left for this task.", **numbers)
+    elif value == attempt_rules.FAILED:
+        meaning = _(
+            "Unsuccessful attempt %(n)s of %(max)s: after a network failure you may try once more in this slot.",
+            **numbers,
+        )
+    else:
+        meaning = _("Unsuccessful attempt %(n)s of %(max)s: call again in another time slot.", **numbers)
+    return CallResultWords(label, meaning, "unsuccessful")
 
 
 # --- messages (care.services.outbox) ------------------------------------------------------
@@ -440,6 +519,9 @@ TEMPLATE_GLOBALS = {
     "number_problem_label": number_problem_label,
     "phone_field_choices": phone_field_choices,
     "call_status_label": call_status_label,
+    "call_result_label": call_result_label,
+    "call_result_words": call_result_words,
+    "note_condition": note_condition,
     "slot_label": slot_label,
     "outbox_status_label": outbox_status_label,
     "import_kind_label": import_kind_label,

@@ -53,7 +53,11 @@ def test_specialist_calls_busy_then_answered(page, live_server):
     panel = page.locator("#contact-call .call-panel")
     panel.wait_for()
     page.wait_for_selector('#contact-call .call-panel[data-status="busy"]', timeout=15_000)
-    assert "counted as an attempt" in panel.inner_text()
+    # "Counts as an unsuccessful attempt." from the last poll, then "Unsuccessful attempt 1
+    # of 3: call again in another time slot." once the area reloads with the task's plan
+    page.wait_for_selector('#contact-call .call-meaning:has-text("Unsuccessful attempt 1 of 3")')
+    panel = page.locator("#contact-call .call-panel")
+    assert "call again in another time slot" in panel.inner_text()
     assert panel.get_attribute("hx-get") is None  # polling stopped
 
     page.reload()
@@ -68,6 +72,7 @@ def test_specialist_calls_busy_then_answered(page, live_server):
     area.locator("select[name=force]").select_option("answered")
     area.get_by_role("button", name="Call", exact=True).click()
     page.wait_for_selector('#contact-call .call-panel[data-status="completed"]', timeout=15_000)
+    assert "not an unsuccessful attempt" in page.locator("#contact-call .call-panel").inner_text()
 
     row = page.locator(f"#orow-{task_id}")
     row.get_by_label("Will come").check()

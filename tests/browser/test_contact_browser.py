@@ -101,7 +101,7 @@ def test_a_three_reason_contact_in_one_call(page, live_server, tmp_path):
 
     call_and_wait(page)
     assert page.locator("#contact-call .call-line").count() == 3
-    page.locator("#contact-call").get_by_text("The customer was reached").wait_for()
+    page.locator('#contact-call .call-meaning[data-counts="reached"]').wait_for()
 
     rows = {t: page.locator(f"#orow-{t}") for t in (first, inspection, warranty)}
     rows[first].get_by_label("Will come").check()

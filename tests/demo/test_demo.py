@@ -34,7 +34,7 @@ from care.models import (
     Vehicle,
 )
 from care.services import Actor, ServiceError
-from care.services.settings import set_settings
+from care.services.settings import load_settings, set_settings
 from tests import factories
 
 TODAY = date(2026, 3, 10)
@@ -257,6 +257,25 @@ def test_the_dealer_city_comes_from_the_settings(session):
     assert "成都" in cities or len(set(cities)) > 3
     plates = session.scalars(select(Vehicle.plate)).all()
     assert sum(p.startswith("川B") for p in plates) > len(plates) / 2
+
+
+def test_the_demo_store_has_a_name_and_its_staff_plain_names(session):
+    """Scripts read "我是成都锦泰一汽-大众4S店的客服专员刘婷", not "Care Desk 4S" nor "客服 刘婷"."""
+    load(session, customers=30)
+    assert load_settings(session).dealer_name == "成都锦泰一汽-大众4S店"
+    names = session.scalars(select(User.display_name).order_by(User.id)).all()
+    assert len(names) == len(DEMO_USERS) and names[0] == "刘婷"
+    assert all(re.fullmatch(r"[\u4e00-\u9fff]{2,3}", n) for n in names), names  # a person's name, no role
+
+
+def test_the_demo_keeps_a_dealer_name_someone_set(session):
+    set_settings(session, {"dealer_name": "德阳一汽-大众旌阳店", "dealer_city": "德阳市"}, actor=Actor("test"), now=NOW)
+    load(session, customers=30)
+    assert load_settings(session).dealer_name == "德阳一汽-大众旌阳店"
+    wipe(session)
+    set_settings(session, {"dealer_city": "德阳市"}, actor=Actor("test"), now=NOW)
+    load(session, customers=30)
+    assert load_settings(session).dealer_name == "德阳锦泰一汽-大众4S店"
 
 
 def test_cli_loads_once_and_prints_logins_that_work(app, runner):

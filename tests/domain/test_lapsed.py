@@ -8,6 +8,8 @@ import pytest
 
 from care.domain.lapsed import (
     LAPSED_GROUPS,
+    LOSS_REASONS,
+    OTHER_LOSS_REASON,
     LapsedClass,
     LapsedGroup,
     classify,
@@ -18,6 +20,7 @@ from care.domain.lapsed import (
     is_recovered,
     known_mileage,
     last_visit_date,
+    loss_reason_words,
     normalize_city,
 )
 from care.domain.settings import Settings
@@ -177,3 +180,24 @@ def test_recovered_when_a_visit_follows_the_recall():
     back = vehicle(visits=(*v.visits, VisitFacts(date(2026, 6, 20), 21_000, "maintenance")))
     assert is_recovered(back, opened)
     assert is_recovered(vehicle(visits=(VisitFacts(opened, None, "repair"),)), opened)
+
+
+# --- loss reasons: one list for the recall script and the outcome form -----------------
+
+
+def test_loss_reasons_are_one_list_with_unique_codes_and_other_last():
+    codes = [r.code for r in LOSS_REASONS]
+    assert len(codes) == len(set(codes)) and codes[-1] == OTHER_LOSS_REASON
+    assert loss_reason_words() == "距离较远、价格偏高、服务态度、维修质量、搬迁外地、车辆已出售、其他"
+
+
+def test_the_forms_chinese_labels_are_the_scripts_words():
+    """The zh-CN form shows each reason as the script reads it out (one list, one wording)."""
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+
+    po = Path(__file__).resolve().parents[2] / "translations/zh_Hans_CN/LC_MESSAGES/messages.po"
+    with po.open("rb") as fh:
+        catalog = read_po(fh)
+    assert {r.code: catalog.get(r.label).string for r in LOSS_REASONS} == {r.code: r.zh for r in LOSS_REASONS}

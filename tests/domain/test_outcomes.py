@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from care.domain.lapsed import LOSS_REASONS
 from care.domain.outcomes import (
-    LOSS_REASONS,
     OUTCOMES,
     Booking,
     OutcomeInvalid,
+    note_required_by,
+    note_rules,
     outcome_spec,
     outcomes_for,
     validate_outcome,
@@ -128,12 +130,51 @@ def test_lost_needs_a_loss_reason_from_the_list_and_other_needs_a_note():
     assert validate_outcome("lapsed_recall", "lost", {"loss_reason": "other"}, "换了品牌").detail == {
         "loss_reason": "other"
     }
-    for value, _label in LOSS_REASONS:
-        if value != "other":
-            assert validate_outcome("lapsed_recall", "lost", {"loss_reason": value}, None).detail
-    assert {v for v, _l in LOSS_REASONS} == {
-        "moved_away", "sold_car", "price", "service_quality", "other_shop_nearer", "other"
+    for reason in LOSS_REASONS:
+        if reason.code != "other":
+            assert validate_outcome("lapsed_recall", "lost", {"loss_reason": reason.code}, None).detail
+
+
+def test_the_form_offers_the_one_list_of_loss_reasons_and_keeps_the_codes_once_stored():
+    [field] = outcome_spec("lapsed_recall", "lost").fields
+    assert field.choices == tuple((r.code, r.label) for r in LOSS_REASONS)  # care.domain.lapsed's
+    # Codes recorded by earlier versions keep their meaning (outcomes store the code).
+    assert {"moved_away", "sold_car", "price", "service_quality", "other_shop_nearer", "other"} <= {
+        r.code for r in LOSS_REASONS
     }
+
+
+def _note_needed(task_type, code, values) -> bool:
+    try:
+        validate_outcome(task_type, code, values, None)
+    except OutcomeInvalid as exc:
+        return "note" in exc.errors
+    return False
+
+
+@pytest.mark.parametrize("task_type", [t.value for t in TaskType])
+def test_note_rules_say_exactly_when_validation_wants_a_note(task_type):
+    """The note's label is built from note_rules: it must name every case the server
+    refuses without a note, and no other."""
+    said = {(r.outcome, r.field, r.choice) for r in note_rules(task_type)}
+    needed = set()
+    for spec in outcomes_for(task_type):
+        base = {f.name: ("688" if f.kind == "money" else f.choices[0][0] if f.choices else "x") for f in spec.fields}
+        if _note_needed(task_type, spec.code, base) and spec.note_required:
+            needed.add((spec.code, None, None))
+        for f in spec.fields:
+            for value, _label in f.choices:
+                if _note_needed(task_type, spec.code, {**base, f.name: value}) and not spec.note_required:
+                    needed.add((spec.code, f.name, value))
+    assert said == needed
+
+
+def test_note_rules_of_the_lapsed_recall_and_the_callbacks():
+    [lost] = note_rules("lapsed_recall")
+    assert (lost.outcome, lost.field, lost.choice, lost.choice_label) == ("lost", "loss_reason", "other", "Other")
+    assert [(r.outcome, r.field) for r in note_rules("service_callback")] == [("reached_issue", None)]
+    assert note_rules("first_service") == ()
+    assert note_required_by("lapsed_recall") == ("Other",)
 
 
 def test_booking_flags():

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from care.domain import scripts as s
+from care.domain.lapsed import loss_reason_words
 from care.domain.task_rules import TaskType
 
 
@@ -97,6 +99,13 @@ def test_salutation_is_the_full_name_and_a_gender_neutral_honorific():
     assert s.salutation(" 欧阳娜娜 ") == "欧阳娜娜车主"
     assert s.salutation("王伟", honorific="先生/女士") == "王伟先生/女士"
     assert s.salutation("") is None and s.salutation(None) is None
+
+
+def test_an_organization_is_addressed_by_its_name():
+    assert s.salutation("四川鼎信汽车租赁有限公司") == "四川鼎信汽车租赁有限公司"
+    assert s.salutation(" 成都华西建设集团 ") == "成都华西建设集团"
+    assert s.render("{salutation}，您好！", {"salutation": s.salutation("成都蜀通物流有限公司")}) == "成都蜀通物流有限公司，您好！"
+    assert not s.is_organization("王伟") and not s.is_organization("司马公")
 
 
 # --- problems with positions -----------------------------------------------------------
@@ -239,3 +248,29 @@ def test_first_service_default_covers_the_care_procedure():
 def test_service_callback_default_asks_the_callback_questions():
     body = s.DEFAULT_SCRIPTS[TaskType.SERVICE_CALLBACK][1]
     assert "14. " in body and "详细的报价" in body and "干净整洁" in body
+
+
+def test_the_lapsed_recall_reads_out_the_forms_loss_reasons():
+    """One list: the script names the reasons through {loss_reasons}, never a copy of them."""
+    body = s.DEFAULT_SCRIPTS[TaskType.LAPSED_RECALL][1]
+    assert "loss_reasons" in s.parse(body).fields
+    assert "距离较远" not in body  # no list of its own
+    text = s.render(body, {**s.sample_context(), **s.fixed_values()})
+    assert "（记录流失原因：" + loss_reason_words() + "）" in text
+
+
+def test_every_default_reads_naturally_with_the_demo_s_values():
+    """The introduction reads 我是<dealer>的<role><name> with plain names: no role word
+    twice, no empty or placeholder parts, no doubled punctuation."""
+    ctx = {**s.sample_context(), "dealer_name": "成都锦泰一汽-大众4S店", "specialist_name": "刘婷"}
+    for task_type, (_title, body) in s.DEFAULT_SCRIPTS.items():
+        text = s.render(body, ctx)
+        assert not s.missing_fields(body, ctx), task_type
+        assert re.search(r"我是成都锦泰一汽-大众4S店的(客服专员|保险专员|销售顾问)刘婷", text), task_type
+        assert not re.search(r"[，。！？、]{2}", text), (task_type, re.findall(r".{6}[，。！？、]{2}.{6}", text))
+        assert "请问您现在方便" in text or task_type is TaskType.BIRTHDAY, task_type
+
+
+def test_the_loss_reasons_field_is_known_by_both_names():
+    assert s.ALIASES["流失原因"].name == "loss_reasons"
+    assert s.render("{流失原因}", s.fixed_values()) == loss_reason_words()

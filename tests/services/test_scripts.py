@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from care.domain import scripts as dom
+from care.domain.lapsed import loss_reason_words
 from care.domain.task_rules import TaskType
 from care.models import AuditLog, CareTask, Script, ScriptVersion, TaskOutcome
 from care.services import Actor, ServiceError
@@ -139,6 +140,45 @@ def test_ensure_default_scripts_covers_every_task_type_and_is_idempotent(session
         assert dom.validate(sv.body) == ()
     assert svc.ensure_default_scripts(session, now=NOW) == []
     assert session.scalar(select(func.count()).select_from(ScriptVersion)) == len(TaskType)
+
+
+def _store_earlier_default(session, task_type, body, *, user=None, version=1, note=svc.DEFAULT_NOTE):
+    script = svc.get_script(session, task_type) or Script(task_type=task_type, created_at=NOW)
+    session.add(script)
+    session.flush()
+    session.add(ScriptVersion(script_id=script.id, version=version, title="旧标题", body=body, note=note,
+                              created_by_id=user.id if user else None, created_at=NOW))  # fmt: skip
+    session.flush()
+
+
+# The lapsed recall's default as releases before issue 10 stored it: its own list of loss
+# reasons, which differed from the outcome form's.
+EARLIER_LAPSED = dom.normalize_body(
+    dom.DEFAULT_SCRIPTS[TaskType.LAPSED_RECALL][1]
+    .replace("{loss_reasons}", "距离较远、价格、服务态度、维修质量、其他")
+    .replace("请问您现在方便接听电话吗", "请问现在方便接听电话吗")
+)
+
+
+def test_an_earlier_default_nobody_edited_is_brought_up_to_date(session, manager):
+    assert svc._digest(EARLIER_LAPSED) in svc.EARLIER_DEFAULTS["lapsed_recall"]
+    _store_earlier_default(session, "lapsed_recall", EARLIER_LAPSED)
+    svc.ensure_default_scripts(session, now=NOW)
+    current = svc.current_version(session, "lapsed_recall")
+    assert current.version == 2 and current.note == svc.UPDATED_DEFAULT_NOTE
+    assert current.body == dom.normalize_body(dom.DEFAULT_SCRIPTS[TaskType.LAPSED_RECALL][1])
+    assert svc.get_version(session, "lapsed_recall", 1).body == EARLIER_LAPSED  # kept for its outcomes
+    entry = session.scalars(select(AuditLog).where(AuditLog.action == "script.defaults")).one()
+    assert entry.detail["updated"] == ["lapsed_recall"] and "lapsed_recall" not in entry.detail["created"]
+    assert svc.ensure_default_scripts(session, now=NOW) == []  # idempotent
+    assert svc.current_version(session, "lapsed_recall").version == 2
+
+
+def test_an_earlier_default_someone_saved_again_is_left_alone(session, manager):
+    """A care manager who saved the old default text chose it: it stays."""
+    _store_earlier_default(session, "lapsed_recall", EARLIER_LAPSED, user=manager)
+    svc.ensure_default_scripts(session, now=NOW)
+    assert svc.current_version(session, "lapsed_recall").body == EARLIER_LAPSED
 
 
 def test_ensure_default_scripts_leaves_written_scripts_alone(session, manager):
@@ -274,6 +314,19 @@ def test_preview_without_customer_uses_sample_values_and_is_not_audited(session,
     result = svc.preview(session, "first_service", body="{plate}/{specialist_name}", customer=None, user=manager, now=NOW)
     assert result.text == "川A12345/刘经理" and result.source is None and result.missing == []
     assert session.scalar(select(func.count()).select_from(AuditLog)) == 0
+
+
+def test_the_sample_preview_is_in_the_dealer_s_own_words(session, manager):
+    """Sample customer data, but the dealer's name, rules and today are the real ones."""
+    set_settings(session, {"dealer_name": "绵阳华西一汽-大众4S店", "first_service_deadline_months": "4"}, actor=Actor("t"), now=NOW)
+    body = "{dealer_name}|{first_service_months}|{today}|{specialist_extension}|{loss_reasons}"
+    result = svc.preview(session, "lapsed_recall", body=body, customer=None, user=manager, now=NOW)
+    assert result.pieces[0].text == "绵阳华西一汽-大众4S店"
+    assert result.text.split("|")[1:3] == ["4", "2026年3月16日"]
+    assert result.text.split("|")[3] == manager.extension  # the person previewing, not a sample's
+    assert result.text.split("|")[4] == loss_reason_words()
+    nobody = svc.preview(session, "lapsed_recall", body="{specialist_name}", customer=None, user=None, now=NOW)
+    assert nobody.text == "张敏"  # no one calling: the sample caller
 
 
 def test_live_preview_audits_a_customer_once_within_the_window(session, world, manager):

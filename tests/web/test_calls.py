@@ -74,7 +74,7 @@ def test_start_returns_polling_panel(app, client, world):
     set_status(app, a.id, "busy")
     r = client.get(f"/calls/{a.id}/panel", headers=poll)
     html = r.get_data(as_text=True)
-    assert "hx-get" not in html and "Busy" in html and "counted as an attempt" in html
+    assert "hx-get" not in html and "Busy" in html and "Counts as an unsuccessful attempt." in html
     assert "tasks-changed" in json.loads(r.headers["HX-Trigger"])
 
     # the card now says the slot is used
