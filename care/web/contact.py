@@ -313,9 +313,14 @@ def _cx_contact_page(
     tasks = task_service.open_tasks_of(db.session, customer_id)
     mine = [t for t in tasks if outcome_service.can_record(user, t)]
     calls = task_calls_for(tasks)
+    # The script follows the call: the tasks it counts for first (the most urgent of them
+    # greets and closes), then those it does not (a used slot, a closed window: a birthday
+    # of last month must not greet), each group by urgency.
+    callable_now = {t.id for t in mine if t.id in calls and calls[t.id].refusal is None}
     script = script_service.contact_script(
-        db.session, mine, user=user, now=now, settings=_settings_service.current_settings()
-    )
+        db.session, sorted(mine, key=lambda t: t.id not in callable_now), user=user, now=now,
+        settings=_settings_service.current_settings(),
+    )  # fmt: skip
     panel = _cx_outcome_panel(customer, tasks, script=script, states=states, extra=extra, form_errors=form_errors)
     if status >= 400:
         # The page shows the customer again, with refused outcomes' errors: its audit row
@@ -329,6 +334,7 @@ def _cx_contact_page(
             c=customer,
             tasks=tasks,
             script=script,
+            callable_now=callable_now if calls else None,
             outcome_panel=panel,
             cc=contact_call_for(customer_id, tasks, {t.id: calls[t.id] for t in mine if t.id in calls}),
             recent_visits=RECENT_VISITS,

@@ -86,6 +86,23 @@ def test_one_script_greets_once_and_closes_once(client, world):
     assert f'name="t{warranty}-script_version_id" value=""' in html
 
 
+def test_the_script_greets_from_a_task_the_call_counts_for(app, client, world):
+    """The most urgent task's window closed (a birthday of last month, say): the call does
+    not count for it, so its greeting and closing are not the call's."""
+    first = world["tasks"][0]
+    with app.app_context():
+        s = db.session
+        make_attempt(s, s.get(CareTask, first), user_id=world["me"], status="busy", outcome="busy", rank=4,
+                     slot="morning", started_at=MORNING - timedelta(days=4))  # fmt: skip
+        s.commit()
+    html = client.get(f"/tasks/contact/{world['customer']}", headers=EN).get_data(as_text=True)
+    assert "年检问候" in html and "韩梅梅车主，您好！" not in html
+    assert "年检再见" in html and "首保再见" not in html
+    assert html.index("年检快到期了") < html.index("该做首保了")  # what the call is for first
+    part = html[html.index(f'id="script-{first}"') :]
+    assert "not called now" in part[: part.index("</h3>")]
+
+
 def test_all_rows_are_recorded_at_once_each_with_its_script_version(app, client, world):
     first, inspection, warranty = world["tasks"]
     r = client.post(url(world), headers=HX, data={
