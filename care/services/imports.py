@@ -618,10 +618,12 @@ def export_rejects(
     its column) in the first two columns (which the import ignores), then the file's own
     header and each rejected row's own cells. Starts with a byte-order mark for Excel;
     audited (ids and counts only)."""
+    named = _file_headers(run)
     problems: dict[int, list[str]] = {}
     for entry in run.rejects or []:
         text = message(entry)
-        problems.setdefault(entry["row"], []).append(f"{entry['column']}: {text}" if entry["column"] else text)
+        column = named.get(entry["column"], entry["column"])
+        problems.setdefault(entry["row"], []).append(f"{column}: {text}" if column else text)
     if run.reject_rows is not None and run.headers is not None:
         rows = [(r["row"], list(r["cells"])) for r in run.reject_rows]
         headers = list(run.headers)
@@ -645,6 +647,18 @@ def export_rejects(
     )
     session.flush()
     return "\ufeff" + buffer.getvalue()
+
+
+def _file_headers(run: ImportRun) -> dict[str, str]:
+    """Column key → the header the file gives it (`mobile` → `手机`), so that the problems
+    in the rejected-rows file name the columns as the user's file does."""
+    if not run.headers:
+        return {}
+    try:
+        header = match_headers(run.kind, run.headers)
+    except DmsError:
+        return {}
+    return {key: str(run.headers[i]).strip() for key, i in header.index.items()}
 
 
 def _spec(kind: str) -> KindSpec:

@@ -915,9 +915,9 @@ def test_the_rejected_rows_file_has_the_rows_own_cells_and_imports_again_once_co
     rows = _rows(_export(session, run))
     assert rows == [
         ["Row in the file", "Problems", "客户编号", "姓名", "手机", "邮箱", "备注"],
-        ["3", "mobile: “12345” is not a valid phone number", "C2", "李四", "12345", "", "a, b"],
+        ["3", "手机: “12345” is not a valid phone number", "C2", "李四", "12345", "", "a, b"],
         # a spreadsheet must not run a cell as a formula: an apostrophe, which the import takes off
-        ["4", "email: “not-an-email” is not a valid e-mail address", "C3", "'=SUM(1)", "'+86 139 0013 9000",
+        ["4", "邮箱: “not-an-email” is not a valid e-mail address", "C3", "'=SUM(1)", "'+86 139 0013 9000",
          "not-an-email", "'-5"],
     ]  # fmt: skip
     entry = session.scalars(select(AuditLog).where(AuditLog.action == "export")).one()
@@ -950,7 +950,7 @@ def test_the_rejected_rows_of_a_workbook_keep_their_dates_and_numbers(session, b
     rows = _rows(_export(session, run))
     assert rows == [
         ["Row in the file", "Problems", "车架号", "客户编号", "交车日期", "里程", "销售顾问"],
-        ["2", "customer_no: No customer with customer_no “C404” exists (import the customers first)",
+        ["2", "客户编号: No customer with customer_no “C404” exists (import the customers first)",
          V[8], "C404", "2025-12-03 00:00:00", "15000", ""],
     ]  # fmt: skip
     rows[1][3] = "C004"

@@ -74,16 +74,17 @@ def test_upload_inline_with_rejects_shown_and_downloadable(app, client, login_as
     body = download.data
     assert body.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads UTF-8
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
-    # the row number and its problems, then the file's own header and the row's own cells
+    # the row number and its problems (the columns named as the file names them), then the
+    # file's own header and the row's own cells
     assert rows[0] == ["Row in the file", "Problems", " Customer_No ", "NAME", " Mobile", "PHONE2", "E-Mail",
                        "Birthday", "Birthday Lunar", "CITY", "Class", "No_Call", "no sms", "NO_EMAIL", "Shoe size"]
-    assert rows[1] == ["3", "mobile: “12345” is not a valid phone number",
+    assert rows[1] == ["3", "Mobile: “12345” is not a valid phone number",
                        "C102", "Bob Li", "12345", "", "bob@example.com", "1981-02-01", "", "Chengdu", "existing",
                        "N", "N", "N", "43"]
-    assert rows[2][:3] == ["4", "email: “not-an-email” is not a valid e-mail address; "
-                           "birthday: “2026-02-30” is not a real calendar date; "
-                           "birthday_lunar: “13-01” is not a lunar birthday (MM-DD, month 1–12, day 1–30); "
-                           "no_call: “maybe” is not a yes/no flag (use Y/N, 1/0, 是/否 or true/false)", "C103"]
+    assert rows[2][:3] == ["4", "E-Mail: “not-an-email” is not a valid e-mail address; "
+                           "Birthday: “2026-02-30” is not a real calendar date; "
+                           "Birthday Lunar: “13-01” is not a lunar birthday (MM-DD, month 1–12, day 1–30); "
+                           "No_Call: “maybe” is not a yes/no flag (use Y/N, 1/0, 是/否 or true/false)", "C103"]
     assert rows[3][:4] == ["5", rows[3][1], "C101", "Alice Again"] and "Duplicate customer_no" in rows[3][1]
     assert len(rows) == 1 + 3  # one line per rejected row
     with app.app_context():
