@@ -246,7 +246,14 @@ def import_cmd(kind, path, as_json, strict):
     """Load a DMS export: KIND is customers, vehicles, visits, policies or deliveries."""
     from pathlib import Path
 
-    from care.services.imports import EXTENSIONS, KINDS, ImportFileError, public_reject, public_warning, run_import
+    from care.services.imports import (
+        EXTENSIONS,
+        KINDS,
+        ImportFileError,
+        public_reject,
+        public_warning,
+        run_import,
+    )
 
     if kind not in KINDS:
         fail(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
