@@ -53,6 +53,11 @@ def upgrade():
 
 
 def downgrade():
+    # SQLite drops a column by copying the table; with foreign keys on, dropping the old
+    # import_runs (or vehicles …) that other rows refer to fails. The copy keeps every id.
+    sqlite = op.get_bind().dialect.name == 'sqlite'
+    if sqlite:
+        op.execute('PRAGMA foreign_keys=OFF')
     with op.batch_alter_table('import_runs', schema=None) as batch_op:
         batch_op.drop_column('reject_rows')
         batch_op.drop_column('headers')
@@ -70,3 +75,5 @@ def downgrade():
     with op.batch_alter_table('staff_name_mappings', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_staff_name_mappings_user_id'))
     op.drop_table('staff_name_mappings')
+    if sqlite:
+        op.execute('PRAGMA foreign_keys=ON')
