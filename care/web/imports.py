@@ -201,9 +201,10 @@ def _run_context(run: ImportRun, **staff) -> dict:
     rejects = run.rejects or []
     pager = Pager.of(len(rejects), page_number(), REJECTS_PER_PAGE, clamp=True)
     warnings = run.warnings or []
+    polling = run.status in ("queued", "running")
     return {
         "run": run,
-        "polling": run.status in ("queued", "running"),
+        "polling": polling,
         "rejects": pager.slice(rejects),
         "pager": pager,
         "capped": run.rejected > 0 and len(rejects) >= REJECTS_KEPT,
@@ -213,7 +214,8 @@ def _run_context(run: ImportRun, **staff) -> dict:
         "warnings": warnings[:WARNINGS_SHOWN],
         "warnings_more": max(len(warnings) - WARNINGS_SHOWN, 0),
         "warning_message": warning_message,
-        **_staff_names(run, **staff),
+        # the staff names are shown once the run is over (not looked up at every poll)
+        **(_staff_names(run, **staff) if not polling else {"staff_names": []}),
     }
 
 
