@@ -246,7 +246,14 @@ def import_cmd(kind, path, as_json, strict):
     """Load a DMS export: KIND is customers, vehicles, visits, policies or deliveries."""
     from pathlib import Path
 
-    from care.services.imports import EXTENSIONS, KINDS, ImportFileError, public_reject, run_import
+    from care.services.imports import (
+        EXTENSIONS,
+        KINDS,
+        ImportFileError,
+        public_reject,
+        public_warning,
+        run_import,
+    )
 
     if kind not in KINDS:
         fail(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
@@ -263,7 +270,7 @@ def import_cmd(kind, path, as_json, strict):
         fail(f"{file.name}: {exc}", keep=True)  # the failed run and its audit entry stay
     except OSError as exc:
         fail(f"{path}: cannot read the file ({exc.strerror or type(exc).__name__})")
-    rejects = run.all_rejects
+    rejects, warnings = run.all_rejects, run.all_warnings
     if as_json:
         emit_json(
             {
@@ -271,12 +278,14 @@ def import_cmd(kind, path, as_json, strict):
                 "updated": run.updated,
                 "unchanged": run.unchanged,
                 "rejected": [public_reject(r) for r in rejects],
+                "warnings": [public_warning(w) for w in warnings],
             }
         )
     else:
         click.echo(
             f"{kind} from {file.name}: {run.created} created, {run.updated} updated, "
-            f"{run.unchanged} unchanged, {run.rejected} row(s) rejected (import run {run.id})"
+            f"{run.unchanged} unchanged, {run.rejected} row(s) rejected, "
+            f"{run.warned} row(s) with warnings (import run {run.id})"
         )
         if strict and run.rejected:
             click.echo("nothing was imported (--strict)")
@@ -285,7 +294,11 @@ def import_cmd(kind, path, as_json, strict):
             click.echo(f"  row {r['row']}, {r['column']}: {r['error']}")
         if len(rejects) > shown:
             click.echo(f"  … and {len(rejects) - shown} more problem(s); --json lists them all")
-    return 1 if rejects else 0  # committed all the same: the valid rows are imported
+        for w in warnings[:shown]:
+            click.echo(f"  row {w['row']}, {w['column']} (warning): {w['warning']}")
+        if len(warnings) > shown:
+            click.echo(f"  … and {len(warnings) - shown} more warning(s); --json lists them all")
+    return 1 if rejects else 0  # committed all the same: the valid rows are imported; warnings keep 0
 
 
 # --- care tasks: the generator and the task list (care/services/generator.py) ----------------

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from care.domain.dms import UNKNOWN_STAFF
 from care.extensions import db
+from care.models import ImportRun
 from tests.factories import PASSWORD, make_customer, make_task, make_user, make_vehicle, make_visit
 
 pytestmark = pytest.mark.browser
@@ -47,6 +49,7 @@ PAGES = {
         "/messages/violations",
         "/generation/",
         "/imports/",
+        "/imports/{run}",
         "/reconciliation/",
         "/auth/password",
     ],
@@ -96,8 +99,19 @@ def seed(app, role: str, locale: str) -> dict:
         li = make_customer(s, name="李四")
         make_task(s, li, assignee=spec, type="birthday", reason_id="birthday.reason",
                   reason_params={"birthday": "1990-01-01"}, due_at=now + timedelta(days=2))
+        # a consultant named in a DMS file who is no user: listed on the import pages to map
+        make_vehicle(s, li, plate="川A54321", consultant_name="张伟")
+        run = ImportRun(
+            kind="vehicles", filename="车辆.csv", actor=user.username, status="done", started_at=now,
+            finished_at=now, total_rows=3, processed_rows=3, created=1, rejected=1, warned=1,
+            headers=["车架号", "客户编号", "销售顾问"], reject_rows=[{"row": 3, "cells": ["X", "C9", ""]}],
+            rejects=[{"row": 3, "column": "vin", "error": "x", "template": "The file is empty", "params": {}}],
+            warnings=[{"row": 2, "column": "consultant", "warning": "x", "template": UNKNOWN_STAFF,
+                       "params": {"value": "张伟"}}],
+        )  # fmt: skip
+        s.add(run)
         s.commit()
-        return {"username": user.username, "customer": wang.id, "task": task.id, "user": spec.id}
+        return {"username": user.username, "customer": wang.id, "task": task.id, "user": spec.id, "run": run.id}
 
 
 def log_in(page, live_server, username):

@@ -59,6 +59,8 @@ ACCESS: dict[str, tuple] = {
     "imports.upload": (IMPORTERS, "POST", {}, INVALID),
     "imports.run": (IMPORTERS, "GET", {"run_id": "{run}"}, OK),
     "imports.rejects_csv": (IMPORTERS, "GET", {"run_id": "{run}"}, OK),
+    # mapping a staff name of DMS files to a user (the empty form names no name)
+    "imports.map_name": (IMPORTERS, "POST", {}, INVALID),
     "settings.index": (frozenset({R.ADMIN}), "GET", {}, OK),
     "settings.reset": (frozenset({R.ADMIN}), "POST", {"key": "dealer_name"}, SEE_OTHER),
     "admin.users": (frozenset({R.ADMIN}), "GET", {}, OK),
