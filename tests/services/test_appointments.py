@@ -81,8 +81,8 @@ def test_the_work_day_comes_from_the_settings(w):
 
 def test_the_service_kind_is_a_visit_kind(w):
     assert set(errors(w, service_kind="car_wash")) == {"service_kind"}
-    for kind in ("first_service", "maintenance", "repair", "warranty", "other"):
-        book(w, service_kind=kind)
+    for hour, kind in enumerate(("first_service", "maintenance", "repair", "warranty", "other"), start=9):
+        book(w, service_kind=kind, time=time(hour, 0))
 
 
 def test_a_vehicle_of_another_customer_is_refused(w):
@@ -159,4 +159,48 @@ def test_booking_from_someone_elses_or_a_closed_task_is_refused(w):
     assert info.value.status == 409
     manager = make_user(s, "care_manager")
     assert book(w, task=theirs, user=manager).task_id == theirs.id
-    assert book(w, task=make_task(s, w["customer"])).task_id is not None  # unassigned: anyone
+    # unassigned: anyone (another time: the vehicle is booked at 09:00 now)
+    assert book(w, task=make_task(s, w["customer"]), time=time(10, 0)).task_id is not None
+
+
+# --- issue 10: one active booking per vehicle and moment; a second one that day warns ----
+
+
+def test_the_same_vehicle_at_the_same_time_is_refused(w):
+    book(w)
+    err = errors(w)
+    assert set(err) == {"time"} and err["time"].params == {"time": "09:00"}
+    # another vehicle at that time, or this one at another time, is fine
+    assert book(w, vehicle=make_vehicle(w["s"], w["customer"])).time == time(9, 0)
+    assert book(w, time=time(9, 15)).time == time(9, 15)
+
+
+def test_a_canceled_appointment_frees_its_time(w):
+    book(w).status = "canceled"
+    w["s"].flush()
+    assert book(w).status == "booked"
+
+
+def test_another_booking_that_day_is_a_warning_to_confirm(w):
+    first = book(w)
+    request = svc.BookingRequest(date(2026, 5, 11), time(14, 0), "maintenance", w["vehicle"].id)
+    checked = svc.check_booking(w["s"], request, customer=w["customer"], task=None, now=NOW)
+    assert [a.id for a in checked.same_day] == [first.id]  # reported to callers that do not ask
+    err = errors(w, time=time(14, 0), confirm_same_day=False)
+    assert set(err) == {"same_day"} and err["same_day"].params == {"times": "09:00"}
+    assert book(w, time=time(14, 0), confirm_same_day=True).time == time(14, 0)
+    assert book(w, date=date(2026, 5, 12), confirm_same_day=False).date == date(2026, 5, 12)
+
+
+def test_the_index_refuses_a_booking_that_raced_past_the_check(w):
+    """Two requests both checked before either added (what two concurrent bookings do):
+    the partial unique index refuses the second, as a form error, and the session goes on."""
+    s = w["s"]
+    request = svc.BookingRequest(date(2026, 5, 11), time(9, 0), "maintenance", w["vehicle"].id)
+    first = svc.check_booking(s, request, customer=w["customer"], task=None, now=NOW)
+    second = svc.check_booking(s, request, customer=w["customer"], task=None, now=NOW)
+    svc.add_checked(s, first, customer=w["customer"], task=None, user=w["user"], now=NOW)
+    with pytest.raises(svc.AppointmentInvalid) as info:
+        svc.add_checked(s, second, customer=w["customer"], task=None, user=w["user"], now=NOW)
+    assert set(info.value.errors) == {"time"}
+    assert len(svc.for_day(s, date(2026, 5, 11))) == 1  # the transaction is still usable
