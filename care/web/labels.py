@@ -395,11 +395,11 @@ UNITS = {
     "CNY": _l("CNY"),
 }
 
-# The format of each kind of value, shown under its input.
+# The format of each kind of value, shown under its input (the percentage and index
+# kinds carry theirs in care/domain/settings.py).
 SETTING_KIND_HINTS = {
     "time": _l("HH:MM, e.g. 08:30"),
     "slots": _l("name=HH:MM-HH:MM, separated by commas, e.g. morning=09:00-12:00, afternoon=14:00-17:30"),
-    "float": _l("a fraction or a percentage: 0.8 or 80%"),
     "range": _l("an amount or a range, e.g. 50-100"),
     "timezone": _l("an IANA time zone, e.g. Asia/Shanghai"),
 }
