@@ -198,9 +198,9 @@ def new():
                 date=format_date(appointment.date),
                 time=appointment.time.strftime("%H:%M"),
             )
-            if task is not None and task.outcome:
-                message += " " + _("Outcome recorded: %(outcome)s.", outcome=outcome_label(task.type, task.outcome))
             flash(message, "success")
+            if task is not None and task.outcome:
+                flash(_("Outcome recorded: %(outcome)s.", outcome=outcome_label(task.type, task.outcome)), "success")
             if user_can("contact.index"):
                 return redirect(url_for("contact.index", customer_id=customer.id), code=303)
             return redirect(url_for("appointments.index", date=appointment.date.isoformat()), code=303)

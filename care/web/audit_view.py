@@ -183,6 +183,10 @@ def _setting_value(key: str, text: Any) -> str:
         return str(text)
 
 
+def _line(name: str, value: str) -> str:
+    return _("%(name)s: %(value)s", name=name, value=value)
+
+
 def _key(key: str) -> str:
     label = labels.AUDIT_DETAIL_KEYS.get(key)
     return str(label) if label is not None else key
@@ -228,9 +232,9 @@ def detail_lines(entry: AuditLog, found: NamedObjects) -> list[str]:
             name = labels.setting_label(SETTINGS_BY_KEY[key]) if key in SETTINGS_BY_KEY else key
             if isinstance(change, dict) and set(change) == {"old", "new"}:
                 old, new = _setting_value(key, change["old"]), _setting_value(key, change["new"])
-                lines.append(f"{name}: {old} → {new}")
+                lines.append(_line(name, f"{old} → {new}"))
             else:
-                lines.append(f"{name}: {_value(change)}")
+                lines.append(_line(name, _value(change)))
         return lines
     if entry.action == "task.reassign":
         ends = []
@@ -244,9 +248,9 @@ def detail_lines(entry: AuditLog, found: NamedObjects) -> list[str]:
             continue  # the correction's own record; its id says nothing here
         if isinstance(value, dict) and set(value) == {"old", "new"}:
             old, new = (_labelled(key, value[k], entry, found) for k in ("old", "new"))
-            lines.append(f"{_key(key)}: {old} → {new}")
+            lines.append(_line(_key(key), f"{old} → {new}"))
         else:
-            lines.append(f"{_key(key)}: {_labelled(key, value, entry, found)}")
+            lines.append(_line(_key(key), _labelled(key, value, entry, found)))
     return lines
 
 

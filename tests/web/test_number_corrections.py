@@ -156,7 +156,7 @@ def test_a_correction_sends_the_new_counts_out_of_band(app, client, queue):
     assert r.status_code == 200
     html = r.get_data(as_text=True)
     assert html.lstrip().startswith(f'<tr id="number-{queue["customer"]}" class="number-done">')
-    assert '<p id="number-queue-count" class="empty" hx-swap-oob="true">No customer waits for a corrected number.</p>' in html
+    assert '<p id="number-queue-count" class="muted" hx-swap-oob="true">No customer waits for a corrected number.</p>' in html
     assert '<span id="nav-number-count" hx-swap-oob="true"></span>' in html  # no badge: nobody waits
     # and a full page load says the same
     page = client.get("/number-corrections/", headers=EN).get_data(as_text=True)
