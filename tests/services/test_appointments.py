@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, time
 
 import pytest
+from sqlalchemy import func, select
 
-from care.models import Setting
+from care.extensions import db
+from care.models import Appointment, Setting, User, Vehicle
 from care.services import appointments as svc
+from tests.conftest import PG_URL
 from tests.factories import make_customer, make_task, make_user, make_vehicle
 
 NOW = datetime(2026, 5, 10, 2, 0, tzinfo=UTC)  # Sunday 10 May 2026, 10:00 in Shanghai
@@ -204,3 +208,40 @@ def test_the_index_refuses_a_booking_that_raced_past_the_check(w):
         svc.add_checked(s, second, customer=w["customer"], task=None, user=w["user"], now=NOW)
     assert set(info.value.errors) == {"time"}
     assert len(svc.for_day(s, date(2026, 5, 11))) == 1  # the transaction is still usable
+
+
+@pytest.mark.skipif(not PG_URL, reason="two concurrent bookings: PostgreSQL (SQLite serializes the writers)")
+def test_two_concurrent_bookings_of_one_vehicle_and_moment_book_once(app):
+    """Both requests pass the check before either adds: the index refuses the second."""
+    with app.app_context():
+        s = db.session
+        ids = (make_user(s, "specialist").id, make_vehicle(s, make_customer(s)).id)
+        s.commit()
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def book_one():
+        with app.app_context():
+            s = db.session
+            try:
+                user, vehicle = s.get(User, ids[0]), s.get(Vehicle, ids[1])
+                request = svc.BookingRequest(date(2026, 5, 11), time(9, 0), "maintenance", vehicle.id)
+                checked = svc.check_booking(s, request, customer=vehicle.customer, task=None, now=NOW)
+                barrier.wait(10)  # both checked: no appointment yet
+                svc.add_checked(s, checked, customer=vehicle.customer, task=None, user=user, now=NOW)
+                s.commit()
+                outcomes.append("booked")
+            except svc.AppointmentInvalid as exc:
+                s.rollback()
+                outcomes.append(next(iter(exc.errors)))
+            finally:
+                s.remove()
+
+    threads = [threading.Thread(target=book_one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(outcomes) == ["booked", "time"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Appointment)) == 1
