@@ -19,11 +19,13 @@ queue row without its form).
 from __future__ import annotations
 
 import json
+import logging
 
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from care.domain.roles import Role
 from care.extensions import db
@@ -36,15 +38,21 @@ from care.web.i18n import translated
 from care.web.paging import page_number, paginate
 
 bp = Blueprint("number_corrections", __name__, url_prefix="/number-corrections")
+log = logging.getLogger(__name__)
 
 ROLES = (Role.SPECIALIST, Role.INSURANCE, Role.CONSULTANT, Role.CARE_MANAGER)
 
 
 def number_queue_size() -> int:
     """How many customers wait for a corrected number, counted once per request (after
-    a correction: the view clears it)."""
+    a correction: the view clears it). A database that cannot answer (the error page of
+    an outage renders the navigation too) shows no count rather than failing that page."""
     if "number_queue_size" not in g:
-        g.number_queue_size = svc.queue_size(db.session)
+        try:
+            g.number_queue_size = svc.queue_size(db.session)
+        except SQLAlchemyError as exc:
+            log.warning("number queue size not counted: %s", type(exc).__name__)
+            g.number_queue_size = 0
     return g.number_queue_size
 
 

@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from care.extensions import db
 from care.models import AuditLog, CareTask, Customer, PhoneCorrection
+from care.services import number_corrections as svc
 from tests.factories import make_customer, make_task
 
 HX = {"HX-Request": "true"}
@@ -171,3 +173,12 @@ def test_without_htmx_the_page_after_a_correction_counts_again(app, client, queu
                     headers=EN, follow_redirects=True)
     html = r.get_data(as_text=True)
     assert "1 customer waits for a corrected number." in html and '<span aria-hidden="true">1</span>' in _nav_count(html)
+
+
+def test_a_database_that_cannot_count_leaves_the_page_without_a_count(app, client, queue, monkeypatch):
+    def down(session):
+        raise OperationalError("SELECT", {}, Exception("gone"))
+
+    monkeypatch.setattr(svc, "queue_size", down)
+    html = client.get("/appointments/", headers=EN).get_data(as_text=True)
+    assert '<span id="nav-number-count"></span>' in html
