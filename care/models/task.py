@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from care.extensions import db
@@ -143,7 +143,20 @@ class Appointment(db.Model):
     """A service appointment booked from a task (R16); the full register comes later (R17)."""
 
     __tablename__ = "appointments"
-    __table_args__ = (Index("ix_appointments_date_time", "date", "time"),)
+    __table_args__ = (
+        Index("ix_appointments_date_time", "date", "time"),
+        # One active appointment per vehicle and moment (issue 10): a second booking of the
+        # same vehicle at the same date and time is refused, even by two concurrent requests.
+        Index(
+            "uq_appointments_vehicle_slot",
+            "vehicle_id",
+            "date",
+            "time",
+            unique=True,
+            sqlite_where=text("status <> 'canceled'"),
+            postgresql_where=text("status <> 'canceled'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)

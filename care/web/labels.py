@@ -474,11 +474,11 @@ UNITS = {
     "CNY": _l("CNY"),
 }
 
-# The format of each kind of value, shown under its input.
+# The format of each kind of value, shown under its input (the percentage and index
+# kinds carry theirs in care/domain/settings.py).
 SETTING_KIND_HINTS = {
     "time": _l("HH:MM, e.g. 08:30"),
     "slots": _l("name=HH:MM-HH:MM, separated by commas, e.g. morning=09:00-12:00, afternoon=14:00-17:30"),
-    "float": _l("a fraction or a percentage: 0.8 or 80%"),
     "range": _l("an amount or a range, e.g. 50-100"),
     "timezone": _l("an IANA time zone, e.g. Asia/Shanghai"),
 }
@@ -534,3 +534,135 @@ TEMPLATE_GLOBALS = {
 def register(app) -> None:
     """Make the lookups above template globals of every page."""
     app.jinja_env.globals.update(TEMPLATE_GLOBALS)
+
+
+# --- the audit log (care.services.audit; branch small, issue 10 item 8) --------------------
+# Each action in words; "action:object_type" where one code names different things.
+# An action not listed shows as its code (the page keeps the code as the title anyway).
+
+AUDIT_ACTIONS = {
+    "login": _l("Logged in"),
+    "login.failed": _l("Log-in failed"),
+    "login.locked": _l("Log-in refused: account locked"),
+    "logout": _l("Logged out"),
+    "user.create": _l("Created a user"),
+    "user.update": _l("Changed a user"),
+    "user.activate": _l("Reactivated a user"),
+    "user.deactivate": _l("Deactivated a user"),
+    "user.password_reset": _l("Set a new password for a user"),
+    "user.password_change": _l("Changed their own password"),
+    "user.unlock": _l("Unlocked a user"),
+    "customer.view": _l("Viewed a customer"),
+    "customer.search": _l("Searched customers"),
+    "customer.export": _l("Exported customers"),
+    "customer.phone_corrected": _l("Corrected a phone number"),
+    "task.reassign": _l("Reassigned a task"),
+    "settings.update": _l("Changed settings"),
+    "generation.run": _l("Generated care tasks"),
+    "script.save": _l("Saved a script"),
+    "script.defaults": _l("Created the default scripts"),
+    "message_template.save": _l("Saved a message template"),
+    "outbox.view": _l("Viewed the outbox"),
+    "import": _l("Imported a DMS file"),
+    "export": _l("Exported"),
+    "export:import_run": _l("Downloaded the rejected rows of an import"),
+    "export:care_tasks": _l("Exported care tasks"),
+    "demo.load": _l("Loaded the demo data"),
+}
+
+# The filter's groups (the part of a code before its dot).
+AUDIT_ACTION_GROUPS = {
+    "login": _l("Log-ins"),
+    "logout": _l("Log-ins"),
+    "user": _l("Users"),
+    "customer": _l("Customers"),
+    "task": _l("Care tasks"),
+    "generation": _l("Care tasks"),
+    "export": _l("Imports and exports"),
+    "import": _l("Imports and exports"),
+    "settings": _l("Settings and texts"),
+    "script": _l("Settings and texts"),
+    "message_template": _l("Settings and texts"),
+    "outbox": _l("Messages"),
+    "demo": _l("Other"),
+}
+
+# The filter's choice of every action with a prefix ("login.*").
+AUDIT_ACTION_ALL = {
+    "login": _l("Every log-in attempt"),
+    "user": _l("Every change to a user"),
+    "customer": _l("Every customer view, search and export"),
+    "script": _l("Every script change"),
+}
+
+# What a detail's keys are called, and the words of some of their values.
+AUDIT_DETAIL_KEYS = {
+    "reason": _l("Why"),
+    "username": _l("User name"),
+    "display_name": _l("Display name"),
+    "roles": _l("Roles"),
+    "extension": _l("Phone extension"),
+    "locale": _l("Language"),
+    "active": _l("Active"),
+    "unlocked": _l("Lock-out lifted"),
+    "by": _l("Searched by"),
+    "results": _l("Results"),
+    "capped": _l("Cut off at the limit"),
+    "full_phones": _l("Full phone numbers"),
+    "field": _l("Number"),
+    "released_tasks": _l("Tasks released"),
+    "correction_id": _l("Correction"),
+    "via": _l("Seen in"),
+    "task_type": _l("Task type"),
+    "version": _l("Version"),
+    "fields": _l("Merge fields"),
+    "days": _l("Days"),
+    "created": _l("Created"),
+    "kind": _l("Kind"),
+    "status": _l("Status"),
+    "total": _l("Rows"),
+    "rows": _l("Rows"),
+    "what": _l("What"),
+    "date": _l("Date"),
+    "type": _l("Task type"),
+    "page": _l("Page"),
+    "messages": _l("Messages shown"),
+    "seed": _l("Seed"),
+    "customers": _l("Customers"),
+    "today": _l("Today"),
+    "counts": _l("Counts"),
+    "updated": _l("Updated"),
+    "unchanged": _l("Unchanged"),
+    "rejected": _l("Rejected"),
+}
+AUDIT_LOGIN_REASONS = {
+    "password": _l("wrong password"),
+    "unknown": _l("no such user name"),
+    "inactive": _l("account disabled"),
+}
+AUDIT_SEARCH_KINDS = {
+    "all": _l("everyone (no search)"),
+    "phone": _l("phone number"),
+    "vin": _l("VIN"),
+    "plate": _l("plate"),
+    "name": _l("name"),
+    "code": _l("customer number or end of VIN"),
+    "text": _l("text"),
+}
+AUDIT_ACTORS = {
+    Actor.CLI.name: _l("command line"),
+    Actor.SCHEDULER.name: _l("automatic (daily)"),
+    Actor.SYSTEM.name: _l("the system"),
+}
+
+
+def audit_action_label(action: str | None, object_type: str | None = None) -> str:
+    """An audit entry's action in words (its code when unknown)."""
+    if action is None:
+        return ""
+    label = AUDIT_ACTIONS.get(f"{action}:{object_type}") or AUDIT_ACTIONS.get(action)
+    return str(label) if label is not None else action
+
+
+def audit_action_group_label(action: str) -> str:
+    return _label(AUDIT_ACTION_GROUPS, action.split(".", 1)[0])
