@@ -82,6 +82,7 @@ TASK_STATUSES = {
     "done": _l("Done"),
     "failed": _l("Reminder failed"),
     "canceled": _l("Canceled"),
+    "expired": _l("Expired"),
 }
 
 CHANNELS = {
