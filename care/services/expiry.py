@@ -33,10 +33,12 @@ from care.domain.dates import start_of_day
 from care.domain.task_rules import TaskType
 from care.models import CallAttempt, CareTask, ReminderFailure, User
 from care.models.task import TaskStatus
+from care.services import fallback
 from care.services.calls import attempt_record, attempts_by_task
 from care.services.message_templates import KINDS
 
 EXPIRED = TaskStatus.EXPIRED.value
+EXPIRED_REASONS = fallback.EXPIRED_REASONS  # why a task expired, in the page's order
 TASK_TYPES = tuple(t.value for t in TaskType)
 OWNER_ALL, OWNER_UNASSIGNED = "all", "unassigned"
 DEFAULT_DAYS = 30  # the period shown without a filter: the last 30 days

@@ -14,60 +14,21 @@ shown are theirs to see (care.domain.roles.CUSTOMER_READERS); phone numbers are 
 from __future__ import annotations
 
 from flask import Blueprint, abort, request
-from flask_babel import lazy_gettext as _l
 
 from care.domain.dates import local_today
 from care.domain.roles import MANAGERS
 from care.extensions import db
 from care.models.types import utcnow
 from care.services import expiry
-from care.services import fallback as fb
+from care.web.access import roles_required
 from care.web.htmx import render
 from care.web.i18n import translated
 from care.web.paging import paginate
 from care.web.request_settings import current_settings
-from care.web.access import roles_required
 
 bp = Blueprint("expired", __name__, url_prefix="/expired")
 
 VIEWERS = tuple(sorted(MANAGERS))
-
-# Why a task was closed unreached (ReminderFailure.reason, care.services.fallback).
-REASONS = {
-    fb.R_NO_ATTEMPT: _l("Nobody called by the deadline"),
-    fb.R_NOT_FOLLOWED_UP: _l("First attempt failed, not followed up (R15)"),
-    fb.R_WINDOW: _l("The 3 days for the attempts ended"),
-    fb.R_NUMBER: _l("The number was never corrected"),
-    fb.R_EXHAUSTED: _l("All attempts failed"),
-    fb.R_BIRTHDAY: _l("The greeting call failed"),
-}
-# What became of the fallback message: its outbox state …
-FALLBACKS = {
-    "queued": _l("queued"),
-    "sent": _l("sent"),
-    "failed": _l("could not be sent"),
-    "skipped": _l("not sent"),
-    expiry.NO_FALLBACK_TYPE: _l("none for this task type"),
-    expiry.REFUSED: _l("none: the customer refuses the fallback channel"),
-    expiry.NO_TEXT: _l("none: no message text"),
-}
-# … and why a message was not sent.
-SKIP_REASONS = {
-    "consent": _l("the customer refused the channel"),
-    "no_address": _l("no usable number or address"),
-    "too_late": _l("too late for the birthday"),
-}
-
-
-def reason_label(code: str | None) -> str:
-    return str(REASONS.get(code, code or "—"))
-
-
-def fallback_label(row: expiry.ExpiredRow) -> str:
-    text = str(FALLBACKS.get(row.fallback, row.fallback))
-    if row.fallback_detail:
-        text = f"{text}: {SKIP_REASONS.get(row.fallback_detail, row.fallback_detail)}"
-    return text
 
 
 def _filter() -> expiry.ExpiredFilter:
@@ -94,7 +55,5 @@ def index():
         counts=expiry.reason_counts(db.session, f, tz),
         owners=expiry.owner_choices(db.session, f.owner),
         task_types=expiry.TASK_TYPES,
-        reasons=REASONS,
-        reason_label=reason_label,
-        fallback_label=fallback_label,
+        reasons=expiry.EXPIRED_REASONS,
     )

@@ -126,10 +126,10 @@ def test_pages_of_expired_tasks(app, client, login_as):
     app.config["CARE_PAGE_SIZE"] = 2
     try:
         with app.app_context():
-            for n in range(5):
+            for _ in range(5):
                 f.make_task(db.session, type="service_callback", due_at=local(D, 23, 59), opens_on=D,
                             reason_id="service_callback.reason", reason_params={})
-            fallback.sweep_fallbacks(db.session, now=local(D + timedelta(days=1), 8, n))
+            fallback.sweep_fallbacks(db.session, now=local(D + timedelta(days=1), 8, 0))
             db.session.commit()
         login_as("care_manager")
         first = get(client).get_data(as_text=True)
