@@ -344,7 +344,7 @@ def unreached_reason_label(reason: str | None) -> str:
 
 def fallback_state_label(state: str | None, detail: str | None = None) -> str:
     text = _label(FALLBACK_STATES, state)
-    return f"{text}: {_label(FALLBACK_SKIPS, detail)}" if detail else text
+    return _("%(state)s: %(reason)s", state=text, reason=_label(FALLBACK_SKIPS, detail)) if detail else text
 
 
 # --- DMS imports ---------------------------------------------------------------------------
