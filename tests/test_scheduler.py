@@ -10,7 +10,7 @@ import types
 from datetime import UTC, date, datetime, time, timedelta
 
 import click
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from care import scheduler
 from care.domain.dates import to_local
@@ -208,23 +208,24 @@ def test_a_process_skips_its_sweep_while_another_one_sweeps(app):
     its round (the other one's counts for it). SQLite serializes writers by itself."""
     import pytest
 
-    from care.services.sweep import LOCK_KEY
+    from care.services.sweep import lock_sweep
 
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
             pytest.skip("an advisory lock: PostgreSQL")
     task = _birthday(app)
+    from sqlalchemy.orm import Session
+
     with app.app_context():
-        other = db.engine.connect()
-        other_tx = other.begin()
-        other.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+        other = Session(db.engine)  # another process's sweep, holding the lock
+        assert lock_sweep(other, wait=False)
     try:
         clock = Clock(D, 11, 0)
         runner = scheduler.Scheduler(app, clock=clock)
         runner.tick()
         assert _state(app, task) == ("open", None)
     finally:
-        other_tx.rollback()
+        other.rollback()
         other.close()
     clock.advance(minutes=5)
     runner.tick()

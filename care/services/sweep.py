@@ -46,6 +46,10 @@ from care.services.settings import load_settings
 log = logging.getLogger("care.call_events")
 
 LOCK_KEY = 0x43535750  # "CSWP": the PostgreSQL advisory-lock key of the sweep
+# Advisory locks belong to the database, not the schema: the second key is the schema's
+# hash, so that apps in other schemas of the same database (the tests' workers, a staging
+# copy) do not hold up each other's sweeps.
+_LOCK = "SELECT {fn}(:key, hashtext(current_schema()))"
 
 
 def lock_sweep(session: Session, *, wait: bool = True) -> bool:
@@ -57,9 +61,9 @@ def lock_sweep(session: Session, *, wait: bool = True) -> bool:
     if session.get_bind().dialect.name != "postgresql":
         return True
     if wait:
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+        session.execute(text(_LOCK.format(fn="pg_advisory_xact_lock")), {"key": LOCK_KEY})
         return True
-    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": LOCK_KEY}))
+    return bool(session.scalar(text(_LOCK.format(fn="pg_try_advisory_xact_lock")), {"key": LOCK_KEY}))
 
 
 def _one(session: Session, attempt_id: int, counts: dict[str, Any], work) -> Any:
