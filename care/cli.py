@@ -399,7 +399,9 @@ def tasks_cmd(day, task_type, status, as_json):
 @click.option("--json", "as_json", is_flag=True, help="print the counts as JSON")
 @one_transaction
 def sweep_cmd(timeout_minutes, as_json):
-    """Close call attempts stuck without a final event; run the fallback sweep if any."""
+    """Close call attempts stuck without a final event; close the tasks whose calling is
+    over (failed or expired) and queue their fallback messages (a birthday greeting's the
+    same morning). Catches up missed runs; a second run changes nothing."""
     from care.services.schema import has_schema
     from care.services.sweep import sweep
 
@@ -409,7 +411,15 @@ def sweep_cmd(timeout_minutes, as_json):
     if as_json:
         emit_json(counts)
         return
-    click.echo(", ".join(f"{name}: {value}" for name, value in counts.items()))
+    click.echo(", ".join(f"{name}: {value}" for name, value in counts.items() if not isinstance(value, dict)))
+    deadlines = counts.get("fallbacks") or {}
+    if deadlines:  # the deadline sweep, in words (the JSON keys are the contract)
+        click.echo(
+            "tasks: {failed} failed, {expired} expired ({violations} R15 violation(s)); fallback messages:"
+            " {queued} queued ({birthday_fallbacks} birthday), {skipped} skipped".format_map(
+                {k: deadlines.get(k, 0) for k in ("failed", "expired", "violations", "queued", "birthday_fallbacks", "skipped")}
+            )
+        )
 
 
 @care.command("outbox")

@@ -307,12 +307,14 @@ SETTINGS: tuple[SettingDef, ...] = (
     _s("campaigns_per_month", INT, "3", G_TASKS, N_("Campaigns per month (at least)"), "R11", "", 0, 31),
     _s("appointment_lead_days", INT, "7", G_TASKS, N_("Proactive appointment: days before due"), "R16", "days", 0, 90),
     _s("generation_catchup_days", INT, "31", G_TASKS, N_("Generator: missed days caught up (at most)"), "", "days", 1, 366),
+    _s("expiry_grace_days", INT, "0", G_TASKS, N_("A task nobody called expires … days after its deadline day"), "R13", "days", 0, 31),
     # calls
     _s("attempts_max", INT, "3", G_CALLS, N_("Unsuccessful attempts before fallback"), "R13", "", 1, 10),
     _s("attempt_window_days", INT, "3", G_CALLS, N_("Days for the attempts"), "R13", "days", 1, 14),
     _s("call_slots", SLOTS, "morning=09:00-12:00, afternoon=14:00-17:30, evening=18:30-20:30", G_CALLS, N_("Call time slots (outside them: quiet hours)"), "R13"),
     _s("attempt_timeout_minutes", INT, "30", G_CALLS, N_("Close an attempt with no final event after"), "", "minutes", 1, 1440),
     _s("manual_call_max_age_hours", INT, "24", G_CALLS, N_("A call made outside the app can be recorded for up to"), "R13", "hours", 1, 168),
+    _s("sweep_interval_minutes", INT, "5", G_CALLS, N_("Deadline sweep while serving: every"), "R14", "minutes", 1, 60),
     _s("outbox_max_tries", INT, "5", G_CALLS, N_("Fallback messages: tries before giving up"), "R14", "", 1, 50),
     _s("outbox_backoff_seconds", INT, "60", G_CALLS, N_("Fallback messages: first retry after (doubles each try)"), "R14", "seconds", 1, 86400),
     # surveys

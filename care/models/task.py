@@ -18,6 +18,10 @@ class TaskStatus(StrEnum):
     DONE = "done"  # an outcome closed it
     FAILED = "failed"  # reminder failed (attempts used up; fallback sent)
     CANCELED = "canceled"  # withdrawn (purpose met another way, data corrected …)
+    # Its window closed without the R13 attempts (none, or fewer than the budget, or the
+    # number never corrected): closed by the deadline sweep, fallback sent where one
+    # applies, the attempts it got in its ReminderFailure (care.services.fallback).
+    EXPIRED = "expired"
 
 
 OPEN_STATUSES = (TaskStatus.OPEN.value, TaskStatus.BLOCKED.value)

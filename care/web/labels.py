@@ -84,6 +84,7 @@ TASK_STATUSES = {
     "done": _l("Done"),
     "failed": _l("Reminder failed"),
     "canceled": _l("Canceled"),
+    "expired": _l("Expired"),
 }
 
 CHANNELS = {
@@ -387,6 +388,44 @@ def outbox_status_label(status: str | None) -> str:
     return _label(OUTBOX_STATUSES, status)
 
 
+# --- tasks closed unreached: failed or expired (care.services.fallback, .expiry) ----------
+
+# Why (ReminderFailure.reason).
+UNREACHED_REASONS = {
+    "no_attempt": _l("Nobody called by the deadline"),
+    "not_followed_up": _l("First attempt failed, not followed up (R15)"),
+    "window_closed": _l("The 3 days for the attempts ended"),
+    "number_not_corrected": _l("The number was never corrected"),
+    "attempts_exhausted": _l("All attempts failed"),
+    "birthday": _l("The greeting call failed"),
+}
+# What became of the fallback message: its outbox state, or why there is none …
+FALLBACK_STATES = {
+    "queued": _l("queued"),
+    "sent": _l("sent"),
+    "failed": _l("could not be sent"),
+    "skipped": _l("not sent"),
+    "no_fallback_type": _l("none for this task type"),
+    "refused": _l("none: the customer refuses the fallback channel"),
+    "no_text": _l("none: no message text"),
+}
+# … and why a message was not sent (OutboxMessage.last_error).
+FALLBACK_SKIPS = {
+    "consent": _l("the customer refused the channel"),
+    "no_address": _l("no usable number or address"),
+    "too_late": _l("too late for the birthday"),
+}
+
+
+def unreached_reason_label(reason: str | None) -> str:
+    return _label(UNREACHED_REASONS, reason)
+
+
+def fallback_state_label(state: str | None, detail: str | None = None) -> str:
+    text = _label(FALLBACK_STATES, state)
+    return _("%(state)s: %(reason)s", state=text, reason=_label(FALLBACK_SKIPS, detail)) if detail else text
+
+
 # --- DMS imports ---------------------------------------------------------------------------
 
 IMPORT_KINDS = {
@@ -524,6 +563,8 @@ TEMPLATE_GLOBALS = {
     "note_condition": note_condition,
     "slot_label": slot_label,
     "outbox_status_label": outbox_status_label,
+    "unreached_reason_label": unreached_reason_label,
+    "fallback_state_label": fallback_state_label,
     "import_kind_label": import_kind_label,
     "import_status_label": import_status_label,
     "skip_reason_label": skip_reason_label,

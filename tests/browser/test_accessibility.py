@@ -47,6 +47,7 @@ PAGES = {
         "/messages/templates/first_service/sms",
         "/messages/outbox",
         "/messages/violations",
+        "/expired/",
         "/generation/",
         "/imports/",
         "/imports/{run}",
@@ -110,6 +111,13 @@ def seed(app, role: str, locale: str) -> dict:
                        "params": {"value": "张伟"}}],
         )  # fmt: skip
         s.add(run)
+        # expired yesterday by the sweep: one line on the expired page (no attempt, SMS too late)
+        from care.services.fallback import sweep_fallbacks
+
+        make_task(s, li, assignee=spec, type="birthday", fallback="sms", reason_id="birthday.reason",
+                  reason_params={"birthday": "1990-01-01"}, opens_on=(now - timedelta(days=2)).date(),
+                  due_at=now - timedelta(days=2))
+        sweep_fallbacks(s, now=now - timedelta(days=1))
         s.commit()
         return {"username": user.username, "customer": wang.id, "task": task.id, "user": spec.id, "run": run.id}
 

@@ -105,6 +105,8 @@ ACCESS: dict[str, tuple] = {
     "messages.template_save": (frozenset({R.CARE_MANAGER}), "POST", {"task_type": "first_service", "channel": "sms"}, INVALID),
     "messages.outbox": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     "messages.violations": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {}, OK),
+    # expired tasks (issue 10 item 4): the managers
+    "expired.index": (frozenset({R.CARE_MANAGER, R.SALES_MANAGER, R.GENERAL_MANAGER}), "GET", {}, OK),
     # click-to-call (care/web/calls.py); the TwiML is public but Twilio-signed (403 first);
     # the panel outside htmx sends the browser to the contact page
     "calls.start": (CALLERS, "POST", {"task_id": "{task}"}, SEE_OTHER),
