@@ -468,3 +468,86 @@ def test_the_report_costs_the_same_few_queries_for_any_amount_of_data(session):
     full = _statements(session, lambda: kpis(session))
     assert full == empty
     assert full <= 12  # settings, the seven families, the sample's calls, the consultants
+
+
+# --- scorecards ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def team(session):
+    """spec_a: customer X with two tasks settled by the same three calls (two missed, one
+    answered); customer Y reached at the first call but recorded late; customer Z's
+    birthday greeted on time. spec_b: nothing this month."""
+    w = World(session)
+    x = f.make_customer(session)
+    w.t1 = w.task("service_callback", eod(2026, 3, 10), customer=x, status="done", outcome="reached_satisfied",
+                  closed_at=at(2026, 3, 9, 15), assignee=w.a)
+    w.t2 = w.task("warranty_expiry", eod(2026, 3, 10), customer=x, status="done", outcome="will_come",
+                  closed_at=at(2026, 3, 9, 15), assignee=w.a)
+    for day, hour, outcome in ((7, 10, "no_answer"), (8, 15, "busy"), (9, 14, "completed")):
+        w.attempt(w.t1, at(2026, 3, day, hour), outcome, also=[w.t2])
+    w.t3 = w.task("maintenance", eod(2026, 3, 12), status="done", outcome="will_come",
+                  closed_at=at(2026, 3, 13, 9), assignee=w.a)
+    w.attempt(w.t3, at(2026, 3, 12, 10), "completed")
+    w.t4 = w.task("birthday", at(2026, 3, 20, 10, 30), status="done", outcome="greeted",
+                  closed_at=at(2026, 3, 20, 9), assignee=w.a)
+    session.flush()
+    return w
+
+
+def _cards(session, viewer):
+    from care.services.scorecards import scorecards
+
+    _span, groups = scorecards(session, MARCH, viewer=viewer, now=AFTER)
+    return {g.role: {u.username: card for u, card in g.cards} for g in groups}
+
+
+def test_a_scorecard_counts_per_task_and_per_customer(team, session):
+    manager = f.make_user(session, "care_manager", username="boss")
+    card = _cards(session, manager)["specialist"]["spec_a"]
+    c = card.counts
+    assert (c.tasks, c.customers, c.done, c.reached, c.reached_customers) == (4, 3, 4, 4, 3)
+    assert c.on_time == 3  # t3 was recorded after its deadline
+    assert (c.phone_tasks, c.compliant) == (3, 3)  # the birthday apart
+    # three calls for X's two tasks count 3 for each task, but are 3 calls; one call for Y
+    assert (c.attempts, c.called_tasks, c.calls, c.called_customers) == (7, 3, 4, 2)
+    assert card.attempts_per_task == pytest.approx(7 / 3)
+    assert card.calls_per_customer == 2.0
+    assert card.reached_customer_rate.value == 1.0
+    empty = _cards(session, manager)["specialist"]["spec_b"]
+    assert empty.counts == rules.ScoreCounts() and empty.reached_rate.value is None
+
+
+def test_calling_one_customer_again_and_again_inflates_no_rate(team, session):
+    manager = f.make_user(session, "care_manager", username="boss")
+    before = _cards(session, manager)["specialist"]["spec_a"]
+    for day in (1, 2, 3, 4, 5):  # five more missed calls to Y, for the same task
+        team.attempt(team.t3, at(2026, 3, day, 19), "no_answer")
+    session.flush()
+    after = _cards(session, manager)["specialist"]["spec_a"]
+    assert after.reached_rate == before.reached_rate
+    assert after.reached_customer_rate == before.reached_customer_rate
+    assert after.on_time_rate == before.on_time_rate
+    assert after.counts.customers == before.counts.customers and after.counts.called_customers == 2
+    assert after.counts.calls == before.counts.calls + 5  # what grows is the effort, shown as such
+
+
+@pytest.mark.parametrize(
+    "roles, sees",
+    [
+        (("care_manager",), {"specialist": {"spec_a", "spec_b"}, "insurance": {"ins"}, "consultant": {"cons"}}),
+        (("general_manager",), {"specialist": {"spec_a", "spec_b"}, "insurance": {"ins"}, "consultant": {"cons"}}),
+        (("sales_manager",), {"consultant": {"cons"}}),
+        (("front_desk",), {}),
+        (("admin",), {}),
+    ],
+)
+def test_who_sees_which_scorecards(team, session, roles, sees):
+    viewer = f.make_user(session, *roles, username="viewer")
+    assert {role: set(cards) for role, cards in _cards(session, viewer).items()} == sees
+
+
+def test_a_specialist_sees_only_their_own_card(team, session):
+    assert {r: set(c) for r, c in _cards(session, team.a).items()} == {"specialist": {"spec_a"}}
+    assert {r: set(c) for r, c in _cards(session, team.ins).items()} == {"insurance": {"ins"}}
+    assert {r: set(c) for r, c in _cards(session, team.cons).items()} == {"consultant": {"cons"}}
