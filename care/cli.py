@@ -544,7 +544,7 @@ def report_cmd(month, as_json):
         ("first-service reminder rate", kpis.first_service_reminder_rate),
         ("R13 compliance", kpis.attempt_compliance),
         ("birthday greetings on time", kpis.birthday_on_time_rate),
-        ("complaints closed in 24 h", kpis.complaints_closed_in_24h_rate),
+        ("complaints closed in time", kpis.complaints_closed_in_24h_rate),
     ]
     width = max(len(name) for name, _ in lines)
     for name, result in lines:

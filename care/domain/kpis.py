@@ -307,6 +307,9 @@ def group_members(group: str) -> frozenset[tuple[bool, bool]]:
 
 @dataclass(frozen=True)
 class KpiDef:
+    """A figure's name and what it counts. The texts are message ids; some name settings
+    as ``%(setting)s`` placeholders (the lapsed span), filled where they are shown."""
+
     key: str
     label: str  # message id
     rule: str
@@ -340,8 +343,8 @@ KPIS: dict[str, KpiDef] = {
         ),
         KpiDef(
             "churn_rate", N_("Churn rate"), "R9, R22",
-            N_("vehicles whose last visit was 90–360 days before the day read"),
-            N_("vehicles with a visit in the 360 days before the day read"),
+            N_("vehicles whose last visit was %(lapsed_min_days)s–%(lapsed_max_days)s days before the day read"),
+            N_("vehicles with a visit in the %(lapsed_max_days)s days before the day read"),
             "vehicles",
         ),
         KpiDef(
@@ -369,8 +372,8 @@ KPIS: dict[str, KpiDef] = {
             "tasks", "birthday_on_time_target",
         ),
         KpiDef(
-            "complaints_closed_in_24h_rate", N_("Complaints closed in 24 h"), "R20, R22",
-            N_("complaints closed within 24 hours"),
+            "complaints_closed_in_24h_rate", N_("Complaints closed in time"), "R20, R22",
+            N_("complaints closed within %(complaint_close_hours)s hours"),
             N_("complaints opened in the month"),
             "complaints",
         ),

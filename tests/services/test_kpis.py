@@ -17,7 +17,7 @@ from sqlalchemy import event
 
 from care.domain import kpis as rules
 from care.extensions import db
-from care.models import Appointment, CallAttempt, CallAttemptTask, OutboxMessage, TaskOutcome
+from care.models import Appointment, CallAttemptTask, OutboxMessage, TaskOutcome
 from care.services import Actor
 from care.services import kpis as svc
 from tests import factories as f
