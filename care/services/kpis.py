@@ -623,10 +623,6 @@ def monthly_kpis(session: Session, month: date, *, now: datetime, settings: Sett
     )
 
 
-def month_span(session: Session, month: date, *, now: datetime) -> rules.MonthSpan:
-    return rules.month_span(month, load_settings(session).timezone, now)
-
-
 # --- drill-downs -------------------------------------------------------------------------
 
 
