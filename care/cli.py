@@ -525,3 +525,57 @@ def restore_cmd(path, force, as_json):
         emit_json(summary.as_dict())
         return
     click.echo(_backup_line("restored from", summary) + (f"; {summary.note}" if summary.note else ""))
+
+
+# --- care report: the monthly KPIs of R22 (care/services/kpis.py) ---------------------------
+
+
+def _percent(result) -> str:
+    value = result.value
+    return "—" if value is None else f"{value * 100:.1f}% ({result.numerator}/{result.denominator})"
+
+
+@care.command("report")
+@click.option("--month", required=True, metavar="YYYY-MM", help="the month (the dealer's calendar)")
+@click.option("--json", "as_json", is_flag=True, help="print the KPIs as one JSON document (interfaces.md)")
+@one_transaction
+def report_cmd(month, as_json):
+    """The monthly KPIs of R22 for MONTH: return rates, appointment and churn rates,
+    reminder rates per task type, R13 compliance, birthdays, greetings; a rate whose
+    denominator is 0 is null (— in the text)."""
+    from care.domain.kpis import MonthInvalid, parse_month, report_document
+    from care.services.kpis import monthly_kpis
+    from care.services.schema import has_schema
+
+    try:
+        first = parse_month(month)
+    except MonthInvalid as exc:
+        fail(f"--month: {exc}")
+    if not has_schema():
+        fail("no database schema: run `care init-db` first")
+    kpis = monthly_kpis(db.session, first, now=utcnow())
+    if as_json:
+        emit_json(report_document(kpis))
+        return
+    span = kpis.span
+    click.echo(f"KPIs of {span.key}" + (f" so far (until {span.cutoff.isoformat()})" if span.in_progress else ""))
+    lines = [
+        ("first-service return rate", kpis.first_service.rate),
+        ("maintenance return rate", kpis.maintenance.rate),
+        ("appointment rate", kpis.appointment_rate),
+        (f"churn rate (on {kpis.churn.as_of.isoformat()})", kpis.churn.rate),
+        ("first-service reminder rate", kpis.first_service_reminder_rate),
+        ("R13 compliance", kpis.attempt_compliance),
+        ("birthday greetings on time", kpis.birthday_on_time_rate),
+        ("complaints closed in time", kpis.complaints_closed_in_24h_rate),
+    ]
+    width = max(len(name) for name, _ in lines)
+    for name, result in lines:
+        flag = "  BELOW THE VIOLATION FLOOR" if result.violates else ""
+        click.echo(f"  {name:<{width}}  {_percent(result)}{flag}")
+    click.echo(f"  {'greetings sent':<{width}}  {kpis.greetings_sent}")
+    click.echo("  reminder rate by task type:")
+    for task_type, result in kpis.reminder_rate.items():
+        if result.denominator:
+            click.echo(f"    {task_type:<{width - 2}}  {_percent(result)}")
+    click.echo("  lapsed vehicles by group: " + ", ".join(f"{g} {n}" for g, n in kpis.churn.lapsed_by_group.items()))

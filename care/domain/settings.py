@@ -329,6 +329,8 @@ SETTINGS: tuple[SettingDef, ...] = (
     _s("insurance_sample_target", RATE, "1", G_KPI, N_("Sample completion target"), "R21", "", 0, 1),
     _s("reminder_rate_target", RATE, "1", G_KPI, N_("Reminder rate target"), "R22", "", 0, 1),
     _s("first_service_reminder_min", RATE, "0.95", G_KPI, N_("First-service reminder rate: violation below"), "R22", "", 0, 1),
+    _s("attempt_compliance_target", RATE, "1", G_KPI, N_("R13 compliance target"), "R13", "", 0, 1),
+    _s("birthday_on_time_target", RATE, "1", G_KPI, N_("Birthday greetings on time: target"), "R6", "", 0, 1),
     _s("ssi_target", SCORE, "80", G_KPI, N_("Monthly SSI target"), "R23", "", 0, 100),
     # penalties (CNY)
     _s("penalty_followup_missed", INT, "20", G_PENALTY, N_("First failed reminder not followed up (per item)"), "R23", "CNY", 0, 100000),

@@ -60,6 +60,7 @@ BLUEPRINTS = (
     "care.web.reconciliation",
     "care.web.calls",
     "care.web.expired",
+    "care.web.kpis",
 )
 
 

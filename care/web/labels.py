@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from care.domain import attempts as attempt_rules
+from care.domain import kpis as kpi_rules
 from care.domain import outcomes as outcome_rules
 from care.domain import scripts as script_rules
 from care.domain import settings as setting_rules
@@ -540,6 +541,55 @@ def setting_kind_hint(kind: str) -> str:
     return str(hint) if hint is not None else ""
 
 
+# --- the monthly KPIs and scorecards (care.domain.kpis marks the figures' names with N_) ---
+
+# Why a task or vehicle did not count in a figure, where the outcome or status has no
+# label of its own.
+KPI_REASONS = {
+    "no_task": _l("No reminder task"),
+    "reminder_failed": _l("Not reached: fallback message sent"),
+    "expired": _l("Expired unworked"),
+}
+KPI_PARTS = {
+    "denominator": _l("All counted"),
+    "numerator": _l("In the numerator"),
+    "rest": _l("Not in the numerator"),
+}
+SCORECARD_GROUPS = {
+    "specialist": _l("Care specialists"),
+    "insurance": _l("Insurance specialists"),
+    "consultant": _l("Sales consultants"),
+}
+
+
+def kpi_label(key: str | None) -> str:
+    """A figure's name (care.domain.kpis.KPIS), else its key."""
+    d = kpi_rules.KPIS.get(key or "")
+    return _(d.label) if d else _label({}, key)
+
+
+def kpi_reason_label(code: str | None, task_type: str | None = None) -> str:
+    """A task's outcome or status as the reason it did not count."""
+    if not code:
+        return ""
+    if code in KPI_REASONS:
+        return str(KPI_REASONS[code])
+    label = outcome_label(task_type, code)
+    return label if label != code else task_status_label(code)
+
+
+def lapsed_group_label(group: str | None) -> str:
+    return _label(LAPSED_GROUPS, group)
+
+
+def kpi_part_label(part: str | None) -> str:
+    return _label(KPI_PARTS, part)
+
+
+def scorecard_group_label(role: str | None) -> str:
+    return _label(SCORECARD_GROUPS, role)
+
+
 # --- templates -----------------------------------------------------------------------------
 
 TEMPLATE_GLOBALS = {
@@ -569,6 +619,11 @@ TEMPLATE_GLOBALS = {
     "import_status_label": import_status_label,
     "skip_reason_label": skip_reason_label,
     "generation_actor_label": generation_actor_label,
+    "kpi_label": kpi_label,
+    "kpi_reason_label": kpi_reason_label,
+    "lapsed_group_label": lapsed_group_label,
+    "kpi_part_label": kpi_part_label,
+    "scorecard_group_label": scorecard_group_label,
 }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -52,12 +53,17 @@ PAGES = {
         "/imports/",
         "/imports/{run}",
         "/reconciliation/",
+        "/kpis?month={month}",
+        "/kpis/first_service_reminder_rate?month={month}",
+        "/kpis/churn_rate?month={month}&part=numerator&group=local",
+        "/scorecards?month={month}",
         "/auth/password",
     ],
     "specialist": [
         "/tasks/",
         "/tasks/contact/{customer}",
         "/scripts/first_service",
+        "/scorecards",
     ],
     "admin": [
         "/settings/",
@@ -97,6 +103,11 @@ def seed(app, role: str, locale: str) -> dict:
         make_task(s, wang, assignee=spec, vehicle_id=car.id, type="warranty_expiry",
                   due_at=now + timedelta(days=6), reason_id="warranty_expiry.reason",
                   reason_params={"warranty_end": "2027-01-31"})
+        # a reminder done yesterday and a lapsed vehicle: rows for the KPI pages of that month
+        yesterday = now - timedelta(days=1)
+        make_task(s, wang, assignee=spec, vehicle_id=car.id, status="done", outcome="will_come",
+                  due_at=yesterday + timedelta(hours=1), closed_at=yesterday)
+        make_visit(s, make_vehicle(s, wang, plate="川A54321"), kind="maintenance", date=(now - timedelta(days=120)).date())
         li = make_customer(s, name="李四")
         make_task(s, li, assignee=spec, type="birthday", reason_id="birthday.reason",
                   reason_params={"birthday": "1990-01-01"}, due_at=now + timedelta(days=2))
@@ -119,7 +130,11 @@ def seed(app, role: str, locale: str) -> dict:
                   due_at=now - timedelta(days=2))
         sweep_fallbacks(s, now=now - timedelta(days=1))
         s.commit()
-        return {"username": user.username, "customer": wang.id, "task": task.id, "user": spec.id, "run": run.id}
+        month = yesterday.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+        return {
+            "username": user.username, "customer": wang.id, "task": task.id, "user": spec.id, "run": run.id,
+            "month": month,
+        }  # fmt: skip
 
 
 def log_in(page, live_server, username):

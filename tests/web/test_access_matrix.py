@@ -118,6 +118,15 @@ ACCESS: dict[str, tuple] = {
     "webhooks.twilio_dial": (PUBLIC, "POST", {}, BAD),
     "webhooks.twilio_gather": (PUBLIC, "POST", {}, BAD),
     "webhooks.events": (PUBLIC, "POST", {}, BAD),
+    # the monthly KPIs (R22) and their drill-downs; scorecards: own for a specialist, all for managers
+    "kpis.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {}, OK),
+    "kpis.drill": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {"key": "reminder_rate"}, OK),
+    "kpis.scorecards": (
+        frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER, R.SALES_MANAGER, R.SPECIALIST, R.INSURANCE, R.CONSULTANT}),
+        "GET",
+        {},
+        OK,
+    ),
     "reconciliation.index": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     # no such event (a real one would be matched or dismissed by the first role that tries)
     "reconciliation.match": (frozenset({R.CARE_MANAGER, R.ADMIN}), "POST", {"event_id": 999999}, NOT_FOUND),
