@@ -246,7 +246,14 @@ def import_cmd(kind, path, as_json, strict):
     """Load a DMS export: KIND is customers, vehicles, visits, policies or deliveries."""
     from pathlib import Path
 
-    from care.services.imports import EXTENSIONS, KINDS, ImportFileError, public_reject, run_import
+    from care.services.imports import (
+        EXTENSIONS,
+        KINDS,
+        ImportFileError,
+        public_reject,
+        public_warning,
+        run_import,
+    )
 
     if kind not in KINDS:
         fail(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
@@ -263,7 +270,7 @@ def import_cmd(kind, path, as_json, strict):
         fail(f"{file.name}: {exc}", keep=True)  # the failed run and its audit entry stay
     except OSError as exc:
         fail(f"{path}: cannot read the file ({exc.strerror or type(exc).__name__})")
-    rejects = run.all_rejects
+    rejects, warnings = run.all_rejects, run.all_warnings
     if as_json:
         emit_json(
             {
@@ -271,12 +278,14 @@ def import_cmd(kind, path, as_json, strict):
                 "updated": run.updated,
                 "unchanged": run.unchanged,
                 "rejected": [public_reject(r) for r in rejects],
+                "warnings": [public_warning(w) for w in warnings],
             }
         )
     else:
         click.echo(
             f"{kind} from {file.name}: {run.created} created, {run.updated} updated, "
-            f"{run.unchanged} unchanged, {run.rejected} row(s) rejected (import run {run.id})"
+            f"{run.unchanged} unchanged, {run.rejected} row(s) rejected, "
+            f"{run.warned} row(s) with warnings (import run {run.id})"
         )
         if strict and run.rejected:
             click.echo("nothing was imported (--strict)")
@@ -285,7 +294,11 @@ def import_cmd(kind, path, as_json, strict):
             click.echo(f"  row {r['row']}, {r['column']}: {r['error']}")
         if len(rejects) > shown:
             click.echo(f"  … and {len(rejects) - shown} more problem(s); --json lists them all")
-    return 1 if rejects else 0  # committed all the same: the valid rows are imported
+        for w in warnings[:shown]:
+            click.echo(f"  row {w['row']}, {w['column']} (warning): {w['warning']}")
+        if len(warnings) > shown:
+            click.echo(f"  … and {len(warnings) - shown} more warning(s); --json lists them all")
+    return 1 if rejects else 0  # committed all the same: the valid rows are imported; warnings keep 0
 
 
 # --- care tasks: the generator and the task list (care/services/generator.py) ----------------
@@ -386,7 +399,9 @@ def tasks_cmd(day, task_type, status, as_json):
 @click.option("--json", "as_json", is_flag=True, help="print the counts as JSON")
 @one_transaction
 def sweep_cmd(timeout_minutes, as_json):
-    """Close call attempts stuck without a final event; run the fallback sweep if any."""
+    """Close call attempts stuck without a final event; close the tasks whose calling is
+    over (failed or expired) and queue their fallback messages (a birthday greeting's the
+    same morning). Catches up missed runs; a second run changes nothing."""
     from care.services.schema import has_schema
     from care.services.sweep import sweep
 
@@ -396,7 +411,15 @@ def sweep_cmd(timeout_minutes, as_json):
     if as_json:
         emit_json(counts)
         return
-    click.echo(", ".join(f"{name}: {value}" for name, value in counts.items()))
+    click.echo(", ".join(f"{name}: {value}" for name, value in counts.items() if not isinstance(value, dict)))
+    deadlines = counts.get("fallbacks") or {}
+    if deadlines:  # the deadline sweep, in words (the JSON keys are the contract)
+        click.echo(
+            "tasks: {failed} failed, {expired} expired ({violations} R15 violation(s)); fallback messages:"
+            " {queued} queued ({birthday_fallbacks} birthday), {skipped} skipped".format_map(
+                {k: deadlines.get(k, 0) for k in ("failed", "expired", "violations", "queued", "birthday_fallbacks", "skipped")}
+            )
+        )
 
 
 @care.command("outbox")
@@ -502,3 +525,57 @@ def restore_cmd(path, force, as_json):
         emit_json(summary.as_dict())
         return
     click.echo(_backup_line("restored from", summary) + (f"; {summary.note}" if summary.note else ""))
+
+
+# --- care report: the monthly KPIs of R22 (care/services/kpis.py) ---------------------------
+
+
+def _percent(result) -> str:
+    value = result.value
+    return "—" if value is None else f"{value * 100:.1f}% ({result.numerator}/{result.denominator})"
+
+
+@care.command("report")
+@click.option("--month", required=True, metavar="YYYY-MM", help="the month (the dealer's calendar)")
+@click.option("--json", "as_json", is_flag=True, help="print the KPIs as one JSON document (interfaces.md)")
+@one_transaction
+def report_cmd(month, as_json):
+    """The monthly KPIs of R22 for MONTH: return rates, appointment and churn rates,
+    reminder rates per task type, R13 compliance, birthdays, greetings; a rate whose
+    denominator is 0 is null (— in the text)."""
+    from care.domain.kpis import MonthInvalid, parse_month, report_document
+    from care.services.kpis import monthly_kpis
+    from care.services.schema import has_schema
+
+    try:
+        first = parse_month(month)
+    except MonthInvalid as exc:
+        fail(f"--month: {exc}")
+    if not has_schema():
+        fail("no database schema: run `care init-db` first")
+    kpis = monthly_kpis(db.session, first, now=utcnow())
+    if as_json:
+        emit_json(report_document(kpis))
+        return
+    span = kpis.span
+    click.echo(f"KPIs of {span.key}" + (f" so far (until {span.cutoff.isoformat()})" if span.in_progress else ""))
+    lines = [
+        ("first-service return rate", kpis.first_service.rate),
+        ("maintenance return rate", kpis.maintenance.rate),
+        ("appointment rate", kpis.appointment_rate),
+        (f"churn rate (on {kpis.churn.as_of.isoformat()})", kpis.churn.rate),
+        ("first-service reminder rate", kpis.first_service_reminder_rate),
+        ("R13 compliance", kpis.attempt_compliance),
+        ("birthday greetings on time", kpis.birthday_on_time_rate),
+        ("complaints closed in time", kpis.complaints_closed_in_24h_rate),
+    ]
+    width = max(len(name) for name, _ in lines)
+    for name, result in lines:
+        flag = "  BELOW THE VIOLATION FLOOR" if result.violates else ""
+        click.echo(f"  {name:<{width}}  {_percent(result)}{flag}")
+    click.echo(f"  {'greetings sent':<{width}}  {kpis.greetings_sent}")
+    click.echo("  reminder rate by task type:")
+    for task_type, result in kpis.reminder_rate.items():
+        if result.denominator:
+            click.echo(f"    {task_type:<{width - 2}}  {_percent(result)}")
+    click.echo("  lapsed vehicles by group: " + ", ".join(f"{g} {n}" for g, n in kpis.churn.lapsed_by_group.items()))

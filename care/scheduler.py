@@ -1,4 +1,4 @@
-"""The automatic daily generation, without a separate process.
+"""The automatic daily generation and the deadline sweep, without a separate process.
 
 When the app is served (``flask run``, gunicorn …) with ``CARE_SCHEDULER`` true, a daemon
 thread runs :func:`care.services.generator.generate_due`:
@@ -8,7 +8,19 @@ thread runs :func:`care.services.generator.generate_due`:
   08:30 run, so that the night's DMS imports are in);
 - then at each work-day start (the ``workday_start`` setting, in the dealer's time zone).
 
-It sleeps until the next work-day start but wakes at least every
+and, after it, the sweep of ``care sweep`` (:func:`care.services.sweep.sweep`: stuck
+attempts closed, tasks whose calling is over closed as failed or expired with their
+fallback messages, a birthday greeting's SMS at its deadline the same morning):
+
+- at start-up, which catches up every run missed while the server was down (the sweep
+  looks at everything due, however old: a birthday of yesterday is closed with its SMS
+  skipped as too late, one of this morning gets its SMS now);
+- then every ``sweep_interval_minutes`` (a setting, default 5).
+
+A sweep that fails is logged (its exception type only) and tried again after
+:data:`RETRY_SECONDS`; it does not hold up the generation, nor the other way round.
+
+It sleeps until the next work-day start or sweep but wakes at least every
 :data:`WAKE_SECONDS` to re-read the settings (a changed start time or time zone takes
 effect within minutes) and to notice a day that went by while the machine slept.
 
@@ -16,7 +28,10 @@ Several processes (gunicorn workers) may each run this thread; that is harmless:
 process first checks without a lock whether the day is generated, and ``generate_due``
 then takes a database lock (care.services.generator.lock_generation), re-reads the last
 generated day and generates only what is still missing, so each day gets one
-GenerationRun; the unique cycle key stops duplicate tasks in any case.
+GenerationRun; the unique cycle key stops duplicate tasks in any case. The sweep is
+likewise safe in several processes (care.services.sweep.lock_sweep: on PostgreSQL a
+process skips its round while another sweeps; every change is claimed, so a task is
+closed and its message queued once, under its outbox key).
 
 Not started in tests (``TESTING``), in CLI commands other than ``flask run``, nor in the
 reloader's watcher process. For production without the thread, the cron line is
@@ -76,6 +91,7 @@ class Scheduler:
         self.wake_seconds = wake_seconds
         self.stopped = threading.Event()
         self.thread: threading.Thread | None = None
+        self.next_sweep_at: datetime | None = None  # None: sweep at the first tick
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self.run_forever, name="care-scheduler", daemon=True)
@@ -97,13 +113,56 @@ class Scheduler:
             self.stopped.wait(delay)
 
     def tick(self) -> float:
-        """Generate what is due now; return the seconds to sleep before the next look."""
+        """Generate what is due now, then sweep when it is time; return the seconds to
+        sleep before the next look. A failing generation still lets the sweep run (and
+        the other way round); the failure is raised after both had their turn."""
         with self.app.app_context():
             try:
-                return self._tick()
+                failure: Exception | None = None
+                try:
+                    delay = self._tick()
+                except Exception as exc:  # noqa: BLE001 - the sweep runs all the same
+                    db.session.rollback()
+                    failure, delay = exc, RETRY_SECONDS
+                delay = min(delay, self._sweep_if_due())
+                if failure is not None:
+                    raise failure
+                return max(1.0, delay)
             finally:
                 db.session.rollback()
                 db.session.remove()
+
+    def _sweep_if_due(self) -> float:
+        """Run the sweep when its time has come (at once after start-up); the seconds
+        until the next one."""
+        from care.services.settings import load_settings
+        from care.services.sweep import lock_sweep, sweep
+
+        session = db.session
+        now = self.clock()
+        if self.next_sweep_at is not None and now < self.next_sweep_at:
+            return (self.next_sweep_at - now).total_seconds()
+        try:
+            interval = timedelta(minutes=int(load_settings(session).sweep_interval_minutes))
+            if lock_sweep(session, wait=False):
+                counts = sweep(session, now)
+                session.commit()
+                deadlines = counts.get("fallbacks", {})
+                if any(deadlines.get(k) for k in ("failed", "expired", "queued", "skipped")) or counts.get("swept"):
+                    log.info(
+                        "swept: %s attempt(s) closed, %s task(s) failed, %s expired, %s birthday fallback(s)",
+                        counts.get("swept", 0), deadlines.get("failed", 0), deadlines.get("expired", 0),
+                        deadlines.get("birthday_fallbacks", 0),
+                    )  # fmt: skip
+            else:
+                session.rollback()  # another process is sweeping: its round counts for ours
+        except Exception as exc:  # noqa: BLE001 - keep the thread alive; retry soon
+            session.rollback()
+            log.error("scheduled sweep failed: %s", type(exc).__name__)  # no message: customer data
+            self.next_sweep_at = now + timedelta(seconds=RETRY_SECONDS)
+            return RETRY_SECONDS
+        self.next_sweep_at = now + interval
+        return interval.total_seconds()
 
     def _tick(self) -> float:
         from care.services.generator import generate_due, last_generated

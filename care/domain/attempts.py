@@ -42,6 +42,13 @@ Decisions where the specs are silent:
   without success: the fallback goes out the same morning. The birthday is the local day
   of the first counted attempt, else today; pass ``due_at`` (the task's due time) to be
   exact. R15 does not apply to it.
+- **A task nobody called** (no counted attempt) has no R13 window; its own window
+  (domain.md §3: created … deadline) closes at :func:`first_call_deadline`: a birthday
+  greeting at its deadline (above); any other task at the end of its deadline's local
+  day plus ``expiry_grace_days`` (default 0: the day the generator, too, calls its window
+  closed). Pass ``due_at``: from then on the task is exhausted, its fallback due (the
+  sweep closes it as expired, R14) and no first call is accepted. Without ``due_at``
+  such a task never closes (the policy cannot know its deadline).
 """
 
 from __future__ import annotations
@@ -295,6 +302,9 @@ class AttemptPlan:
     fallback_due: bool  # R14
     violation: bool  # R15
     needs_number_correction: bool  # R12: the last attempt found the number invalid
+    # No counted attempt yet (and ``due_at`` given): when the task's own window closes,
+    # i.e. the last moment for its first call (the module docstring); else None.
+    first_call_by: datetime | None = None
 
     @property
     def next_open(self) -> SlotOccurrence | None:
@@ -313,6 +323,33 @@ def birthday_deadline(settings: Settings, day: date) -> datetime:
     return start + timedelta(hours=settings.birthday_window_hours)
 
 
+def first_call_last_day(settings: Settings, due_at: datetime) -> date:
+    """The last local day on which a task nobody called yet may get its first call: its
+    deadline's day plus ``expiry_grace_days`` (not for a birthday: see
+    :func:`first_call_deadline`)."""
+    return to_local(due_at, settings.timezone).date() + timedelta(days=settings.expiry_grace_days)
+
+
+def first_call_deadline(settings: Settings, due_at: datetime, *, task_type: str | None = None) -> datetime:
+    """When the window of a task without any counted attempt closes (aware, local): a
+    birthday greeting at its own deadline ``due_at`` (R6, R14: the fallback goes out the
+    same morning); any other task at the end (23:59:59) of :func:`first_call_last_day`.
+    See the module docstring."""
+    if task_type == TaskType.BIRTHDAY:
+        return to_local(due_at, settings.timezone)
+    return end_of_day(first_call_last_day(settings, due_at), settings.timezone)
+
+
+def first_call_overdue(
+    settings: Settings, due_at: datetime, now: datetime, *, task_type: str | None = None
+) -> bool:
+    """Has the window of a task without any counted attempt closed at ``now``? A birthday
+    from its deadline on; any other task from the day after :func:`first_call_last_day`."""
+    if task_type == TaskType.BIRTHDAY:
+        return now >= due_at
+    return to_local(now, settings.timezone).date() > first_call_last_day(settings, due_at)
+
+
 @dataclass(frozen=True)
 class _Window:
     starts_on: date | None
@@ -321,6 +358,7 @@ class _Window:
     ends_at: datetime | None
     closed: bool
     birthday_deadline: datetime | None = None
+    first_call_by: datetime | None = None  # no attempt yet: the first call's deadline
 
 
 def _window(
@@ -336,11 +374,14 @@ def _window(
     start = history.first_day
     if birthday:
         deadline = to_local(due_at, tz) if due_at else birthday_deadline(settings, start or today)
-        return _Window(start, today, deadline.date(), deadline, now >= deadline, deadline)
+        first_by = deadline if start is None else None
+        return _Window(start, today, deadline.date(), deadline, now >= deadline, deadline, first_by)
     if start is None:
-        return _Window(
-            None, today, today + timedelta(days=settings.attempt_window_days - 1), None, False
-        )
+        last = today + timedelta(days=settings.attempt_window_days - 1)
+        if due_at is None:
+            return _Window(None, today, last, None, False)
+        by = first_call_deadline(settings, due_at)
+        return _Window(None, today, last, None, first_call_overdue(settings, due_at, now), None, by)
     last = start + timedelta(days=settings.attempt_window_days - 1)
     return _Window(start, max(start, today), last, end_of_day(last, tz), today > last)
 
@@ -359,6 +400,8 @@ def _open_slots(
                 continue
             if window.birthday_deadline is not None and occ.starts_at >= window.birthday_deadline:
                 continue
+            if window.first_call_by is not None and occ.starts_at >= window.first_call_by:
+                continue  # the first call must come before the task's own window closes
             if _slot_free(history, occ.day, slot.name, uses_per_slot):
                 occurrences.append(occ)
         if occurrences:
@@ -408,6 +451,7 @@ def plan(
         fallback_due=exhausted and not history.in_progress,
         violation=not birthday and _violates(history, window, attempts_max),
         needs_number_correction=history.number_invalid and not reached,
+        first_call_by=window.first_call_by,
     )
 
 
@@ -505,7 +549,7 @@ def check_call(
     if p.used >= p.attempts_max:
         return Refusal(RefusalCode.ATTEMPTS_EXHAUSTED, {"attempts_max": p.attempts_max})
     if p.window_closed:
-        return Refusal(RefusalCode.WINDOW_CLOSED, {"ends_at": p.window_ends_at})
+        return Refusal(RefusalCode.WINDOW_CLOSED, {"ends_at": p.window_ends_at or p.first_call_by})
     if p.current(now) is not None:
         return None
     nxt = p.next_open

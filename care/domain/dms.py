@@ -11,13 +11,18 @@ Conventions of a row:
   not know). A required column must have a value in every row.
 - Every problem is a `CellError` with an English message id (`N_`) and its parameters,
   so that pages show it translated and the CLI prints the English text.
+- A staff member named in a file (consultant, insurance specialist) who is not a user is
+  no problem of the row: the row is kept with the name as given (the column's
+  `name_field`) and the service reports a `CellWarning` (interfaces.md).
+- The rejected rows go back to the user as a CSV file with the file's own headers and
+  cells (`rejects_table`), so that they can be corrected and imported again as they are.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -44,6 +49,16 @@ class HeaderError(DmsError):
     """The header row does not fit the kind of file: the whole file is refused."""
 
 
+class CellWarning(DmsError):
+    """Something the user should know about one cell; the row is imported all the same."""
+
+
+UNKNOWN_STAFF = N_(
+    "“%(value)s” is not a user (neither a user name nor the display name of exactly one user): "
+    "the row is imported with the name as given; map the name to a user on the import page"
+)
+
+
 # --- columns -----------------------------------------------------------------------------
 
 # Value types of a column. Those marked (service) are only trimmed here: phone numbers and
@@ -66,6 +81,7 @@ class Column:
     required: bool = False
     max_len: int | None = None
     aliases: tuple[str, ...] = ()  # other headers seen in DMS exports
+    name_field: str | None = None  # a staff column: the attribute keeping the name as given
 
     @property
     def label(self) -> str:
@@ -89,8 +105,11 @@ class KindSpec:
         return tuple(c for c in self.columns if c.required)
 
 
-def _c(key, zh, type_, field=None, *, required=False, max_len=None, aliases=()):
-    return Column(key, zh, type_, field or key, required, max_len, tuple(aliases))
+def _c(key, zh, type_, field=None, *, required=False, max_len=None, aliases=(), name_field=None):
+    return Column(key, zh, type_, field or key, required, max_len, tuple(aliases), name_field)
+
+
+STAFF_NAME_MAX = 120  # the length of a stored staff name (as a user's display name)
 
 
 _VIN_ALIASES = ("车架号", "VIN码", "车辆识别代号")
@@ -125,7 +144,7 @@ KINDS: dict[str, KindSpec] = {
             _c("model", "车型", TEXT, max_len=80),
             _c("color", "颜色", TEXT, max_len=40),
             _c("delivery_date", "交车日期", DATE),
-            _c("consultant", "销售顾问", USER_REF, "consultant_id"),
+            _c("consultant", "销售顾问", USER_REF, "consultant_id", max_len=STAFF_NAME_MAX, name_field="consultant_name"),
             _c("warranty_end", "保修到期", DATE),
             _c("warranty_km", "保修里程", INT),
             _c("inspection_due", "年检到期", DATE),
@@ -152,7 +171,7 @@ KINDS: dict[str, KindSpec] = {
             _c("vin", "车架号", VIN, "vehicle_id", required=True, aliases=_VIN_ALIASES),
             _c("insurer", "保险公司", TEXT, max_len=80),
             _c("expiry", "到期日", DATE, required=True),
-            _c("specialist", "保险专员", USER_REF, "specialist_id"),
+            _c("specialist", "保险专员", USER_REF, "specialist_id", max_len=STAFF_NAME_MAX, name_field="specialist_name"),
         ),
     ),
     "deliveries": KindSpec(
@@ -161,7 +180,7 @@ KINDS: dict[str, KindSpec] = {
         (
             _c("vin", "车架号", VIN, "vehicle_id", required=True, aliases=_VIN_ALIASES),
             _c("customer_no", "客户编号", CUSTOMER_REF, "customer_id", required=True, max_len=40),
-            _c("consultant", "销售顾问", USER_REF, "consultant_id"),
+            _c("consultant", "销售顾问", USER_REF, "consultant_id", max_len=STAFF_NAME_MAX, name_field="consultant_name"),
             _c("delivered_at", "交车时间", DATETIME, required=True),
         ),
     ),
@@ -271,9 +290,13 @@ def plausible_chinese(text: str) -> bool:
 
 # --- cells -------------------------------------------------------------------------------
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet may read these as a formula
+
 
 def cell_text(value) -> str:
-    """A cell as trimmed text: `12345.0` from Excel is `12345`, `="0012"` is `0012`."""
+    """A cell as trimmed text: `12345.0` from Excel is `12345`, `="0012"` is `0012`, and
+    `'=x` is `=x` (the apostrophe that keeps a spreadsheet from reading a cell as a
+    formula, as the rejected-rows file writes it: see `spreadsheet_safe`)."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -285,6 +308,8 @@ def cell_text(value) -> str:
     if isinstance(value, date):
         return value.isoformat()
     text = str(value).strip()
+    if text[:1] == "'" and text[1:2] in FORMULA_STARTS:
+        text = text[1:].lstrip()
     m = re.fullmatch(r'="(.*)"', text)  # Excel's "keep as text" trick in CSV exports
     if m:
         text = m.group(1).strip()
@@ -588,6 +613,7 @@ class ParsedRow:
     row: int  # as a spreadsheet shows it: the header is row 1
     values: dict[str, object]  # column key -> parsed value; None for an empty cell
     errors: list[tuple[str, DmsError]]  # (column key, problem)
+    warnings: list[tuple[str, DmsError]] = field(default_factory=list)  # (column key, note)
 
     @property
     def ok(self) -> bool:
@@ -644,3 +670,46 @@ def _parse(column: Column, raw, tz: tzinfo):
 
 def is_blank(cells) -> bool:
     return all(cell_text(c) == "" for c in cells)
+
+
+# --- the rejected rows, back to the user ---------------------------------------------------
+
+RAW_CELL_MAX = 2000  # characters of one cell kept for the rejected-rows file
+
+
+def raw_cell(value) -> str:
+    """A cell as the file has it, for the rejected-rows file: text untouched (a CSV cell is
+    given back exactly, up to RAW_CELL_MAX characters), a workbook's numbers and dates as
+    text that imports to the same value (`12345`, `2026-01-15`, `2026-01-15 10:30:00`)."""
+    text = value if isinstance(value, str) else cell_text(value)
+    return text[:RAW_CELL_MAX]
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Keep a spreadsheet from reading a cell as a formula (CSV injection): an apostrophe
+    before `=`, `+`, `-`, `@`, tab or carriage return, which `cell_text` takes off again
+    when the file comes back, so that the cell imports as it was."""
+    return "'" + text if text[:1] in FORMULA_STARTS else text
+
+
+def rejects_table(
+    headers: list[str] | None,
+    rows: list[tuple[int, list[str]]],
+    problems: dict[int, list[str]],
+    *,
+    row_header: str,
+    problems_header: str,
+) -> list[list[str]]:
+    """The rejected rows as a table that can be corrected and imported again as it is: the
+    row number and the problems first (columns the import ignores), then the file's own
+    columns with the row's own cells. `rows` are (row number, cells); `problems` the
+    texts per row number. Without the file's headers (a run stored before they were
+    kept), only the row numbers and problems."""
+    keep_cells = headers is not None
+    table = [[spreadsheet_safe(h) for h in (row_header, problems_header, *(headers or []))]]
+    for row, cells in rows:
+        line = [str(row), "; ".join(problems.get(row, []))]
+        if keep_cells:
+            line += cells + [""] * (len(headers) - len(cells))  # a workbook leaves trailing blanks out
+        table.append([spreadsheet_safe(cell) for cell in line])
+    return table

@@ -225,7 +225,12 @@ def note_required_by(task_type: str) -> tuple[str, ...]:
 # Set by the system, never chosen on a form: a lapsed recall still open when next
 # month's recall for the same vehicle is created is closed as superseded.
 SUPERSEDED = "superseded"
-SYSTEM_OUTCOME_LABELS = {SUPERSEDED: N_("Superseded by a newer task")}
+SYSTEM_OUTCOME_LABELS = {
+    SUPERSEDED: N_("Superseded by a newer task"),
+    # Closed by care.services.fallback when the calls did not reach the customer.
+    "reminder_failed": N_("Reminder failed: the calls did not reach the customer"),
+    "expired": N_("Expired: window closed without the call attempts"),
+}
 
 
 def all_outcome_labels() -> dict[str, str]:

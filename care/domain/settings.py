@@ -51,9 +51,16 @@ class TimeSlot:
 
 @dataclass(frozen=True)
 class Kind:
+    """How a setting's text is read (``parse``), stored (``fmt``: the canonical text of the
+    database and `care settings`) and shown on the settings page (``show``, default
+    ``fmt``); ``parse`` reads both texts. ``hint`` (a message id) says under the input
+    how to write the value; kinds without one have theirs in care/web/labels.py."""
+
     name: str
     parse: Callable[[str], Any]
     fmt: Callable[[Any], str]
+    show: Callable[[Any], str] | None = None
+    hint: str = ""
 
 
 def _parse_int(text: str) -> int:
@@ -63,22 +70,53 @@ def _parse_int(text: str) -> int:
         raise SettingError(N_("“%(value)s” is not a whole number"), value=text.strip()) from None
 
 
-def _parse_float(text: str) -> float:
+def _number(text: str) -> tuple[float, bool]:
+    """A finite number, and whether it was written with a per-cent sign (% or ％)."""
     t = text.strip()
-    percent = t.endswith("%")
+    percent = t.endswith(("%", "％"))
     if percent:
-        t = t[:-1]
+        t = t[:-1].strip()
     try:
         value = float(t)
     except ValueError:
         raise SettingError(N_("“%(value)s” is not a number"), value=text.strip()) from None
     if not math.isfinite(value):  # NaN compares false with every bound
         raise SettingError(N_("“%(value)s” is not a number"), value=text.strip())
-    return value / 100 if percent else value
+    return value, percent
+
+
+def _parse_rate(text: str) -> float:
+    """A share of a whole: ``80%`` or the fraction ``0.8`` (stored as the fraction). A bare
+    number above 1 is refused rather than read as a fraction: whoever types 80 means 80 %."""
+    value, percent = _number(text)
+    if not percent and value > 1:
+        raise SettingError(
+            N_("“%(value)s” is more than 1: write it as a percentage, e.g. %(percent)s"),
+            value=text.strip(),
+            percent=f"{value:g}%",
+        )
+    fraction = value / 100 if percent else value
+    if not 0 <= fraction <= 1:
+        raise SettingError(N_("must be between 0% and 100%"))
+    return fraction
 
 
 def _fmt_float(value: float) -> str:
     return f"{value:g}"
+
+
+def _show_percent(value: float) -> str:
+    return f"{round(value * 100, 6):g}%"
+
+
+def _parse_score(text: str) -> float:
+    """A number on the scale of an index (the SSI: 0 to 100), never a percentage."""
+    value, percent = _number(text)
+    if percent:
+        raise SettingError(
+            N_("“%(value)s”: write the index as a plain number, without %% (e.g. 80)"), value=text.strip()
+        )
+    return value
 
 
 _TIME_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
@@ -165,7 +203,10 @@ def _fmt_range(value: tuple[int, int]) -> str:
 
 
 INT = Kind("int", _parse_int, str)
-FLOAT = Kind("float", _parse_float, _fmt_float)
+# Shares (rates, targets): typed 80% or 0.8, stored as the fraction 0.8, shown as 80%.
+RATE = Kind("rate", _parse_rate, _fmt_float, _show_percent, N_("a percentage, e.g. 80% (the fraction 0.8 means the same)"))
+# Index values (the SSI, 0–100): a plain number; a per-cent sign is refused.
+SCORE = Kind("score", _parse_score, _fmt_float, None, N_("index points from 0 to 100, e.g. 80 (not a percentage)"))
 TIME = Kind("time", parse_time, _fmt_time)
 TEXT = Kind("text", _parse_str, str)
 TIMEZONE = Kind("timezone", _parse_tz, str)
@@ -266,27 +307,31 @@ SETTINGS: tuple[SettingDef, ...] = (
     _s("campaigns_per_month", INT, "3", G_TASKS, N_("Campaigns per month (at least)"), "R11", "", 0, 31),
     _s("appointment_lead_days", INT, "7", G_TASKS, N_("Proactive appointment: days before due"), "R16", "days", 0, 90),
     _s("generation_catchup_days", INT, "31", G_TASKS, N_("Generator: missed days caught up (at most)"), "", "days", 1, 366),
+    _s("expiry_grace_days", INT, "0", G_TASKS, N_("A task nobody called expires … days after its deadline day"), "R13", "days", 0, 31),
     # calls
     _s("attempts_max", INT, "3", G_CALLS, N_("Unsuccessful attempts before fallback"), "R13", "", 1, 10),
     _s("attempt_window_days", INT, "3", G_CALLS, N_("Days for the attempts"), "R13", "days", 1, 14),
     _s("call_slots", SLOTS, "morning=09:00-12:00, afternoon=14:00-17:30, evening=18:30-20:30", G_CALLS, N_("Call time slots (outside them: quiet hours)"), "R13"),
     _s("attempt_timeout_minutes", INT, "30", G_CALLS, N_("Close an attempt with no final event after"), "", "minutes", 1, 1440),
     _s("manual_call_max_age_hours", INT, "24", G_CALLS, N_("A call made outside the app can be recorded for up to"), "R13", "hours", 1, 168),
+    _s("sweep_interval_minutes", INT, "5", G_CALLS, N_("Deadline sweep while serving: every"), "R14", "minutes", 1, 60),
     _s("outbox_max_tries", INT, "5", G_CALLS, N_("Fallback messages: tries before giving up"), "R14", "", 1, 50),
     _s("outbox_backoff_seconds", INT, "60", G_CALLS, N_("Fallback messages: first retry after (doubles each try)"), "R14", "seconds", 1, 86400),
     # surveys
     _s("survey_scale_max", INT, "7", G_SURVEYS, N_("Survey scale: top score"), "", "", 2, 10),
     _s("complaint_score_threshold", INT, "4", G_SURVEYS, N_("Open a complaint at a score at or below"), "R19", "", 1, 10),
-    _s("top_box_target", FLOAT, "0.8", G_SURVEYS, N_("Very-satisfied target per consultant"), "R18", "", 0, 1),
+    _s("top_box_target", RATE, "0.8", G_SURVEYS, N_("Very-satisfied target per consultant"), "R18", "", 0, 1),
     # complaints
     _s("complaint_close_hours", INT, "24", G_COMPLAINTS, N_("Complaint loop closes within"), "R20", "hours", 1, 720),
     _s("complaint_return_hours", INT, "12", G_COMPLAINTS, N_("Handled form returned within (after dispatch)"), "R20", "hours", 1, 240),
     # supervision and KPIs
-    _s("insurance_sample_rate", FLOAT, "0.6", G_KPI, N_("Insurance calls sampled for QA"), "R21", "", 0, 1),
-    _s("insurance_sample_target", FLOAT, "1", G_KPI, N_("Sample completion target"), "R21", "", 0, 1),
-    _s("reminder_rate_target", FLOAT, "1", G_KPI, N_("Reminder rate target"), "R22", "", 0, 1),
-    _s("first_service_reminder_min", FLOAT, "0.95", G_KPI, N_("First-service reminder rate: violation below"), "R22", "", 0, 1),
-    _s("ssi_target", FLOAT, "80", G_KPI, N_("Monthly SSI target"), "R23", "", 0, 100),
+    _s("insurance_sample_rate", RATE, "0.6", G_KPI, N_("Insurance calls sampled for QA"), "R21", "", 0, 1),
+    _s("insurance_sample_target", RATE, "1", G_KPI, N_("Sample completion target"), "R21", "", 0, 1),
+    _s("reminder_rate_target", RATE, "1", G_KPI, N_("Reminder rate target"), "R22", "", 0, 1),
+    _s("first_service_reminder_min", RATE, "0.95", G_KPI, N_("First-service reminder rate: violation below"), "R22", "", 0, 1),
+    _s("attempt_compliance_target", RATE, "1", G_KPI, N_("R13 compliance target"), "R13", "", 0, 1),
+    _s("birthday_on_time_target", RATE, "1", G_KPI, N_("Birthday greetings on time: target"), "R6", "", 0, 1),
+    _s("ssi_target", SCORE, "80", G_KPI, N_("Monthly SSI target"), "R23", "", 0, 100),
     # penalties (CNY)
     _s("penalty_followup_missed", INT, "20", G_PENALTY, N_("First failed reminder not followed up (per item)"), "R23", "CNY", 0, 100000),
     _s("penalty_first_service_rate", INT, "200", G_PENALTY, N_("First-service reminder rate below target"), "R23", "CNY", 0, 100000),

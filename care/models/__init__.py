@@ -1,6 +1,6 @@
 """All models, imported here so that Alembic and the app see every table."""
 
-from care.models.admin import AuditLog, ImportRun, Setting
+from care.models.admin import AuditLog, ImportRun, Setting, StaffNameMapping
 from care.models.call import (
     CallAttempt,
     CallAttemptTask,
@@ -49,6 +49,7 @@ __all__ = [
     "OwnershipChange",
     "ServiceVisit",
     "Setting",
+    "StaffNameMapping",
     "User",
     "UserRole",
     "Vehicle",

@@ -1,4 +1,5 @@
-"""Settings, the audit log, and the record of every DMS import."""
+"""Settings, the audit log, the record of every DMS import, and the staff names of DMS
+files mapped to users."""
 
 from __future__ import annotations
 
@@ -58,6 +59,13 @@ class ImportRun(db.Model):
     unchanged: Mapped[int] = mapped_column(default=0)
     rejected: Mapped[int] = mapped_column(default=0)
     rejects: Mapped[list | None] = mapped_column(JSON)  # [{"row", "column", "error"}]
+    # Rows kept with a warning (a staff name that is no user), and the warnings.
+    warned: Mapped[int] = mapped_column(default=0, server_default="0")
+    warnings: Mapped[list | None] = mapped_column(JSON)  # [{"row", "column", "warning"}]
+    # The file's header row, and the cells of each rejected row ([{"row", "cells"}]), for
+    # the rejected-rows file. reject_rows hold customer data: purged with the rejects.
+    headers: Mapped[list | None] = mapped_column(JSON)
+    reject_rows: Mapped[list | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)  # why a whole file failed
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     actor: Mapped[str] = mapped_column(String(64))
@@ -68,3 +76,22 @@ class ImportRun(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user = relationship("User")
+
+
+class StaffNameMapping(db.Model):
+    """A staff name that DMS files use and that is no user (a consultant without a log-in,
+    a nickname), mapped once to the user it means, by a care manager or administrator.
+    Later imports read the name as that user; the rows imported before got the user when
+    the mapping was made (care/services/staff_names.py)."""
+
+    __tablename__ = "staff_name_mappings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)  # as the files write it
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))  # the actor's name
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    user = relationship("User", foreign_keys=[user_id])
+    creator = relationship("User", foreign_keys=[created_by_id])

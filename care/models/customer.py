@@ -66,6 +66,8 @@ class Vehicle(db.Model):
     color: Mapped[str | None] = mapped_column(String(40))
     delivery_date: Mapped[date | None]
     consultant_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # The consultant as the DMS file names them; without consultant_id: no user (yet).
+    consultant_name: Mapped[str | None] = mapped_column(String(120), index=True)
     warranty_end: Mapped[date | None]
     warranty_km: Mapped[int | None]
     inspection_due: Mapped[date | None]

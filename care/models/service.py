@@ -47,6 +47,8 @@ class InsurancePolicy(db.Model):
     insurer: Mapped[str | None] = mapped_column(String(80))
     expiry: Mapped[date] = mapped_column(index=True)
     specialist_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # The specialist as the DMS file names them; without specialist_id: no user (yet).
+    specialist_name: Mapped[str | None] = mapped_column(String(120), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -63,6 +65,8 @@ class Delivery(db.Model):
     vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id"), unique=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     consultant_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # The consultant as the DMS file names them; without consultant_id: no user (yet).
+    consultant_name: Mapped[str | None] = mapped_column(String(120), index=True)
     delivered_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     import_run_id: Mapped[int | None] = mapped_column(ForeignKey("import_runs.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

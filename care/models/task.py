@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from care.extensions import db
@@ -18,6 +18,10 @@ class TaskStatus(StrEnum):
     DONE = "done"  # an outcome closed it
     FAILED = "failed"  # reminder failed (attempts used up; fallback sent)
     CANCELED = "canceled"  # withdrawn (purpose met another way, data corrected …)
+    # Its window closed without the R13 attempts (none, or fewer than the budget, or the
+    # number never corrected): closed by the deadline sweep, fallback sent where one
+    # applies, the attempts it got in its ReminderFailure (care.services.fallback).
+    EXPIRED = "expired"
 
 
 OPEN_STATUSES = (TaskStatus.OPEN.value, TaskStatus.BLOCKED.value)
@@ -143,7 +147,20 @@ class Appointment(db.Model):
     """A service appointment booked from a task (R16); the full register comes later (R17)."""
 
     __tablename__ = "appointments"
-    __table_args__ = (Index("ix_appointments_date_time", "date", "time"),)
+    __table_args__ = (
+        Index("ix_appointments_date_time", "date", "time"),
+        # One active appointment per vehicle and moment (issue 10): a second booking of the
+        # same vehicle at the same date and time is refused, even by two concurrent requests.
+        Index(
+            "uq_appointments_vehicle_slot",
+            "vehicle_id",
+            "date",
+            "time",
+            unique=True,
+            sqlite_where=text("status <> 'canceled'"),
+            postgresql_where=text("status <> 'canceled'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)

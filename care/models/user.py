@@ -25,6 +25,9 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the last lock-out began (kept with failed_logins until the next try or unlock:
+    # the administrator's user page shows both; care/services/users.py authenticate).
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Part of every session and remember-me cookie (get_id); raising it ends them all: on
     # log-out, a password change or reset, a deactivation (care/services/users.py).

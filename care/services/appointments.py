@@ -3,9 +3,17 @@
 `book` checks and adds an appointment: the date not in the past (the dealer's local
 date), the time within the work day (settings `workday_start` … `workday_end`, the end
 excluded) and not already passed today, a service kind of `VisitKind`, a vehicle of this
-customer (required when the customer has vehicles), a task of this customer.
+customer (required when the customer has vehicles), a task of this customer, and no other
+active (not canceled) appointment of the vehicle at the same date and time (a partial
+unique index, `uq_appointments_vehicle_slot`, refuses the second of two concurrent
+bookings too). Another appointment of the vehicle on the same day is a warning: the
+booking form asks to confirm it (``BookingRequest.confirm_same_day``); callers that do
+not ask (the outcome form) book and get the others in ``CheckedBooking.same_day``.
 `check_booking` does the same checks without adding anything (an outcome books in the
 same step and must not leave an appointment behind when the outcome itself is invalid).
+
+Booking from a task's booking form gives the task its booking outcome like the outcome
+form does: care.services.outcomes.book_from_task, the one path for both.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from care.domain import N_, access, dates
@@ -25,6 +34,8 @@ from care.services.settings import load_settings
 
 MAX_NOTES = 1000
 BOOKED = "booked"
+CANCELED = "canceled"
+SLOT_INDEX = "uq_appointments_vehicle_slot"
 
 # The service kind a task's appointment most likely is, to preselect in the form.
 KIND_FOR_TASK = {
@@ -78,6 +89,9 @@ class BookingRequest:
     service_kind: str | None = None
     vehicle_id: str | int | None = None
     notes: str | None = None
+    # None: another appointment of the vehicle that day is only reported (CheckedBooking.
+    # same_day); False: it is an error (``same_day``) until the user confirms (True).
+    confirm_same_day: bool | None = None
 
     def is_empty(self) -> bool:
         """Nothing that asks for a booking was filled in (notes alone do not)."""
@@ -91,6 +105,26 @@ class CheckedBooking:
     service_kind: str
     vehicle: Vehicle | None
     notes: str | None
+    # The vehicle's other active appointments on that day (a warning, not an error).
+    same_day: tuple[Appointment, ...] = ()
+
+
+def _same_time_error(other: Appointment) -> FieldError:
+    return FieldError(
+        N_("This vehicle is booked at %(time)s on that day already; choose another time."),
+        {"time": other.time.strftime("%H:%M")},
+    )
+
+
+def vehicle_bookings(session: Session, vehicle_id: int, day: date) -> list[Appointment]:
+    """The vehicle's active (not canceled) appointments on ``day``, by time."""
+    return list(
+        session.scalars(
+            select(Appointment)
+            .where(Appointment.vehicle_id == vehicle_id, Appointment.date == day, Appointment.status != CANCELED)
+            .order_by(Appointment.time, Appointment.id)
+        )
+    )
 
 
 _DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
@@ -194,10 +228,25 @@ def check_booking(
     if task is not None and task.customer_id != customer.id:
         errors["task"] = FieldError(N_("The task belongs to another customer."))
 
+    same_day: list[Appointment] = []
+    if vehicle is not None and day is not None:
+        same_day = vehicle_bookings(session, vehicle.id, day)
+        clash = next((a for a in same_day if at is not None and a.time == at), None)
+        if clash is not None and "time" not in errors:
+            errors["time"] = _same_time_error(clash)
+        elif same_day and request.confirm_same_day is False:
+            errors["same_day"] = FieldError(
+                N_(
+                    "This vehicle already has an appointment that day, at %(times)s. "
+                    "Tick the box to book another one all the same."
+                ),
+                {"times": ", ".join(a.time.strftime("%H:%M") for a in same_day)},
+            )
+
     if errors:
         raise AppointmentInvalid(errors)
     assert day is not None and at is not None
-    return CheckedBooking(day, at, kind, vehicle, notes)
+    return CheckedBooking(day, at, kind, vehicle, notes, tuple(same_day))
 
 
 def add_checked(
@@ -221,8 +270,19 @@ def add_checked(
         created_by_id=user.id,
         created_at=now,
     )
-    session.add(appointment)
-    session.flush()
+    # In a SAVEPOINT: when a concurrent booking took the vehicle's slot after the check
+    # (the unique index refuses the second), the transaction stays usable for the form.
+    try:
+        with session.begin_nested():
+            session.add(appointment)
+    except IntegrityError as exc:
+        if SLOT_INDEX not in str(exc.orig) and "appointments.vehicle_id" not in str(exc.orig):
+            raise
+        other = next(
+            (a for a in vehicle_bookings(session, appointment.vehicle_id, checked.date) if a.time == checked.time),
+            appointment,
+        )
+        raise AppointmentInvalid({"time": _same_time_error(other)}) from None
     return appointment
 
 
@@ -238,12 +298,14 @@ def book(
     notes: str | None,
     user: User,
     now: datetime,
+    confirm_same_day: bool | None = None,
 ) -> Appointment:
-    """Book a service appointment (R16); raises BookingRefused (a task that is closed or
-    someone else's) or AppointmentInvalid with every error."""
+    """Book a service appointment (R16), the appointment alone (no outcome: see
+    care.services.outcomes.book_from_task); raises BookingRefused (a task that is closed
+    or someone else's) or AppointmentInvalid with every error."""
     check_task_access(task, user)
     vehicle_id = vehicle.id if isinstance(vehicle, Vehicle) else vehicle
-    request = BookingRequest(date, time, service_kind, vehicle_id, notes)
+    request = BookingRequest(date, time, service_kind, vehicle_id, notes, confirm_same_day)
     checked = check_booking(session, request, customer=customer, task=task, now=now)
     return add_checked(session, checked, customer=customer, task=task, user=user, now=now)
 

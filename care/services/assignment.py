@@ -13,13 +13,18 @@ load (open + blocked tasks) once, then keeps the counts in memory while it hands
   least-loaded active insurance specialist; else the round-robin specialists.
 - ``consultant`` (R7): the selling consultant when active; else the round-robin
   specialists (decision: the 24-hour call must still be made, and the care desk is who
-  can make it; sales managers are not in the care workflow).
+  can make it; sales managers are not in the care workflow). A consultant the DMS file
+  names who is no user yet (an unmapped staff name, care/services/staff_names.py): the
+  task waits unassigned in the care manager's queue (the worklist's "unassigned" pile,
+  which the care manager works or hands out) until the name is mapped, when it goes to
+  that consultant (``OWNER_UNMAPPED``): the call is the consultant's to make, and only
+  the care manager knows who the name means.
 - Nobody to give it to (no active specialist at all): ``None`` – the task waits
   unassigned on the manager's view. Never an error.
 
 An :class:`Assignment` says who and, when the named owner could not be used, why
-(``fallback``: ``no_owner`` or ``owner_inactive``); the generator stores that in the
-task's reason params as ``owner_fallback``.
+(``fallback``: ``no_owner``, ``owner_inactive`` or ``owner_unmapped``); the generator
+stores that in the task's reason params as ``owner_fallback``.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from care.models import OPEN_STATUSES, CareTask, User, UserRole
 IN_CHUNK = 5000  # values per `IN (…)` list on SQLite (which allows 32766 parameters)
 NO_OWNER = "no_owner"
 OWNER_INACTIVE = "owner_inactive"
+OWNER_UNMAPPED = "owner_unmapped"
 
 
 def in_batches(session: Session, column, values: Sequence, type_: TypeEngine) -> Iterator:
@@ -148,13 +154,23 @@ class Assigner:
                 if assignee_id in self.specialist_ids:
                     self.holders.setdefault(customer_id, assignee_id)
 
-    def assign(self, owner_rule: str, owner_id: int | None = None, customer_id: int | None = None) -> Assignment:
+    def assign(
+        self,
+        owner_rule: str,
+        owner_id: int | None = None,
+        customer_id: int | None = None,
+        owner_name: str | None = None,
+    ) -> Assignment:
+        """``owner_id``: the user the rule names; ``owner_name``: the name the DMS file
+        gives for that owner when it is no user (R7: the care manager's queue)."""
         self.tick += 1
         if owner_rule == OwnerRule.ROUND_ROBIN.value:
             return Assignment(self._round_robin(customer_id))
         if owner_id is not None and owner_id in self.active:
             self._give(owner_id)
             return Assignment(owner_id)
+        if owner_id is None and owner_name and owner_rule == OwnerRule.CONSULTANT.value:
+            return Assignment(None, OWNER_UNMAPPED)
         why = NO_OWNER if owner_id is None else OWNER_INACTIVE
         if owner_rule == OwnerRule.POLICY_SPECIALIST.value and self.insurance:
             return Assignment(self.insurance.take(self.tick), why)

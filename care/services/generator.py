@@ -43,7 +43,9 @@ Decisions where domain.md is silent:
   import has not finished yet is not a candidate; a delivery without an import run (demo
   data, typed in) counts as arrived on its delivery date.
 - R5 ``renewed``: a policy of the same vehicle with a later expiry exists.
-- R7's consultant is the delivery's, else the vehicle's selling consultant.
+- R7's consultant is the delivery's, else the vehicle's selling consultant; either may be
+  a name the DMS file gives that is no user yet (``consultant_name`` without
+  ``consultant_id``): the assigner then leaves the task to the care manager's queue.
 - Tasks that need a number correction (R12) are created ``blocked`` (the number-correction
   queue); the others ``open``. Both are assigned (care.services.assignment).
 - Reason params are stored JSON-safe: dates and datetimes as ISO 8601 strings (datetimes
@@ -287,6 +289,7 @@ class _Candidate:
     visit_id: int | None = None
     delivery_id: int | None = None
     owner_id: int | None = None
+    owner_name: str | None = None  # the owner as the DMS file names them, when no user
 
 
 @dataclass
@@ -515,12 +518,14 @@ class _Generation:
                 _d.c.vehicle_id,
                 _d.c.delivered_at,
                 _d.c.consultant_id,
+                _d.c.consultant_name,
                 _d.c.import_run_id,
                 _ir.c.status.label("run_status"),
                 _ir.c.started_at.label("run_started_at"),
                 _ir.c.finished_at.label("run_finished_at"),
                 _v.c.vin,
                 _v.c.consultant_id.label("vehicle_consultant_id"),
+                _v.c.consultant_name.label("vehicle_consultant_name"),
                 *_CUSTOMER_COLUMNS,
             )
             .select_from(_d)
@@ -536,7 +541,10 @@ class _Generation:
                 arrived = local_date(row.run_finished_at or row.run_started_at, tz)
             else:
                 arrived = None  # the file is still being imported
-            consultant_id = row.consultant_id or row.vehicle_consultant_id
+            if row.consultant_id or row.consultant_name:  # the delivery's, else the vehicle's
+                consultant_id, consultant_name = row.consultant_id, row.consultant_name
+            else:
+                consultant_id, consultant_name = row.vehicle_consultant_id, row.vehicle_consultant_name
             delivery = DeliveryFacts(
                 vin=row.vin,
                 delivered_at=row.delivered_at,
@@ -550,6 +558,7 @@ class _Generation:
                 propose_delivery_call(delivery, customer, settings, day),
                 row.customer_id,
                 owner_id=consultant_id,
+                owner_name=consultant_name,
                 **refs,
             )
             self.offer(
@@ -583,7 +592,9 @@ class _Generation:
         rows = []
         for candidate in new:
             proposal = candidate.proposal
-            assignment = assigner.assign(proposal.owner_rule.value, candidate.owner_id, candidate.customer_id)
+            assignment = assigner.assign(
+                proposal.owner_rule.value, candidate.owner_id, candidate.customer_id, candidate.owner_name
+            )
             params = _json_safe(proposal.reason.params)
             if assignment.fallback:
                 params["owner_fallback"] = assignment.fallback

@@ -8,6 +8,13 @@ statements: existing keys looked up with `… WHERE key IN (…)` per chunk, new
 one bulk INSERT, changed rows with one bulk UPDATE by primary key. It flushes and never
 commits; `progress(run)` is called after each chunk so that a caller may commit there
 (the background worker, `start_worker`, does).
+
+A staff name that is no user does not reject its row: the row is imported with the name
+as given and the run reports a warning (care/services/staff_names.py maps such names).
+The run keeps the file's header row and the cells of each rejected row, so that the
+rejected rows can be downloaded as a file to correct and import again as it is
+(:func:`export_rejects`); those cells are customer data and are purged with the rejects
+(:func:`purge_rejects`, the ``import_rejects_retention_days`` setting).
 """
 
 from __future__ import annotations
@@ -35,9 +42,11 @@ from care.domain.dms import (
     CUSTOMER_REF,
     EMAIL,
     PHONE,
+    UNKNOWN_STAFF,
     USER_REF,
     VIN,
     CellError,
+    CellWarning,
     Column,
     DmsError,
     HeaderMap,
@@ -48,6 +57,8 @@ from care.domain.dms import (
     match_headers,
     parse_row,
     plausible_chinese,
+    raw_cell,
+    rejects_table,
 )
 from care.models import (
     Customer,
@@ -62,14 +73,14 @@ from care.models.types import utcnow
 from care.phones import PhoneError, normalize_phone
 from care.services import Actor, ServiceError, audit
 from care.services.settings import load_settings
-from care.services.users import find_user_by_name_or_display
+from care.services.staff_names import resolve_names
 
 log = logging.getLogger("care.imports")
 
 KINDS = ("customers", "vehicles", "visits", "policies", "deliveries")
 EXTENSIONS = (".csv", ".xlsx")
 CHUNK = 1000  # rows per lookup / bulk statement
-REJECTS_KEPT = 10_000  # problems stored with a run (all of them are counted)
+REJECTS_KEPT = 10_000  # problems (and rejected rows, and warnings) stored with a run; all are counted
 LOCK_KEY = 0x494D5054  # "IMPT": with the kind's index, the PostgreSQL advisory lock of a chunk
 
 
@@ -323,6 +334,27 @@ def public_reject(entry: dict) -> dict:
     return {"row": entry["row"], "column": entry["column"], "error": entry["error"]}
 
 
+def warning(row: int, column: str, note: DmsError) -> dict:
+    """A row kept with a warning, as the CLI prints it, plus the message id for a page."""
+    return {"row": row, "column": column, "warning": str(note), "template": note.template, "params": note.params}
+
+
+def public_warning(entry: dict) -> dict:
+    """`{"row", "column", "warning"}` (interfaces.md)."""
+    return {"row": entry["row"], "column": entry["column"], "warning": entry["warning"]}
+
+
+def warned_names(run: ImportRun) -> list[str]:
+    """The staff names a run's warnings report as no user, in order of first appearance."""
+    names: dict[str, None] = {}
+    for entry in run.warnings or []:
+        if entry.get("template") == UNKNOWN_STAFF:
+            value = (entry.get("params") or {}).get("value")
+            if value:
+                names.setdefault(value, None)
+    return list(names)
+
+
 def run_import(
     session: Session,
     kind: str,
@@ -337,8 +369,8 @@ def run_import(
 ) -> ImportRun:
     """Import one DMS file; returns its ImportRun (status `done`, or `failed` in strict mode
     when rows were rejected). A file refused as a whole raises ImportFileError after
-    recording the failed run. All rejects are on `run.all_rejects`; the run stores the
-    first REJECTS_KEPT of them.
+    recording the failed run. All rejects are on `run.all_rejects`, all warnings on
+    `run.all_warnings`; the run stores the first REJECTS_KEPT of each.
     """
     clock = time.monotonic()
     if run is None:
@@ -349,9 +381,12 @@ def run_import(
         session.add(run)
     run.status = "running"
     run.total_rows = run.processed_rows = 0
-    run.created = run.updated = run.unchanged = run.rejected = 0
+    run.created = run.updated = run.unchanged = run.rejected = run.warned = 0
     run.rejects = []
+    run.warnings = []
+    run.reject_rows = []
     run.all_rejects = []
+    run.all_warnings = []
     session.flush()
     try:
         spec = _spec(kind)
@@ -390,8 +425,8 @@ def record_refusal(
     """Record a file refused before its run began (the page's early check) as a failed run."""
     run = ImportRun(
         kind=kind[:16], filename=filename[:255], strict=strict, actor=actor.name[:64], user_id=actor.user_id,
-        started_at=now, finished_at=now, status="failed", error=str(exc), rejects=[],
-        total_rows=0, processed_rows=0, created=0, updated=0, unchanged=0, rejected=0,
+        started_at=now, finished_at=now, status="failed", error=str(exc), rejects=[], warnings=[],
+        total_rows=0, processed_rows=0, created=0, updated=0, unchanged=0, rejected=0, warned=0,
     )  # fmt: skip
     session.add(run)
     session.flush()
@@ -439,17 +474,25 @@ def interrupt_stale_runs(session: Session, *, now: datetime, stale_after: timede
 
 
 def purge_rejects(session: Session, *, now: datetime) -> int:
-    """Empty the stored rejects (their messages quote names, numbers, addresses: personal
-    data) of the runs finished more than the `import_rejects_retention_days` setting ago;
-    the counts stay. The rejects download reads only these. How many runs were purged."""
+    """Empty the stored rejects and the rejected rows' cells (personal data: names,
+    numbers, addresses), and the warnings, of the runs finished more than the
+    `import_rejects_retention_days` setting ago; the counts stay. The rejects download
+    reads only these. How many runs were purged."""
     days = int(load_settings(session).import_rejects_retention_days)
     runs = session.scalars(
-        select(ImportRun).where(ImportRun.finished_at < now - timedelta(days=days), ImportRun.rejected > 0)
+        select(ImportRun)
+        .where(
+            ImportRun.finished_at < now - timedelta(days=days),
+            (ImportRun.rejected > 0) | (ImportRun.warned > 0),
+        )
+        .order_by(ImportRun.id)
     ).all()
     purged = 0
     for run in runs:
-        if run.rejects:
+        if run.rejects or run.reject_rows or run.warnings:
             run.rejects = []
+            run.reject_rows = []
+            run.warnings = []
             purged += 1
     session.flush()
     return purged
@@ -564,35 +607,58 @@ def export_rejects(
     session: Session,
     run: ImportRun,
     *,
-    headers: list[str],
+    row_header: str,
+    problems_header: str,
     message: Callable[[dict], str],
     actor: Actor,
     now: datetime,
 ) -> str:
-    """A run's stored rejects as CSV (``headers``; ``message(entry)`` the problem's text in
-    the reader's language), starting with a byte-order mark for Excel; audited."""
-    rejects = run.rejects or []
+    """A run's rejected rows as CSV, to correct and import again as it is: the row number
+    and the problems (``message(entry)``: a problem's text in the reader's language, after
+    its column) in the first two columns (which the import ignores), then the file's own
+    header and each rejected row's own cells. Starts with a byte-order mark for Excel;
+    audited (ids and counts only)."""
+    named = _file_headers(run)
+    problems: dict[int, list[str]] = {}
+    for entry in run.rejects or []:
+        text = message(entry)
+        column = named.get(entry["column"], entry["column"])
+        problems.setdefault(entry["row"], []).append(f"{column}: {text}" if column else text)
+    if run.reject_rows is not None and run.headers is not None:
+        rows = [(r["row"], list(r["cells"])) for r in run.reject_rows]
+        headers = list(run.headers)
+    else:  # a run stored before the rows' cells were kept: the problems only
+        rows = [(row, []) for row in problems]
+        headers = None
+    kept = {row for row, _cells in rows}
+    rows += [(row, [""] * len(headers or [])) for row in problems if row not in kept]  # cells over the cap
+    rows.sort(key=lambda r: r[0])
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(headers)
-    for entry in rejects:
-        writer.writerow([entry["row"], entry["column"], _spreadsheet_safe(message(entry))])
+    writer.writerows(rejects_table(headers, rows, problems, row_header=row_header, problems_header=problems_header))
     audit.record(
         session,
         actor=actor,
         action="export",
         object_type="import_run",
         object_id=run.id,
-        detail={"what": "rejects", "rows": len(rejects)},
+        detail={"what": "rejects", "rows": len(rows)},
         now=now,
     )
     session.flush()
     return "\ufeff" + buffer.getvalue()
 
 
-def _spreadsheet_safe(text: str) -> str:
-    """Keep Excel from reading a cell as a formula (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+def _file_headers(run: ImportRun) -> dict[str, str]:
+    """Column key → the header the file gives it (`mobile` → `手机`), so that the problems
+    in the rejected-rows file name the columns as the user's file does."""
+    if not run.headers:
+        return {}
+    try:
+        header = match_headers(run.kind, run.headers)
+    except DmsError:
+        return {}
+    return {key: str(run.headers[i]).strip() for key, i in header.index.items()}
 
 
 def _spec(kind: str) -> KindSpec:
@@ -607,8 +673,8 @@ def _finish(session: Session, run: ImportRun, now: datetime, clock: float) -> No
     _audit(session, run, now)
     session.flush()
     log.info(
-        "import run %s (%s): %s, %s created, %s updated, %s unchanged, %s rejected",
-        run.id, run.kind, run.status, run.created, run.updated, run.unchanged, run.rejected,
+        "import run %s (%s): %s, %s created, %s updated, %s unchanged, %s rejected, %s with warnings",
+        run.id, run.kind, run.status, run.created, run.updated, run.unchanged, run.rejected, run.warned,
     )  # fmt: skip
 
 
@@ -627,6 +693,7 @@ def _audit(session: Session, run: ImportRun, now: datetime) -> None:
             "updated": run.updated,
             "unchanged": run.unchanged,
             "rejected": run.rejected,
+            "warned": run.warned or 0,
         },
         now=now,
     )
@@ -654,6 +721,7 @@ class _Import:
         self.model = MODELS[self.kind]
         self.key_field = KEY_FIELD[self.kind]
         self.present = [c for c in spec.columns if header.has(c.key)]
+        self.staff = [c for c in self.present if c.type == USER_REF]
         self.source = f"import:{run.filename}"
 
     # -- validation --
@@ -674,6 +742,15 @@ class _Import:
         run.all_rejects = rejects
         run.rejects = rejects[:REJECTS_KEPT]
         run.rejected = sum(1 for p in parsed if p.errors)
+        warnings = [warning(p.row, col, note) for p in parsed if p.ok for col, note in p.warnings]
+        run.all_warnings = warnings
+        run.warnings = warnings[:REJECTS_KEPT]
+        run.warned = sum(1 for p in parsed if p.ok and p.warnings)
+        run.headers = [raw_cell(h) for h in self.table.headers]
+        cells = dict(self.table.rows)
+        run.reject_rows = [
+            {"row": p.row, "cells": [raw_cell(c) for c in cells.get(p.row, [])]} for p in parsed if p.errors
+        ][:REJECTS_KEPT]
         if self.strict and run.rejected:
             run.processed_rows = len(parsed)
             run.status = "failed"
@@ -688,8 +765,9 @@ class _Import:
         run.status = "done"
         self.session.flush()
         self.session.expire_all()  # bulk UPDATEs bypass objects already in the session
-        # keep the transient list of every reject on the (now expired) run object
+        # keep the transient lists of every reject and warning on the (now expired) run object
         run.all_rejects = rejects
+        run.all_warnings = warnings
 
     def _finish_cells(self, parsed: list[ParsedRow]) -> None:
         """Phone numbers to E.164 and e-mail addresses checked (needs libraries)."""
@@ -753,7 +831,9 @@ class _Import:
         return None
 
     def _references(self, parsed: list[ParsedRow]) -> None:
-        """Customers, vehicles and users named in the file must exist: never guessed."""
+        """Customers and vehicles named in the file must exist: never guessed (a reject).
+        A staff member who is no user (nor a mapped name) keeps the row, with the name as
+        given and a warning. A staff cell becomes ``(user id or None, name)``."""
         refs = [(c, self._ref_kind(c)) for c in self.present]
         refs = [(c, r) for c, r in refs if r]
         wanted: dict[str, set] = {"customer": set(), "vehicle": set(), "user": set()}
@@ -767,14 +847,10 @@ class _Import:
             "vehicle": self._lookup(Vehicle.vin, Vehicle.id, wanted["vehicle"]),
             "user": {},
         }
-        for name in sorted(wanted["user"]):  # distinct names: a handful of consultants
-            user = find_user_by_name_or_display(self.session, name)
-            if user is not None:
-                found["user"][name] = user.id
+        found["user"] = resolve_names(self.session, wanted["user"])  # mappings first, then users
         messages = {
             "customer": N_("No customer with customer_no “%(value)s” exists (import the customers first)"),
             "vehicle": N_("No vehicle with VIN “%(value)s” exists (import the vehicles first)"),
-            "user": N_("“%(value)s” is neither a user name nor the display name of exactly one user"),
         }
         for p in parsed:
             for column, ref in refs:
@@ -782,7 +858,11 @@ class _Import:
                 if value is None:
                     continue
                 target = found[ref].get(value)
-                if target is None:
+                if ref == "user":
+                    p.values[column.key] = (target, value)
+                    if target is None:
+                        p.warnings.append((column.key, CellWarning(UNKNOWN_STAFF, value=value)))
+                elif target is None:
                     p.errors.append((column.key, CellError(messages[ref], value=value)))
                 else:
                     p.values[column.key] = target
@@ -798,8 +878,18 @@ class _Import:
     # -- writing --
 
     def _record(self, p: ParsedRow) -> dict:
-        """Model field → value for the cells with a value (an empty cell keeps what is stored)."""
-        return {c.field: p.values[c.key] for c in self.present if p.values.get(c.key) is not None}
+        """Model field → value for the cells with a value (an empty cell keeps what is
+        stored). A staff cell sets the user (None for a name that is no user) and the name."""
+        record = {}
+        for c in self.present:
+            value = p.values.get(c.key)
+            if value is None:
+                continue
+            if c.type == USER_REF:
+                record[c.field], record[c.name_field] = value
+            else:
+                record[c.field] = value
+        return record
 
     def _write(self, rows: list[ParsedRow]) -> None:
         if not rows:
@@ -808,6 +898,7 @@ class _Import:
         model, key_field = self.model, self.key_field
         key_col = getattr(model, key_field)
         fields = [c.field for c in self.present if c.field != key_field]
+        fields += [c.name_field for c in self.staff]
         extra = {
             "customers": [f"{f}_{s}" for f in FLAGS for s in ("by", "at")],
             "vehicles": [],
@@ -866,6 +957,7 @@ class _Import:
 
     def _new(self, rec: dict) -> dict:
         values = {c.field: None for c in self.spec.columns}
+        values.update({c.name_field: None for c in self.spec.columns if c.name_field})
         values.update(INSERT_DEFAULTS.get(self.kind, {}))
         values.update(rec)
         if self.kind == "customers":

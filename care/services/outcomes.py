@@ -18,9 +18,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from care.domain import N_, access
-from care.domain.outcomes import Booking, FieldError, OutcomeInvalid, validate_outcome
+from care.domain.outcomes import Booking, FieldError, OutcomeInvalid, outcomes_for, validate_outcome
 from care.models import (
     OPEN_STATUSES,
+    Appointment,
     CareTask,
     Script,
     ScriptVersion,
@@ -185,3 +186,62 @@ def record_outcome(
     session.add(row)
     session.flush()
     return row
+
+
+# --- booking from a task's booking form (issue 10: the task gets its outcome) ------------
+
+
+def booking_outcome(task_type: str):
+    """The outcome of this task type that books an appointment (will come, will come
+    back, the appointment task's booked), or None for a type without one."""
+    return next((s for s in outcomes_for(task_type) if s.booking is not Booking.NONE), None)
+
+
+def book_from_task(
+    session: Session,
+    task: CareTask,
+    request: appointment_svc.BookingRequest,
+    *,
+    user: User,
+    now: datetime,
+):
+    """Book an appointment from ``task`` (the "Book appointment" form).
+
+    The task gets its booking outcome exactly as when the appointment is booked with the
+    outcome on the contact page: both go through ``record_outcome``, which checks the
+    booking, closes the task and records the outcome with the appointment's id. A task
+    type without a booking outcome (a birthday, a callback …) gets the appointment alone
+    and stays open for its own outcome.
+
+    Raises appointment_svc.BookingRefused (403/409) or AppointmentInvalid (field → error,
+    the booking form's fields), like ``appointments.book``.
+    """
+    appointment_svc.check_task_access(task, user)
+    spec = booking_outcome(task.type)
+    # Every check of the booking first, with the booking form's field names.
+    appointment_svc.check_booking(session, request, customer=task.customer, task=task, now=now)
+    if spec is None:
+        return appointment_svc.book(
+            session,
+            customer=task.customer,
+            vehicle=request.vehicle_id,
+            task=task,
+            date=request.date,
+            time=request.time,
+            service_kind=request.service_kind,
+            notes=request.notes,
+            user=user,
+            now=now,
+            confirm_same_day=request.confirm_same_day,
+        )
+    try:
+        row = record_outcome(
+            session, task, spec.code, detail={}, note=None, script_version_id=None, user=user, now=now, booking=request
+        )
+    except OutcomeRefused as exc:  # closed (or reassigned) since it was read
+        raise appointment_svc.BookingRefused(exc.template, status=exc.status, **exc.params) from None
+    except OutcomeInvalid as exc:
+        raise appointment_svc.AppointmentInvalid(
+            {k.removeprefix(BOOKING_PREFIX) if k.startswith(BOOKING_PREFIX) else "task": v for k, v in exc.errors.items()}
+        ) from None
+    return session.get(Appointment, row.detail["appointment_id"])

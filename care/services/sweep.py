@@ -8,8 +8,15 @@ covers a late real terminal: it only fills in duration, cause and recording link
 attempt still counts (R13).
 
 Before that, it applies what a killed worker left stored but unapplied, runs the final
-hooks that never ran, and after it the fallback sweep
-(``care.services.fallback.sweep_fallbacks``).
+hooks that never ran, and after it the deadline sweep
+(``care.services.fallback.sweep_fallbacks``: tasks whose calling is over closed as failed
+or expired, their fallback messages queued, birthday greetings the same morning).
+
+It runs from ``care sweep`` (cron) and from the scheduler thread of every serving
+process (care/scheduler.py, every ``sweep_interval_minutes``). Each step is idempotent
+and safe when two sweeps overlap; on PostgreSQL :func:`lock_sweep` also serializes them
+(an advisory lock: ``care sweep`` waits for it, the scheduler skips its round when
+another process holds it). SQLite serializes writers by itself.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from care.domain.callstate import TERMINAL_RANK, CallStatus, NormalizedEvent
@@ -37,6 +44,26 @@ from care.services.call_event_store import SWEEP, SWEEP_PROVIDER, store_event
 from care.services.settings import load_settings
 
 log = logging.getLogger("care.call_events")
+
+LOCK_KEY = 0x43535750  # "CSWP": the PostgreSQL advisory-lock key of the sweep
+# Advisory locks belong to the database, not the schema: the second key is the schema's
+# hash, so that apps in other schemas of the same database (the tests' workers, a staging
+# copy) do not hold up each other's sweeps.
+_LOCK = "SELECT {fn}(:key, hashtext(current_schema()))"
+
+
+def lock_sweep(session: Session, *, wait: bool = True) -> bool:
+    """Serialize sweeps until the transaction ends (PostgreSQL: an advisory lock, taken
+    again at no cost by the same transaction). ``wait=False``: True only if the lock was
+    free. On SQLite always True: its writers queue on the database lock, and every step
+    of the sweep claims what it changes (a conditional UPDATE), so overlapping sweeps
+    change each thing once."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    if wait:
+        session.execute(text(_LOCK.format(fn="pg_advisory_xact_lock")), {"key": LOCK_KEY})
+        return True
+    return bool(session.scalar(text(_LOCK.format(fn="pg_try_advisory_xact_lock")), {"key": LOCK_KEY}))
 
 
 def _one(session: Session, attempt_id: int, counts: dict[str, Any], work) -> Any:
@@ -63,6 +90,7 @@ def sweep(session: Session, now: datetime, timeout_minutes: int | None = None) -
 
     One attempt at a time: one whose events cannot be applied is put aside for
     reconciliation (its id in ``put_aside``), the others are swept all the same."""
+    lock_sweep(session)
     if timeout_minutes is None:
         timeout_minutes = int(load_settings(session).attempt_timeout_minutes)
     cutoff = now - timedelta(minutes=timeout_minutes)
@@ -89,9 +117,11 @@ def sweep(session: Session, now: datetime, timeout_minutes: int | None = None) -
     session.flush()
     counts["fallbacks"] = fallback.sweep_fallbacks(session, now=now)
     counts.update(imports.sweep_imports(session, now=now))
+    deadlines = counts["fallbacks"]
     log.info(
-        "sweep: %d attempt(s) closed, %d re-applied, %d put aside",
+        "sweep: %d attempt(s) closed, %d re-applied, %d put aside; %d task(s) failed, %d expired, %d birthday fallback(s)",
         counts["swept"], counts["reapplied"], len(counts["put_aside"]),
+        deadlines.get("failed", 0), deadlines.get("expired", 0), deadlines.get("birthday_fallbacks", 0),
     )  # fmt: skip
     return counts
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NoReturn
 
-from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy import Select, and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -277,7 +277,7 @@ def reset_password(
     user.must_change_password = actor.user_id is None or actor.user_id != user.id
     was_locked = user.locked_until is not None and user.locked_until > now
     user.failed_logins = 0
-    user.locked_until = None
+    user.locked_until = user.locked_at = None
     audit.record(
         session,
         actor=actor,
@@ -321,7 +321,7 @@ def unlock(
     was_locked = user.locked_until is not None and user.locked_until > now
     if not was_locked and not user.failed_logins and user.locked_until is None:
         return False
-    user.locked_until = None
+    user.locked_until = user.locked_at = None
     user.failed_logins = 0
     audit.record(
         session,
@@ -420,23 +420,32 @@ def authenticate(session: Session, username: str, password: str, *, now: datetim
     are checked before the lock (the row stays locked by the statement until the
     request's commit, which also orders the tries of one account). A right password
     gives its try back.
+
+    The lock keeps the count (and stamps ``locked_at``), so that the administrator's user
+    page shows how many tries failed and when the lock began; the first try after the
+    lock-out has run out starts the count again at 1 (the same UPDATE clears the lock).
     """
     settings = load_settings(session)
     user = find_user(session, username)
     if user is None:
         _refuse_unknown(session, username, settings=settings, now=now, ip=ip)
     users = User.__table__
+    lock_over = users.c.locked_until.is_not(None)  # with the WHERE below: a lock-out that has run out
     tries = session.execute(
         update(users)
         .where(
             users.c.id == user.id,
             or_(users.c.locked_until.is_(None), users.c.locked_until <= now),
-            users.c.failed_logins < settings.login_max_failures,
+            or_(users.c.failed_logins < settings.login_max_failures, lock_over),
         )
-        .values(failed_logins=users.c.failed_logins + 1)
+        .values(
+            failed_logins=case((lock_over, 1), else_=users.c.failed_logins + 1),
+            locked_until=None,
+            locked_at=None,
+        )
         .returning(users.c.failed_logins)
     ).scalar_one_or_none()
-    session.expire(user, ["failed_logins", "locked_until"])
+    session.expire(user, ["failed_logins", "locked_until", "locked_at"])
     if tries is None:  # locked, or the last tries are being checked right now
         until = user.locked_until
         if until is None or until <= now:
@@ -447,8 +456,9 @@ def authenticate(session: Session, username: str, password: str, *, now: datetim
         locked = tries >= settings.login_max_failures
         if locked:
             until = now + timedelta(minutes=settings.login_lockout_minutes)
-            session.execute(update(users).where(users.c.id == user.id).values(locked_until=until, failed_logins=0))
-            session.expire(user, ["failed_logins", "locked_until"])
+            # The count stays (the user page shows it) until the next try after the lock-out.
+            session.execute(update(users).where(users.c.id == user.id).values(locked_until=until, locked_at=now))
+            session.expire(user, ["locked_until", "locked_at"])
         audit.record(session, actor=Actor.of(user, ip), action="login.failed", detail={"reason": "password"}, now=now)
         session.flush()
         if locked:
@@ -460,7 +470,7 @@ def authenticate(session: Session, username: str, password: str, *, now: datetim
         audit.record(session, actor=Actor.of(user, ip), action="login.failed", detail={"reason": "inactive"}, now=now)
         raise LoginRefused("inactive")
     user.failed_logins = 0
-    user.locked_until = None
+    user.locked_until = user.locked_at = None
     user.last_login_at = now
     audit.record(session, actor=Actor.of(user, ip), action="login", now=now)
     session.flush()

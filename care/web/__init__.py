@@ -59,6 +59,8 @@ BLUEPRINTS = (
     "care.web.webhooks",
     "care.web.reconciliation",
     "care.web.calls",
+    "care.web.expired",
+    "care.web.kpis",
 )
 
 

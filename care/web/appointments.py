@@ -10,8 +10,11 @@ POST the same URL                     books; 303 back to the contact page; 422 o
 
 The list is read by every role that deals with appointments (the front desk reads it
 only); booking is for the roles that call customers. Booking "in the same step" as a
-"will come" outcome happens on the contact page (care/web/contact.py); this form books
-without an outcome (the "Book appointment" button).
+"will come" outcome happens on the contact page (care/web/contact.py); this form (the
+"Book appointment" button) gives a task the same outcome through the same code
+(care.services.outcomes.book_from_task), or books for the customer alone. A second
+booking of the vehicle at the same moment is refused; another one the same day asks for
+a tick ("book it all the same").
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.widgets import DateInput, TimeInput
 
 try:  # WTForms ≥ 3.3 deprecates (value, label) tuples
@@ -39,11 +42,12 @@ from care.extensions import db
 from care.models import CareTask, Customer
 from care.models.types import utcnow
 from care.services import appointments as svc
+from care.services import outcomes as outcome_service
 from care.services import tasks as task_service
 from care.web.access import roles_required, user_can
 from care.web.htmx import render
 from care.web.i18n import translated
-from care.web.labels import VISIT_KINDS
+from care.web.labels import VISIT_KINDS, outcome_label
 from care.web.request_settings import current_settings
 
 bp = Blueprint("appointments", __name__, url_prefix="/appointments")
@@ -64,6 +68,8 @@ class BookingForm(FlaskForm):
     )
     vehicle = SelectField(_l("Vehicle"), choices=[], validate_choice=False)
     notes = TextAreaField(_l("Notes for the service desk"), render_kw={"rows": 3, "maxlength": svc.MAX_NOTES})
+    # Shown when the vehicle has another appointment that day (care.services.appointments).
+    confirm_same_day = BooleanField(_l("Book it all the same (a second appointment that day)"))
 
 
 def _id_arg(name: str) -> int | None:
@@ -138,44 +144,63 @@ def new():
     form = BookingForm()
     form.vehicle.choices = _vehicle_choices(customer)
     status = 200
+    same_day = None  # the warning about the vehicle's other appointment that day
     if request.method == "GET":
         form.service_kind.data = svc.default_kind(task)
         if task is not None and task.vehicle_id:
             form.vehicle.data = str(task.vehicle_id)
     elif form.validate():
         now = utcnow()
+        user = current_user._get_current_object()
+        booking = svc.BookingRequest(
+            date=form.date.data,
+            time=form.time.data,
+            service_kind=form.service_kind.data,
+            vehicle_id=form.vehicle.data if form.vehicle.choices else None,
+            notes=form.notes.data,
+            confirm_same_day=bool(form.confirm_same_day.data),
+        )
         try:
-            appointment = svc.book(
-                db.session,
-                customer=customer,
-                vehicle=form.vehicle.data if form.vehicle.choices else None,
-                task=task,
-                date=form.date.data,
-                time=form.time.data,
-                service_kind=form.service_kind.data,
-                notes=form.notes.data,
-                user=current_user._get_current_object(),
-                now=now,
-            )
+            if task is not None:  # the task gets its booking outcome, as on the contact page
+                appointment = outcome_service.book_from_task(db.session, task, booking, user=user, now=now)
+            else:
+                appointment = svc.book(
+                    db.session,
+                    customer=customer,
+                    vehicle=booking.vehicle_id,
+                    task=None,
+                    date=booking.date,
+                    time=booking.time,
+                    service_kind=booking.service_kind,
+                    notes=booking.notes,
+                    user=user,
+                    now=now,
+                    confirm_same_day=booking.confirm_same_day,
+                )
+        except svc.BookingRefused as exc:  # closed or reassigned since the form was shown
+            abort(exc.status, description=translated(exc))
         except svc.AppointmentInvalid as exc:  # refused before writing anything
             for name, error in exc.errors.items():
                 message = _(error.template, **error.params)
-                target = getattr(form, name, None) if name != "task" else None
+                if name == "same_day":  # a warning to confirm: shown with the tick box
+                    same_day, target = message, form.confirm_same_day
+                else:
+                    target = getattr(form, name, None) if name != "task" else None
                 if target is not None:
                     target.errors = [*target.errors, message]
                 else:
                     form.form_errors.append(message)
             status = 422
         else:
-            flash(
-                _(
-                    "Appointment booked for %(customer)s on %(date)s at %(time)s.",
-                    customer=customer.name,
-                    date=format_date(appointment.date),
-                    time=appointment.time.strftime("%H:%M"),
-                ),
-                "success",
+            message = _(
+                "Appointment booked for %(customer)s on %(date)s at %(time)s.",
+                customer=customer.name,
+                date=format_date(appointment.date),
+                time=appointment.time.strftime("%H:%M"),
             )
+            flash(message, "success")
+            if task is not None and task.outcome:
+                flash(_("Outcome recorded: %(outcome)s.", outcome=outcome_label(task.type, task.outcome)), "success")
             if user_can("contact.index"):
                 return redirect(url_for("contact.index", customer_id=customer.id), code=303)
             return redirect(url_for("appointments.index", date=appointment.date.isoformat()), code=303)
@@ -194,6 +219,8 @@ def new():
             task=task,
             customer=customer,
             booked=svc.for_task(db.session, task.id) if task is not None else [],
+            same_day=same_day,
+            booking_outcome=getattr(outcome_service.booking_outcome(task.type), "code", None) if task else None,
             today=today,
             workday=workday,
             action=url_for("appointments.new", **({"task": task.id} if task else {"customer": customer.id})),

@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from care.domain import attempts as attempt_rules
+from care.domain import kpis as kpi_rules
 from care.domain import outcomes as outcome_rules
 from care.domain import scripts as script_rules
 from care.domain import settings as setting_rules
@@ -84,6 +85,7 @@ TASK_STATUSES = {
     "done": _l("Done"),
     "failed": _l("Reminder failed"),
     "canceled": _l("Canceled"),
+    "expired": _l("Expired"),
 }
 
 CHANNELS = {
@@ -387,6 +389,44 @@ def outbox_status_label(status: str | None) -> str:
     return _label(OUTBOX_STATUSES, status)
 
 
+# --- tasks closed unreached: failed or expired (care.services.fallback, .expiry) ----------
+
+# Why (ReminderFailure.reason).
+UNREACHED_REASONS = {
+    "no_attempt": _l("Nobody called by the deadline"),
+    "not_followed_up": _l("First attempt failed, not followed up (R15)"),
+    "window_closed": _l("The 3 days for the attempts ended"),
+    "number_not_corrected": _l("The number was never corrected"),
+    "attempts_exhausted": _l("All attempts failed"),
+    "birthday": _l("The greeting call failed"),
+}
+# What became of the fallback message: its outbox state, or why there is none …
+FALLBACK_STATES = {
+    "queued": _l("queued"),
+    "sent": _l("sent"),
+    "failed": _l("could not be sent"),
+    "skipped": _l("not sent"),
+    "no_fallback_type": _l("none for this task type"),
+    "refused": _l("none: the customer refuses the fallback channel"),
+    "no_text": _l("none: no message text"),
+}
+# … and why a message was not sent (OutboxMessage.last_error).
+FALLBACK_SKIPS = {
+    "consent": _l("the customer refused the channel"),
+    "no_address": _l("no usable number or address"),
+    "too_late": _l("too late for the birthday"),
+}
+
+
+def unreached_reason_label(reason: str | None) -> str:
+    return _label(UNREACHED_REASONS, reason)
+
+
+def fallback_state_label(state: str | None, detail: str | None = None) -> str:
+    text = _label(FALLBACK_STATES, state)
+    return _("%(state)s: %(reason)s", state=text, reason=_label(FALLBACK_SKIPS, detail)) if detail else text
+
+
 # --- DMS imports ---------------------------------------------------------------------------
 
 IMPORT_KINDS = {
@@ -474,11 +514,11 @@ UNITS = {
     "CNY": _l("CNY"),
 }
 
-# The format of each kind of value, shown under its input.
+# The format of each kind of value, shown under its input (the percentage and index
+# kinds carry theirs in care/domain/settings.py).
 SETTING_KIND_HINTS = {
     "time": _l("HH:MM, e.g. 08:30"),
     "slots": _l("name=HH:MM-HH:MM, separated by commas, e.g. morning=09:00-12:00, afternoon=14:00-17:30"),
-    "float": _l("a fraction or a percentage: 0.8 or 80%"),
     "range": _l("an amount or a range, e.g. 50-100"),
     "timezone": _l("an IANA time zone, e.g. Asia/Shanghai"),
 }
@@ -499,6 +539,55 @@ def unit_label(text: str) -> str:
 def setting_kind_hint(kind: str) -> str:
     hint = SETTING_KIND_HINTS.get(kind)
     return str(hint) if hint is not None else ""
+
+
+# --- the monthly KPIs and scorecards (care.domain.kpis marks the figures' names with N_) ---
+
+# Why a task or vehicle did not count in a figure, where the outcome or status has no
+# label of its own.
+KPI_REASONS = {
+    "no_task": _l("No reminder task"),
+    "reminder_failed": _l("Not reached: fallback message sent"),
+    "expired": _l("Expired unworked"),
+}
+KPI_PARTS = {
+    "denominator": _l("All counted"),
+    "numerator": _l("In the numerator"),
+    "rest": _l("Not in the numerator"),
+}
+SCORECARD_GROUPS = {
+    "specialist": _l("Care specialists"),
+    "insurance": _l("Insurance specialists"),
+    "consultant": _l("Sales consultants"),
+}
+
+
+def kpi_label(key: str | None) -> str:
+    """A figure's name (care.domain.kpis.KPIS), else its key."""
+    d = kpi_rules.KPIS.get(key or "")
+    return _(d.label) if d else _label({}, key)
+
+
+def kpi_reason_label(code: str | None, task_type: str | None = None) -> str:
+    """A task's outcome or status as the reason it did not count."""
+    if not code:
+        return ""
+    if code in KPI_REASONS:
+        return str(KPI_REASONS[code])
+    label = outcome_label(task_type, code)
+    return label if label != code else task_status_label(code)
+
+
+def lapsed_group_label(group: str | None) -> str:
+    return _label(LAPSED_GROUPS, group)
+
+
+def kpi_part_label(part: str | None) -> str:
+    return _label(KPI_PARTS, part)
+
+
+def scorecard_group_label(role: str | None) -> str:
+    return _label(SCORECARD_GROUPS, role)
 
 
 # --- templates -----------------------------------------------------------------------------
@@ -524,13 +613,152 @@ TEMPLATE_GLOBALS = {
     "note_condition": note_condition,
     "slot_label": slot_label,
     "outbox_status_label": outbox_status_label,
+    "unreached_reason_label": unreached_reason_label,
+    "fallback_state_label": fallback_state_label,
     "import_kind_label": import_kind_label,
     "import_status_label": import_status_label,
     "skip_reason_label": skip_reason_label,
     "generation_actor_label": generation_actor_label,
+    "kpi_label": kpi_label,
+    "kpi_reason_label": kpi_reason_label,
+    "lapsed_group_label": lapsed_group_label,
+    "kpi_part_label": kpi_part_label,
+    "scorecard_group_label": scorecard_group_label,
 }
 
 
 def register(app) -> None:
     """Make the lookups above template globals of every page."""
     app.jinja_env.globals.update(TEMPLATE_GLOBALS)
+
+
+# --- the audit log (care.services.audit; branch small, issue 10 item 8) --------------------
+# Each action in words; "action:object_type" where one code names different things.
+# An action not listed shows as its code (the page keeps the code as the title anyway).
+
+AUDIT_ACTIONS = {
+    "login": _l("Logged in"),
+    "login.failed": _l("Log-in failed"),
+    "login.locked": _l("Log-in refused: account locked"),
+    "logout": _l("Logged out"),
+    "user.create": _l("Created a user"),
+    "user.update": _l("Changed a user"),
+    "user.activate": _l("Reactivated a user"),
+    "user.deactivate": _l("Deactivated a user"),
+    "user.password_reset": _l("Set a new password for a user"),
+    "user.password_change": _l("Changed their own password"),
+    "user.unlock": _l("Unlocked a user"),
+    "customer.view": _l("Viewed a customer"),
+    "customer.search": _l("Searched customers"),
+    "customer.export": _l("Exported customers"),
+    "customer.phone_corrected": _l("Corrected a phone number"),
+    "task.reassign": _l("Reassigned a task"),
+    "settings.update": _l("Changed settings"),
+    "generation.run": _l("Generated care tasks"),
+    "script.save": _l("Saved a script"),
+    "script.defaults": _l("Created the default scripts"),
+    "message_template.save": _l("Saved a message template"),
+    "outbox.view": _l("Viewed the outbox"),
+    "import": _l("Imported a DMS file"),
+    "export": _l("Exported"),
+    "export:import_run": _l("Downloaded the rejected rows of an import"),
+    "export:care_tasks": _l("Exported care tasks"),
+    "demo.load": _l("Loaded the demo data"),
+}
+
+# The filter's groups (the part of a code before its dot).
+AUDIT_ACTION_GROUPS = {
+    "login": _l("Log-ins"),
+    "logout": _l("Log-ins"),
+    "user": _l("Users"),
+    "customer": _l("Customers"),
+    "task": _l("Care tasks"),
+    "generation": _l("Care tasks"),
+    "export": _l("Imports and exports"),
+    "import": _l("Imports and exports"),
+    "settings": _l("Settings and texts"),
+    "script": _l("Settings and texts"),
+    "message_template": _l("Settings and texts"),
+    "outbox": _l("Messages"),
+    "demo": _l("Other"),
+}
+
+# The filter's choice of every action with a prefix ("login.*").
+AUDIT_ACTION_ALL = {
+    "login": _l("Every log-in attempt"),
+    "user": _l("Every change to a user"),
+    "customer": _l("Every customer view, search and export"),
+    "script": _l("Every script change"),
+}
+
+# What a detail's keys are called, and the words of some of their values.
+AUDIT_DETAIL_KEYS = {
+    "reason": _l("Why"),
+    "username": _l("User name"),
+    "display_name": _l("Display name"),
+    "roles": _l("Roles"),
+    "extension": _l("Phone extension"),
+    "locale": _l("Language"),
+    "active": _l("Active"),
+    "unlocked": _l("Lock-out lifted"),
+    "by": _l("Searched by"),
+    "results": _l("Results"),
+    "capped": _l("Cut off at the limit"),
+    "full_phones": _l("Full phone numbers"),
+    "field": _l("Number"),
+    "released_tasks": _l("Tasks released"),
+    "correction_id": _l("Correction"),
+    "via": _l("Seen in"),
+    "task_type": _l("Task type"),
+    "version": _l("Version"),
+    "fields": _l("Merge fields"),
+    "days": _l("Days"),
+    "created": _l("Created"),
+    "kind": _l("Kind"),
+    "status": _l("Status"),
+    "total": _l("Rows"),
+    "rows": _l("Rows"),
+    "what": _l("What"),
+    "date": _l("Date"),
+    "type": _l("Task type"),
+    "page": _l("Page"),
+    "messages": _l("Messages shown"),
+    "seed": _l("Seed"),
+    "customers": _l("Customers"),
+    "today": _l("Today"),
+    "counts": _l("Counts"),
+    "updated": _l("Updated"),
+    "unchanged": _l("Unchanged"),
+    "rejected": _l("Rejected"),
+}
+AUDIT_LOGIN_REASONS = {
+    "password": _l("wrong password"),
+    "unknown": _l("no such user name"),
+    "inactive": _l("account disabled"),
+}
+AUDIT_SEARCH_KINDS = {
+    "all": _l("everyone (no search)"),
+    "phone": _l("phone number"),
+    "vin": _l("VIN"),
+    "plate": _l("plate"),
+    "name": _l("name"),
+    "code": _l("customer number or end of VIN"),
+    "text": _l("text"),
+}
+AUDIT_ACTORS = {
+    Actor.CLI.name: _l("command line"),
+    Actor.SCHEDULER.name: _l("automatic (daily)"),
+    Actor.SYSTEM.name: _l("the system"),
+}
+
+
+def audit_action_label(action: str | None, object_type: str | None = None) -> str:
+    """An audit entry's action in words (its code when unknown)."""
+    if action is None:
+        return ""
+    label = AUDIT_ACTIONS.get(f"{action}:{object_type}") or AUDIT_ACTIONS.get(action)
+    return str(label) if label is not None else action
+
+
+def audit_action_group_label(action: str) -> str:
+    return _label(AUDIT_ACTION_GROUPS, action.split(".", 1)[0])

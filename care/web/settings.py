@@ -31,8 +31,9 @@ class SettingsForm(FlaskForm):
 
 def _row(sdef: SettingDef, values, stored, typed: dict[str, str], errors: dict[str, str], note: str | None = None) -> dict:
     row = stored.get(sdef.key)
-    default = sdef.kind.fmt(sdef.default_value)
-    current = sdef.kind.fmt(values[sdef.key])
+    show = sdef.kind.show or sdef.kind.fmt  # e.g. a rate: stored 0.8, shown 80%
+    default = show(sdef.default_value)
+    current = show(values[sdef.key])
     stored_invalid = None
     if row is not None:
         try:
@@ -45,7 +46,7 @@ def _row(sdef: SettingDef, values, stored, typed: dict[str, str], errors: dict[s
         "rule": sdef.rule,
         "unit": labels.unit_label(sdef.unit) if sdef.unit else "",
         "kind": sdef.kind.name,
-        "hint": labels.setting_kind_hint(sdef.kind.name),
+        "hint": _(sdef.kind.hint) if sdef.kind.hint else labels.setting_kind_hint(sdef.kind.name),
         "value": typed.get(sdef.key, current),
         "current": current,
         "default": default,

@@ -15,10 +15,13 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from care.domain.dms import UNKNOWN_STAFF
 from care.extensions import db
+from care.models import ImportRun
 from tests.factories import PASSWORD, make_customer, make_task, make_user, make_vehicle, make_visit
 
 pytestmark = pytest.mark.browser
@@ -45,15 +48,22 @@ PAGES = {
         "/messages/templates/first_service/sms",
         "/messages/outbox",
         "/messages/violations",
+        "/expired/",
         "/generation/",
         "/imports/",
+        "/imports/{run}",
         "/reconciliation/",
+        "/kpis?month={month}",
+        "/kpis/first_service_reminder_rate?month={month}",
+        "/kpis/churn_rate?month={month}&part=numerator&group=local",
+        "/scorecards?month={month}",
         "/auth/password",
     ],
     "specialist": [
         "/tasks/",
         "/tasks/contact/{customer}",
         "/scripts/first_service",
+        "/scorecards",
     ],
     "admin": [
         "/settings/",
@@ -93,11 +103,38 @@ def seed(app, role: str, locale: str) -> dict:
         make_task(s, wang, assignee=spec, vehicle_id=car.id, type="warranty_expiry",
                   due_at=now + timedelta(days=6), reason_id="warranty_expiry.reason",
                   reason_params={"warranty_end": "2027-01-31"})
+        # a reminder done yesterday and a lapsed vehicle: rows for the KPI pages of that month
+        yesterday = now - timedelta(days=1)
+        make_task(s, wang, assignee=spec, vehicle_id=car.id, status="done", outcome="will_come",
+                  due_at=yesterday + timedelta(hours=1), closed_at=yesterday)
+        make_visit(s, make_vehicle(s, wang, plate="川A54321"), kind="maintenance", date=(now - timedelta(days=120)).date())
         li = make_customer(s, name="李四")
         make_task(s, li, assignee=spec, type="birthday", reason_id="birthday.reason",
                   reason_params={"birthday": "1990-01-01"}, due_at=now + timedelta(days=2))
+        # a consultant named in a DMS file who is no user: listed on the import pages to map
+        make_vehicle(s, li, plate="川A54321", consultant_name="张伟")
+        run = ImportRun(
+            kind="vehicles", filename="车辆.csv", actor=user.username, status="done", started_at=now,
+            finished_at=now, total_rows=3, processed_rows=3, created=1, rejected=1, warned=1,
+            headers=["车架号", "客户编号", "销售顾问"], reject_rows=[{"row": 3, "cells": ["X", "C9", ""]}],
+            rejects=[{"row": 3, "column": "vin", "error": "x", "template": "The file is empty", "params": {}}],
+            warnings=[{"row": 2, "column": "consultant", "warning": "x", "template": UNKNOWN_STAFF,
+                       "params": {"value": "张伟"}}],
+        )  # fmt: skip
+        s.add(run)
+        # expired yesterday by the sweep: one line on the expired page (no attempt, SMS too late)
+        from care.services.fallback import sweep_fallbacks
+
+        make_task(s, li, assignee=spec, type="birthday", fallback="sms", reason_id="birthday.reason",
+                  reason_params={"birthday": "1990-01-01"}, opens_on=(now - timedelta(days=2)).date(),
+                  due_at=now - timedelta(days=2))
+        sweep_fallbacks(s, now=now - timedelta(days=1))
         s.commit()
-        return {"username": user.username, "customer": wang.id, "task": task.id, "user": spec.id}
+        month = yesterday.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+        return {
+            "username": user.username, "customer": wang.id, "task": task.id, "user": spec.id, "run": run.id,
+            "month": month,
+        }  # fmt: skip
 
 
 def log_in(page, live_server, username):

@@ -379,3 +379,68 @@ def test_plausible_chinese_tells_garbage_from_text():
     assert not dms.plausible_chinese("墹彫柧 / 惉搒")  # Shift-JIS 王小明 / 成都 read as GB18030
     assert not dms.plausible_chinese("Ren閑 M黮ler")  # Windows-1252
     assert not dms.plausible_chinese("\ue77b\ue616\ue80b")  # Big5: private-use characters
+
+
+# --- staff columns and the rejected-rows file ---------------------------------------------------
+
+
+def test_staff_columns_keep_the_name_as_given_and_have_a_length():
+    staff = {(kind, c.key): (c.name_field, c.max_len) for kind, spec in dms.KINDS.items() for c in spec.columns if c.type == dms.USER_REF}
+    assert staff == {
+        ("vehicles", "consultant"): ("consultant_name", 120),
+        ("policies", "specialist"): ("specialist_name", 120),
+        ("deliveries", "consultant"): ("consultant_name", 120),
+    }
+    hm = match_headers("vehicles", ["vin", "customer_no", "销售顾问"])
+    parsed = parse_row(hm, 2, [VIN, "C1", " 张  伟 "], tz=SHANGHAI)
+    assert parsed.values["consultant"] == "张 伟" and parsed.ok and parsed.warnings == []
+    parsed = parse_row(hm, 3, [VIN, "C1", "张" * 121], tz=SHANGHAI)
+    assert [key for key, _ in parsed.errors] == ["consultant"]
+
+
+@pytest.mark.parametrize("value", ["=SUM(1)", "+86 138 0013 8000", "-5", "@home", '="0012"'])
+def test_a_cell_made_safe_for_spreadsheets_reads_back_as_it_was(value):
+    safe = dms.spreadsheet_safe(value)
+    assert safe == "'" + value  # a spreadsheet shows it as text, never runs it
+    assert dms.cell_text(safe) == dms.cell_text(value)
+
+
+def test_only_the_apostrophe_before_a_formula_sign_is_taken_off():
+    assert dms.cell_text("'=x") == "=x"
+    assert dms.cell_text("'abc") == "'abc"  # an apostrophe that is part of the text stays
+    assert dms.cell_text("O'Brien") == "O'Brien"
+    assert dms.spreadsheet_safe("plain") == "plain"
+
+
+def test_raw_cells_keep_text_as_given_and_write_workbook_values_as_importable_text():
+    assert dms.raw_cell(None) == ""
+    assert dms.raw_cell(" C001 ") == " C001 "
+    assert dms.raw_cell(15000) == "15000"
+    assert dms.raw_cell(12000.0) == "12000"
+    assert dms.raw_cell(datetime(2025, 12, 3)) == "2025-12-03 00:00:00"
+    assert dms.parse_date(dms.raw_cell(datetime(2025, 12, 3))) == date(2025, 12, 3)
+    assert dms.raw_cell(date(2025, 12, 3)) == "2025-12-03"
+    assert len(dms.raw_cell("x" * 5000)) == dms.RAW_CELL_MAX
+
+
+def test_the_rejects_table_puts_row_and_problems_first_then_the_files_own_columns():
+    table = dms.rejects_table(
+        ["客户编号", "手机", "备注"],
+        [(3, ["C2", "12345", "a, b"]), (7, ["C7", "+86 1"])],
+        {3: ["mobile: bad"], 7: ["mobile: bad", "name: empty"]},
+        row_header="行号",
+        problems_header="问题",
+    )
+    assert table == [
+        ["行号", "问题", "客户编号", "手机", "备注"],
+        ["3", "mobile: bad", "C2", "12345", "a, b"],
+        ["7", "mobile: bad; name: empty", "C7", "'+86 1", ""],
+    ]
+    # the two added columns are no column of any kind: the import ignores them
+    for kind in dms.KINDS:
+        headers = ["行号", "问题", "Row in the file", "Problems"] + [c.key for c in dms.KINDS[kind].required]
+        assert match_headers(kind, headers).ignored == ("行号", "问题", "Row in the file", "Problems")
+    assert dms.rejects_table(None, [(3, [])], {3: ["x"]}, row_header="Row", problems_header="P") == [
+        ["Row", "P"],
+        ["3", "x"],
+    ]

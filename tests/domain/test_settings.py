@@ -9,6 +9,8 @@ import pytest
 from care.domain.settings import (
     BY_KEY,
     GROUPS,
+    RATE,
+    SCORE,
     SETTINGS,
     SettingError,
     Settings,
@@ -54,8 +56,10 @@ def test_int_refuses_what_is_not_a_whole_number(text):
     [
         ("attempts_max", "0", "must be at least 1"),
         ("attempts_max", "11", "must be at most 10"),
-        ("top_box_target", "1.5", "must be at most 1"),
-        ("top_box_target", "-0.1", "must be at least 0"),
+        ("top_box_target", "1.5", "more than 1: write it as a percentage"),
+        ("top_box_target", "-0.1", "between 0% and 100%"),
+        ("top_box_target", "101%", "between 0% and 100%"),
+        ("ssi_target", "101", "must be at most 100"),
         ("penalty_plan_late", "200-100001", "must be at most 100000"),
     ],
 )
@@ -79,8 +83,45 @@ def test_float_canonical_spelling():
     assert BY_KEY["insurance_sample_rate"].canonical("60%") == "0.6"
     with pytest.raises(SettingError, match="not a number"):
         parse("insurance_sample_rate", "sixty")
-    with pytest.raises(SettingError, match="at most 1"):
+    with pytest.raises(SettingError, match="between 0% and 100%"):
         parse("insurance_sample_rate", "120%")
+
+
+# --- issue 10: each percentage setting is read, stored and shown one way ---------------
+
+
+RATES = ["top_box_target", "insurance_sample_rate", "insurance_sample_target", "reminder_rate_target",
+         "first_service_reminder_min"]
+
+
+@pytest.mark.parametrize("key", RATES)
+def test_rates_are_fractions_shown_as_percentages(key):
+    sdef = BY_KEY[key]
+    assert sdef.kind is RATE and sdef.kind.hint
+    assert sdef.parse("80%") == sdef.parse("80 ％") == sdef.parse("0.8") == pytest.approx(0.8)
+    assert sdef.canonical("80%") == "0.8"  # stored (and shown by `care settings`) as the fraction
+    assert sdef.kind.show(sdef.parse("80%")) == "80%"  # shown on the settings page as a percentage
+    assert sdef.kind.show(0.955) == "95.5%" and sdef.kind.show(0.07) == "7%"
+    assert sdef.parse(sdef.kind.show(sdef.default_value)) == pytest.approx(sdef.default_value)
+    with pytest.raises(SettingError, match="more than 1: write it as a percentage") as info:
+        sdef.parse("80")  # 80 would be 8000 %: the user meant 80 %
+    assert info.value.params == {"value": "80", "percent": "80%"}
+
+
+def test_the_ssi_target_is_an_index_not_a_percentage():
+    """The SSI is an index from 0 to 100 (domain.md §6, R23 "below 80"): "80", never 0.8."""
+    sdef = BY_KEY["ssi_target"]
+    assert sdef.kind is SCORE and sdef.kind.hint
+    assert sdef.parse("80") == 80 and sdef.parse("85.5") == 85.5 and sdef.canonical("80") == "80"
+    assert sdef.kind.show is None and sdef.kind.fmt(80.0) == "80"  # shown as stored
+    with pytest.raises(SettingError, match="without %"):
+        sdef.parse("80%")  # was taken as 0.8, an SSI target of 0.8 points
+
+
+def test_every_number_kind_shows_what_it_parses():
+    for sdef in SETTINGS:
+        shown = (sdef.kind.show or sdef.kind.fmt)(sdef.default_value)
+        assert sdef.parse(shown) == sdef.default_value or sdef.parse(shown) == pytest.approx(sdef.default_value)
 
 
 @pytest.mark.parametrize("text, value", [("50-100", (50, 100)), ("80", (80, 80)), (" 200 - 300 ", (200, 300))])

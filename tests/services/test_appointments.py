@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, time
 
 import pytest
+from sqlalchemy import func, select
 
-from care.models import Setting
+from care.extensions import db
+from care.models import Appointment, Setting, User, Vehicle
 from care.services import appointments as svc
+from tests.conftest import PG_URL
 from tests.factories import make_customer, make_task, make_user, make_vehicle
 
 NOW = datetime(2026, 5, 10, 2, 0, tzinfo=UTC)  # Sunday 10 May 2026, 10:00 in Shanghai
@@ -81,8 +85,8 @@ def test_the_work_day_comes_from_the_settings(w):
 
 def test_the_service_kind_is_a_visit_kind(w):
     assert set(errors(w, service_kind="car_wash")) == {"service_kind"}
-    for kind in ("first_service", "maintenance", "repair", "warranty", "other"):
-        book(w, service_kind=kind)
+    for hour, kind in enumerate(("first_service", "maintenance", "repair", "warranty", "other"), start=9):
+        book(w, service_kind=kind, time=time(hour, 0))
 
 
 def test_a_vehicle_of_another_customer_is_refused(w):
@@ -159,4 +163,85 @@ def test_booking_from_someone_elses_or_a_closed_task_is_refused(w):
     assert info.value.status == 409
     manager = make_user(s, "care_manager")
     assert book(w, task=theirs, user=manager).task_id == theirs.id
-    assert book(w, task=make_task(s, w["customer"])).task_id is not None  # unassigned: anyone
+    # unassigned: anyone (another time: the vehicle is booked at 09:00 now)
+    assert book(w, task=make_task(s, w["customer"]), time=time(10, 0)).task_id is not None
+
+
+# --- issue 10: one active booking per vehicle and moment; a second one that day warns ----
+
+
+def test_the_same_vehicle_at_the_same_time_is_refused(w):
+    book(w)
+    err = errors(w)
+    assert set(err) == {"time"} and err["time"].params == {"time": "09:00"}
+    # another vehicle at that time, or this one at another time, is fine
+    assert book(w, vehicle=make_vehicle(w["s"], w["customer"])).time == time(9, 0)
+    assert book(w, time=time(9, 15)).time == time(9, 15)
+
+
+def test_a_canceled_appointment_frees_its_time(w):
+    book(w).status = "canceled"
+    w["s"].flush()
+    assert book(w).status == "booked"
+
+
+def test_another_booking_that_day_is_a_warning_to_confirm(w):
+    first = book(w)
+    request = svc.BookingRequest(date(2026, 5, 11), time(14, 0), "maintenance", w["vehicle"].id)
+    checked = svc.check_booking(w["s"], request, customer=w["customer"], task=None, now=NOW)
+    assert [a.id for a in checked.same_day] == [first.id]  # reported to callers that do not ask
+    err = errors(w, time=time(14, 0), confirm_same_day=False)
+    assert set(err) == {"same_day"} and err["same_day"].params == {"times": "09:00"}
+    assert book(w, time=time(14, 0), confirm_same_day=True).time == time(14, 0)
+    assert book(w, date=date(2026, 5, 12), confirm_same_day=False).date == date(2026, 5, 12)
+
+
+def test_the_index_refuses_a_booking_that_raced_past_the_check(w):
+    """Two requests both checked before either added (what two concurrent bookings do):
+    the partial unique index refuses the second, as a form error, and the session goes on."""
+    s = w["s"]
+    request = svc.BookingRequest(date(2026, 5, 11), time(9, 0), "maintenance", w["vehicle"].id)
+    first = svc.check_booking(s, request, customer=w["customer"], task=None, now=NOW)
+    second = svc.check_booking(s, request, customer=w["customer"], task=None, now=NOW)
+    svc.add_checked(s, first, customer=w["customer"], task=None, user=w["user"], now=NOW)
+    with pytest.raises(svc.AppointmentInvalid) as info:
+        svc.add_checked(s, second, customer=w["customer"], task=None, user=w["user"], now=NOW)
+    assert set(info.value.errors) == {"time"}
+    assert len(svc.for_day(s, date(2026, 5, 11))) == 1  # the transaction is still usable
+
+
+@pytest.mark.skipif(not PG_URL, reason="two concurrent bookings: PostgreSQL (SQLite serializes the writers)")
+def test_two_concurrent_bookings_of_one_vehicle_and_moment_book_once(app):
+    """Both requests pass the check before either adds: the index refuses the second."""
+    with app.app_context():
+        s = db.session
+        ids = (make_user(s, "specialist").id, make_vehicle(s, make_customer(s)).id)
+        s.commit()
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def book_one():
+        with app.app_context():
+            s = db.session
+            try:
+                user, vehicle = s.get(User, ids[0]), s.get(Vehicle, ids[1])
+                request = svc.BookingRequest(date(2026, 5, 11), time(9, 0), "maintenance", vehicle.id)
+                checked = svc.check_booking(s, request, customer=vehicle.customer, task=None, now=NOW)
+                barrier.wait(10)  # both checked: no appointment yet
+                svc.add_checked(s, checked, customer=vehicle.customer, task=None, user=user, now=NOW)
+                s.commit()
+                outcomes.append("booked")
+            except svc.AppointmentInvalid as exc:
+                s.rollback()
+                outcomes.append(next(iter(exc.errors)))
+            finally:
+                s.remove()
+
+    threads = [threading.Thread(target=book_one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(outcomes) == ["booked", "time"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Appointment)) == 1

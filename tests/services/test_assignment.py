@@ -6,7 +6,7 @@ from collections import Counter
 
 from sqlalchemy import Integer
 
-from care.services.assignment import NO_OWNER, OWNER_INACTIVE, Assigner, in_batches
+from care.services.assignment import NO_OWNER, OWNER_INACTIVE, OWNER_UNMAPPED, Assigner, in_batches
 from tests import factories as f
 
 
@@ -82,6 +82,16 @@ def test_consultant_or_a_specialist(session):
     assert fallback.assignee_id == spec.id and fallback.fallback == OWNER_INACTIVE
     assert assigner.assign("consultant", None).fallback == NO_OWNER
     assert assigner.loads[sales.id] == 2  # named owners' tasks count in their load
+
+
+def test_a_consultant_named_in_a_file_who_is_no_user_leaves_r7_to_the_care_managers_queue(session):
+    spec = f.make_user(session, "specialist", "insurance", username="spec")
+    assigner = Assigner.load(session)
+    unmapped = assigner.assign("consultant", None, owner_name="张伟")
+    assert (unmapped.assignee_id, unmapped.fallback) == (None, OWNER_UNMAPPED)
+    # only R7 waits for the name's mapping: an unknown policy specialist's renewal is the desk's
+    renewal = assigner.assign("policy_specialist", None, owner_name="老王")
+    assert (renewal.assignee_id, renewal.fallback) == (spec.id, NO_OWNER)
 
 
 def test_named_owners_load_counts_for_round_robin(session):

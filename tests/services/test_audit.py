@@ -34,3 +34,35 @@ def test_record_writes_the_name_the_user_id_and_the_address(session):
     assert (entry.actor, entry.user_id, entry.ip, entry.object_id) == ("root", user.id, "10.1.2.3", str(user.id))
     cli = audit.record(session, actor=Actor.CLI, action="probe", now=NOW)
     assert (cli.actor, cli.user_id, cli.ip) == ("cli", None, None)
+
+
+def test_entries_filter_one_action_a_group_or_a_prefix(session):
+    """Issue 10: the page's filter chooses one action (exact), a group ("login.*") or, typed
+    by hand, a prefix with its sub-actions."""
+    for action in ("login", "login.failed", "login.locked", "logout", "user.create"):
+        audit.record(session, actor=Actor("x"), action=action, now=NOW)
+    session.flush()
+
+    def actions(**kw):
+        return sorted(e.action for e in audit.entries(session, limit=50, **kw))
+
+    assert actions(action="login", exact=True) == ["login"]
+    assert actions(action="login") == ["login", "login.failed", "login.locked"]
+    assert actions(action="login.*") == ["login", "login.failed", "login.locked"]
+    assert actions(action="login.*", exact=True) == ["login", "login.failed", "login.locked"]
+    assert actions(action="user") == ["user.create"]
+    assert actions(action="log") == []  # a prefix ends at a dot
+
+
+def test_named_objects_skips_what_is_not_an_id(session):
+    user = factories.make_user(session, "admin")
+    entries = [
+        audit.record(session, actor=Actor("x"), action="user.update", object_type="user", object_id=user.id, now=NOW),
+        audit.record(session, actor=Actor("x"), action="user.update", object_type="user", object_id="9" * 12, now=NOW),
+        audit.record(session, actor=Actor("x"), action="script.save", object_type="script", object_id="birthday", now=NOW),
+        audit.record(session, actor=Actor("x"), action="task.reassign", object_type="care_task", object_id=77,
+                     detail={"from": None, "to": "x"}, now=NOW),
+    ]
+    session.flush()
+    found = audit.named_objects(session, entries)
+    assert set(found.users) == {user.id} and found.tasks == {} and found.customers == {}

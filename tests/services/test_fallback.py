@@ -131,8 +131,10 @@ def test_sweep_birthday_without_attempts_after_its_morning(session):
     )
     assert fallback.sweep_fallbacks(session, now=DAY + timedelta(hours=2))["queued"] == 0
     result = fallback.sweep_fallbacks(session, now=DAY + timedelta(hours=3))
-    assert result == {"checked": 1, "queued": 1, "skipped": 0}
-    assert task.status == "failed"
+    assert result == {
+        "checked": 1, "queued": 1, "skipped": 0, "failed": 0, "expired": 1, "birthday_fallbacks": 1, "violations": 0,
+    }  # fmt: skip
+    assert task.status == "expired"  # nobody called: expired, its SMS sent all the same (R6, R14)
 
 
 def test_sweep_window_over_with_attempts_left(session):
@@ -140,9 +142,10 @@ def test_sweep_window_over_with_attempts_left(session):
     attempt(session, task, MORNING, "no_answer")
     assert fallback.sweep_fallbacks(session, now=DAY + timedelta(days=1))["queued"] == 0
     result = fallback.sweep_fallbacks(session, now=DAY + timedelta(days=3, hours=1))
-    assert result["queued"] == 1
+    assert result["queued"] == 1 and result["violations"] == 1
     failure = session.scalar(select(ReminderFailure))
-    assert failure.reason == "window_closed" and task.status == "failed"
+    # the first attempt failed and none followed within the 3 days: R15, and expired
+    assert failure.reason == "not_followed_up" and task.status == "expired"
 
 
 def test_rolled_back_transaction_leaves_no_message(session):
@@ -257,6 +260,6 @@ def test_a_birthday_greeting_is_not_sent_after_the_day(session):
         due_at=DAY + timedelta(hours=2, minutes=30),
     )
     result = fallback.sweep_fallbacks(session, now=DAY + timedelta(days=40))
-    assert result["checked"] == 1 and task.status == "failed"
+    assert result["checked"] == 1 and task.status == "expired"
     [msg] = messages(session)
     assert msg.status == "skipped" and msg.last_error == "too_late"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import threading
 from datetime import UTC, date, datetime, timedelta
@@ -12,18 +14,22 @@ import openpyxl
 import pytest
 from sqlalchemy import event, func, select
 
+from care.domain.dms import UNKNOWN_STAFF
 from care.extensions import db
 from care.models import (
     AuditLog,
+    CareTask,
     Customer,
     Delivery,
     ImportRun,
     InsurancePolicy,
     OwnershipChange,
     ServiceVisit,
+    StaffNameMapping,
     Vehicle,
 )
-from care.services import Actor, imports
+from care.services import Actor, imports, staff_names
+from care.services.generator import generate
 from care.services.imports import ImportFileError, run_import
 from tests import factories
 from tests.factories import vin_for
@@ -210,21 +216,29 @@ def test_xlsx_built_here_with_datetime_cells_for_deliveries(session, base, tmp_p
 # --- references and keys -------------------------------------------------------------------
 
 
-def test_vehicles_bad_vin_unknown_customer_unknown_user_rejected(session, staff):
+def test_vehicles_bad_vin_and_unknown_customer_rejected_unknown_consultant_kept(session, staff):
     load(session, "customers", DATA / "customers_gb18030.csv")
     run = load(session, "vehicles", DATA / "vehicles.csv")
 
-    assert (run.created, run.rejected) == (2, 3)
-    assert problems(run) == [(3, "vin"), (4, "customer_no"), (5, "consultant")]
+    assert (run.created, run.rejected, run.warned) == (3, 2, 1)
+    assert problems(run) == [(3, "vin"), (4, "customer_no")]
     errors = [r["error"] for r in run.all_rejects]
     assert "check digit (position 9)" in errors[0]
     assert errors[1] == "No customer with customer_no “C999” exists (import the customers first)"
-    assert "“Nobody” is neither a user name nor the display name" in errors[2]
-    v1, v5 = vehicle(session, V[1]), vehicle(session, V[5])
+    assert [imports.public_warning(w) for w in run.all_warnings] == [
+        {"row": 5, "column": "consultant", "warning": UNKNOWN_STAFF % {"value": "Nobody"}}
+    ]
+    assert "“Nobody” is not a user" in run.all_warnings[0]["warning"]
+    v1, v4, v5 = vehicle(session, V[1]), vehicle(session, V[4]), vehicle(session, V[5])
     assert v1.plate == "川A12345" and v1.warranty_km == 100000 and v1.consultant_id == staff["sales"]
+    assert v1.consultant_name == "sales1"  # the name as the file gives it
     assert v5.plate == "川B55555" and v5.consultant_id == staff["sales"]  # matched by display name
     assert v5.delivery_date == date(2026, 1, 18)
-    assert session.scalar(select(func.count()).select_from(Vehicle)) == 2
+    # the valid vehicle is kept although its consultant has no log-in
+    assert (v4.plate, v4.customer_id, v4.consultant_id, v4.consultant_name) == (
+        "川A44444", customer(session, "C002").id, None, "Nobody"
+    )
+    assert session.scalar(select(func.count()).select_from(Vehicle)) == 3
 
 
 def test_an_ambiguous_display_name_is_not_guessed(session, staff, tmp_path):
@@ -232,7 +246,10 @@ def test_an_ambiguous_display_name_is_not_guessed(session, staff, tmp_path):
     load(session, "customers", DATA / "customers_gb18030.csv")
     path = write_csv(tmp_path, "v.csv", ["vin,customer_no,consultant", f"{V[1]},C001,销售一"])
     run = load(session, "vehicles", path)
-    assert problems(run) == [(2, "consultant")]
+    assert (run.created, problems(run)) == (1, [])
+    assert [(w["row"], w["column"]) for w in run.all_warnings] == [(2, "consultant")]
+    v1 = vehicle(session, V[1])
+    assert (v1.consultant_id, v1.consultant_name) == (None, "销售一")
 
 
 def test_visits_kinds_amounts_and_a_row_with_three_problems(session, base):
@@ -295,7 +312,7 @@ def test_reimporting_the_same_files_changes_nothing(session, base):
     later = NOW + timedelta(days=1)
     for kind, name, expected in [
         ("customers", "customers_gb18030.csv", 4),
-        ("vehicles", "vehicles.csv", 2),
+        ("vehicles", "vehicles.csv", 3),
         ("visits", "visits_gb18030.csv", 6),
         ("policies", "policies.csv", 2),
         ("deliveries", "deliveries.csv", 2),
@@ -629,6 +646,7 @@ def test_each_import_is_audited_without_row_data(session):
     assert entry.object_type == "import_run" and entry.object_id == str(run.id)
     assert entry.detail == {
         "kind": "customers", "status": "done", "total": 5, "created": 2, "updated": 0, "unchanged": 0, "rejected": 3,
+        "warned": 0,
     }  # fmt: skip
     assert "Alice" not in json.dumps(entry.detail)
 
@@ -648,7 +666,7 @@ def test_cli_json_output_and_exit_code_with_rejects(runner, app):
     result = runner.invoke(args=["care", "import", "customers", str(DATA / "customers_utf8_bom.csv"), "--json"])
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
-    assert list(doc) == ["created", "updated", "unchanged", "rejected"]
+    assert list(doc) == ["created", "updated", "unchanged", "rejected", "warnings"]
     assert (doc["created"], doc["updated"], doc["unchanged"]) == (2, 0, 0)
     assert all(set(r) == {"row", "column", "error"} for r in doc["rejected"])
     assert doc["rejected"][0] == {"row": 3, "column": "mobile", "error": "“12345” is not a valid phone number"}
@@ -660,9 +678,9 @@ def test_cli_json_clean_file_exits_0_and_reimport_is_unchanged(runner):
     args = ["care", "import", "customers", str(DATA / "customers_gb18030.csv"), "--json"]
     first = runner.invoke(args=args)
     assert first.exit_code == 0, first.output
-    assert json.loads(first.stdout) == {"created": 4, "updated": 0, "unchanged": 0, "rejected": []}
+    assert json.loads(first.stdout) == {"created": 4, "updated": 0, "unchanged": 0, "rejected": [], "warnings": []}
     again = runner.invoke(args=args)
-    assert json.loads(again.stdout) == {"created": 0, "updated": 0, "unchanged": 4, "rejected": []}
+    assert json.loads(again.stdout) == {"created": 0, "updated": 0, "unchanged": 4, "rejected": [], "warnings": []}
 
 
 def test_cli_strict_imports_nothing(runner, app):
@@ -685,7 +703,7 @@ def test_cli_readable_summary(runner):
 def test_cli_empty_deliveries_file_exits_0(runner):
     result = runner.invoke(args=["care", "import", "deliveries", str(DATA / "deliveries_empty.csv"), "--json"])
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"created": 0, "updated": 0, "unchanged": 0, "rejected": []}
+    assert json.loads(result.stdout) == {"created": 0, "updated": 0, "unchanged": 0, "rejected": [], "warnings": []}
 
 
 @pytest.mark.parametrize(
@@ -703,3 +721,255 @@ def test_cli_refusals_are_one_line_and_non_zero(runner, args, message):
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
+
+
+# --- staff names that are no user (interfaces.md: kept, warned, mapped once) -----------------
+
+
+def test_unknown_staff_in_deliveries_and_policies_are_warnings_too(session, base, tmp_path):
+    deliveries = write_csv(
+        tmp_path, "d.csv", ["vin,customer_no,consultant,delivered_at", f"{V[1]},C001,张伟,2026-01-15 10:30"]
+    )
+    policies = write_csv(tmp_path, "p.csv", ["policy_no,vin,expiry,specialist", f"P1,{V[1]},2027-01-14,老王"])
+    d_run = load(session, "deliveries", deliveries)
+    p_run = load(session, "policies", policies)
+
+    assert (d_run.created, d_run.rejected, d_run.warned) == (1, 0, 1)
+    assert (p_run.created, p_run.rejected, p_run.warned) == (1, 0, 1)
+    assert [(w["row"], w["column"]) for w in p_run.all_warnings] == [(2, "specialist")]
+    delivery = session.scalar(select(Delivery))
+    policy = session.scalar(select(InsurancePolicy))
+    assert (delivery.consultant_id, delivery.consultant_name) == (None, "张伟")
+    assert (policy.specialist_id, policy.specialist_name) == (None, "老王")
+    assert imports.warned_names(d_run) == ["张伟"]
+    assert [(u.name, u.rows, u.columns) for u in staff_names.unknown_names(session)] == [
+        ("Nobody", {"vehicles": 1}, {"consultant"}),  # from the vehicles file of `base`
+        ("张伟", {"deliveries": 1}, {"consultant"}),
+        ("老王", {"policies": 1}, {"specialist"}),
+    ]
+
+
+def test_a_staff_name_longer_than_a_user_name_can_be_is_a_reject(session, base, tmp_path):
+    path = write_csv(tmp_path, "v.csv", ["vin,customer_no,consultant", f"{V[1]},C001,{'张' * 121}"])
+    run = load(session, "vehicles", path)
+    assert (run.rejected, problems(run), run.warned) == (1, [(2, "consultant")], 0)
+
+
+def test_strict_mode_imports_rows_with_warnings(session, base, tmp_path):
+    path = write_csv(tmp_path, "v.csv", ["vin,customer_no,consultant", f"{V[6]},C001,张伟"])
+    run = load(session, "vehicles", path, strict=True)
+    assert (run.status, run.created, run.warned) == ("done", 1, 1)
+
+
+def _delivery_files(tmp_path):
+    vehicles = write_csv(tmp_path, "v.csv", ["vin,customer_no,consultant", f"{V[1]},C001,张伟", f"{V[5]},C003,sales1"])
+    deliveries = write_csv(
+        tmp_path,
+        "d.csv",
+        ["vin,customer_no,consultant,delivered_at", f"{V[1]},C001,张伟,2026-01-15 10:30", f"{V[5]},C003,,2026-01-15 11:00"],
+    )
+    return vehicles, deliveries
+
+
+def test_the_post_delivery_call_of_an_unmapped_consultant_waits_for_the_care_manager_until_mapped(
+    session, staff, tmp_path
+):
+    factories.make_user(session, "specialist", username="spec1")  # who would get it, were it not a consultant's
+    zhang = factories.make_user(session, "consultant", username="zhangwei", display_name="销售 张伟")
+    load(session, "customers", DATA / "customers_gb18030.csv")
+    vehicles, deliveries = _delivery_files(tmp_path)
+    load(session, "vehicles", vehicles)
+    load(session, "deliveries", deliveries)
+    generate(session, date(2026, 1, 15), actor=Actor("tester"), now=datetime(2026, 1, 15, 6, 0, tzinfo=UTC))
+    calls = {t.vehicle_id: t for t in session.scalars(select(CareTask).where(CareTask.type == "delivery_call"))}
+    unmapped, known = calls[vehicle(session, V[1]).id], calls[vehicle(session, V[5]).id]
+    # R7 of "张伟" (no user): in the care manager's queue (unassigned), not a specialist's
+    assert unmapped.assignee_id is None and unmapped.reason_params["owner_fallback"] == "owner_unmapped"
+    assert known.assignee_id == staff["sales"]  # the vehicle's consultant, the delivery naming none
+    session.commit()
+
+    manager = factories.make_user(session, "care_manager", username="boss")
+    later = NOW + timedelta(hours=1)
+    result = staff_names.map_name(session, " 张伟 ", zhang.id, actor=Actor.of(manager), now=later)
+
+    assert (result.mapping.name, result.mapping.user_id, result.mapping.created_by_id) == ("张伟", zhang.id, manager.id)
+    assert result.rows == {"vehicles": 1, "deliveries": 1, "policies": 0}
+    assert result.tasks == [unmapped.id]
+    task = session.get(CareTask, unmapped.id)
+    assert task.assignee_id == zhang.id and "owner_fallback" not in task.reason_params
+    assert vehicle(session, V[1]).consultant_id == zhang.id
+    assert vehicle(session, V[1]).consultant_name == "张伟"  # still the name as given
+    assert session.scalar(select(Delivery.consultant_id).where(Delivery.vehicle_id == vehicle(session, V[1]).id)) == zhang.id
+    assert staff_names.unknown_names(session) == []
+    entry = session.scalar(select(AuditLog).where(AuditLog.action == "map_staff_name"))
+    assert (entry.user_id, entry.object_type, entry.object_id) == (manager.id, "staff_name_mapping", str(result.mapping.id))
+    assert entry.detail == {"user_id": zhang.id, "vehicles": 1, "deliveries": 1, "policies": 0, "tasks": [task.id]}
+
+    # later imports read the mapping: no warning, the user
+    again = write_csv(tmp_path, "v2.csv", ["vin,customer_no,consultant", f"{V[6]},C002,张伟"])
+    run = load(session, "vehicles", again, now=later)
+    assert (run.created, run.warned, run.all_warnings) == (1, 0, [])
+    assert (vehicle(session, V[6]).consultant_id, vehicle(session, V[6]).consultant_name) == (zhang.id, "张伟")
+
+
+def test_a_name_is_mapped_once_and_only_to_an_active_user(session, staff):
+    manager = factories.make_user(session, "care_manager", username="boss")
+    gone = factories.make_user(session, "consultant", username="gone", active=False)
+    actor = Actor.of(manager)
+    with pytest.raises(staff_names.MappingError) as refused:
+        staff_names.map_name(session, "张伟", gone.id, actor=actor, now=NOW)
+    assert (refused.value.status, refused.value.field) == (422, "user_id")
+    with pytest.raises(staff_names.MappingError) as refused:
+        staff_names.map_name(session, "张伟", 999_999, actor=actor, now=NOW)
+    assert refused.value.status == 422
+    with pytest.raises(staff_names.MappingError) as refused:
+        staff_names.map_name(session, "   ", staff["sales"], actor=actor, now=NOW)
+    assert refused.value.field == "name"
+    with pytest.raises(staff_names.MappingError):
+        staff_names.map_name(session, "张" * 121, staff["sales"], actor=actor, now=NOW)
+
+    staff_names.map_name(session, "张伟", staff["sales"], actor=actor, now=NOW)
+    with pytest.raises(staff_names.MappingError) as refused:
+        staff_names.map_name(session, "张伟", staff["ins"], actor=actor, now=NOW)
+    assert refused.value.status == 409 and "already mapped to 销售一" in str(refused.value)
+    assert session.scalar(select(func.count()).select_from(StaffNameMapping)) == 1
+
+
+def test_a_post_delivery_call_already_handed_out_stays_where_it_is(session, staff, tmp_path):
+    other = factories.make_user(session, "specialist", username="spec2")
+    zhang = factories.make_user(session, "consultant", username="zhangwei")
+    load(session, "customers", DATA / "customers_gb18030.csv")
+    vehicles, deliveries = _delivery_files(tmp_path)
+    load(session, "vehicles", vehicles)
+    load(session, "deliveries", deliveries)
+    generate(session, date(2026, 1, 15), actor=Actor("tester"), now=datetime(2026, 1, 15, 6, 0, tzinfo=UTC))
+    task = session.scalar(
+        select(CareTask).where(CareTask.type == "delivery_call", CareTask.vehicle_id == vehicle(session, V[1]).id)
+    )
+    task.assignee_id = other.id  # the care manager gave it to someone meanwhile
+    session.flush()
+    result = staff_names.map_name(session, "张伟", zhang.id, actor=Actor("boss"), now=NOW)
+    assert result.tasks == []
+    assert session.get(CareTask, task.id).assignee_id == other.id
+
+
+def test_cli_warnings_only_exit_0_and_are_listed(runner, app):
+    assert runner.invoke(args=["care", "import", "customers", str(DATA / "customers_gb18030.csv")]).exit_code == 0
+    path = DATA / "deliveries.csv"
+    result = runner.invoke(args=["care", "import", "deliveries", str(path), "--json"])
+    assert result.exit_code == 1  # no vehicles yet: rejects
+    result = runner.invoke(args=["care", "import", "vehicles", str(DATA / "vehicles.csv"), "--json"])
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 1 and len(doc["rejected"]) == 2  # the bad VIN, the unknown customer
+    assert doc["warnings"] == [
+        {"row": 2, "column": "consultant", "warning": UNKNOWN_STAFF % {"value": "sales1"}},
+        {"row": 5, "column": "consultant", "warning": UNKNOWN_STAFF % {"value": "Nobody"}},
+        {"row": 6, "column": "consultant", "warning": UNKNOWN_STAFF % {"value": "销售一"}},
+    ]
+    # only warnings: exit 0
+    result = runner.invoke(args=["care", "import", "deliveries", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["rejected"] == [] and [w["row"] for w in doc["warnings"]] == [2, 3]
+    readable = runner.invoke(args=["care", "import", "deliveries", str(path)])
+    assert readable.exit_code == 0
+    assert "2 row(s) with warnings" in readable.stdout
+    assert "row 2, consultant (warning): “sales1” is not a user" in readable.stdout
+
+
+# --- the rejected rows, to correct and import again ------------------------------------------
+
+
+def _export(session, run, now=NOW):
+    return imports.export_rejects(
+        session, run, row_header="Row in the file", problems_header="Problems",
+        message=lambda entry: entry["error"], actor=Actor("tester"), now=now,
+    )  # fmt: skip
+
+
+def _rows(text):
+    assert text.startswith("\ufeff")
+    return list(csv.reader(io.StringIO(text[1:])))
+
+
+def test_the_rejected_rows_file_has_the_rows_own_cells_and_imports_again_once_corrected(session, tmp_path):
+    path = write_csv(
+        tmp_path,
+        "客户.csv",
+        [
+            "客户编号,姓名,手机,邮箱,备注",
+            "C1,张三,+86 138 0013 8000,,ok",
+            "C2,李四,12345,,\"a, b\"",
+            'C3,=SUM(1),+86 139 0013 9000,not-an-email,-5',
+            "C4,王五,13700137000,,",
+        ],
+    )
+    run = load(session, "customers", path)
+    assert (run.created, run.rejected) == (2, 2)
+    assert run.headers == ["客户编号", "姓名", "手机", "邮箱", "备注"]
+    assert run.reject_rows == [
+        {"row": 3, "cells": ["C2", "李四", "12345", "", "a, b"]},
+        {"row": 4, "cells": ["C3", "=SUM(1)", "+86 139 0013 9000", "not-an-email", "-5"]},
+    ]
+
+    rows = _rows(_export(session, run))
+    assert rows == [
+        ["Row in the file", "Problems", "客户编号", "姓名", "手机", "邮箱", "备注"],
+        ["3", "手机: “12345” is not a valid phone number", "C2", "李四", "12345", "", "a, b"],
+        # a spreadsheet must not run a cell as a formula: an apostrophe, which the import takes off
+        ["4", "邮箱: “not-an-email” is not a valid e-mail address", "C3", "'=SUM(1)", "'+86 139 0013 9000",
+         "not-an-email", "'-5"],
+    ]  # fmt: skip
+    entry = session.scalars(select(AuditLog).where(AuditLog.action == "export")).one()
+    assert entry.detail == {"what": "rejects", "rows": 2}
+
+    # the user corrects the two cells and imports the file as it is
+    rows[1][4] = "13600136000"
+    rows[2][5] = "c3@example.com"
+    fixed = tmp_path / "fixed.csv"
+    with fixed.open("w", encoding="utf-8-sig", newline="") as out:
+        csv.writer(out).writerows(rows)
+    again = load(session, "customers", fixed)
+    assert (again.created, again.rejected, again.warned) == (2, 0, 0)
+    c3 = customer(session, "C3")
+    assert (c3.name, c3.mobile, c3.email) == ("=SUM(1)", "+8613900139000", "c3@example.com")
+    assert customer(session, "C2").mobile == "+8613600136000"
+
+
+def test_the_rejected_rows_of_a_workbook_keep_their_dates_and_numbers(session, base, tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["车架号", "客户编号", "交车日期", "里程", "销售顾问"])
+    ws.append([V[8], "C404", datetime(2025, 12, 3), 15000, None])
+    ws.append([V[9], "C001", datetime(2025, 12, 4), 12000.0, "sales1"])
+    path = tmp_path / "车辆.xlsx"
+    wb.save(path)
+    run = load(session, "vehicles", path)
+    assert (run.created, problems(run)) == (1, [(2, "customer_no")])
+
+    rows = _rows(_export(session, run))
+    assert rows == [
+        ["Row in the file", "Problems", "车架号", "客户编号", "交车日期", "里程", "销售顾问"],
+        ["2", "客户编号: No customer with customer_no “C404” exists (import the customers first)",
+         V[8], "C404", "2025-12-03 00:00:00", "15000", ""],
+    ]  # fmt: skip
+    rows[1][3] = "C004"
+    fixed = tmp_path / "fixed.csv"
+    with fixed.open("w", encoding="utf-8", newline="") as out:
+        csv.writer(out).writerows(rows)
+    again = load(session, "vehicles", fixed)
+    assert (again.created, again.rejected) == (1, 0)
+    v8 = vehicle(session, V[8])
+    assert (v8.delivery_date, v8.mileage, v8.customer_id) == (date(2025, 12, 3), 15000, customer(session, "C004").id)
+
+
+def test_stored_rejected_rows_and_warnings_are_purged_with_the_rejects(session, base, tmp_path):
+    run = load(session, "vehicles", DATA / "vehicles.csv")
+    assert run.reject_rows and run.warnings
+    run.finished_at = NOW - timedelta(days=8)
+    session.flush()
+    assert imports.purge_rejects(session, now=NOW) == 1
+    session.refresh(run)
+    assert (run.rejects, run.reject_rows, run.warnings) == ([], [], [])
+    assert (run.rejected, run.warned) == (2, 1)  # the counts stay
+    assert _rows(_export(session, run)) == [["Row in the file", "Problems", *run.headers]]

@@ -199,6 +199,43 @@ def test_lock_out_after_the_configured_failures_and_expiry(session):
     assert user.locked_until is None
 
 
+def test_a_locked_user_keeps_the_count_and_the_time_of_the_lock(session):
+    """Issue 10: the user page showed 0 failed log-ins for a locked user (the counter was
+    reset at the lock). It now keeps counting until the next try after the lock-out, a
+    right password or an administrator's unlock; ``locked_at`` says when the lock began."""
+    set_settings(session, {"login_max_failures": "3", "login_lockout_minutes": "10"}, actor=Actor("t"), now=NOW)
+    user = factories.make_user(session, "specialist")
+    for i in range(3):
+        with pytest.raises(svc.LoginRefused):
+            _login(session, user.username, "wrong", now=NOW + timedelta(seconds=i))
+    locked_at = NOW + timedelta(seconds=2)
+    assert (user.failed_logins, user.locked_at, user.locked_until) == (3, locked_at, locked_at + timedelta(minutes=10))
+    with pytest.raises(svc.LoginRefused, match="locked"):  # tries while locked are refused, not counted
+        _login(session, user.username, factories.PASSWORD, now=NOW + timedelta(minutes=5))
+    assert (user.failed_logins, user.locked_at) == (3, locked_at)
+    # after the lock-out the count starts again with the next try
+    with pytest.raises(svc.LoginRefused) as info:
+        _login(session, user.username, "wrong", now=NOW + timedelta(minutes=11))
+    assert info.value.reason == "invalid"
+    assert (user.failed_logins, user.locked_at, user.locked_until) == (1, None, None)
+    with pytest.raises(svc.LoginRefused):
+        _login(session, user.username, "wrong", now=NOW + timedelta(minutes=12))
+    with pytest.raises(svc.LoginRefused) as info:
+        _login(session, user.username, "wrong", now=NOW + timedelta(minutes=13))
+    assert info.value.reason == "locked" and (user.failed_logins, user.locked_at) == (3, NOW + timedelta(minutes=13))
+    assert svc.unlock(session, user, actor=Actor("admin"), now=NOW + timedelta(minutes=14))
+    assert (user.failed_logins, user.locked_at, user.locked_until) == (0, None, None)
+
+
+def test_an_expired_lock_with_the_full_count_lets_the_right_password_in(session):
+    set_settings(session, {"login_max_failures": "3"}, actor=Actor("t"), now=NOW)
+    user = factories.make_user(
+        session, "specialist", failed_logins=3, locked_at=NOW - timedelta(minutes=20), locked_until=NOW - timedelta(minutes=5)
+    )
+    assert _login(session, user.username, factories.PASSWORD) is user
+    assert (user.failed_logins, user.locked_at, user.locked_until) == (0, None, None)
+
+
 def test_unknown_user_and_inactive_user(session):
     with pytest.raises(svc.LoginRefused) as info:
         _login(session, "ghost", "whatever")

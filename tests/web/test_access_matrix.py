@@ -59,6 +59,8 @@ ACCESS: dict[str, tuple] = {
     "imports.upload": (IMPORTERS, "POST", {}, INVALID),
     "imports.run": (IMPORTERS, "GET", {"run_id": "{run}"}, OK),
     "imports.rejects_csv": (IMPORTERS, "GET", {"run_id": "{run}"}, OK),
+    # mapping a staff name of DMS files to a user (the empty form names no name)
+    "imports.map_name": (IMPORTERS, "POST", {}, INVALID),
     "settings.index": (frozenset({R.ADMIN}), "GET", {}, OK),
     "settings.reset": (frozenset({R.ADMIN}), "POST", {"key": "dealer_name"}, SEE_OTHER),
     "admin.users": (frozenset({R.ADMIN}), "GET", {}, OK),
@@ -105,6 +107,8 @@ ACCESS: dict[str, tuple] = {
     "messages.template_save": (frozenset({R.CARE_MANAGER}), "POST", {"task_type": "first_service", "channel": "sms"}, INVALID),
     "messages.outbox": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     "messages.violations": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {}, OK),
+    # expired tasks (issue 10 item 4): the managers
+    "expired.index": (frozenset({R.CARE_MANAGER, R.SALES_MANAGER, R.GENERAL_MANAGER}), "GET", {}, OK),
     # click-to-call (care/web/calls.py); the TwiML is public but Twilio-signed (403 first);
     # the panel outside htmx sends the browser to the contact page
     "calls.start": (CALLERS, "POST", {"task_id": "{task}"}, SEE_OTHER),
@@ -122,6 +126,15 @@ ACCESS: dict[str, tuple] = {
     "webhooks.twilio_dial": (PUBLIC, "POST", {}, BAD),
     "webhooks.twilio_gather": (PUBLIC, "POST", {}, BAD),
     "webhooks.events": (PUBLIC, "POST", {}, BAD),
+    # the monthly KPIs (R22) and their drill-downs; scorecards: own for a specialist, all for managers
+    "kpis.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {}, OK),
+    "kpis.drill": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {"key": "reminder_rate"}, OK),
+    "kpis.scorecards": (
+        frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER, R.SALES_MANAGER, R.SPECIALIST, R.INSURANCE, R.CONSULTANT}),
+        "GET",
+        {},
+        OK,
+    ),
     "reconciliation.index": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     # no such event (a real one would be matched or dismissed by the first role that tries)
     "reconciliation.match": (frozenset({R.CARE_MANAGER, R.ADMIN}), "POST", {"event_id": 999999}, NOT_FOUND),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_datetime
 from sqlalchemy import select
 
 from care.domain.roles import Role
@@ -13,6 +15,7 @@ from care.extensions import db
 from care.models import AuditLog, User
 from care.models.types import utcnow
 from care.services import Actor, audit
+from care.services.settings import set_settings
 from tests import factories
 
 EN = {"Accept-Language": "en"}
@@ -21,7 +24,8 @@ HX = {"HX-Request": "true", **EN}
 
 @pytest.fixture
 def admin(login_as):
-    return login_as("admin", username="root")
+    # No extension: the factory's numbering could give root the 8001 the tests create.
+    return login_as("admin", username="root", extension=None)
 
 
 def _user(app, username):
@@ -281,6 +285,31 @@ def test_unlock(app, client, admin):
         assert db.session.scalars(select(AuditLog).where(AuditLog.action == "user.unlock")).one().actor == "root"
 
 
+def test_a_locked_users_page_shows_the_failed_log_ins_and_the_lock(app, client, admin):
+    """Issue 10: it showed 0 failed log-ins for a locked user."""
+    with app.app_context():
+        set_settings(db.session, {"login_max_failures": "3", "login_lockout_minutes": "15"}, actor=Actor("t"), now=utcnow())
+        target = factories.make_user(db.session, "specialist", username="zhao")
+        db.session.commit()
+        target_id = target.id
+    client.post("/auth/logout")
+    for _ in range(3):
+        assert client.post("/auth/login", data={"username": "zhao", "password": "wrong-password"}).status_code == 422
+    client.post("/auth/login", data={"username": "root", "password": factories.PASSWORD})
+    html = client.get(f"/admin/users/{target_id}", headers=EN).get_data(as_text=True)
+    facts = html[html.index("Failed log-ins"):]
+    assert re.search(r"Failed log-ins</dt>\s*<dd>3\b", facts)
+    user = _user(app, "zhao")
+    start, end = (format_datetime(t, "short", tzinfo=ZoneInfo("Asia/Shanghai"), locale="en")
+                  for t in (user.locked_at, user.locked_until))
+    assert _text(f"Locked since {start} until {end}") in _text(facts)
+    assert '/admin/audit?user=zhao&amp;action=login.*' in html  # every log-in event of theirs
+
+
+def _text(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
 # --- audit log -------------------------------------------------------------------------
 
 
@@ -324,7 +353,7 @@ def test_audit_log_filters(app, client, admin):
     html = client.get("/admin/audit?action=customer.view&user=zhang", headers=EN).get_data(as_text=True)
     assert html.count('<tr id="audit-') == 2
     html = client.get("/admin/audit?action=settings.update", headers=EN).get_data(as_text=True)
-    assert "attempts_max: 3 → 4" in html
+    assert "Unsuccessful attempts before fallback: 3 → 4" in html  # the setting by its label
     html = client.get("/admin/audit?action=nothing%25", headers=EN).get_data(as_text=True)
     assert "No entries match these filters." in html
 

@@ -9,7 +9,7 @@ import time_machine
 from sqlalchemy import func, select
 
 from care.extensions import db
-from care.models import Appointment, User
+from care.models import Appointment, CareTask, TaskOutcome, User
 from tests.factories import make_customer, make_task, make_vehicle
 
 HX = {"HX-Request": "true"}
@@ -68,7 +68,53 @@ def test_booking_from_a_task_returns_to_the_contact(app, client, w):
     )
     html = client.get(r.headers["Location"], headers=EN).get_data(as_text=True)
     assert "Appointment booked for 王小明" in html
-    assert "Booked" in html  # shown on the task panel
+    assert "Outcome recorded: Will come." in html
+    # issue 10: the task gets its outcome, as when booked with the outcome on the contact page
+    with app.app_context():
+        task = db.session.get(CareTask, w["task"])
+        [row] = db.session.scalars(select(TaskOutcome).where(TaskOutcome.task_id == task.id)).all()
+        assert (task.status, task.outcome, task.closed_by_id) == ("done", "will_come", w["me"])
+        assert (row.outcome, row.closes_task, row.detail) == ("will_come", True, {"appointment_id": a.id})
+
+
+def test_the_form_says_the_task_gets_its_outcome(client, w):
+    html = client.get(f"/appointments/new?task={w['task']}", headers=EN).get_data(as_text=True)
+    assert "Booking records the outcome “Will come” and closes the task." in html
+
+
+def test_booking_a_closed_task_is_refused_without_an_appointment(app, client, w):
+    assert client.post(f"/appointments/new?task={w['task']}", data=form(vehicle=str(w["vehicle"]))).status_code == 303
+    r = client.post(f"/appointments/new?task={w['task']}", data=form(vehicle=str(w["vehicle"]), time="11:00"))
+    assert r.status_code == 409
+    assert len(appointments(app)) == 1
+
+
+def test_the_same_vehicle_at_the_same_time_is_refused(app, client, w):
+    """Issue 10: a second booking of the vehicle at the same date and time."""
+    first = client.post(f"/appointments/new?customer={w['customer']}", data=form(vehicle=str(w["vehicle"])))
+    assert first.status_code == 303
+    r = client.post(f"/appointments/new?task={w['task']}", data=form(vehicle=str(w["vehicle"])), headers=EN)
+    assert r.status_code == 422
+    assert "This vehicle is booked at 09:30 on that day already; choose another time." in r.get_data(as_text=True)
+    assert len(appointments(app)) == 1
+    with app.app_context():  # nothing else was written either: the task is still open
+        assert db.session.get(CareTask, w["task"]).status == "open"
+
+
+def test_a_second_booking_of_the_vehicle_that_day_needs_a_tick(app, client, w):
+    assert client.post(f"/appointments/new?customer={w['customer']}", data=form(vehicle=str(w["vehicle"]))).status_code == 303
+    data = form(vehicle=str(w["vehicle"]), time="14:00")
+    r = client.post(f"/appointments/new?task={w['task']}", data=data, headers=EN)
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert "This vehicle already has an appointment that day, at 09:30." in html
+    assert 'name="confirm_same_day"' in html and len(appointments(app)) == 1
+    r = client.post(f"/appointments/new?task={w['task']}", data={**data, "confirm_same_day": "y"}, headers=EN)
+    assert r.status_code == 303
+    assert [a.time for a in appointments(app)] == [time(9, 30), time(14, 0)]
+    # another day needs no tick
+    r = client.post(f"/appointments/new?customer={w['customer']}", data=form(vehicle=str(w["vehicle"]), date="2026-05-12"))
+    assert r.status_code == 303
 
 
 def test_booking_from_a_customer(app, client, w):

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from care.extensions import db
-from care.models import AuditLog, Customer, ImportRun
+from care.models import AuditLog, Customer, ImportRun, Vehicle
+from tests import factories
 from tests.conftest import empty_tables, make_app
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, vin_for
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "dms"
+V1, V5 = vin_for(1, wmi="LFV"), vin_for(5, wmi="LFV")  # as in tests/data/dms
 
 
 def upload(client, kind, path_or_bytes, filename=None, strict=False, headers=None):
@@ -70,9 +74,19 @@ def test_upload_inline_with_rejects_shown_and_downloadable(app, client, login_as
     body = download.data
     assert body.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads UTF-8
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
-    assert rows[0] == ["Row", "Column", "Problem"]
-    assert rows[1] == ["3", "mobile", "“12345” is not a valid phone number"]
-    assert len(rows) == 1 + 6
+    # the row number and its problems (the columns named as the file names them), then the
+    # file's own header and the row's own cells
+    assert rows[0] == ["Row in the file", "Problems", " Customer_No ", "NAME", " Mobile", "PHONE2", "E-Mail",
+                       "Birthday", "Birthday Lunar", "CITY", "Class", "No_Call", "no sms", "NO_EMAIL", "Shoe size"]
+    assert rows[1] == ["3", "Mobile: “12345” is not a valid phone number",
+                       "C102", "Bob Li", "12345", "", "bob@example.com", "1981-02-01", "", "Chengdu", "existing",
+                       "N", "N", "N", "43"]
+    assert rows[2][:3] == ["4", "E-Mail: “not-an-email” is not a valid e-mail address; "
+                           "Birthday: “2026-02-30” is not a real calendar date; "
+                           "Birthday Lunar: “13-01” is not a lunar birthday (MM-DD, month 1–12, day 1–30); "
+                           "No_Call: “maybe” is not a yes/no flag (use Y/N, 1/0, 是/否 or true/false)", "C103"]
+    assert rows[3][:4] == ["5", rows[3][1], "C101", "Alice Again"] and "Duplicate customer_no" in rows[3][1]
+    assert len(rows) == 1 + 3  # one line per rejected row
     with app.app_context():
         entry = db.session.scalar(select(AuditLog).where(AuditLog.action == "export"))
         assert (entry.object_type, entry.object_id, entry.user_id) == ("import_run", str(run_id), user.id)
@@ -140,7 +154,8 @@ def test_xlsx_upload(app, client, login_as):
     assert response.status_code == 303
     with app.app_context():
         run = db.session.scalar(select(ImportRun).order_by(ImportRun.id.desc()))
-        assert (run.kind, run.rejected) == ("vehicles", 2)  # C404 unknown; sales1 does not exist here
+        # C404 is unknown: rejected; sales1 does not exist here: kept, with a warning
+        assert (run.kind, run.created, run.rejected, run.warned) == ("vehicles", 2, 1, 1)
 
 
 @pytest.mark.parametrize(
@@ -395,3 +410,206 @@ def test_stored_rejects_are_purged_after_the_retention_period(app, client, login
         assert run.rejects == [] and run.rejected == rejected  # the counts stay
     download = client.get(f"/imports/{run_id}/rejects.csv").get_data(as_text=True)
     assert len(download.strip().splitlines()) == 1  # the header only
+
+
+# --- the result page: one counts table, words that match what happened ------------------------
+
+
+class _Tables(HTMLParser):
+    """The cells of each <table> of a page: (classes, [(tag, text)])."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self._cell = [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append((dict(attrs).get("class", ""), []))
+        elif tag in ("th", "td") and self.tables:
+            self._cell = [tag, ""]
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell[1] += data
+
+    def handle_endtag(self, tag):
+        if tag in ("th", "td") and self._cell is not None:
+            self.tables[-1][1].append((self._cell[0], self._cell[1].strip()))
+            self._cell = None
+
+
+def _counts_table(html):
+    parser = _Tables()
+    parser.feed(html)
+    found = [cells for classes, cells in parser.tables if "import-counts" in classes.split()]
+    assert len(found) == 1
+    assert not [c for c, _cells in parser.tables if "counts" in c.split()]  # the worklist's flex row
+    return found[0]
+
+
+def _customers_and_vehicles(app, client, login_as):
+    login_as("care_manager")
+    upload(client, "customers", DATA / "customers_gb18030.csv")
+    with app.app_context():
+        factories.make_user(db.session, "consultant", username="sales1", display_name="销售一")
+        db.session.commit()
+
+
+def test_the_counts_are_one_table_of_headers_over_numbers(app, client, login_as):
+    login_as("care_manager")
+    html = client.get(upload(client, "customers", DATA / "customers_utf8_bom.csv").headers["Location"]).get_data(
+        as_text=True
+    )
+    cells = _counts_table(html)
+    assert cells == [
+        ("th", "Rows"), ("th", "Created"), ("th", "Updated"), ("th", "Unchanged"), ("th", "Rejected"),
+        ("th", "With warnings"),
+        ("td", "5"), ("td", "2"), ("td", "0"), ("td", "0"), ("td", "3"), ("td", "0"),
+    ]  # fmt: skip
+
+
+def _summary(html):
+    start = html.index("data-summary")
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html[start : html.index("</div>", start)]))
+
+
+@pytest.mark.parametrize(
+    ("lines", "says", "flash"),
+    [
+        (
+            [f"{V1},C001,sales1", f"{V5},C003,销售一"],
+            ["All 2 row(s) were imported."],
+            "The file was imported.",
+        ),
+        (
+            [f"{V1},C001,sales1", f"{V5},C999,"],
+            ["1 of 2 row(s) were imported and 1 rejected.", "the rows already imported need not be imported again"],
+            "The file was imported except 1 rejected row(s).",
+        ),
+        (
+            [f"{V1},C998,", f"{V5},C999,"],
+            ["No row was imported: all 2 row(s) were rejected."],
+            "No row was imported: every row was rejected.",
+        ),
+        (
+            [f"{V1},C001,张伟", f"{V5},C003,sales1"],
+            ["All 2 row(s) were imported.", "1 imported row(s) name a staff member who is not a user"],
+            "The file was imported, with warnings about 1 row(s).",
+        ),
+    ],
+    ids=["all-imported", "some-rejected", "all-rejected", "warnings-only"],
+)
+def test_the_result_says_what_happened(app, client, login_as, lines, says, flash):
+    _customers_and_vehicles(app, client, login_as)
+    content = ("\n".join(["vin,customer_no,consultant", *lines]) + "\n").encode()
+    response = upload(client, "vehicles", content, filename="v.csv")
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    summary = _summary(html)
+    for words in says:
+        assert words in summary
+    assert "Every other row was imported" not in html
+    assert flash in html
+
+
+# --- staff names that are no user: listed, mapped once ---------------------------------------
+
+
+def _vehicles_with_an_unknown_consultant(app, client, login_as):
+    _customers_and_vehicles(app, client, login_as)
+    content = f"vin,customer_no,consultant\n{V1},C001,张伟\n{V5},C003,张伟\n".encode()
+    response = upload(client, "vehicles", content, filename="v.csv")
+    with app.app_context():
+        zhang = factories.make_user(db.session, "consultant", username="zhangwei", display_name="销售 张伟")
+        factories.make_user(db.session, "consultant", username="retired", display_name="退休", active=False)
+        db.session.commit()
+        return response.headers["Location"], zhang.id
+
+
+def test_unknown_staff_names_are_listed_with_a_form_to_map_each_once(app, client, login_as):
+    run_url, zhang = _vehicles_with_an_unknown_consultant(app, client, login_as)
+    index = client.get("/imports/").get_data(as_text=True)
+    assert 'id="staff-names"' in index
+    assert '<input type="hidden" name="name" value="张伟">' in index
+    assert f'<option value="{zhang}">销售 张伟 (zhangwei)</option>' in index
+    assert "退休" not in index  # inactive users are no choice
+    page = client.get(run_url).get_data(as_text=True)
+    assert "Rows with warnings" in page and "“张伟” is not a user" in page
+    assert '<input type="hidden" name="name" value="张伟">' in page
+
+    response = client.post("/imports/staff-names", data={"name": "张伟", "user_id": str(zhang), "run": ""})
+    assert response.status_code == 303 and response.headers["Location"] == "/imports/"
+    index = client.get("/imports/").get_data(as_text=True)
+    assert "“张伟” is mapped to 销售 张伟: 2 imported row(s) and 0 open post-delivery call(s) now have this user." in index
+    assert '<input type="hidden" name="name" value="张伟">' not in index
+    assert "Names mapped so far (1)" in index
+    page = client.get(run_url).get_data(as_text=True)
+    assert "mapped</span> 销售 张伟" in page
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Vehicle).where(Vehicle.consultant_id == zhang)) == 2
+        entry = db.session.scalar(select(AuditLog).where(AuditLog.action == "map_staff_name"))
+        assert entry.object_type == "staff_name_mapping" and entry.detail["vehicles"] == 2
+
+    again = client.post("/imports/staff-names", data={"name": "张伟", "user_id": str(zhang)})
+    assert again.status_code == 409
+    assert "“张伟”: “张伟” is already mapped to 销售 张伟." in again.get_data(as_text=True)
+
+
+def test_mapping_from_a_runs_page_with_htmx_swaps_the_section(app, client, login_as):
+    run_url, zhang = _vehicles_with_an_unknown_consultant(app, client, login_as)
+    run_id = run_url.rsplit("/", 1)[1]
+    htmx = {"HX-Request": "true"}
+    refused = client.post("/imports/staff-names", data={"name": "张伟", "user_id": "", "run": run_id}, headers=htmx)
+    assert refused.status_code == 422
+    html = refused.get_data(as_text=True)
+    assert html.lstrip().startswith('<section id="staff-names"') and "Choose an active user." in html
+    done = client.post("/imports/staff-names", data={"name": "张伟", "user_id": str(zhang), "run": run_id}, headers=htmx)
+    assert done.status_code == 200
+    html = done.get_data(as_text=True)
+    assert html.lstrip().startswith('<section id="staff-names"')
+    assert "mapped</span> 销售 张伟" in html and 'name="user_id"' not in html
+    # without htmx, back to the run's page
+    with app.app_context():
+        factories.make_user(db.session, "insurance", username="ins9")
+        db.session.commit()
+    plain = client.post("/imports/staff-names", data={"name": "老王", "user_id": str(zhang), "run": run_id})
+    assert plain.status_code == 303 and plain.headers["Location"] == run_url
+    assert client.post("/imports/staff-names", data={"name": "x", "user_id": str(zhang), "run": "99999"}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"name": "", "user_id": "1"}, "Give the name as the DMS file writes it."),
+        ({"name": "张" * 121, "user_id": "1"}, "A staff name has at most 120 characters."),
+        ({"name": "张伟", "user_id": "abc"}, "Choose an active user."),
+        ({"name": "张伟", "user_id": "99999999999"}, "Choose an active user."),
+    ],
+)
+def test_a_bad_mapping_is_a_422_on_the_page(app, client, login_as, form, message):
+    login_as("admin")
+    response = client.post("/imports/staff-names", data=form)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert message in html and 'id="import-form"' in html
+
+
+def test_only_importers_map_names_and_the_form_needs_its_csrf_token(app, client, login_as):
+    login_as("specialist")
+    assert client.post("/imports/staff-names", data={"name": "张伟", "user_id": "1"}).status_code == 403
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        other = app.test_client()
+        with app.app_context():
+            factories.make_user(db.session, "care_manager", username="cm")
+            db.session.commit()
+        login_page = other.get("/auth/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', login_page).group(1)
+        other.post("/auth/login", data={"username": "cm", "password": PASSWORD, "csrf_token": token})
+        refused = other.post("/imports/staff-names", data={"name": "张伟", "user_id": "1"})
+        assert refused.status_code == 400
+        page = other.get("/imports/").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        ok = other.post("/imports/staff-names", data={"name": "张伟", "user_id": "1", "csrf_token": token})
+        assert ok.status_code in (303, 422)  # past the CSRF check
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False

@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from care.extensions import db
 from care.models import AuditLog, CareTask, Customer, PhoneCorrection
+from care.services import number_corrections as svc
 from tests.factories import make_customer, make_task
 
 HX = {"HX-Request": "true"}
@@ -129,3 +131,54 @@ def test_roles_that_do_not_call_are_refused(client, queue, login_as, role):
     assert client.get("/number-corrections/").status_code == 403
     r = client.post(f"/number-corrections/{queue['customer']}", data={"field": "mobile", "number": "13800138000"})
     assert r.status_code == 403
+
+
+# --- issue 10: the count follows a correction ------------------------------------------------
+
+
+def _nav_count(html: str) -> str:
+    start = html.index('<span id="nav-number-count"')
+    return html[start:html.index("</a>", start)]
+
+
+def test_the_count_is_in_the_navigation_on_every_page(app, client, queue):
+    with app.app_context():
+        make_task(db.session, make_customer(db.session, mobile=None), status="blocked")
+        db.session.commit()
+    for url in ("/tasks/", "/number-corrections/", "/appointments/"):
+        nav = _nav_count(client.get(url, headers=EN).get_data(as_text=True))
+        assert '<span aria-hidden="true">2</span>' in nav and "2 customers wait" in nav
+    html = client.get("/number-corrections/", headers=EN).get_data(as_text=True)
+    assert "2 customers wait for a corrected number." in html
+
+
+def test_a_correction_sends_the_new_counts_out_of_band(app, client, queue):
+    r = client.post(f"/number-corrections/{queue['customer']}", data={"field": "mobile", "number": "13800138000"},
+                    headers={**EN, **HX})
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    assert html.lstrip().startswith(f'<tr id="number-{queue["customer"]}" class="number-done">')
+    assert '<p id="number-queue-count" class="muted" hx-swap-oob="true">No customer waits for a corrected number.</p>' in html
+    assert '<span id="nav-number-count" hx-swap-oob="true"></span>' in html  # no badge: nobody waits
+    # and a full page load says the same
+    page = client.get("/number-corrections/", headers=EN).get_data(as_text=True)
+    assert '<span id="nav-number-count"></span>' in page and "No customer waits for a corrected number." in page
+
+
+def test_without_htmx_the_page_after_a_correction_counts_again(app, client, queue):
+    with app.app_context():
+        make_task(db.session, make_customer(db.session, mobile=None), status="blocked")
+        db.session.commit()
+    r = client.post(f"/number-corrections/{queue['customer']}", data={"field": "mobile", "number": "13800138000"},
+                    headers=EN, follow_redirects=True)
+    html = r.get_data(as_text=True)
+    assert "1 customer waits for a corrected number." in html and '<span aria-hidden="true">1</span>' in _nav_count(html)
+
+
+def test_a_database_that_cannot_count_leaves_the_page_without_a_count(app, client, queue, monkeypatch):
+    def down(session):
+        raise OperationalError("SELECT", {}, Exception("gone"))
+
+    monkeypatch.setattr(svc, "queue_size", down)
+    html = client.get("/appointments/", headers=EN).get_data(as_text=True)
+    assert '<span id="nav-number-count"></span>' in html

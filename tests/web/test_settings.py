@@ -83,7 +83,7 @@ def test_save_changes_redirects_with_a_count_and_audits(app, client, admin):
     page = client.get("/settings/", headers=EN).get_data(as_text=True)
     assert "3 settings changed" in page
     assert "Changed by root" in page
-    assert 'value="08:00"' in page and 'value="0.7"' in page
+    assert 'value="08:00"' in page and 'value="70%"' in page  # a rate is shown as a percentage
     with app.app_context():
         s = load_settings(db.session)
         assert s.dealer_city == "重庆" and s.insurance_sample_rate == pytest.approx(0.7)
@@ -233,3 +233,50 @@ def test_only_admins(client, login_as):
     login_as("care_manager")
     assert client.get("/settings/").status_code == 403
     assert client.post("/settings/", data={"attempts_max": "4"}).status_code == 403
+
+
+# --- issue 10: percentages read, stored and shown one way; the SSI is no percentage ------
+
+
+def _row(html: str, key: str) -> str:
+    start = html.index(f'id="setting-{key}"')
+    return html[start:html.index('class="settings-row', start + 1) if 'class="settings-row' in html[start + 1:] else None]
+
+
+def test_rates_are_shown_as_percentages_and_the_ssi_as_points(app, client, admin):
+    html = client.get("/settings/", headers=EN).get_data(as_text=True)
+    rate = _row(html, "top_box_target")
+    assert 'value="80%"' in rate and "Default: 80%" in rate
+    assert "a percentage, e.g. 80% (the fraction 0.8 means the same)" in rate
+    ssi = _row(html, "ssi_target")
+    assert 'value="80"' in ssi and "Default: 80" in ssi and "index points from 0 to 100" in ssi
+    assert "0.8 or 80%" not in html  # the old hint that the SSI's value of 80 contradicted
+    # the page posted back as shown changes nothing
+    response = client.post("/settings/", data=_form(client), headers=EN, follow_redirects=True)
+    assert "Nothing changed" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalars(select(Setting)).all() == []
+
+
+def test_a_rate_typed_as_a_percentage_is_stored_as_the_fraction(app, client, admin):
+    values = _form(client)
+    values.update({"top_box_target": "85%", "ssi_target": "82.5"})
+    assert client.post("/settings/", data=values).status_code == 303
+    with app.app_context():
+        stored = {row.key: row.value for row in db.session.scalars(select(Setting))}
+    assert stored == {"top_box_target": "0.85", "ssi_target": "82.5"}
+    html = client.get("/settings/", headers=EN).get_data(as_text=True)
+    assert 'value="85%"' in _row(html, "top_box_target") and 'value="82.5"' in _row(html, "ssi_target")
+
+
+@pytest.mark.parametrize(("key", "text", "message"), [
+    ("ssi_target", "80%", "“80%”: write the index as a plain number, without % (e.g. 80)"),
+    ("top_box_target", "80", "“80” is more than 1: write it as a percentage, e.g. 80%"),
+    ("top_box_target", "180%", "must be between 0% and 100%"),
+])
+def test_a_percentage_where_it_does_not_belong_is_refused_clearly(app, client, admin, key, text, message):
+    values = _form(client)
+    values[key] = text
+    response = client.post("/settings/", data=values, headers=EN)
+    assert response.status_code == 422
+    assert message in _errors(response.get_data(as_text=True))

@@ -7,11 +7,12 @@ import pytest
 from sqlalchemy import select
 
 from care.domain.settings import (
-    FLOAT,
     INT,
     MAX_INPUT_LENGTH,
     MAX_TEXT_LENGTH,
     RANGE,
+    RATE,
+    SCORE,
     SETTINGS,
     SettingError,
 )
@@ -20,7 +21,7 @@ from care.models import Setting
 from tests.web.test_settings import EN, _errors, _form
 
 NOT_FINITE = ["NaN", "nan", "inf", "-inf", "Infinity", "-Infinity", "nan%", "1e999", "-1e999"]
-NUMERIC = [s for s in SETTINGS if s.kind in (FLOAT, INT, RANGE)]
+NUMERIC = [s for s in SETTINGS if s.kind in (RATE, SCORE, INT, RANGE)]
 
 
 @pytest.mark.parametrize("text", NOT_FINITE)
