@@ -264,14 +264,15 @@ def test_a_new_task_on_an_earlier_page_does_not_shift_the_next_page(session, man
 
 
 def test_cursor_round_trip_and_garbage():
-    cur = wl.Cursor(datetime(2026, 10, 10, 15, 59, 59, 123, tzinfo=UTC), 42)
+    cur = wl.Cursor(1, datetime(2026, 10, 10, 15, 59, 59, 123, tzinfo=UTC), 42)
     text = cur.encode()
-    assert text == "2026-10-10T15:59:59.000123Z|42"
+    assert text == "1|2026-10-10T15:59:59.000123Z|42"
     assert wl.Cursor.parse(text) == cur
-    assert wl.Cursor.parse("2026-10-10T23:59:59+08:00|42").due == datetime(2026, 10, 10, 15, 59, 59, tzinfo=UTC)
-    for bad in ("", "x", "2026-10-10|", "|5", "2026-13-40T00:00:00Z|5", "2026-10-10T00:00:00|5",
-                "2026-10-10T00:00:00Z|-5", "2026-10-10T00:00:00Z|5|6", "2026-10-10T00:00:00Z|99999999999",
-                "now|1", "2026-10-10T00:00:00Z|1e3"):
+    assert wl.Cursor.parse("0|2026-10-10T23:59:59+08:00|42").due == datetime(2026, 10, 10, 15, 59, 59, tzinfo=UTC)
+    for bad in ("", "x", "0|2026-10-10|", "0||5", "0|2026-13-40T00:00:00Z|5", "0|2026-10-10T00:00:00|5",
+                "0|2026-10-10T00:00:00Z|-5", "0|2026-10-10T00:00:00Z|5|6", "0|2026-10-10T00:00:00Z|99999999999",
+                "0|now|1", "0|2026-10-10T00:00:00Z|1e3", "2|2026-10-10T00:00:00Z|5", "x|2026-10-10T00:00:00Z|5",
+                "2026-10-10T00:00:00Z|5"):  # the format before the call-state groups
         with pytest.raises(wl.WorklistError):
             wl.Cursor.parse(bad)
 
