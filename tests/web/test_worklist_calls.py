@@ -95,7 +95,7 @@ def test_states_order_counts_and_the_start_link(app, client, login_as):
     only = client.get("/tasks/?state=callable", headers=EN).get_data(as_text=True)
     assert rows(only) == [(soon, "callable"), (late, "callable")]
     assert re.search(r'href="/tasks/"\s+data-state="callable" data-count="2" aria-current="true"', only)
-    assert 'href="/tasks/contact/%d?state=callable"' % soon in only  # the contact link keeps the filter
+    assert f'href="/tasks/contact/{soon}?state=callable"' in only  # the contact link keeps the filter
     by_due = client.get("/tasks/?order=due", headers=EN).get_data(as_text=True)
     assert [c for c, _ in rows(by_due)] == sorted([ringing, blocked], key=int) + [answered, soon, refuses, late]
     frag = client.get("/tasks/?state=outcome_missing", headers={**HX, **EN}).get_data(as_text=True)
