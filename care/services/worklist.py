@@ -44,12 +44,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select
+from sqlalchemy import (
+    Integer,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session, selectinload
 
 from care.domain import DomainError
 from care.domain import attempts as policy
-from care.domain.dates import local_today, start_of_day
+from care.domain.dates import local_today, start_of_day, to_local
 from care.domain.roles import MANAGERS, Role
 from care.domain.settings import Settings
 from care.domain.task_rules import TaskType
@@ -290,17 +302,71 @@ class Cursor:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """What the worklist reads of a task's R13 plan (``care.domain.attempts.AttemptPlan``)."""
+
+    in_progress: bool
+    reached: bool
+    used: int  # unsuccessful attempts
+    attempts_max: int
+    used_slots: tuple[str, ...]  # the slot names used, once each, in order
+    current: policy.SlotOccurrence | None  # the open slot containing now
+    next_open: policy.SlotOccurrence | None  # the earliest open slot (possibly the current)
+
+
+class PlanReader:
+    """The R13 plans of many tasks at one ``now``, each by ``calls.plan_for``, and each
+    distinct attempt history read once.
+
+    A plan depends on the task's attempts only through the sequence of their (local day,
+    slot, outcome) — ``care.domain.attempts`` groups attempts by day and slot, orders them
+    by start, starts the window on the first one's day — and on the task only through
+    "birthday, due when" (the birthday's window). That sequence is the memo's key, so that
+    the tasks of one contact call, and the many tasks with "no answer this morning", cost one
+    plan; tests compare the memo's readings with plans read one by one."""
+
+    def __init__(self, settings: Settings, now: datetime):
+        self.settings = settings
+        self.now = now
+        self._memo: dict[tuple, Reading] = {}
+
+    def _key(self, task, attempts: list[CallAttempt]) -> tuple:
+        tz = self.settings.timezone
+        seen = []
+        for record in call_service.attempt_records(attempts):
+            slot = policy.slot_of(record.started_at, self.settings)
+            seen.append((to_local(record.started_at, tz).date(), slot.name if slot else None, record.outcome))
+        birthday = task.type == TaskType.BIRTHDAY.value
+        return (task.due_at if birthday else None, birthday, tuple(seen))
+
+    def read(self, task, attempts: list[CallAttempt]) -> Reading:
+        """``task``: a CareTask, or any object with its ``type`` and ``due_at``."""
+        key = self._key(task, attempts)
+        found = self._memo.get(key)
+        if found is None:
+            p = call_service.plan_for(task, attempts, self.settings, self.now)
+            found = self._memo[key] = Reading(
+                in_progress=p.in_progress,
+                reached=p.reached,
+                used=p.used,
+                attempts_max=p.attempts_max,
+                used_slots=tuple(dict.fromkeys(u.name for u in p.used_slots)),
+                current=p.current(self.now),
+                next_open=p.next_open,
+            )
+        return found
+
+
+@dataclass(frozen=True)
 class TaskCall:
-    """A task's call state at ``now``: the state, its R13 plan, and why it is blocked."""
+    """A task's call state at ``now``: the state, its attempts, and why it is blocked."""
 
     state: CallState
-    plan: policy.AttemptPlan
+    used: int  # unsuccessful attempts (R13)
+    attempts_max: int
+    used_slots: tuple[str, ...] = ()
     blocked_by: str | None = None  # BLOCKED_NUMBER, BLOCKED_NO_CALL
     next_slot: policy.SlotOccurrence | None = None  # callable: the slot now; waiting: the next
-
-    @property
-    def used_slots(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(u.name for u in self.plan.used_slots))
 
 
 def _has_number(customer: Customer) -> bool:
@@ -321,35 +387,35 @@ def outcome_missing(attempts: list[CallAttempt], last_outcome_at: datetime | Non
 
 
 def task_call(
-    task: CareTask,
+    task,
     attempts: list[CallAttempt],
     *,
-    settings: Settings,
-    now: datetime,
+    reader: PlanReader,
+    status: str,
     no_call: bool,
     has_number: bool,
     last_outcome_at: datetime | None,
 ) -> TaskCall:
-    """The task's :class:`CallState` at ``now``, by the R13 plan (``calls.plan_for``) and
-    what ``calls.precheck`` refuses (blocked, no number, no calls). In this order: a call
-    in progress, an answer without its outcome, blocked, callable now, waiting for a later
-    slot, no call left. :func:`_fresh_state` is the same reading, in SQL, for a task that
-    never had an attempt."""
-    p = call_service.plan_for(task, attempts, settings, now)
-    if p.in_progress:
-        return TaskCall(CallState.IN_PROGRESS, p)
-    if p.reached and outcome_missing(attempts, last_outcome_at):
-        return TaskCall(CallState.OUTCOME_MISSING, p)
-    if task.status == TaskStatus.BLOCKED.value or not has_number:
-        return TaskCall(CallState.BLOCKED, p, BLOCKED_NUMBER)
+    """The task's :class:`CallState` at the reader's ``now``, by the R13 plan
+    (``calls.plan_for``) and what ``calls.precheck`` refuses (blocked, no number, no calls).
+    In this order: a call in progress, an answer without its outcome, blocked, callable
+    now, waiting for a later slot, no call left. :func:`_fresh_state` is the same reading,
+    in SQL, for a task that never had an attempt."""
+    r = reader.read(task, attempts)
+    facts = {"used": r.used, "attempts_max": r.attempts_max, "used_slots": r.used_slots}
+    if r.in_progress:
+        return TaskCall(CallState.IN_PROGRESS, **facts)
+    if r.reached and outcome_missing(attempts, last_outcome_at):
+        return TaskCall(CallState.OUTCOME_MISSING, **facts)
+    if status == TaskStatus.BLOCKED.value or not has_number:
+        return TaskCall(CallState.BLOCKED, **facts, blocked_by=BLOCKED_NUMBER)
     if no_call:
-        return TaskCall(CallState.BLOCKED, p, BLOCKED_NO_CALL)
-    current = p.current(now)
-    if current is not None:
-        return TaskCall(CallState.CALLABLE, p, next_slot=current)
-    if p.next_open is not None:
-        return TaskCall(CallState.WAITING, p, next_slot=p.next_open)
-    return TaskCall(CallState.NO_CALL_LEFT, p)
+        return TaskCall(CallState.BLOCKED, **facts, blocked_by=BLOCKED_NO_CALL)
+    if r.current is not None:  # a slot open now: not reached, not exhausted (R13)
+        return TaskCall(CallState.CALLABLE, **facts, next_slot=r.current)
+    if r.next_open is not None:
+        return TaskCall(CallState.WAITING, **facts, next_slot=r.next_open)
+    return TaskCall(CallState.NO_CALL_LEFT, **facts)
 
 
 @dataclass
@@ -370,11 +436,11 @@ class ContactCall:
 
     @property
     def used(self) -> int:
-        return self.summary.plan.used
+        return self.summary.used
 
     @property
     def attempts_max(self) -> int:
-        return self.summary.plan.attempts_max
+        return self.summary.attempts_max
 
     @property
     def used_slots(self) -> tuple[str, ...]:
@@ -390,11 +456,11 @@ def contact_call(by_task: dict[int, TaskCall]) -> ContactCall:
     task_calls = list(by_task.values())
     state = min((tc.state for tc in task_calls), key=STATE_RANK.__getitem__)
     active = [tc for tc in task_calls if tc.state in ACTIVE_STATES] or task_calls
-    summary = max(active, key=lambda tc: tc.plan.used)  # max keeps the first of equals
+    summary = max(active, key=lambda tc: tc.used)  # max keeps the first of equals
     same_state = [tc for tc in task_calls if tc.state is state]
     slots = [tc.next_slot for tc in same_state if tc.next_slot is not None]
     next_slot = min(slots, key=lambda o: o.starts_at) if slots else None
-    shapes = {(tc.plan.used, tc.plan.attempts_max, tc.used_slots) for tc in task_calls}
+    shapes = {(tc.used, tc.attempts_max, tc.used_slots) for tc in task_calls}
     return ContactCall(
         state=state,
         tasks=dict(by_task),
@@ -506,22 +572,36 @@ def _has_number_sql():
     return or_(func.coalesce(Customer.mobile, "") != "", func.coalesce(Customer.phone2, "") != "")
 
 
+@dataclass(frozen=True)
+class _TaskFacts:
+    """What the call state needs of a task with attempts (a row, not an entity)."""
+
+    id: int
+    type: str
+    status: str
+    due_at: datetime
+
+
 @dataclass
 class _Calls:
     """The call states of a filter's tasks that had attempts (computed in Python) and what
     the SQL needs to classify the others (:func:`_fresh_state`)."""
 
-    settings: Settings
-    now: datetime
-    base: policy.AttemptPlan  # a task without attempts, not a birthday: the slot now and next
+    reader: PlanReader
+    base: Reading  # a task without attempts, not a birthday: the slot now and the next one
     tasks: dict[int, TaskCall]  # task id → state, the tasks with attempts
-    attempts: dict[int, list[CallAttempt]]  # their attempts (the page's are among them)
-    last_outcome: dict[int, datetime]
+    # the tasks with attempts whose state is not the one they would have without them: only
+    # these need telling to the SQL (the others it reads as it reads a task never called)
+    differ: frozenset[int] = frozenset()
+
+    @property
+    def now(self) -> datetime:
+        return self.reader.now
 
     def ranks(self) -> dict[int, list[int]]:
         by_rank: dict[int, list[int]] = {}
-        for task_id, tc in sorted(self.tasks.items()):
-            by_rank.setdefault(STATE_RANK[tc.state], []).append(task_id)
+        for task_id in sorted(self.differ):
+            by_rank.setdefault(STATE_RANK[self.tasks[task_id].state], []).append(task_id)
         return by_rank
 
 
@@ -531,12 +611,14 @@ def _read_calls(session: Session, conds: list, settings: Settings, now: datetime
     (``calls.attempts_by_task``) and the time of their last outcome."""
     linked = exists(select(CallAttemptTask.task_id).where(CallAttemptTask.task_id == CareTask.id))
     rows = session.execute(
-        select(CareTask, Customer.no_call, _has_number_sql())
+        select(
+            CareTask.id, CareTask.type, CareTask.status, CareTask.due_at, Customer.no_call, _has_number_sql()
+        )
         .join(Customer, Customer.id == CareTask.customer_id)
         .where(*conds, linked)
         .order_by(CareTask.id)
     ).all()
-    ids = [task.id for task, _no_call, _number in rows]
+    ids = [row[0] for row in rows]
     attempts = call_service.attempts_by_task(session, ids)
     last_outcome: dict[int, datetime] = {}
     if ids:
@@ -547,20 +629,16 @@ def _read_calls(session: Session, conds: list, settings: Settings, now: datetime
                 .group_by(TaskOutcome.task_id)
             ).all()
         )
-    tasks = {
-        task.id: task_call(
-            task,
-            attempts[task.id],
-            settings=settings,
-            now=now,
-            no_call=bool(no_call),
-            has_number=bool(number),
-            last_outcome_at=last_outcome.get(task.id),
-        )
-        for task, no_call, number in rows
-    }
-    base = policy.plan((), settings, now)
-    return _Calls(settings, now, base, tasks, attempts, last_outcome)
+    reader = PlanReader(settings, now)
+    tasks, differ = {}, set()
+    for task_id, task_type, status, due_at, no_call, number in rows:
+        facts = _TaskFacts(task_id, task_type, status, due_at)
+        found = {"reader": reader, "status": status, "no_call": bool(no_call), "has_number": bool(number)}
+        tasks[task_id] = task_call(facts, attempts[task_id], last_outcome_at=last_outcome.get(task_id), **found)
+        if tasks[task_id].state is not task_call(facts, [], last_outcome_at=None, **found).state:
+            differ.add(task_id)
+    base = reader.read(_TaskFacts(0, TaskType.FIRST_SERVICE.value, TaskStatus.OPEN.value, now), [])
+    return _Calls(reader, base, tasks, frozenset(differ))
 
 
 def _fresh_state(calls: _Calls):
@@ -579,7 +657,7 @@ def _fresh_state(calls: _Calls):
         (blocked, STATE_RANK[CallState.BLOCKED]),
         (and_(birthday, CareTask.due_at <= now), STATE_RANK[CallState.NO_CALL_LEFT]),
     ]
-    if calls.base.current(now) is not None:
+    if calls.base.current is not None:
         return whens, STATE_RANK[CallState.CALLABLE]
     nxt = calls.base.next_open
     if nxt is None:  # no slot at all
@@ -589,15 +667,17 @@ def _fresh_state(calls: _Calls):
 
 
 def _task_rank(calls: _Calls):
-    """SQL: the state rank of each task (the Python states of tasks with attempts first)."""
+    """SQL: the state rank of each task: the Python states of the tasks with attempts that
+    differ from what :func:`_fresh_state` says of them, else :func:`_fresh_state`."""
     known = [(CareTask.id.in_(ids), rank) for rank, ids in sorted(calls.ranks().items())]
     whens, otherwise = _fresh_state(calls)
     return case(*known, *whens, else_=otherwise)
 
 
 def _grouped(conds: list, calls: _Calls, order: Order):
-    """The contacts of the filter: customer id, earliest deadline, state rank and group
-    (0: callable now, in the default order; 1: the others)."""
+    """The contacts of the filter (a SELECT to use as a subquery or CTE): customer id,
+    earliest deadline, state rank and group (0: callable now, in the default order; 1: the
+    others)."""
     tasks = (
         select(
             CareTask.customer_id.label("customer_id"),
@@ -621,7 +701,6 @@ def _grouped(conds: list, calls: _Calls, order: Order):
             group.label("grp"),
         )
         .group_by(tasks.c.customer_id)
-        .subquery("contacts")
     )
 
 
@@ -652,7 +731,11 @@ def worklist(
     calls = _read_calls(session, conds, settings, now)
     grouped = _grouped(conds, calls, f.order)
 
-    page_q = select(grouped.c.customer_id, grouped.c.first_due, grouped.c.rank, grouped.c.grp)
+    # One statement for the page and the counts per state: the contacts are a CTE that both
+    # read (computed once: SQLite and PostgreSQL materialise a CTE used twice).
+    grouped = grouped.cte("contacts")
+    none_int = cast(null(), Integer)  # typed NULLs: PostgreSQL matches the UNION's columns by type
+    page_q = select(grouped.c.customer_id, grouped.c.first_due, grouped.c.rank, grouped.c.grp, none_int.label("n"))
     if f.state is not StateFilter.ALL:
         page_q = page_q.where(grouped.c.rank == STATE_RANK[CallState(f.state.value)])
     if after is not None:
@@ -665,7 +748,17 @@ def worklist(
             )
         )
     page_q = page_q.order_by(grouped.c.grp, grouped.c.first_due, grouped.c.customer_id).limit(page_size + 1)
-    rows = session.execute(page_q).all()
+    counts_per_rank = select(
+        none_int.label("customer_id"),
+        cast(null(), CareTask.due_at.type).label("first_due"),
+        grouped.c.rank,
+        none_int.label("grp"),
+        func.count(),
+    ).group_by(grouped.c.rank)
+    found_rows = session.execute(union_all(select(page_q.subquery("page")), counts_per_rank)).all()
+    # the page's contacts (n is NULL), sorted here: a UNION ALL promises no order
+    rows = sorted((r for r in found_rows if r[4] is None), key=lambda r: (r[3], r[1], r[0]))
+    state_counts = _state_counts([(r[2], r[4]) for r in found_rows if r[4] is not None])
     has_more = len(rows) > page_size
     rows = rows[:page_size]
     ids = [r.customer_id for r in rows]
@@ -697,7 +790,6 @@ def worklist(
                 )
             )
 
-    state_counts = _state_counts(session, grouped)
     counts_q = select(CareTask.type, func.count()).where(*conds)
     if f.state is not StateFilter.ALL:
         in_state = select(grouped.c.customer_id).where(grouped.c.rank == STATE_RANK[CallState(f.state.value)])
@@ -722,7 +814,7 @@ def worklist(
         owner_id=forced_owner,
         state_counts=state_counts,
         slot_names=tuple(s.name for s in settings.call_slots),
-        current_slot=calls.base.current(now),
+        current_slot=calls.base.current,
         next_slot=calls.base.next_open,
         now=now,
     )
@@ -738,8 +830,8 @@ def _contact_call_of(customer: Customer, tasks: list[CareTask], calls: _Calls) -
             tc = task_call(
                 task,
                 [],
-                settings=calls.settings,
-                now=calls.now,
+                reader=calls.reader,
+                status=task.status,
                 no_call=bool(customer.no_call),
                 has_number=_has_number(customer),
                 last_outcome_at=None,
@@ -748,9 +840,9 @@ def _contact_call_of(customer: Customer, tasks: list[CareTask], calls: _Calls) -
     return contact_call(found)
 
 
-def _state_counts(session: Session, grouped) -> dict[CallState, int]:
-    """Contacts per call state over the whole filter (its state filter aside)."""
-    rows = session.execute(select(grouped.c.rank, func.count()).group_by(grouped.c.rank)).all()
+def _state_counts(rows) -> dict[CallState, int]:
+    """Contacts per call state over the whole filter (its state filter aside), from
+    (rank, count) rows."""
     found = {RANK_STATE[int(rank)]: n for rank, n in rows if int(rank) in RANK_STATE}
     return {state: found.get(state, 0) for state in STATE_ORDER}
 
@@ -781,7 +873,7 @@ def next_callable_contact(
     f, forced_owner, _manager = _effective_filter(f, user)
     conds = _conditions(f, window, forced_owner)
     calls = _read_calls(session, conds, settings, now)
-    grouped = _grouped(conds, calls, Order.DUE)
+    grouped = _grouped(conds, calls, Order.DUE).subquery("contacts")
     candidates = select(grouped.c.customer_id).where(grouped.c.rank == STATE_RANK[CallState.CALLABLE])
     order = (grouped.c.first_due, grouped.c.customer_id)
     if after is None:

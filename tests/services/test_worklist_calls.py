@@ -443,7 +443,7 @@ def test_a_page_costs_the_same_statements_whatever_its_lines_and_attempts(sessio
     assert (small_lines, large_lines) == (4, 25)
     assert large == small
     # the page: settings, the tasks with attempts, their attempts, their last outcomes, the
-    # page's contacts, customers, tasks, assignees (and their roles) and vehicles, the counts
-    # per state and per type (12); the next contact: settings, the tasks with attempts, their
-    # attempts and outcomes, the place of `after`, the answer (6)
-    assert small == 18
+    # page's contacts with the counts per state, its customers, tasks, assignees (and their
+    # roles) and vehicles, the counts per type (11); the next contact: settings, the tasks
+    # with attempts, their attempts and outcomes, the place of `after`, the answer (6)
+    assert small == 17
