@@ -336,6 +336,38 @@ def test_sql_state_of_tasks_without_attempts_matches_the_domain(session):
         assert sum(page.state_counts.values()) == len(made)
 
 
+def test_the_plan_reader_reads_each_history_as_a_plan_of_its_own_would(session, spec):
+    """The memo's key (day, slot, outcome of each attempt; a birthday's deadline) decides the
+    plan: tasks with the same key at different minutes read the same, and every reading is
+    the one of a reader that never saw another task."""
+    from care.services import calls as call_service
+    from care.services.settings import load_settings
+
+    histories = [
+        [("no_answer", at(9, 5))], [("no_answer", at(9, 50))],  # the same key
+        [("failed", at(9, 1)), ("no_answer", at(9, 3))], [("failed", at(9, 2))],
+        [("busy", at(14, 0, days=-1)), ("no_answer", at(18, 40, days=-1))],
+        [("no_answer", at(13, 0))],  # quiet hours (a hand-recorded time)
+        [("completed", at(9, 30))], [(None, at(9, 59))], [("canceled", at(9, 20))],
+        [("no_answer", at(9, 0, days=-3))], [],
+    ]  # fmt: skip
+    tasks = []
+    for history in histories:
+        for kind, due in (("first_service", day_end(3)), ("birthday", at(10, 30)), ("birthday", at(11, 0))):
+            t = task(session, assignee=spec, type=kind, due=due)
+            for outcome_, started in history:
+                call(session, t, outcome_, started, status=None if outcome_ else "ringing",
+                     counted=outcome_ != "canceled")  # fmt: skip
+            tasks.append(t)
+    settings = load_settings(session)
+    by_task = call_service.attempts_by_task(session, [t.id for t in tasks])
+    shared = wl.PlanReader(settings, NOW)
+    for t in tasks:
+        alone = wl.PlanReader(settings, NOW).read(t, by_task[t.id])
+        assert shared.read(t, by_task[t.id]) == alone, (t.id, t.type, by_task[t.id])
+    assert len(shared._memo) < len(tasks)
+
+
 # --- next contact ---------------------------------------------------------------------------
 
 
