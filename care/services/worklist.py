@@ -34,7 +34,10 @@ a constant number of statements whatever the size of the list:
   close the others), not by the size of the list.
 
 The contact's state is then an aggregate of the GROUP BY like its earliest deadline, so
-keyset paging over (callable first, earliest deadline, customer id) stays exact.
+keyset paging over (callable first, earliest deadline, customer id) stays exact: no
+contact is repeated or skipped between pages unless its state changed in between (a call
+made, a slot opened or closed), as a contact whose deadline changed would move. The page
+and the counts per state are one statement (the contacts are a CTE both read).
 """
 
 from __future__ import annotations
@@ -733,7 +736,7 @@ def worklist(
 
     # One statement for the page and the counts per state: the contacts are a CTE that both
     # read (computed once: SQLite and PostgreSQL materialise a CTE used twice).
-    grouped = grouped.cte("contacts")
+    grouped = grouped.cte("contacts", nesting=True)
     none_int = cast(null(), Integer)  # typed NULLs: PostgreSQL matches the UNION's columns by type
     page_q = select(grouped.c.customer_id, grouped.c.first_due, grouped.c.rank, grouped.c.grp, none_int.label("n"))
     if f.state is not StateFilter.ALL:
@@ -755,7 +758,10 @@ def worklist(
         none_int.label("grp"),
         func.count(),
     ).group_by(grouped.c.rank)
-    found_rows = session.execute(union_all(select(page_q.subquery("page")), counts_per_rank)).all()
+    both = union_all(select(page_q.subquery("page")), counts_per_rank).add_cte(grouped, nest_here=True)
+    # the WITH inside a subquery, so that the statement starts with SELECT: a read
+    # (care/web/unit_of_work.py commits nothing for a request that only read)
+    found_rows = session.execute(select(both.subquery("found"))).all()
     # the page's contacts (n is NULL), sorted here: a UNION ALL promises no order
     rows = sorted((r for r in found_rows if r[4] is None), key=lambda r: (r[3], r[1], r[0]))
     state_counts = _state_counts([(r[2], r[4]) for r in found_rows if r[4] is not None])
