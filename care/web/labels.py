@@ -762,3 +762,55 @@ def audit_action_label(action: str | None, object_type: str | None = None) -> st
 
 def audit_action_group_label(action: str) -> str:
     return _label(AUDIT_ACTION_GROUPS, action.split(".", 1)[0])
+
+# --- the worklist's call states (care.services.worklist; issue 10 items 2-3) ---------------
+
+CALL_STATES = {
+    "callable": _l("Callable now"),
+    "waiting": _l("Waiting for a slot"),
+    "in_progress": _l("Call in progress"),
+    "outcome_missing": _l("Answered — outcome missing"),
+    "blocked": _l("Blocked"),
+    "no_call_left": _l("No call left"),
+}
+# Why a line is blocked (care.services.worklist BLOCKED_NUMBER, BLOCKED_NO_CALL).
+CALL_BLOCKED_REASONS = {
+    "number": _l("Number correction"),
+    "no_call": _l("Refuses calls"),
+}
+
+
+def call_state_label(value: str | None) -> str:
+    return _label(CALL_STATES, value)
+
+
+def call_blocked_label(value: str | None) -> str:
+    return _label(CALL_BLOCKED_REASONS, value)
+
+
+def slot_occurrence_text(occurrence, today: date) -> str:
+    """When a call slot starts, in the dealer's time: "afternoon 14:00", "tomorrow morning
+    09:00", "2026-12-09 evening 18:30"."""
+    local = to_local(occurrence.starts_at, current_settings().timezone)
+    slot, at = slot_label(occurrence.name), local.strftime("%H:%M")
+    days = (local.date() - today).days
+    if days == 0:
+        return _("%(slot)s %(time)s", slot=slot, time=at)
+    if days == 1:
+        return _("tomorrow %(slot)s %(time)s", slot=slot, time=at)
+    return _("%(date)s %(slot)s %(time)s", date=show_date(local.date()), slot=slot, time=at)
+
+
+def slot_end_text(occurrence) -> str:
+    """When a call slot ends, in the dealer's time: "12:00"."""
+    return to_local(occurrence.ends_at, current_settings().timezone).strftime("%H:%M")
+
+
+TEMPLATE_GLOBALS.update(
+    {
+        "call_state_label": call_state_label,
+        "call_blocked_label": call_blocked_label,
+        "slot_occurrence_text": slot_occurrence_text,
+        "slot_end_text": slot_end_text,
+    }
+)

@@ -87,6 +87,8 @@ ACCESS: dict[str, tuple] = {
         OK,
     ),
     "worklist.reassign": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "POST", {}, INVALID),
+    # the next callable contact (issue 10 item 3): 303 to a contact page or back to the list
+    "worklist.next_contact": (CALLERS, "GET", {}, SEE_OTHER),
     # the contact page, outcomes, appointments, number corrections (those who call customers)
     "contact.index": (CALLERS, "GET", {"customer_id": "{customer}"}, OK),
     "contact.task": (CALLERS | {R.SALES_MANAGER, R.GENERAL_MANAGER}, "GET", {"task_id": "{task}"}, OK),
