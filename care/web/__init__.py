@@ -59,6 +59,7 @@ BLUEPRINTS = (
     "care.web.webhooks",
     "care.web.reconciliation",
     "care.web.calls",
+    "care.web.sampling",
 )
 
 

@@ -22,6 +22,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from care.domain import outcomes as outcome_rules
+from care.domain import sampling as sampling_rules
 from care.domain import scripts as script_rules
 from care.domain import settings as setting_rules
 from care.domain.dates import END_OF_DAY, to_local
@@ -202,6 +203,15 @@ def outcome_label(task_type: str | None, code: str | None) -> str:
     spec = outcome_rules.outcome_spec(task_type or "", code)
     label = spec.label if spec else outcome_rules.all_outcome_labels().get(code)
     return _(label) if label else code
+
+
+# --- the insurance QA sample's verdicts (care.domain.sampling marks them with N_) ----------
+
+
+def verdict_label(value: str | None) -> str:
+    """A sampled call's verdict (R21) in the user's language (itself when unknown)."""
+    label = sampling_rules.VERDICT_LABELS.get(value) if value else None
+    return _(label) if label else (value or "")
 
 
 # --- customers, visits and appointments ---------------------------------------------------
@@ -433,6 +443,7 @@ TEMPLATE_GLOBALS = {
     "task_reason": reason_text,
     "task_due": task_due,
     "outcome_label": outcome_label,
+    "verdict_label": verdict_label,
     "customer_class_label": customer_class_label,
     "visit_kind_label": visit_kind_label,
     "visit_kind_choices": visit_kind_choices,
