@@ -15,8 +15,9 @@ POST /sampling/draw                    sampling.draw     form: month, top_up (1 
                                                          to draw, 422 bad seed or month not begun;
                                                          400 no month at all)
 POST /sampling/calls/<id>/verdict      sampling.verdict  form: verdict, note, page. htmx: the call's
-                                                         row, the progress out of band and
-                                                         `HX-Trigger: sample-changed`; 422 the row
+                                                         row and `HX-Trigger: sample-changed`, on
+                                                         which the progress panel reloads itself
+                                                         (hx-select of the page); 422 the row
                                                          with the error. Plain: 303 back to the page
                                                          (422 re-renders it)
 
@@ -187,10 +188,8 @@ def verdict(call_id: int):
         if is_htmx():
             return _row(call, page, failed=failed), 422
         return _render_page(month, page, status=422, failed=failed)
-    if is_htmx():
-        view = svc.month_sample(db.session, month, user=user, now=request_now(), settings=current_settings())
-        body = _row(call, page, saved=True) + render("sampling/_progress.html", "sampling/_progress.html", view=view, oob=True)
-        return body, 200, {"HX-Trigger": json.dumps({SAMPLE_CHANGED: {"call": call.id}})}
+    if is_htmx():  # the row; the progress panel reloads itself on the event
+        return _row(call, page, saved=True), 200, {"HX-Trigger": json.dumps({SAMPLE_CHANGED: {"call": call.id}})}
     flash(_("Verdict saved on call #%(id)d: %(verdict)s.", id=call.attempt_id, verdict=verdict_label(call.verdict)), "success")
     return redirect(url_for("sampling.index", month=call.draw.month, page=page, _anchor=f"sample-call-{call.id}"), code=303)
 

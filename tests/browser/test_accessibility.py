@@ -45,6 +45,7 @@ PAGES = {
         "/messages/templates/first_service/sms",
         "/messages/outbox",
         "/messages/violations",
+        "/sampling/",
         "/generation/",
         "/imports/",
         "/reconciliation/",

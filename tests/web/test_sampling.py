@@ -249,10 +249,13 @@ def test_a_verdict_with_htmx_returns_the_row_and_the_progress(app, client, login
     assert html.lstrip().startswith(f'<tr id="sample-call-{target.id}"') and 'data-verdict="not_to_standard"' in html
     assert 'value="not_to_standard" checked' in html and "没有说明续保优惠" in html
     assert "✓ Done not to standard · by" in html
-    assert 'id="sample-progress"' in html and 'hx-swap-oob="true"' in html
-    row_a = re.search(r'data-specialist="ins_a".*?</tr>', html, re.S).group(0)
-    assert "<td class=\"num\" data-verified>1</td>" in row_a and "33%" in row_a.replace("\xa0", "")
     assert json.loads(r.headers["HX-Trigger"]) == {"sample-changed": {"call": target.id}}
+    # the progress panel listens for it and reloads from the page's fragment
+    fragment = text_of(client.get(PAGE, headers={**EN, **HX}))
+    progress = fragment[fragment.index('<section id="sample-progress"'):]
+    assert 'hx-trigger="sample-changed from:body"' in progress and 'hx-select="#sample-progress"' in progress
+    row_a = re.search(r'data-specialist="ins_a".*?</tr>', progress, re.S).group(0)
+    assert "<td class=\"num\" data-verified>1</td>" in row_a and "33%" in row_a.replace("\xa0", "")
     with app.app_context():
         saved = db.session.get(SampleCall, target.id)
         assert (saved.verdict, saved.note) == ("not_to_standard", "没有说明续保优惠")
