@@ -29,7 +29,8 @@ def seed(app, locale: str = "en") -> dict:
         b = make_user(s, "insurance", username="ins_b", display_name="保险 孙丽")
         wang = make_customer(s, name="王小明", mobile="+8613800138000")
         first = call(s, a, october(2), task=insurance_task(s, a, wang), recording_url=RECORDING)
-        calls(s, a, 2, start_day=5)  # A: 3 calls → 2 sampled
+        for day in (5, 6):  # A: 3 calls, each recorded → 2 sampled
+            call(s, a, october(day), recording_url=RECORDING)
         calls(s, b, 1, start_day=8)  # B: 1 call → 1 sampled
         s.commit()
         return {"a": a.id, "b": b.id, "recorded": first.id}
@@ -96,7 +97,8 @@ def test_draw_judge_and_watch_the_progress(page, live_server):
 
     # The recording plays in the page; the call-back leads to the contact page.
     recorded = page.locator("tr.sample-call audio")
-    assert recorded.count() == 1 and recorded.get_attribute("src") == RECORDING
+    assert recorded.count() == 2  # A's two sampled calls; B's has no recording
+    assert {recorded.nth(i).get_attribute("src") for i in range(2)} == {RECORDING}
 
     # After a reload everything is still there.
     page.reload()
