@@ -81,8 +81,8 @@ def test_a_month_without_calls(client, login_as, world):
 def test_a_month_not_drawn_offers_the_draw_to_the_care_manager_only(client, login_as, world):
     login_as("care_manager")
     html = text_of(client.get(PAGE, headers=EN))
-    assert "Not drawn yet" in html and "7 calls by 2 specialists so far;" in html
-    assert "the sample will take 5 of them." in html  # 3 of A's 5, 2 of B's 2
+    # 3 of A's 5, 2 of B's 2
+    assert "Not drawn yet" in html and "7 calls by 2 specialists so far; the sample will take 5 of them." in html
     assert 'action="/sampling/draw"' in html and "Draw the sample" in html
     assert 'data-specialist="ins_a"' in html  # the progress table shows what is to come
 
@@ -335,6 +335,14 @@ OWNERS = {
     "front_desk": ("front_desk", None, None, 403),
     "admin": ("admin", None, None, 403),
 }
+
+
+def test_the_call_back_link_is_the_care_managers(app, client, world):
+    """A specialist sees their own sampled calls, without the supervisor's call-back."""
+    drawn(app)
+    client.post("/auth/login", data={"username": "ins_a", "password": factories.PASSWORD})
+    html = text_of(client.get(PAGE, headers=EN))
+    assert 'id="sample-call-' in html and "call-back" not in html
 
 
 @pytest.mark.parametrize("who", sorted(OWNERS))
