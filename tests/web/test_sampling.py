@@ -87,6 +87,13 @@ def test_a_month_not_drawn_offers_the_draw_to_the_care_manager_only(client, logi
     assert 'data-specialist="ins_a"' in html  # the progress table shows what is to come
 
 
+def test_a_specialist_without_calls_is_told_so(client, login_as, world):
+    login_as("insurance")
+    html = text_of(client.get(PAGE, headers=EN))
+    assert "None of your insurance-renewal calls of 2026-10 reached a customer." in html
+    assert "Draw the sample" not in html and "ins_a" not in html
+
+
 def test_a_manager_who_does_not_draw_sees_no_form(client, login_as, world):
     login_as("general_manager")
     html = text_of(client.get(PAGE, headers=EN))
