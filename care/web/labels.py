@@ -25,6 +25,7 @@ from flask_babel import lazy_gettext as _l
 from care.domain import attempts as attempt_rules
 from care.domain import kpis as kpi_rules
 from care.domain import outcomes as outcome_rules
+from care.domain import sampling as sampling_rules
 from care.domain import scripts as script_rules
 from care.domain import settings as setting_rules
 from care.domain.dates import END_OF_DAY, to_local
@@ -223,6 +224,15 @@ def note_condition(task_type: str | None) -> str:
     if not cases:
         return _("(optional)")
     return _("(required when you choose %(cases)s)", cases=_(" or ").join(cases))
+
+
+# --- the insurance QA sample's verdicts (care.domain.sampling marks them with N_) ----------
+
+
+def verdict_label(value: str | None) -> str:
+    """A sampled call's verdict (R21) in the user's language (itself when unknown)."""
+    label = sampling_rules.VERDICT_LABELS.get(value) if value else None
+    return _(label) if label else (value or "")
 
 
 # --- customers, visits and appointments ---------------------------------------------------
@@ -601,6 +611,7 @@ TEMPLATE_GLOBALS = {
     "task_reason": reason_text,
     "task_due": task_due,
     "outcome_label": outcome_label,
+    "verdict_label": verdict_label,
     "customer_class_label": customer_class_label,
     "visit_kind_label": visit_kind_label,
     "visit_kind_choices": visit_kind_choices,

@@ -129,6 +129,12 @@ ACCESS: dict[str, tuple] = {
         {},
         OK,
     ),
+    # the insurance QA sample (R21): the managers and the insurance specialists (their own
+    # calls: tests/web/test_sampling.py) read it, the care manager draws and judges; an
+    # empty draw form names no month (400), no such sampled call (404)
+    "sampling.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER, R.SALES_MANAGER, R.INSURANCE}), "GET", {}, OK),
+    "sampling.draw": (frozenset({R.CARE_MANAGER}), "POST", {}, BAD),
+    "sampling.verdict": (frozenset({R.CARE_MANAGER}), "POST", {"call_id": 999999}, NOT_FOUND),
     "reconciliation.index": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     # no such event (a real one would be matched or dismissed by the first role that tries)
     "reconciliation.match": (frozenset({R.CARE_MANAGER, R.ADMIN}), "POST", {"event_id": 999999}, NOT_FOUND),
