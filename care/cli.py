@@ -391,6 +391,82 @@ def tasks_cmd(day, task_type, status, as_json):
     click.echo(f"{len(rows)} task(s)")
 
 
+# --- care sample-insurance: the R21 insurance QA sample (care/services/sampling.py) ---------
+
+
+@care.command("sample-insurance")
+@click.option("--month", required=True, metavar="YYYY-MM", help="the month whose insurance-renewal calls are sampled")
+@click.option("--seed", default=None, metavar="S", help="the draw's seed, 0 to 2147483647 (default: chosen and recorded)")
+@click.option("--top-up", "top_up", is_flag=True, help="draw from the calls made after the month's last draw")
+@click.option("--json", "as_json", is_flag=True, help="print the sample as JSON")
+@one_transaction
+def sample_insurance_cmd(month, seed, top_up, as_json):
+    """Draw the month's R21 sample of insurance-renewal calls, or show it when it is drawn
+    already (drawing again shows the same sample); --top-up draws from later calls."""
+    from care.domain.sampling import MAX_SEED
+    from care.services import sampling as svc
+    from care.services.schema import has_schema
+    from care.services.settings import load_settings
+
+    try:
+        first = svc.parse_month(month)
+    except svc.SampleRefused as exc:
+        fail(f"--month: {exc}")
+    wanted = None
+    if seed is not None:
+        text = seed.strip()
+        if not (text.isascii() and text.isdigit()) or int(text) > MAX_SEED:
+            fail(f"--seed: {seed!r} is not a whole number from 0 to {MAX_SEED}")
+        wanted = int(text)
+    if not has_schema():
+        fail("no database schema: run `care init-db` first")
+    settings = load_settings(db.session)
+    now = utcnow()
+    draws = svc.draws_of(db.session, first)
+    try:
+        if top_up or not draws:
+            svc.draw_sample(
+                db.session, first, top_up=top_up, seed=wanted, user=None, actor=Actor.CLI, now=now, settings=settings
+            )
+        elif wanted is not None and wanted != draws[0].seed:
+            fail(
+                f"the sample of {month.strip()} was drawn on {draws[0].drawn_at.isoformat(timespec='minutes')} "
+                f"with seed {draws[0].seed}; a drawn sample is not drawn again with another seed"
+            )
+    except svc.SampleRefused as exc:
+        if exc.code != "no_calls":  # a month without calls: nothing to draw, an empty sample
+            fail(str(exc))
+    document = svc.sample_document(db.session, first, settings=settings)
+    if as_json:
+        emit_json(document)
+        return
+    if not document["draws"]:
+        click.echo(f"{document['month']}: no insurance-renewal call reached a customer; nothing to sample")
+        return
+    from datetime import datetime
+
+    from care.domain.dates import to_local
+
+    for d in document["draws"]:
+        at = to_local(datetime.fromisoformat(d["drawn_at"]), settings.timezone).strftime("%Y-%m-%d %H:%M")
+        what = "sample" if d["number"] == 1 else f"top-up {d['number'] - 1}"
+        click.echo(
+            f"{document['month']} {what}: drawn {at} by {d['drawn_by']} (seed {d['seed']}, rate {d['rate']:g}): "
+            f"{len(d['sampled'])} of {d['calls']} call(s)"
+        )
+    width = max(len(str(s["specialist"])) for s in document["strata"])
+    for s in document["strata"]:
+        line = f"  {s['specialist']!s:<{width}}  {len(s['sampled'])} of {s['calls']} call(s) sampled, {s['verified']} verified"
+        if s["new_calls"]:
+            line += f", {s['new_calls']} new"
+        click.echo(line)
+    if document["new_calls"]:
+        click.echo(
+            f"{document['new_calls']} call(s) made after the last draw are not in the sample: "
+            f"`care sample-insurance --month {document['month']} --top-up` draws from them"
+        )
+
+
 # --- care sweep: close call attempts whose final event never came (telephony.md pitfall 4) ---
 
 

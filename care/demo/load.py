@@ -51,6 +51,7 @@ from care.demo.dealership import (
     name_the_dealer,
 )
 from care.demo.history import add_task_history
+from care.demo.supervision import add_insurance_sample
 from care.models import AuditLog, Customer, User
 from care.services import Actor, ServiceError, audit
 from care.services.settings import load_settings
@@ -84,6 +85,7 @@ STEPS: list[tuple[str, Step]] = [
     ("visits", add_visits),
     ("policies", add_policies),
     ("task_history", add_task_history),
+    ("insurance_sample", add_insurance_sample),
 ]
 
 

@@ -11,6 +11,7 @@ from care.models.call import (
 )
 from care.models.customer import Customer, CustomerClass, OwnershipChange, Vehicle
 from care.models.service import Delivery, InsurancePolicy, ServiceVisit, VisitKind
+from care.models.supervision import SampleCall, SampleDraw
 from care.models.task import (
     OPEN_STATUSES,
     Appointment,
@@ -34,6 +35,8 @@ __all__ = [
     "MessageTemplate",
     "OutboxMessage",
     "ReminderFailure",
+    "SampleCall",
+    "SampleDraw",
     "CareTask",
     "GenerationRun",
     "PhoneCorrection",

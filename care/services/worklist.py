@@ -11,23 +11,67 @@ customers, one query for their tasks, one for the customers.
 
 "Due today" means the deadline is later today (not yet passed); "overdue" means it has
 passed. The two never overlap.
+
+**Call state** (issue 10 item 2). Each task has a :class:`CallState` at ``now``, read from
+its R13 plan (``care.services.calls.plan_for`` over ``attempts_by_task``): a call in
+progress, answered with the outcome still missing, callable now, waiting for its next
+slot, blocked (number correction, no number, the customer refuses calls), or no call
+left. A contact's state is the most pressing of its tasks' (:data:`STATE_RANK`). The
+default order puts the callable-now contacts first, then the deadline order; the filter
+``state`` narrows the list to one state; the header counts the contacts per state.
+
+How "callable now" reaches SQL (it depends on ``now`` and on the attempts), exactly and in
+a constant number of statements whatever the size of the list:
+
+- a task that never had an attempt (no ``call_attempt_tasks`` row) is classified in SQL:
+  its state follows from ``now``, the slots, its status, its customer's number and
+  no-call flag, and for a birthday its ``due_at`` (:func:`_fresh_state`, which mirrors
+  ``care.domain.attempts.plan`` with no attempts; tests compare the two);
+- the tasks of the filter that had attempts are classified in Python by the domain's
+  own plan, their attempts read in one query; their states go back into SQL as id lists
+  (``CASE WHEN id IN (…)``). They are the tasks called and not closed yet, a set bounded
+  by the calls of the last few days (the R13 window, the fallback and the deadline sweep
+  close the others), not by the size of the list.
+
+The contact's state is then an aggregate of the GROUP BY like its earliest deadline, so
+keyset paging over (callable first, earliest deadline, customer id) stays exact: no
+contact is repeated or skipped between pages unless its state changed in between (a call
+made, a slot opened or closed), as a contact whose deadline changed would move. The page
+and the counts per state are one statement (the contacts are a CTE both read).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import (
+    Integer,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session, selectinload
 
 from care.domain import DomainError
-from care.domain.dates import local_today, start_of_day
+from care.domain import attempts as policy
+from care.domain.dates import local_today, start_of_day, to_local
 from care.domain.roles import MANAGERS, Role
+from care.domain.settings import Settings
 from care.domain.task_rules import TaskType
-from care.models import OPEN_STATUSES, CareTask, Customer, TaskStatus, User, UserRole
+from care.models import OPEN_STATUSES, CareTask, Customer, TaskOutcome, TaskStatus, User, UserRole
+from care.models.call import CallAttempt, CallAttemptTask
 from care.services import Actor, audit
+from care.services import calls as call_service
 from care.services.settings import load_settings
 
 # Who may hold care tasks (the generator assigns to them; reassignment targets them).
@@ -71,6 +115,61 @@ class DueFilter(StrEnum):
     OVERDUE = "overdue"  # the deadline has passed
 
 
+class CallState(StrEnum):
+    """Where calling a task (or a contact) stands at ``now`` (issue 10 item 2)."""
+
+    CALLABLE = "callable"  # a call may be placed now (R13: a slot open now, attempts left)
+    WAITING = "waiting"  # not now: its next open slot is later
+    IN_PROGRESS = "in_progress"  # a call is ringing or connected
+    OUTCOME_MISSING = "outcome_missing"  # answered, and no outcome recorded since
+    BLOCKED = "blocked"  # number correction, no number, or the customer refuses calls
+    NO_CALL_LEFT = "no_call_left"  # attempts used, window over, or reached: no further call
+
+
+# A contact's state is the most pressing of its tasks' states: the lowest rank. A call in
+# progress comes first (no second call while one rings, calls.start_contact_call), then an
+# answer waiting for its outcome, then "callable now".
+STATE_RANK: dict[CallState, int] = {
+    CallState.IN_PROGRESS: 1,
+    CallState.OUTCOME_MISSING: 2,
+    CallState.CALLABLE: 3,
+    CallState.WAITING: 4,
+    CallState.BLOCKED: 5,
+    CallState.NO_CALL_LEFT: 6,
+}
+RANK_STATE: dict[int, CallState] = {rank: state for state, rank in STATE_RANK.items()}
+# The order of the header's counts.
+STATE_ORDER: tuple[CallState, ...] = (
+    CallState.CALLABLE,
+    CallState.WAITING,
+    CallState.IN_PROGRESS,
+    CallState.OUTCOME_MISSING,
+    CallState.BLOCKED,
+    CallState.NO_CALL_LEFT,
+)
+# The task states whose attempts the line summarises (the tasks still being worked).
+ACTIVE_STATES = frozenset(
+    {CallState.CALLABLE, CallState.WAITING, CallState.IN_PROGRESS, CallState.OUTCOME_MISSING}
+)
+BLOCKED_NUMBER = "number"  # number correction, or no number at all (R12)
+BLOCKED_NO_CALL = "no_call"  # the customer asked not to be called
+
+
+class StateFilter(StrEnum):
+    ALL = "all"
+    CALLABLE = CallState.CALLABLE.value
+    WAITING = CallState.WAITING.value
+    IN_PROGRESS = CallState.IN_PROGRESS.value
+    OUTCOME_MISSING = CallState.OUTCOME_MISSING.value
+    BLOCKED = CallState.BLOCKED.value
+    NO_CALL_LEFT = CallState.NO_CALL_LEFT.value
+
+
+class Order(StrEnum):
+    CALLABLE_FIRST = "callable"  # the default: callable-now contacts first, then by deadline
+    DUE = "due"  # by earliest deadline only
+
+
 OWNER_ALL = "all"
 OWNER_UNASSIGNED = "unassigned"
 
@@ -78,12 +177,16 @@ OWNER_UNASSIGNED = "unassigned"
 @dataclass(frozen=True)
 class WorklistFilter:
     """What to show. ``owner``: a user id, ``"unassigned"`` or ``"all"``; it applies to
-    managers only (everyone else sees their own tasks)."""
+    managers only (everyone else sees their own tasks). ``state``: the contacts in one
+    :class:`CallState` only; ``order``: callable-now contacts first (default) or by
+    deadline only."""
 
     types: tuple[str, ...] = ()  # empty: every type
     status: StatusFilter = StatusFilter.ALL
     due: DueFilter = DueFilter.ALL
     owner: int | str = OWNER_ALL
+    state: StateFilter = StateFilter.ALL
+    order: Order = Order.CALLABLE_FIRST
 
     @property
     def is_default(self) -> bool:
@@ -92,6 +195,8 @@ class WorklistFilter:
             and self.status is StatusFilter.ALL
             and self.due is DueFilter.ALL
             and self.owner == OWNER_ALL
+            and self.state is StateFilter.ALL
+            and self.order is Order.CALLABLE_FIRST
         )
 
     def query_args(self) -> dict:
@@ -105,6 +210,10 @@ class WorklistFilter:
             args["due"] = self.due.value
         if self.owner != OWNER_ALL:
             args["owner"] = str(self.owner)
+        if self.state is not StateFilter.ALL:
+            args["state"] = self.state.value
+        if self.order is not Order.CALLABLE_FIRST:
+            args["order"] = self.order.value
         return args
 
 
@@ -113,6 +222,9 @@ def parse_filter(
     status: str | None = None,
     due: str | None = None,
     owner: str | None = None,
+    *,
+    state: str | None = None,
+    order: str | None = None,
 ) -> WorklistFilter:
     """Filter values from a query string; WorklistError names the first bad one."""
     chosen: list[str] = []
@@ -133,6 +245,14 @@ def parse_filter(
         due_value = DueFilter((due or "all").strip() or "all")
     except ValueError:
         raise WorklistError(f"unknown due filter {due!r}") from None
+    try:
+        state_value = StateFilter((state or "all").strip() or "all")
+    except ValueError:
+        raise WorklistError(f"unknown call state filter {state!r}") from None
+    try:
+        order_value = Order((order or Order.CALLABLE_FIRST.value).strip() or Order.CALLABLE_FIRST.value)
+    except ValueError:
+        raise WorklistError(f"unknown order {order!r}") from None
     owner_text = (owner or OWNER_ALL).strip() or OWNER_ALL
     owner_value: int | str
     if owner_text in (OWNER_ALL, OWNER_UNASSIGNED):
@@ -143,7 +263,7 @@ def parse_filter(
         raise WorklistError(f"unknown owner {owner!r}")
     # Canonical order, so that one filter has one URL.
     ordered = tuple(t for t in TASK_TYPES if t in chosen)
-    return WorklistFilter(ordered, status_value, due_value, owner_value)
+    return WorklistFilter(ordered, status_value, due_value, owner_value, state_value, order_value)
 
 
 # --- the cursor --------------------------------------------------------------------------
@@ -151,20 +271,25 @@ def parse_filter(
 
 @dataclass(frozen=True)
 class Cursor:
-    """The last contact of a page: (its earliest deadline, its customer id)."""
+    """The last contact of a page: (its group: 0 callable now, 1 the others — always 0 in
+    the deadline order —, its earliest deadline, its customer id)."""
 
+    group: int
     due: datetime  # aware
     customer_id: int
 
     def encode(self) -> str:
-        return f"{self.due.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}|{self.customer_id}"
+        stamp = self.due.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return f"{self.group}|{stamp}|{self.customer_id}"
 
     @classmethod
     def parse(cls, text: str) -> Cursor:
-        """``2026-09-15T15:59:59.000000Z|123`` → Cursor; WorklistError on anything else."""
-        if not isinstance(text, str) or len(text) > 80 or text.count("|") != 1:
-            raise WorklistError("the page cursor is not <ISO time>|<customer id>")
-        stamp, ident = text.split("|")
+        """``1|2026-09-15T15:59:59.000000Z|123`` → Cursor; WorklistError on anything else."""
+        if not isinstance(text, str) or len(text) > 80 or text.count("|") != 2:
+            raise WorklistError("the page cursor is not <group>|<ISO time>|<customer id>")
+        group, stamp, ident = text.split("|")
+        if group not in ("0", "1"):
+            raise WorklistError("the page cursor's group is not 0 or 1")
         if not (ident.isascii() and ident.isdigit()) or len(ident) > 10 or int(ident) > 2**31 - 1:
             raise WorklistError("the page cursor's customer id is not a number")
         try:
@@ -173,7 +298,182 @@ class Cursor:
             raise WorklistError("the page cursor's time is not an ISO 8601 time") from None
         if due.tzinfo is None or due.utcoffset() is None:
             raise WorklistError("the page cursor's time has no UTC offset")
-        return cls(due.astimezone(UTC), int(ident))
+        return cls(int(group), due.astimezone(UTC), int(ident))
+
+
+# --- call state ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the worklist reads of a task's R13 plan (``care.domain.attempts.AttemptPlan``)."""
+
+    in_progress: bool
+    reached: bool
+    used: int  # unsuccessful attempts
+    attempts_max: int
+    used_slots: tuple[str, ...]  # the slot names used, once each, in order
+    current: policy.SlotOccurrence | None  # the open slot containing now
+    next_open: policy.SlotOccurrence | None  # the earliest open slot (possibly the current)
+
+
+class PlanReader:
+    """The R13 plans of many tasks at one ``now``, each by ``calls.plan_for``, and each
+    distinct attempt history read once.
+
+    A plan depends on the task's attempts only through the sequence of their (local day,
+    slot, outcome) — ``care.domain.attempts`` groups attempts by day and slot, orders them
+    by start, starts the window on the first one's day — and on the task only through
+    "birthday, due when" (the birthday's window). That sequence is the memo's key, so that
+    the tasks of one contact call, and the many tasks with "no answer this morning", cost one
+    plan; tests compare the memo's readings with plans read one by one."""
+
+    def __init__(self, settings: Settings, now: datetime):
+        self.settings = settings
+        self.now = now
+        self._memo: dict[tuple, Reading] = {}
+
+    def _key(self, task, attempts: list[CallAttempt]) -> tuple:
+        tz = self.settings.timezone
+        seen = []
+        for record in call_service.attempt_records(attempts):
+            slot = policy.slot_of(record.started_at, self.settings)
+            seen.append((to_local(record.started_at, tz).date(), slot.name if slot else None, record.outcome))
+        birthday = task.type == TaskType.BIRTHDAY.value
+        # Before its first counted attempt a task's window is its own (its deadline:
+        # care.domain.attempts.first_call_deadline), so then the deadline is part of the key.
+        called = any(policy.counts_as_attempt(outcome) for _day, _slot, outcome in seen)
+        return (task.due_at if birthday or not called else None, birthday, tuple(seen))
+
+    def read(self, task, attempts: list[CallAttempt]) -> Reading:
+        """``task``: a CareTask, or any object with its ``type`` and ``due_at``."""
+        key = self._key(task, attempts)
+        found = self._memo.get(key)
+        if found is None:
+            p = call_service.plan_for(task, attempts, self.settings, self.now)
+            found = self._memo[key] = Reading(
+                in_progress=p.in_progress,
+                reached=p.reached,
+                used=p.used,
+                attempts_max=p.attempts_max,
+                used_slots=tuple(dict.fromkeys(u.name for u in p.used_slots)),
+                current=p.current(self.now),
+                next_open=p.next_open,
+            )
+        return found
+
+
+@dataclass(frozen=True)
+class TaskCall:
+    """A task's call state at ``now``: the state, its attempts, and why it is blocked."""
+
+    state: CallState
+    used: int  # unsuccessful attempts (R13)
+    attempts_max: int
+    used_slots: tuple[str, ...] = ()
+    blocked_by: str | None = None  # BLOCKED_NUMBER, BLOCKED_NO_CALL
+    next_slot: policy.SlotOccurrence | None = None  # callable: the slot now; waiting: the next
+
+
+def _has_number(customer: Customer) -> bool:
+    """As care.services.calls.number_of: the mobile, else the other phone."""
+    return bool(customer.mobile or customer.phone2)
+
+
+def outcome_missing(attempts: list[CallAttempt], last_outcome_at: datetime | None) -> bool:
+    """An answered attempt after which no outcome was recorded on the task."""
+    answered = [
+        a.started_at
+        for a in attempts
+        if (r := call_service.attempt_record(a)) is not None and policy.is_success(r.outcome)
+    ]
+    if not answered:
+        return False
+    return last_outcome_at is None or last_outcome_at < max(answered)
+
+
+def task_call(
+    task,
+    attempts: list[CallAttempt],
+    *,
+    reader: PlanReader,
+    status: str,
+    no_call: bool,
+    has_number: bool,
+    last_outcome_at: datetime | None,
+) -> TaskCall:
+    """The task's :class:`CallState` at the reader's ``now``, by the R13 plan
+    (``calls.plan_for``) and what ``calls.precheck`` refuses (blocked, no number, no calls).
+    In this order: a call in progress, an answer without its outcome, blocked, callable
+    now, waiting for a later slot, no call left. :func:`_fresh_state` is the same reading,
+    in SQL, for a task that never had an attempt."""
+    r = reader.read(task, attempts)
+    facts = {"used": r.used, "attempts_max": r.attempts_max, "used_slots": r.used_slots}
+    if r.in_progress:
+        return TaskCall(CallState.IN_PROGRESS, **facts)
+    if r.reached and outcome_missing(attempts, last_outcome_at):
+        return TaskCall(CallState.OUTCOME_MISSING, **facts)
+    if status == TaskStatus.BLOCKED.value or not has_number:
+        return TaskCall(CallState.BLOCKED, **facts, blocked_by=BLOCKED_NUMBER)
+    if no_call:
+        return TaskCall(CallState.BLOCKED, **facts, blocked_by=BLOCKED_NO_CALL)
+    if r.current is not None:  # a slot open now: not reached, not exhausted (R13)
+        return TaskCall(CallState.CALLABLE, **facts, next_slot=r.current)
+    if r.next_open is not None:
+        return TaskCall(CallState.WAITING, **facts, next_slot=r.next_open)
+    return TaskCall(CallState.NO_CALL_LEFT, **facts)
+
+
+@dataclass
+class ContactCall:
+    """A contact line's call state: the most pressing of its tasks' (:data:`STATE_RANK`).
+
+    Attempts and slots: the line shows those of one task, ``summary``: the task still
+    being worked (callable, waiting, in progress, outcome missing) with the most
+    unsuccessful attempts (the earliest deadline on a tie); with none being worked, the
+    same over every task. One call counts for each task of the contact, so they usually
+    agree; when they do not (``varies``), each reason shows its own."""
+
+    state: CallState
+    tasks: dict[int, TaskCall]
+    summary: TaskCall
+    next_slot: policy.SlotOccurrence | None  # callable: the slot now; waiting: the earliest next
+    varies: bool
+
+    @property
+    def used(self) -> int:
+        return self.summary.used
+
+    @property
+    def attempts_max(self) -> int:
+        return self.summary.attempts_max
+
+    @property
+    def used_slots(self) -> tuple[str, ...]:
+        return self.summary.used_slots
+
+    @property
+    def blocked_by(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(tc.blocked_by for tc in self.tasks.values() if tc.blocked_by))
+
+
+def contact_call(by_task: dict[int, TaskCall]) -> ContactCall:
+    """The line's state from its tasks' (task id → state, in deadline order)."""
+    task_calls = list(by_task.values())
+    state = min((tc.state for tc in task_calls), key=STATE_RANK.__getitem__)
+    active = [tc for tc in task_calls if tc.state in ACTIVE_STATES] or task_calls
+    summary = max(active, key=lambda tc: tc.used)  # max keeps the first of equals
+    same_state = [tc for tc in task_calls if tc.state is state]
+    slots = [tc.next_slot for tc in same_state if tc.next_slot is not None]
+    next_slot = min(slots, key=lambda o: o.starts_at) if slots else None
+    shapes = {(tc.used, tc.attempts_max, tc.used_slots) for tc in task_calls}
+    return ContactCall(
+        state=state,
+        tasks=dict(by_task),
+        summary=summary,
+        next_slot=next_slot,
+        varies=len(shapes) > 1,
+    )
 
 
 # --- the page ----------------------------------------------------------------------------
@@ -187,6 +487,9 @@ class Contact:
     first_due: datetime
     tasks: list[CareTask]
     overdue: bool
+    call: ContactCall | None = None
+    group: int = 0  # 0: callable now (in the default order), 1: the others
+    listed_state: CallState | None = None  # the state the SQL ordered and counted it by
 
     @property
     def blocked(self) -> bool:
@@ -206,7 +509,7 @@ class Contact:
 
     @property
     def cursor(self) -> Cursor:
-        return Cursor(self.first_due, self.customer.id)
+        return Cursor(self.group, self.first_due, self.customer.id)
 
 
 @dataclass
@@ -221,6 +524,12 @@ class WorklistPage:
     today: date
     manager_view: bool
     owner_id: int | None = None  # the forced owner (non-managers: the viewer)
+    # contacts per call state, for the filter without its state (every page)
+    state_counts: dict[CallState, int] = field(default_factory=dict)
+    slot_names: tuple[str, ...] = ()  # the configured call slots, in order
+    current_slot: policy.SlotOccurrence | None = None  # the slot now (None: quiet hours)
+    next_slot: policy.SlotOccurrence | None = None  # the slot now, else the next one
+    now: datetime | None = None
 
 
 @dataclass
@@ -241,9 +550,15 @@ def is_manager(user) -> bool:
     return bool(set(user.roles) & MANAGERS)
 
 
-def _conditions(f: WorklistFilter, window: Window, owner_id: int | None) -> list:
-    statuses = list(OPEN_STATUSES) if f.status is StatusFilter.ALL else [f.status.value]
-    conds = [CareTask.status.in_(statuses), CareTask.opens_on <= window.today]
+def _conditions(
+    f: WorklistFilter, window: Window, owner_id: int | None, *, statuses=None
+) -> list:
+    """The task conditions of the filter (its state aside: that is the contact's)."""
+    if statuses is None:
+        statuses = list(OPEN_STATUSES) if f.status is StatusFilter.ALL else [f.status.value]
+    conds = [CareTask.opens_on <= window.today]
+    if statuses is not True:  # True: any status (a caller adds its own condition)
+        conds.append(CareTask.status.in_(statuses))
     if f.types:
         conds.append(CareTask.type.in_(f.types))
     if f.due is DueFilter.TODAY:
@@ -259,6 +574,162 @@ def _conditions(f: WorklistFilter, window: Window, owner_id: int | None) -> list
     return conds
 
 
+def _has_number_sql():
+    return or_(func.coalesce(Customer.mobile, "") != "", func.coalesce(Customer.phone2, "") != "")
+
+
+@dataclass(frozen=True)
+class _TaskFacts:
+    """What the call state needs of a task with attempts (a row, not an entity)."""
+
+    id: int
+    type: str
+    status: str
+    due_at: datetime
+
+
+@dataclass
+class _Calls:
+    """The call states of a filter's tasks that had attempts (computed in Python) and what
+    the SQL needs to classify the others (:func:`_fresh_state`)."""
+
+    reader: PlanReader
+    base: Reading  # a task without attempts, not a birthday: the slot now and the next one
+    tasks: dict[int, TaskCall]  # task id → state, the tasks with attempts
+    # the tasks with attempts whose state is not the one they would have without them: only
+    # these need telling to the SQL (the others it reads as it reads a task never called)
+    differ: frozenset[int] = frozenset()
+
+    @property
+    def now(self) -> datetime:
+        return self.reader.now
+
+    def ranks(self) -> dict[int, list[int]]:
+        by_rank: dict[int, list[int]] = {}
+        for task_id in sorted(self.differ):
+            by_rank.setdefault(STATE_RANK[self.tasks[task_id].state], []).append(task_id)
+        return by_rank
+
+
+def _read_calls(session: Session, conds: list, settings: Settings, now: datetime) -> _Calls:
+    """Three statements whatever the list's size: the filter's tasks that had an attempt
+    (with their customer's number and no-call flag), their attempts
+    (``calls.attempts_by_task``) and the time of their last outcome."""
+    linked = exists(select(CallAttemptTask.task_id).where(CallAttemptTask.task_id == CareTask.id))
+    rows = session.execute(
+        select(
+            CareTask.id, CareTask.type, CareTask.status, CareTask.due_at, Customer.no_call, _has_number_sql()
+        )
+        .join(Customer, Customer.id == CareTask.customer_id)
+        .where(*conds, linked)
+        .order_by(CareTask.id)
+    ).all()
+    ids = [row[0] for row in rows]
+    attempts = call_service.attempts_by_task(session, ids)
+    last_outcome: dict[int, datetime] = {}
+    if ids:
+        last_outcome = dict(
+            session.execute(
+                select(TaskOutcome.task_id, func.max(TaskOutcome.recorded_at))
+                .where(TaskOutcome.task_id.in_(ids))
+                .group_by(TaskOutcome.task_id)
+            ).all()
+        )
+    reader = PlanReader(settings, now)
+    tasks, differ = {}, set()
+    for task_id, task_type, status, due_at, no_call, number in rows:
+        facts = _TaskFacts(task_id, task_type, status, due_at)
+        found = {"reader": reader, "status": status, "no_call": bool(no_call), "has_number": bool(number)}
+        tasks[task_id] = task_call(facts, attempts[task_id], last_outcome_at=last_outcome.get(task_id), **found)
+        if tasks[task_id].state is not task_call(facts, [], last_outcome_at=None, **found).state:
+            differ.add(task_id)
+    # the slots of a task never called whose deadline is far off: the SQL adds the deadline
+    far = now + timedelta(days=366)
+    base = reader.read(_TaskFacts(0, TaskType.FIRST_SERVICE.value, TaskStatus.OPEN.value, far), [])
+    return _Calls(reader, base, tasks, frozenset(differ))
+
+
+def _fresh_state(calls: _Calls):
+    """SQL: the rank of the state of a task that never had an attempt — what
+    :func:`task_call` answers for it with no attempts: blocked (status, number, no-call
+    flag); a birthday whose window (its ``due_at``) is over, or another task whose first
+    call is overdue (``care.domain.attempts.first_call_overdue``: its deadline's day plus
+    ``expiry_grace_days`` is over): no call left; in a slot now: callable; else waiting,
+    unless the task's window ends before the next slot starts."""
+    now = calls.now
+    settings = calls.reader.settings
+    birthday = CareTask.type == TaskType.BIRTHDAY.value
+    grace = timedelta(days=int(settings.expiry_grace_days))
+
+    def deadline_day_before(day: date):
+        """A task (not a birthday) whose deadline's day plus the grace is before ``day``."""
+        return and_(~birthday, CareTask.due_at < start_of_day(day - grace, settings.timezone))
+
+    blocked = or_(
+        CareTask.status == TaskStatus.BLOCKED.value,
+        ~_has_number_sql(),
+        Customer.no_call.is_(True),
+    )
+    whens = [
+        (blocked, STATE_RANK[CallState.BLOCKED]),
+        (and_(birthday, CareTask.due_at <= now), STATE_RANK[CallState.NO_CALL_LEFT]),
+        (deadline_day_before(local_today(now, settings.timezone)), STATE_RANK[CallState.NO_CALL_LEFT]),
+    ]
+    if calls.base.current is not None:
+        return whens, STATE_RANK[CallState.CALLABLE]
+    nxt = calls.base.next_open
+    if nxt is None:  # no slot at all
+        return whens, STATE_RANK[CallState.NO_CALL_LEFT]
+    whens.append((and_(birthday, CareTask.due_at <= nxt.starts_at), STATE_RANK[CallState.NO_CALL_LEFT]))
+    whens.append((deadline_day_before(nxt.day), STATE_RANK[CallState.NO_CALL_LEFT]))
+    return whens, STATE_RANK[CallState.WAITING]
+
+
+def _task_rank(calls: _Calls):
+    """SQL: the state rank of each task: the Python states of the tasks with attempts that
+    differ from what :func:`_fresh_state` says of them, else :func:`_fresh_state`."""
+    known = [(CareTask.id.in_(ids), rank) for rank, ids in sorted(calls.ranks().items())]
+    whens, otherwise = _fresh_state(calls)
+    return case(*known, *whens, else_=otherwise)
+
+
+def _grouped(conds: list, calls: _Calls, order: Order):
+    """The contacts of the filter (a SELECT to use as a subquery or CTE): customer id,
+    earliest deadline, state rank and group (0: callable now, in the default order; 1: the
+    others)."""
+    tasks = (
+        select(
+            CareTask.customer_id.label("customer_id"),
+            CareTask.due_at.label("due_at"),
+            _task_rank(calls).label("task_rank"),
+        )
+        .join(Customer, Customer.id == CareTask.customer_id)
+        .where(*conds)
+        .subquery("listed_tasks")
+    )
+    rank = func.min(tasks.c.task_rank)
+    if order is Order.CALLABLE_FIRST:
+        group = case((rank == STATE_RANK[CallState.CALLABLE], 0), else_=1)
+    else:
+        group = literal(0)
+    return (
+        select(
+            tasks.c.customer_id,
+            func.min(tasks.c.due_at).label("first_due"),
+            rank.label("rank"),
+            group.label("grp"),
+        )
+        .group_by(tasks.c.customer_id)
+    )
+
+
+def _effective_filter(f: WorklistFilter, user: User) -> tuple[WorklistFilter, int | None, bool]:
+    manager = is_manager(user)
+    if not manager and f.owner != OWNER_ALL:
+        f = dataclasses.replace(f, owner=OWNER_ALL)
+    return f, (None if manager else user.id), manager
+
+
 def worklist(
     session: Session,
     f: WorklistFilter,
@@ -269,32 +740,47 @@ def worklist(
     page_size: int = 25,
 ) -> WorklistPage:
     """One page of contacts for ``user``: a manager sees everyone's tasks
-    (``f.owner`` narrows them), anyone else their own only."""
+    (``f.owner`` narrows them), anyone else their own only. Each contact carries its call
+    state (``Contact.call``); the page, the counts per type and per state cost the same
+    statements whatever the number of lines."""
     settings = load_settings(session)
     window = Window.at(now, settings.timezone)
-    manager = is_manager(user)
-    forced_owner = None if manager else user.id
-    if not manager and f.owner != OWNER_ALL:
-        f = WorklistFilter(f.types, f.status, f.due, OWNER_ALL)
+    f, forced_owner, manager = _effective_filter(f, user)
     conds = _conditions(f, window, forced_owner)
+    calls = _read_calls(session, conds, settings, now)
+    grouped = _grouped(conds, calls, f.order)
 
-    first_due = func.min(CareTask.due_at).label("first_due")
-    grouped = (
-        select(CareTask.customer_id.label("customer_id"), first_due)
-        .where(*conds)
-        .group_by(CareTask.customer_id)
-        .subquery("contacts")
-    )
-    page_q = select(grouped.c.customer_id, grouped.c.first_due)
+    # One statement for the page and the counts per state: the contacts are a CTE that both
+    # read (computed once: SQLite and PostgreSQL materialise a CTE used twice).
+    grouped = grouped.cte("contacts", nesting=True)
+    none_int = cast(null(), Integer)  # typed NULLs: PostgreSQL matches the UNION's columns by type
+    page_q = select(grouped.c.customer_id, grouped.c.first_due, grouped.c.rank, grouped.c.grp, none_int.label("n"))
+    if f.state is not StateFilter.ALL:
+        page_q = page_q.where(grouped.c.rank == STATE_RANK[CallState(f.state.value)])
     if after is not None:
+        g, d, c = grouped.c.grp, grouped.c.first_due, grouped.c.customer_id
         page_q = page_q.where(
             or_(
-                grouped.c.first_due > after.due,
-                and_(grouped.c.first_due == after.due, grouped.c.customer_id > after.customer_id),
+                g > after.group,
+                and_(g == after.group, d > after.due),
+                and_(g == after.group, d == after.due, c > after.customer_id),
             )
         )
-    page_q = page_q.order_by(grouped.c.first_due, grouped.c.customer_id).limit(page_size + 1)
-    rows = session.execute(page_q).all()
+    page_q = page_q.order_by(grouped.c.grp, grouped.c.first_due, grouped.c.customer_id).limit(page_size + 1)
+    counts_per_rank = select(
+        none_int.label("customer_id"),
+        cast(null(), CareTask.due_at.type).label("first_due"),
+        grouped.c.rank,
+        none_int.label("grp"),
+        func.count(),
+    ).group_by(grouped.c.rank)
+    both = union_all(select(page_q.subquery("page")), counts_per_rank).add_cte(grouped, nest_here=True)
+    # the WITH inside a subquery, so that the statement starts with SELECT: a read
+    # (care/web/unit_of_work.py commits nothing for a request that only read)
+    found_rows = session.execute(select(both.subquery("found"))).all()
+    # the page's contacts (n is NULL), sorted here: a UNION ALL promises no order
+    rows = sorted((r for r in found_rows if r[4] is None), key=lambda r: (r[3], r[1], r[0]))
+    state_counts = _state_counts([(r[2], r[4]) for r in found_rows if r[4] is not None])
     has_more = len(rows) > page_size
     rows = rows[:page_size]
     ids = [r.customer_id for r in rows]
@@ -312,35 +798,131 @@ def worklist(
         for task in session.scalars(task_q):
             tasks_by_customer[task.customer_id].append(task)
         for r in rows:
+            customer = customers[r.customer_id]
+            tasks = tasks_by_customer[r.customer_id]
             contacts.append(
                 Contact(
-                    customer=customers[r.customer_id],
+                    customer=customer,
                     first_due=r.first_due,
-                    tasks=tasks_by_customer[r.customer_id],
+                    tasks=tasks,
                     overdue=r.first_due < now,
+                    call=_contact_call_of(customer, tasks, calls),
+                    group=int(r.grp),
+                    listed_state=RANK_STATE.get(int(r.rank)),
                 )
             )
 
-    counts_q = select(CareTask.type, func.count()).where(*conds).group_by(CareTask.type)
-    found = dict(session.execute(counts_q).all())
+    counts_q = select(CareTask.type, func.count()).where(*conds)
+    if f.state is not StateFilter.ALL:
+        in_state = select(grouped.c.customer_id).where(grouped.c.rank == STATE_RANK[CallState(f.state.value)])
+        counts_q = counts_q.where(CareTask.customer_id.in_(in_state))
+    found = dict(session.execute(counts_q.group_by(CareTask.type)).all())
     counts = {t: found[t] for t in TASK_TYPES if found.get(t)}  # the vocabulary's order
     counts.update({t: n for t, n in found.items() if t not in counts and n})  # unknown types
-    total_tasks = sum(counts.values())
-    total_contacts = session.scalar(
-        select(func.count(func.distinct(CareTask.customer_id))).where(*conds)
-    ) or 0
+    if f.state is StateFilter.ALL:
+        total_contacts = sum(state_counts.values())
+    else:
+        total_contacts = state_counts.get(CallState(f.state.value), 0)
     return WorklistPage(
         filter=f,
         contacts=contacts,
         next_cursor=contacts[-1].cursor if has_more and contacts else None,
         after=after,
         counts=counts,
-        total_tasks=total_tasks,
+        total_tasks=sum(counts.values()),
         total_contacts=total_contacts,
         today=window.today,
         manager_view=manager,
         owner_id=forced_owner,
+        state_counts=state_counts,
+        slot_names=tuple(s.name for s in settings.call_slots),
+        current_slot=calls.base.current,
+        next_slot=calls.base.next_open,
+        now=now,
     )
+
+
+def _contact_call_of(customer: Customer, tasks: list[CareTask], calls: _Calls) -> ContactCall:
+    """The line's call state: the tasks with attempts as :func:`_read_calls` found them,
+    the others read now with no attempts (the customer is loaded: no query)."""
+    found: dict[int, TaskCall] = {}
+    for task in tasks:
+        tc = calls.tasks.get(task.id)
+        if tc is None:
+            tc = task_call(
+                task,
+                [],
+                reader=calls.reader,
+                status=task.status,
+                no_call=bool(customer.no_call),
+                has_number=_has_number(customer),
+                last_outcome_at=None,
+            )
+        found[task.id] = tc
+    return contact_call(found)
+
+
+def _state_counts(rows) -> dict[CallState, int]:
+    """Contacts per call state over the whole filter (its state filter aside), from
+    (rank, count) rows."""
+    found = {RANK_STATE[int(rank)]: n for rank, n in rows if int(rank) in RANK_STATE}
+    return {state: found.get(state, 0) for state in STATE_ORDER}
+
+
+# --- next contact (issue 10 item 3) -----------------------------------------------------
+
+
+def next_callable_contact(
+    session: Session,
+    f: WorklistFilter,
+    *,
+    user: User,
+    now: datetime,
+    after: int | None = None,
+) -> int | None:
+    """The customer id of the next contact ``user`` can call now, in the worklist's order,
+    after the customer ``after``; None when none is callable.
+
+    The list is ``user``'s own (a manager's as ``f.owner`` says, as on the worklist) with
+    ``f``'s type, status and due filters; its state filter and order do not apply (the
+    answer is always a callable contact, in deadline order). "After" is the place of
+    ``after``'s line: its earliest deadline among its tasks of the filter that are still
+    due or were closed today (the outcome just recorded); the first callable contact after
+    it, else (the end of the list) the first callable one from the top, never ``after``
+    itself. Without a place (``after`` None or unknown): the first callable contact."""
+    settings = load_settings(session)
+    window = Window.at(now, settings.timezone)
+    f, forced_owner, _manager = _effective_filter(f, user)
+    conds = _conditions(f, window, forced_owner)
+    calls = _read_calls(session, conds, settings, now)
+    grouped = _grouped(conds, calls, Order.DUE).subquery("contacts")
+    candidates = select(grouped.c.customer_id).where(grouped.c.rank == STATE_RANK[CallState.CALLABLE])
+    order = (grouped.c.first_due, grouped.c.customer_id)
+    if after is None:
+        return session.scalar(candidates.order_by(*order).limit(1))
+    candidates = candidates.where(grouped.c.customer_id != after)
+    today_start = start_of_day(window.today, settings.timezone)
+    place_conds = _conditions(f, window, forced_owner, statuses=True)
+    statuses = [f.status.value] if f.status is not StatusFilter.ALL else list(OPEN_STATUSES)
+    place = session.scalar(
+        select(func.min(CareTask.due_at)).where(
+            *place_conds,
+            CareTask.customer_id == after,
+            or_(CareTask.status.in_(statuses), CareTask.closed_at >= today_start),
+        )
+    )
+    if place is not None:
+        following = candidates.where(
+            or_(
+                grouped.c.first_due > place,
+                and_(grouped.c.first_due == place, grouped.c.customer_id > after),
+            )
+        )
+        found = session.scalar(following.order_by(*order).limit(1))
+        if found is not None:
+            return found
+    return session.scalar(candidates.order_by(*order).limit(1))
+
 
 
 # --- the load panel ----------------------------------------------------------------------

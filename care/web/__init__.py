@@ -61,6 +61,7 @@ BLUEPRINTS = (
     "care.web.calls",
     "care.web.expired",
     "care.web.kpis",
+    "care.web.sampling",
 )
 
 

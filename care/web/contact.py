@@ -35,7 +35,7 @@ from care.web.htmx import is_htmx, render
 from care.web.i18n import translated
 from care.web.labels import outcome_label, task_type_label
 from care.web.unit_of_work import discard, keep_on_error
-from care.web.worklist import tasks_changed_header
+from care.web.worklist import carried_filter_args, tasks_changed_header
 
 bp = Blueprint("contact", __name__, url_prefix="/tasks")
 
@@ -531,7 +531,7 @@ def _cx_customer_or_404(customer_id: int):
 def outcomes(customer_id: int):
     if flask.request.method == "GET":
         if not is_htmx():
-            return flask.redirect(flask.url_for("contact.index", customer_id=customer_id))
+            return flask.redirect(flask.url_for("contact.index", customer_id=customer_id, **carried_filter_args()))
         customer = _cx_customer_or_404(customer_id)
         return _cx_outcomes_fragment(_cx_outcome_panel(customer, task_service.open_tasks_of(db.session, customer_id)))
 
@@ -607,7 +607,7 @@ def outcomes(customer_id: int):
         timeline = task_service.timeline(db.session, customer_id, limit=RECENT_TIMELINE)
         return _cx_outcomes_fragment(panel, 200, tasks_changed_header(customer=customer_id), timeline=timeline)
     flask.flash(message, "success")
-    return flask.redirect(flask.url_for("contact.index", customer_id=customer_id), code=303)
+    return flask.redirect(flask.url_for("contact.index", customer_id=customer_id, **carried_filter_args()), code=303)
 
 
 def _cx_outcomes_refused(customer_id: int, states: dict, shown_again: list[int], form_errors: list[str], status: int):

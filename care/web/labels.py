@@ -25,6 +25,7 @@ from flask_babel import lazy_gettext as _l
 from care.domain import attempts as attempt_rules
 from care.domain import kpis as kpi_rules
 from care.domain import outcomes as outcome_rules
+from care.domain import sampling as sampling_rules
 from care.domain import scripts as script_rules
 from care.domain import settings as setting_rules
 from care.domain.dates import END_OF_DAY, to_local
@@ -223,6 +224,15 @@ def note_condition(task_type: str | None) -> str:
     if not cases:
         return _("(optional)")
     return _("(required when you choose %(cases)s)", cases=_(" or ").join(cases))
+
+
+# --- the insurance QA sample's verdicts (care.domain.sampling marks them with N_) ----------
+
+
+def verdict_label(value: str | None) -> str:
+    """A sampled call's verdict (R21) in the user's language (itself when unknown)."""
+    label = sampling_rules.VERDICT_LABELS.get(value) if value else None
+    return _(label) if label else (value or "")
 
 
 # --- customers, visits and appointments ---------------------------------------------------
@@ -601,6 +611,7 @@ TEMPLATE_GLOBALS = {
     "task_reason": reason_text,
     "task_due": task_due,
     "outcome_label": outcome_label,
+    "verdict_label": verdict_label,
     "customer_class_label": customer_class_label,
     "visit_kind_label": visit_kind_label,
     "visit_kind_choices": visit_kind_choices,
@@ -762,3 +773,55 @@ def audit_action_label(action: str | None, object_type: str | None = None) -> st
 
 def audit_action_group_label(action: str) -> str:
     return _label(AUDIT_ACTION_GROUPS, action.split(".", 1)[0])
+
+# --- the worklist's call states (care.services.worklist; issue 10 items 2-3) ---------------
+
+CALL_STATES = {
+    "callable": _l("Callable now"),
+    "waiting": _l("Waiting for a slot"),
+    "in_progress": _l("Call in progress"),
+    "outcome_missing": _l("Answered — outcome missing"),
+    "blocked": _l("Blocked"),
+    "no_call_left": _l("No call left"),
+}
+# Why a line is blocked (care.services.worklist BLOCKED_NUMBER, BLOCKED_NO_CALL).
+CALL_BLOCKED_REASONS = {
+    "number": _l("Number correction"),
+    "no_call": _l("Refuses calls"),
+}
+
+
+def call_state_label(value: str | None) -> str:
+    return _label(CALL_STATES, value)
+
+
+def call_blocked_label(value: str | None) -> str:
+    return _label(CALL_BLOCKED_REASONS, value)
+
+
+def slot_occurrence_text(occurrence, today: date) -> str:
+    """When a call slot starts, in the dealer's time: "afternoon 14:00", "tomorrow morning
+    09:00", "2026-12-09 evening 18:30"."""
+    local = to_local(occurrence.starts_at, current_settings().timezone)
+    slot, at = slot_label(occurrence.name), local.strftime("%H:%M")
+    days = (local.date() - today).days
+    if days == 0:
+        return _("%(slot)s %(time)s", slot=slot, time=at)
+    if days == 1:
+        return _("tomorrow %(slot)s %(time)s", slot=slot, time=at)
+    return _("%(date)s %(slot)s %(time)s", date=show_date(local.date()), slot=slot, time=at)
+
+
+def slot_end_text(occurrence) -> str:
+    """When a call slot ends, in the dealer's time: "12:00"."""
+    return to_local(occurrence.ends_at, current_settings().timezone).strftime("%H:%M")
+
+
+TEMPLATE_GLOBALS.update(
+    {
+        "call_state_label": call_state_label,
+        "call_blocked_label": call_blocked_label,
+        "slot_occurrence_text": slot_occurrence_text,
+        "slot_end_text": slot_end_text,
+    }
+)

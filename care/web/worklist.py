@@ -1,4 +1,5 @@
-"""The worklist (today's contacts) and reassignment: GET /tasks/, POST /tasks/reassign.
+"""The worklist (today's contacts), the next callable contact and reassignment:
+GET /tasks/, GET /tasks/next, POST /tasks/reassign.
 
 The contact and task pages, with their outcome forms, are care/web/contact.py (the same
 /tasks/ prefix).
@@ -13,12 +14,12 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 
-from care.domain.roles import Role
+from care.domain.roles import CALLING_ROLES, Role
 from care.extensions import db
-from care.models.types import utcnow
 from care.services import worklist as wl
 from care.web.access import roles_required
 from care.web.auth import _safe_next
+from care.web.calls import now as request_now
 from care.web.htmx import is_htmx, render
 
 bp = Blueprint("worklist", __name__, url_prefix="/tasks")
@@ -26,6 +27,8 @@ bp = Blueprint("worklist", __name__, url_prefix="/tasks")
 
 # === Worklist and reassignment ==========================================================
 # GET  /tasks/          worklist.index  today's contacts (page, or _contacts.html for htmx)
+# GET  /tasks/next      worklist.next_contact  303 to the next callable contact's page, or
+#                       back to the list ("no more callable contacts")
 # POST /tasks/reassign  worklist.reassign  move tasks to another owner
 # Mutations answer with the HX-Trigger event TASKS_CHANGED ("tasks-changed"); the list
 # refreshes itself on it.
@@ -40,7 +43,11 @@ WORKLIST_ROLES = (
     Role.GENERAL_MANAGER,
 )
 REASSIGN_ROLES = tuple(sorted(wl.REASSIGNERS))
+# Who is sent to a contact page by "next contact": those who call (the contact page's roles).
+NEXT_ROLES = tuple(sorted(CALLING_ROLES))
 TASKS_CHANGED = "tasks-changed"
+# The query arguments of a worklist filter (carried from the list to the contact pages and on).
+FILTER_ARGS = ("type", "status", "due", "owner", "state", "order")
 
 
 def tasks_changed_header(**detail) -> dict[str, str]:
@@ -48,12 +55,22 @@ def tasks_changed_header(**detail) -> dict[str, str]:
     return {"HX-Trigger": json.dumps({TASKS_CHANGED: detail or {"changed": True}})}
 
 
+def _parse_filter(args) -> wl.WorklistFilter:
+    """The worklist filter of a query string (wl.WorklistError when it is garbage)."""
+    return wl.parse_filter(
+        args.getlist("type"),
+        args.get("status"),
+        args.get("due"),
+        args.get("owner"),
+        state=args.get("state"),
+        order=args.get("order"),
+    )
+
+
 def _read_filter(args) -> tuple[wl.WorklistFilter, wl.Cursor | None]:
     """The filter and cursor of a query string; 400 with the reason on garbage."""
     try:
-        f = wl.parse_filter(
-            args.getlist("type"), args.get("status"), args.get("due"), args.get("owner")
-        )
+        f = _parse_filter(args)
     except wl.WorklistError:
         abort(400, description=_("The worklist filter is not valid: use the filter form."))
     after = None
@@ -74,7 +91,7 @@ def _page_args(page: wl.WorklistPage, *, with_after: bool = True) -> dict:
 
 
 def _worklist_context(f: wl.WorklistFilter, after: wl.Cursor | None, **extra) -> dict:
-    now = utcnow()
+    now = request_now()
     page = wl.worklist(
         db.session,
         f,
@@ -104,6 +121,8 @@ def _worklist_context(f: wl.WorklistFilter, after: wl.Cursor | None, **extra) ->
         "task_types": wl.TASK_TYPES,
         "status_choices": list(wl.StatusFilter),
         "due_choices": list(wl.DueFilter),
+        "state_choices": list(wl.STATE_ORDER),
+        "order_choices": list(wl.Order),
         "now": now,
         "reassign_error": None,
         "reassign_messages": [],
@@ -117,6 +136,67 @@ def _worklist_context(f: wl.WorklistFilter, after: wl.Cursor | None, **extra) ->
 def index():
     f, after = _read_filter(request.args)
     return render("worklist/index.html", "worklist/_contacts.html", **_worklist_context(f, after))
+
+
+def carried_filter_args(args=None) -> dict:
+    """The worklist filter of the current request's query string as URL arguments (the
+    contact page keeps the list's filter in its own URL, so "next contact" follows it);
+    none when there is none or it is not valid."""
+    args = request.args if args is None else args
+    if not any(key in args for key in FILTER_ARGS):
+        return {}
+    try:
+        return _parse_filter(args).query_args()
+    except wl.WorklistError:
+        return {}
+
+
+def next_contact_url(customer_id: int | None = None) -> str:
+    """The "next contact" link: after the customer ``customer_id`` (None: the first callable
+    contact), with the filter the page was reached with."""
+    args = carried_filter_args()
+    if customer_id is not None:
+        args["after"] = int(customer_id)
+    return url_for("worklist.next_contact", **args)
+
+
+@bp.app_context_processor
+def _next_contact_helpers() -> dict:
+    """For templates/worklist/_next_contact.html on any page (the contact page includes it)."""
+    return {"next_contact_url": next_contact_url, "worklist_filter_args": carried_filter_args}
+
+
+def _customer_id(raw: str | None) -> int | None:
+    """``after``: a customer id (1 … 2³¹−1), absent or empty for none; 400 otherwise."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or not 0 < int(text) <= 2**31 - 1:
+        abort(400, description=_("The contact to continue after is not valid."))
+    return int(text)
+
+
+@bp.route("/next")
+@roles_required(*NEXT_ROLES)
+def next_contact():
+    """The next contact the user can call now (care.services.worklist.next_callable_contact):
+    303 to its contact page, the filter kept in the URL; none left: 303 back to the list
+    with the message "No more callable contacts right now". htmx gets HX-Redirect."""
+    try:
+        f = _parse_filter(request.args)
+    except wl.WorklistError:
+        abort(400, description=_("The worklist filter is not valid: use the filter form."))
+    after = _customer_id(request.args.get("after"))
+    found = wl.next_callable_contact(db.session, f, user=current_user, now=request_now(), after=after)
+    args = f.query_args()
+    if found is not None:
+        target = url_for("contact.index", customer_id=found, **args)
+    else:
+        flash(_("No more callable contacts right now."), "info")
+        target = url_for("worklist.index", **args)
+    if is_htmx():
+        return "", 204, {"HX-Redirect": target}
+    return redirect(target, code=303)
 
 
 def _task_ids(values: list[str]) -> list[int]:
@@ -249,7 +329,7 @@ def reassign():
                 ids,
                 int(raw_assignee),
                 user=current_user,
-                now=utcnow(),
+                now=request_now(),
                 ip=request.remote_addr,
             )
         except wl.ReassignError as exc:  # refused before anything was moved

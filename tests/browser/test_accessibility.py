@@ -49,6 +49,7 @@ PAGES = {
         "/messages/outbox",
         "/messages/violations",
         "/expired/",
+        "/sampling/",
         "/generation/",
         "/imports/",
         "/imports/{run}",

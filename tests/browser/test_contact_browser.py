@@ -163,7 +163,6 @@ def test_a_double_click_starts_one_call(page, live_server):
         assert db.session.query(CallAttempt).count() == 1
 
 
-@pytest.mark.xfail(strict=False, reason="needs the worklist branch")
 def test_three_contacts_in_a_row_with_n(page, live_server):
     """A specialist's day: from the worklist, three contacts (one with three reasons)
     called and settled one after the other, `n` leading to the next contact each time."""

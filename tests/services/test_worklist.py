@@ -78,9 +78,13 @@ def test_contacts_are_ordered_by_earliest_deadline_overdue_first(session, manage
     task(session, soon, due=day_end(2))
     task(session, soon, due=day_end(20))
     task(session, overdue, due=day_end(-2), opens_days=-30)
-    page = page_of(session, manager)
+    page = page_of(session, manager, wl.WorklistFilter(order=wl.Order.DUE))
     assert [c.customer.id for c in page.contacts] == [overdue.id, soon.id, late.id]
     assert [c.overdue for c in page.contacts] == [True, False, False]
+    # By default the callable contacts come first: a task nobody called by its deadline's
+    # day can no longer be called (care.domain.attempts.first_call_overdue), so it goes last.
+    page = page_of(session, manager)
+    assert [c.customer.id for c in page.contacts] == [soon.id, late.id, overdue.id]
 
 
 def test_only_due_open_and_blocked_tasks_are_listed(session, manager):
@@ -221,10 +225,10 @@ def test_counts_per_type_cover_every_page_of_the_filter(session, manager):
 # --- keyset paging -----------------------------------------------------------------------
 
 
-def _all_pages(session, actor, size=25):
+def _all_pages(session, actor, size=25, flt=None):
     seen, after, pages = [], None, 0
     while True:
-        page = page_of(session, actor, after=after, page_size=size)
+        page = page_of(session, actor, flt, after=after, page_size=size)
         pages += 1
         seen += [c.customer.id for c in page.contacts]
         if page.next_cursor is None:
@@ -239,13 +243,20 @@ def test_keyset_pages_through_60_contacts_without_gaps_or_repeats(session, manag
         # Many ties on the deadline (12 distinct days): the customer id breaks them.
         due = day_end(i % 12 - 3)
         task(session, c, due=due, opens_days=-30)
+        latest = due
         if i % 7 == 0:
-            task(session, c, due=due + timedelta(days=4), opens_days=-30)
-        expected.append((due, c.id))
-    expected = [cid for _, cid in sorted(expected)]
+            latest = due + timedelta(days=4)
+            task(session, c, due=latest, opens_days=-30)
+        expected.append((due, c.id, latest))
+    by_due = [cid for _, cid, _latest in sorted(expected)]
+    seen, pages = _all_pages(session, manager, flt=wl.WorklistFilter(order=wl.Order.DUE))
+    assert (pages, seen) == (3, by_due)
+    # callable first (NOW is in the morning slot): a contact with a task whose deadline's
+    # day is not over yet; then the others, each group by its earliest deadline
+    yesterday_end = day_end(-1)
+    callable_first = [cid for _, cid, _ in sorted(expected, key=lambda e: (e[2] <= yesterday_end, e[0], e[1]))]
     seen, pages = _all_pages(session, manager)
-    assert pages == 3
-    assert seen == expected
+    assert (pages, seen) == (3, callable_first)
     assert len(set(seen)) == 60
 
 
@@ -264,14 +275,15 @@ def test_a_new_task_on_an_earlier_page_does_not_shift_the_next_page(session, man
 
 
 def test_cursor_round_trip_and_garbage():
-    cur = wl.Cursor(datetime(2026, 10, 10, 15, 59, 59, 123, tzinfo=UTC), 42)
+    cur = wl.Cursor(1, datetime(2026, 10, 10, 15, 59, 59, 123, tzinfo=UTC), 42)
     text = cur.encode()
-    assert text == "2026-10-10T15:59:59.000123Z|42"
+    assert text == "1|2026-10-10T15:59:59.000123Z|42"
     assert wl.Cursor.parse(text) == cur
-    assert wl.Cursor.parse("2026-10-10T23:59:59+08:00|42").due == datetime(2026, 10, 10, 15, 59, 59, tzinfo=UTC)
-    for bad in ("", "x", "2026-10-10|", "|5", "2026-13-40T00:00:00Z|5", "2026-10-10T00:00:00|5",
-                "2026-10-10T00:00:00Z|-5", "2026-10-10T00:00:00Z|5|6", "2026-10-10T00:00:00Z|99999999999",
-                "now|1", "2026-10-10T00:00:00Z|1e3"):
+    assert wl.Cursor.parse("0|2026-10-10T23:59:59+08:00|42").due == datetime(2026, 10, 10, 15, 59, 59, tzinfo=UTC)
+    for bad in ("", "x", "0|2026-10-10|", "0||5", "0|2026-13-40T00:00:00Z|5", "0|2026-10-10T00:00:00|5",
+                "0|2026-10-10T00:00:00Z|-5", "0|2026-10-10T00:00:00Z|5|6", "0|2026-10-10T00:00:00Z|99999999999",
+                "0|now|1", "0|2026-10-10T00:00:00Z|1e3", "2|2026-10-10T00:00:00Z|5", "x|2026-10-10T00:00:00Z|5",
+                "2026-10-10T00:00:00Z|5"):  # the format before the call-state groups
         with pytest.raises(wl.WorklistError):
             wl.Cursor.parse(bad)
 

@@ -87,6 +87,8 @@ ACCESS: dict[str, tuple] = {
         OK,
     ),
     "worklist.reassign": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "POST", {}, INVALID),
+    # the next callable contact (issue 10 item 3): 303 to a contact page or back to the list
+    "worklist.next_contact": (CALLERS, "GET", {}, SEE_OTHER),
     # the contact page, outcomes, appointments, number corrections (those who call customers)
     "contact.index": (CALLERS, "GET", {"customer_id": "{customer}"}, OK),
     "contact.task": (CALLERS | {R.SALES_MANAGER, R.GENERAL_MANAGER}, "GET", {"task_id": "{task}"}, OK),
@@ -135,6 +137,12 @@ ACCESS: dict[str, tuple] = {
         {},
         OK,
     ),
+    # the insurance QA sample (R21): the managers and the insurance specialists (their own
+    # calls: tests/web/test_sampling.py) read it, the care manager draws and judges; an
+    # empty draw form names no month (400), no such sampled call (404)
+    "sampling.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER, R.SALES_MANAGER, R.INSURANCE}), "GET", {}, OK),
+    "sampling.draw": (frozenset({R.CARE_MANAGER}), "POST", {}, BAD),
+    "sampling.verdict": (frozenset({R.CARE_MANAGER}), "POST", {"call_id": 999999}, NOT_FOUND),
     "reconciliation.index": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     # no such event (a real one would be matched or dismissed by the first role that tries)
     "reconciliation.match": (frozenset({R.CARE_MANAGER, R.ADMIN}), "POST", {"event_id": 999999}, NOT_FOUND),

@@ -252,14 +252,14 @@ def test_the_panel_fragment(client, world):
     assert client.post("/tasks/contact/999999/outcomes", headers=HX).status_code == 404
 
 
-def test_next_contact_placeholder_until_the_worklist_part_is_there(app, client, world):
+def test_once_every_row_has_its_outcome_the_next_contact_is_offered(app, client, world):
     data = {}
     for task_id in world["tasks"]:
         data.update(row(task_id, outcome="declined", **{"declined-reason": "不需要"}))
-    html = client.post(url(world), headers=HX, data=data).get_data(as_text=True)
-    assert 'class="contact-done"' in html
-    if "worklist/_next_contact.html" in app.jinja_env.list_templates():
-        assert "data-next-contact" in html or "/tasks/next" in html
+    html = client.post(url(world) + "?type=first_service", headers=HX, data=data).get_data(as_text=True)
+    assert 'class="contact-done"' in html and "data-next-contact" in html
+    assert f'href="/tasks/next?type=first_service&amp;after={world["customer"]}"' in html  # the list's filter kept
+    assert "Back to the worklist" in html
 
 
 # --- a constant number of statements --------------------------------------------------

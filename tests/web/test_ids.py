@@ -28,6 +28,7 @@ ID_ROUTES = (
     ("POST", "/calls/twiml/{id}"),
     ("POST", "/reconciliation/{id}/match"),
     ("POST", "/reconciliation/{id}/dismiss"),
+    ("POST", "/sampling/calls/{id}/verdict"),
     ("GET", "/scripts/first_service/versions/{id}"),
     ("GET", "/generation/{id}"),
     ("GET", "/imports/{id}"),
