@@ -360,11 +360,12 @@ def contact_call_for(customer_id: int, tasks: list[CareTask], calls: dict | None
     if not any(line.callable for line in lines):
         refusals = [line.calls.refusal for line in lines]
         in_progress = [r for r in refusals if r.code == RefusalCode.CALL_IN_PROGRESS]
-        refusal = (in_progress or refusals or [
-            call_service.CallRefused(
-                call_service.NOT_YOURS, N_("Only the task's assignee or a care manager can call for it.")
-            )
-        ])[0]  # fmt: skip
+        nobody = (  # no line: the open tasks are others', or there is none left
+            call_service.CallRefused(call_service.NOT_YOURS, N_("Only the task's assignee or a care manager can call for it."))
+            if tasks
+            else call_service.CallRefused(call_service.CLOSED, N_("This customer has no open task: no call is placed."))
+        )
+        refusal = (in_progress or refusals or [nobody])[0]
     waiting = [line.calls.plan.next_open for line in lines if not line.callable and line.calls.plan.next_open]
     return ContactCall(
         customer_id=customer_id,

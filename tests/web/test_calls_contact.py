@@ -280,3 +280,13 @@ def test_a_hand_call_for_a_colleague_s_contact_is_403(app, client, world, login_
     assert attempts(app) == []
     with app.app_context():
         assert db.session.scalar(select(User).where(User.username == "peer")) is not None
+
+
+def test_the_call_area_of_a_settled_contact_says_there_is_nothing_to_call(app, client, world):
+    for task_id in world["tasks"]:
+        r = client.post(f"/tasks/contact/{world['customer']}/outcomes", headers=HX,
+                        data={f"t{task_id}-outcome": "declined", f"t{task_id}-declined-reason": "不需要"})  # fmt: skip
+        assert r.status_code == 200
+    html = client.get(f"/calls/contact/{world['customer']}/panel", headers=HX).get_data(as_text=True)
+    assert "This customer has no open task: no call is placed." in html
+    assert "assignee" not in html and "call-button" not in html and "manual-call" not in html
