@@ -636,3 +636,86 @@ DEFAULT_SCRIPTS: dict[TaskType, tuple[str, str]] = {
 {_CLOSING}""",
     ),
 }
+
+
+# --- one conversation: the scripts of a contact's tasks assembled ------------------------
+#
+# A contact with several due tasks is one call (domain.md §3 "one contact"), so its
+# scripts are read as one: the greeting once, then each task's own part, the closing
+# once. Where a script's greeting and closing are is written in the script itself, by
+# the convention the default scripts follow and the care manager keeps on the scripts
+# page: a section starts with its heading 【name】 at the start of a line and runs to
+# the next heading. 【问候】 (or 【开场白】) is the greeting, 【结束语】 (or 【结语】) the
+# closing; everything else — the text before the first heading and every other section
+# — is the task's own part. A script without these headings is all its own part.
+
+
+GREETING_HEADINGS = frozenset({"问候", "开场白", "开场"})
+CLOSING_HEADINGS = frozenset({"结束语", "结语", "结束"})
+_SECTION_HEADING = re.compile(r"^[ \t\u3000]*【([^】\n]{1,20})】", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ScriptParts:
+    """A script body cut at its section headings (each part still holds its headings and
+    merge fields, and is rendered like a body)."""
+
+    greeting: str
+    own: str  # the task's own part: everything but the greeting and the closing
+    closing: str
+
+
+def _tidy(chunks: list[str]) -> str:
+    return "\n\n".join(c.strip("\n") for c in chunks if c.strip())
+
+
+def split_script(body: str) -> ScriptParts:
+    """The greeting, own part and closing of a script body (see the convention above)."""
+    heads = list(_SECTION_HEADING.finditer(body))
+    starts = [0] + [m.start() for m in heads]
+    names: list[str | None] = [None] + [m.group(1).strip() for m in heads]
+    greeting: list[str] = []
+    own: list[str] = []
+    closing: list[str] = []
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else len(body)
+        chunk = body[start:end]
+        name = names[i]
+        if name in GREETING_HEADINGS:
+            greeting.append(chunk)
+        elif name in CLOSING_HEADINGS:
+            closing.append(chunk)
+        else:
+            own.append(chunk)
+    return ScriptParts(_tidy(greeting), _tidy(own), _tidy(closing))
+
+
+@dataclass(frozen=True)
+class AssembledScript:
+    """The scripts of one call: ``greeting`` and ``closing`` once each (the source text,
+    from the script at index ``greeting_from`` / ``closing_from``, None when no script
+    has one), and ``own`` the own part of each script in the order given ("" for a task
+    without a script)."""
+
+    greeting: str
+    greeting_from: int | None
+    own: tuple[str, ...]
+    closing: str
+    closing_from: int | None
+
+
+def assemble(bodies: Iterable[str | None]) -> AssembledScript:
+    """One conversation from the scripts of a contact's tasks, the lead task first
+    (``None`` for a task without a script): the greeting of the first script that has
+    one (the lead's, as a rule), every script's own part, the closing of the first script
+    that has one."""
+    parts = [split_script(b) if b else ScriptParts("", "", "") for b in bodies]
+    g = next((i for i, p in enumerate(parts) if p.greeting), None)
+    c = next((i for i, p in enumerate(parts) if p.closing), None)
+    return AssembledScript(
+        greeting=parts[g].greeting if g is not None else "",
+        greeting_from=g,
+        own=tuple(p.own for p in parts),
+        closing=parts[c].closing if c is not None else "",
+        closing_from=c,
+    )

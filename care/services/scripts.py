@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from care.domain import N_
@@ -49,6 +49,7 @@ from care.models import (
     AuditLog,
     CareTask,
     Customer,
+    Delivery,
     InsurancePolicy,
     Script,
     ScriptVersion,
@@ -207,8 +208,9 @@ def _context(
     policy: InsurancePolicy | None,
     specialist: User | None,
     now: datetime,
+    visits: list[ServiceVisit] | None = None,
 ) -> dict[str, Any]:
-    visits = _visits(session, vehicle)
+    visits = _visits(session, vehicle) if visits is None else visits
     services = [v for v in visits if v.kind in SERVICE_KINDS]
     return {
         "customer_name": customer.name,
@@ -753,3 +755,156 @@ def overview(session: Session) -> list[ScriptSummary]:
         sv, n = current.get(script.id, (None, 0)) if script else (None, 0)
         out.append(ScriptSummary(tt, sv, n, outcomes.get(script.id, 0) if script else 0))
     return out
+
+
+# --- one conversation: the script of a contact's call ----------------------------------
+
+
+def current_versions(session: Session, task_types) -> dict[str, ScriptVersion]:
+    """The current version of each of these task types' scripts (types without a script
+    are left out), in one query."""
+    types = sorted({str(t) for t in task_types})
+    if not types:
+        return {}
+    latest = (
+        select(ScriptVersion.script_id, func.max(ScriptVersion.version).label("v"))
+        .group_by(ScriptVersion.script_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Script.task_type, ScriptVersion)
+        .join(ScriptVersion, ScriptVersion.script_id == Script.id)
+        .join(latest, (ScriptVersion.script_id == latest.c.script_id) & (ScriptVersion.version == latest.c.v))
+        .where(Script.task_type.in_(types))
+    )
+    return {task_type: sv for task_type, sv in rows}
+
+
+def merge_contexts(
+    session: Session,
+    tasks: list[CareTask],
+    *,
+    user: User | None = None,
+    now: datetime | None = None,
+    settings: Settings | None = None,
+) -> dict[int, dict[str, Any]]:
+    """:func:`merge_context` of each task, by task id (the same values), in a fixed number
+    of queries whatever the number of tasks: the vehicles' visits, their policies, the
+    tasks' deliveries and the consultants are each read once for all."""
+    now = now or utcnow()
+    settings = settings or load_settings(session)
+    vehicle_of = {t.id: t.vehicle or _first_vehicle(t.customer) for t in tasks}
+    vehicle_ids = sorted({v.id for v in vehicle_of.values() if v is not None})
+    visits_of: dict[int, list[ServiceVisit]] = {i: [] for i in vehicle_ids}
+    visit_by_id: dict[int, ServiceVisit] = {}
+    current_policy: dict[int, InsurancePolicy] = {}
+    policy_by_id: dict[int, InsurancePolicy] = {}
+    if vehicle_ids:
+        for visit in session.scalars(
+            select(ServiceVisit)
+            .where(ServiceVisit.vehicle_id.in_(vehicle_ids))
+            .order_by(ServiceVisit.date.desc(), ServiceVisit.id.desc())
+        ):
+            visits_of[visit.vehicle_id].append(visit)
+            visit_by_id[visit.id] = visit
+    policy_ids = sorted({t.policy_id for t in tasks if t.policy_id})
+    if vehicle_ids or policy_ids:
+        for policy in session.scalars(
+            select(InsurancePolicy)
+            .where(or_(InsurancePolicy.vehicle_id.in_(vehicle_ids), InsurancePolicy.id.in_(policy_ids)))
+            .order_by(InsurancePolicy.expiry.desc(), InsurancePolicy.id.desc())
+        ):
+            policy_by_id[policy.id] = policy
+            current_policy.setdefault(policy.vehicle_id, policy)
+    delivery_ids = sorted({t.delivery_id for t in tasks if t.delivery_id})
+    deliveries = (
+        {d.id: d for d in session.scalars(select(Delivery).where(Delivery.id.in_(delivery_ids)))}
+        if delivery_ids
+        else {}
+    )
+    consultant_ids = sorted({v.consultant_id for v in vehicle_of.values() if v is not None and v.consultant_id})
+    # Into the identity map (held here: it keeps its objects only while referenced), so
+    # that ``vehicle.consultant`` asks no query of its own.
+    consultants = list(session.scalars(select(User).where(User.id.in_(consultant_ids)))) if consultant_ids else []
+    found: dict[int, dict[str, Any]] = {}
+    for task in tasks:
+        vehicle = vehicle_of[task.id]
+        policy = policy_by_id.get(task.policy_id) if task.policy_id else None
+        if policy is None and vehicle is not None:
+            policy = current_policy.get(vehicle.id)
+        ctx = _context(
+            session,
+            settings,
+            customer=task.customer,
+            vehicle=vehicle,
+            policy=policy,
+            specialist=user or task.assignee,
+            now=now,
+            visits=visits_of.get(vehicle.id, []) if vehicle is not None else [],
+        )
+        ctx["due_date"] = local_date(task.due_at, settings.timezone)
+        if task.visit_id is not None:
+            visit = visit_by_id.get(task.visit_id) or task.visit
+            ctx["visit_date"] = visit.date if visit is not None else ctx["visit_date"]
+        delivery = deliveries.get(task.delivery_id) if task.delivery_id else None
+        if ctx["delivery_date"] is None and delivery is not None:
+            ctx["delivery_date"] = local_date(delivery.delivered_at, settings.timezone)
+        found[task.id] = ctx
+    del consultants
+    return found
+
+
+@dataclass
+class ContactScriptPart:
+    """One task's own part of the contact's script, with the version it came from (the
+    version its outcome records)."""
+
+    task: CareTask
+    version: ScriptVersion | None  # None: no script for this task type yet
+    text: str  # rendered; "" when the script has no own part (or there is no script)
+
+
+@dataclass
+class ContactScript:
+    """The script of one call for a contact's tasks (care.domain.scripts.assemble): the
+    greeting once, each task's own part in the order of the tasks, the closing once."""
+
+    greeting: str
+    parts: list[ContactScriptPart]
+    closing: str
+
+    def version_for(self, task_id: int) -> ScriptVersion | None:
+        return next((p.version for p in self.parts if p.task.id == task_id), None)
+
+
+def contact_script(
+    session: Session,
+    tasks: list[CareTask],
+    *,
+    user: User | None = None,
+    now: datetime | None = None,
+    settings: Settings | None = None,
+) -> ContactScript:
+    """The script of a call for ``tasks`` (one customer's, the lead task first): the
+    current version of each task type's script, cut and assembled (greeting and closing
+    from the first script that has them, normally the lead's) and rendered for each
+    task; ``user`` is the person calling. A fixed number of queries whatever the number
+    of tasks."""
+    if not tasks:
+        return ContactScript("", [], "")
+    versions = current_versions(session, {t.type for t in tasks})
+    contexts = merge_contexts(session, tasks, user=user, now=now, settings=settings)
+    chosen = [versions.get(t.type) for t in tasks]
+    assembled = dom.assemble([sv.body if sv is not None else None for sv in chosen])
+
+    def rendered(text: str, index: int | None) -> str:
+        return dom.render(text, contexts[tasks[index].id]) if index is not None and text else ""
+
+    return ContactScript(
+        greeting=rendered(assembled.greeting, assembled.greeting_from),
+        parts=[
+            ContactScriptPart(task, sv, rendered(own, i))
+            for i, (task, sv, own) in enumerate(zip(tasks, chosen, assembled.own, strict=True))
+        ],
+        closing=rendered(assembled.closing, assembled.closing_from),
+    )

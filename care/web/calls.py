@@ -16,6 +16,35 @@ GET  /calls/<attempt_id>/panel     calls.panel   the live panel fragment, polled
 GET|POST /calls/twiml/<attempt_id> calls.twiml   Twilio's TwiML (public, X-Twilio-Signature
                                                  checked before the attempt is looked up)
 
+One call per contact (issue 10 items 1 and 6), the contact page's call area:
+
+POST /calls/contact/<customer_id>        calls.contact_start  one attempt for every open task
+                                                 of the customer the user may call now
+                                                 (care.services.calls.start_contact_call, the
+                                                 most urgent task leads); htmx: the whole call
+                                                 area (200), now showing the live call and
+                                                 "call in progress" on each task it counts
+                                                 for; a refusal (422; 403 when none of the
+                                                 tasks is the user's) goes to the area's message
+                                                 slot (HX-Retarget #call-messages), never over
+                                                 the live panel; plain: 303 + flash
+GET  /calls/contact/<customer_id>/panel  calls.contact_panel  the call area (htmx; it reloads
+                                                 itself on tasks-changed: the end of a call,
+                                                 outcomes recorded); plain: the contact page
+POST /calls/contact/<customer_id>/manual calls.contact_manual a call made outside the app (the
+                                                 provider down, the desk phone): its time and
+                                                 result count as an attempt for the contact's
+                                                 tasks like a provider's, or give the call in
+                                                 progress its result
+                                                 (care.services.manual_calls); htmx: the call
+                                                 area + HX-Trigger tasks-changed, or the form
+                                                 with its error (422); plain: 303 + flash
+
+The Call button is disabled while its request runs (hx-disabled-elt), and the area that
+comes back has no Call button while the call runs: a double click starts one call, and
+two clicks from two tabs meet the service's lock (one attempt, the other refused with
+call_in_progress into the message slot).
+
 ``now`` is the real time; CARE_NOW (an ISO datetime) replaces it only when app.testing,
 so that web tests can stand in a call slot.
 """
@@ -23,7 +52,8 @@ so that web tests can stand in a call slot.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 
 from flask import (
     Blueprint,
@@ -40,13 +70,19 @@ from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from care.domain import N_
+from care.domain.attempts import RefusalCode, SlotOccurrence
+from care.domain.dates import local_datetime, to_local
 from care.domain.roles import CALLING_ROLES
 from care.extensions import csrf, db
 from care.models import CareTask
 from care.models.call import CallAttempt
 from care.models.types import utcnow
 from care.services import calls as call_service
-from care.services.tasks import get_task
+from care.services import customers as customer_service
+from care.services import manual_calls as manual_call_service
+from care.services.outcomes import can_record
+from care.services.tasks import get_task, open_tasks_of
 from care.telephony import twilio as twilio_adapter
 from care.telephony.providers import get_provider
 from care.telephony.signatures import TWILIO_HEADER, verify_twilio
@@ -104,6 +140,8 @@ def _helpers() -> dict:
         "call_finished": call_service.is_finished,
         "may_hear": _may_hear,
         "sim_forcing": lambda: current_app.config.get("CARE_TELEPHONY", "sim") == "sim",
+        "manual_results": manual_results,
+        "manual_call_form": lambda: ManualCallForm(at=_manual_default_at()),
     }
 
 
@@ -155,6 +193,12 @@ def _render_panel(attempt: CallAttempt, status: int = 200, headers: dict | None 
     return Response(body, status, headers or {})
 
 
+def _into_messages(selector: str) -> dict[str, str]:
+    """A refusal goes to the message slot beside the Call button, never over the live
+    panel of a call in progress (issue 10 item 6)."""
+    return {"HX-Retarget": selector, "HX-Reswap": "innerHTML"}
+
+
 @bp.route("/start/<id:task_id>", methods=["POST"])
 @roles_required(*CALLER_ROLES)
 def start(task_id: int):
@@ -188,7 +232,7 @@ def start(task_id: int):
         status = 403 if exc.code == call_service.NOT_YOURS else (400 if exc.code == call_service.BAD_FORCE else 422)
         if is_htmx():
             body = render_template("calls/_refusal.html", message=message, code=exc.code, task_id=task_id)
-            return Response(body, status)
+            return Response(body, status, _into_messages(f"#call-messages-{task_id}"))
         if exc.code == call_service.NOT_YOURS:  # not a flash on the way back: refused, as with htmx
             abort(403, description=message)
         flash(message, "error")
@@ -250,3 +294,255 @@ def twiml(attempt_id: int):
         base=base, attempt_id=attempt.id, to_number=attempt.to_number, caller_id=attempt.caller_id
     )
     return Response(xml, 200, {"Content-Type": "text/xml; charset=utf-8"})
+
+
+# === One call per contact: the contact page's call area (issue 10 items 1 and 6) =========
+
+RECENT_CALL = timedelta(minutes=30)  # an ended call stays in the call area this long
+CONTACT_MESSAGES = "#call-messages"
+
+
+@dataclass
+class CallLine:
+    """One of the user's open tasks of the contact, as the call area lists it."""
+
+    task: CareTask
+    calls: call_service.TaskCalls
+
+    @property
+    def callable(self) -> bool:
+        return self.calls.refusal is None
+
+    @property
+    def in_progress(self) -> bool:
+        return self.calls.plan.in_progress
+
+
+@dataclass
+class ContactCall:
+    """The call area of a contact page: one Call button for the contact's tasks."""
+
+    customer_id: int
+    lines: list[CallLine]  # the user's open tasks of the contact, the most urgent first
+    active: CallAttempt | None  # a call in progress for any of them
+    shown: CallAttempt | None  # the call in progress, or the last one while recent
+    refusal: call_service.CallRefused | None  # why nothing may be called now (None: the button)
+    next_open: SlotOccurrence | None  # the earliest open slot of a task not callable now
+
+    @property
+    def callable_lines(self) -> list[CallLine]:
+        return [line for line in self.lines if line.callable]
+
+    def plan_of(self, attempt: CallAttempt):
+        """The plan of the task the call was started from (its lead), for the panel's words
+        on which attempt it was; None when that task is not in the area."""
+        return next((line.calls.plan for line in self.lines if line.task.id == attempt.task_id), None)
+
+
+def contact_call_for(customer_id: int, tasks: list[CareTask], calls: dict | None = None) -> ContactCall | None:
+    """The call area for ``tasks`` (a customer's open tasks, the most urgent first): those
+    the user may act on, each with its plan; None for a role that does not call.
+    ``calls``: :func:`task_calls_for` of the tasks (read here when not given)."""
+    if not current_user.is_authenticated or not (current_user.roles & CALLING_ROLES):
+        return None
+    user = current_user._get_current_object()
+    mine = [t for t in tasks if can_record(user, t)]
+    calls = task_calls_for(mine) if calls is None else calls
+    lines = [CallLine(t, calls[t.id]) for t in mine if t.id in calls]
+    attempts = sorted(
+        {a.id: a for line in lines for a in line.calls.attempts}.values(), key=lambda a: (a.started_at, a.id)
+    )
+    active = next((a for a in reversed(attempts) if not call_service.is_finished(a)), None)
+    shown = active
+    if shown is None and attempts and now() - attempts[-1].started_at <= RECENT_CALL:
+        shown = attempts[-1]
+    refusal = None
+    if not any(line.callable for line in lines):
+        refusals = [line.calls.refusal for line in lines]
+        in_progress = [r for r in refusals if r.code == RefusalCode.CALL_IN_PROGRESS]
+        nobody = (  # no line: the open tasks are others', or there is none left
+            call_service.CallRefused(call_service.NOT_YOURS, N_("Only the task's assignee or a care manager can call for it."))
+            if tasks
+            else call_service.CallRefused(call_service.CLOSED, N_("This customer has no open task: no call is placed."))
+        )
+        refusal = (in_progress or refusals or [nobody])[0]
+    waiting = [line.calls.plan.next_open for line in lines if not line.callable and line.calls.plan.next_open]
+    return ContactCall(
+        customer_id=customer_id,
+        lines=lines,
+        active=active,
+        shown=shown if shown is not None and call_service.may_see(user, shown) else None,
+        refusal=refusal,
+        next_open=min(waiting, key=lambda o: o.starts_at, default=None),
+    )
+
+
+@dataclass
+class ManualCallForm:
+    """The "called from another phone" form: what was typed, and why it was refused."""
+
+    at: str = ""  # YYYY-MM-DDTHH:MM, the dealer's local time ("": now)
+    result: str = ""
+    error: str | None = None
+    field: str | None = None  # at, result, or None for the whole form
+    open: bool = False  # shown unfolded (after a refusal)
+
+
+def manual_results() -> list[tuple[str, str]]:
+    """(code, label) of the results a call made outside the app can have."""
+    return [(code, _(label)) for code, label in manual_call_service.RESULTS]
+
+
+def _manual_default_at() -> str:
+    return to_local(now(), current_settings().timezone).strftime("%Y-%m-%dT%H:%M")
+
+
+def _render_contact_call(customer_id: int, status: int = 200, headers: dict | None = None, *, notice: str | None = None):
+    cc = contact_call_for(customer_id, open_tasks_of(db.session, customer_id))
+    body = render_template("calls/_contact_call.html", cc=cc, customer_id=customer_id, now=now(), notice=notice)
+    return Response(body, status, headers or {})
+
+
+def _customer_or_404(customer_id: int) -> None:
+    if customer_service.load_profile(db.session, customer_id, now=now()) is None:
+        abort(404, description=_("There is no customer with the id %(id)d.", id=customer_id))
+
+
+def _contact_refused(customer_id: int, exc: call_service.CallRefused):
+    """A contact's call refused: the message beside the Call button (htmx; 403 when none
+    of the tasks is the user's), or a flash on the contact page."""
+    message = refusal_text(exc)
+    status = 403 if exc.code == call_service.NOT_YOURS else (400 if exc.code == call_service.BAD_FORCE else 422)
+    if is_htmx():
+        body = render_template("calls/_refusal.html", message=message, code=exc.code, task_id=None)
+        return Response(body, status, _into_messages(CONTACT_MESSAGES))
+    if exc.code == call_service.NOT_YOURS:
+        abort(403, description=message)
+    flash(message, "error")
+    return redirect(url_for("contact.index", customer_id=customer_id), code=303)
+
+
+@bp.route("/contact/<id:customer_id>", methods=["POST"])
+@roles_required(*CALLER_ROLES)
+def contact_start(customer_id: int):
+    """One call for the contact: it counts for each of the user's open tasks of this
+    customer that may be called now (each in its own R13 budget and slot); the others are
+    left out and shown as such."""
+    tasks = open_tasks_of(db.session, customer_id)
+    if not tasks:
+        _customer_or_404(customer_id)
+    user = current_user._get_current_object()
+    mine = [t for t in tasks if can_record(user, t)]
+    force = (request.form.get("force") or "").strip() or None
+    provider_name = (current_app.config.get("CARE_TELEPHONY") or "sim").strip().lower()
+    if not mine:
+        code, template = (
+            (call_service.NOT_YOURS, N_("Only the task's assignee or a care manager can call for it."))
+            if tasks
+            else (call_service.CLOSED, N_("This customer has no open task: no call is placed."))
+        )
+        return _contact_refused(customer_id, call_service.CallRefused(code, template))
+    callback_base = _callback_base(provider_name)
+    if callback_base is None:  # configuration changed since start-up (check_callback_base)
+        message = _("The call could not be placed: %(error)s", error="CARE_PUBLIC_BASE_URL is not set")
+        if is_htmx():
+            body = render_template("calls/_refusal.html", message=message, code="not_configured", task_id=None)
+            return Response(body, 503, _into_messages(CONTACT_MESSAGES))
+        flash(message, "error")
+        return redirect(url_for("contact.index", customer_id=customer_id), code=303)
+    try:
+        attempt = call_service.start_contact_call(
+            db.session,
+            mine,
+            user=user,
+            now=now(),
+            settings=current_settings(),
+            provider_name=provider_name,
+            caller_id=current_app.config.get("CARE_TWILIO_FROM") if provider_name == "twilio" else None,
+            force=force,
+        )
+    except call_service.CallRefused as exc:  # refused before writing anything
+        return _contact_refused(customer_id, exc)
+    # The deliberate second commit of calls.start: the attempt exists before ringing.
+    db.session.commit()
+    call_service.originate(attempt, get_provider(current_app), callback_base=callback_base, force=force)
+    if attempt.error is not None:
+        keep_on_error()  # the 502 below: the attempt stays, marked as never placed
+    if is_htmx():
+        return _render_contact_call(customer_id, 200 if attempt.error is None else 502)
+    if attempt.error:
+        flash(_("The call could not be placed: %(error)s", error=attempt.error), "error")
+    else:
+        flash(_("Calling: answer your phone (extension %(ext)s).", ext=attempt.agent_extension or "?"), "success")
+    return redirect(url_for("contact.index", customer_id=customer_id), code=303)
+
+
+@bp.route("/contact/<id:customer_id>/panel")
+@roles_required(*CALLER_ROLES)
+def contact_panel(customer_id: int):
+    """The contact's call area: the htmx fragment it reloads itself with."""
+    if not is_htmx():
+        return redirect(url_for("contact.index", customer_id=customer_id))
+    tasks = open_tasks_of(db.session, customer_id)
+    if not tasks:
+        _customer_or_404(customer_id)
+    return _render_contact_call(customer_id)
+
+
+def _parse_local(value: str | None) -> datetime | None:
+    """A ``datetime-local`` value (YYYY-MM-DDTHH:MM, the dealer's time) as an aware
+    instant; blank: now; None when it is not such a value."""
+    value = (value or "").strip()
+    if not value:
+        return now()
+    if len(value) > 19:
+        return None
+    try:
+        naive = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if naive.tzinfo is not None:
+        return None
+    return local_datetime(naive.date(), time(naive.hour, naive.minute), current_settings().timezone)
+
+
+@bp.route("/contact/<id:customer_id>/manual", methods=["POST"])
+@roles_required(*CALLER_ROLES)
+def contact_manual(customer_id: int):
+    """A call made outside the app, recorded for the contact's tasks (issue 10 item 5)."""
+    tasks = open_tasks_of(db.session, customer_id)
+    if not tasks:
+        _customer_or_404(customer_id)
+    user = current_user._get_current_object()
+    mine = [t for t in tasks if can_record(user, t)]
+    if tasks and not mine:
+        abort(403, description=_("Only the task's assignee or a care manager can record this call."))
+    typed_at = (request.form.get("at") or "").strip()[:40]
+    result = (request.form.get("result") or "").strip()[:40]
+    try:
+        attempt = manual_call_service.record_manual_call(
+            db.session,
+            mine,
+            user=user,
+            at=_parse_local(typed_at),
+            result=result or None,
+            now=now(),
+            settings=current_settings(),
+        )
+    except manual_call_service.ManualCallRefused as exc:
+        message = _(exc.template, **{
+            k: (format_datetime(v, "short") if isinstance(v, datetime) else v) for k, v in exc.params.items()
+        })  # fmt: skip
+        if is_htmx():  # the form again, beside (never over) the live panel
+            mf = ManualCallForm(at=typed_at, result=result, error=message, field=exc.field, open=True)
+            body = render_template("calls/_manual_call.html", mf=mf, customer_id=customer_id)
+            return Response(body, 422, {"HX-Retarget": "#manual-call", "HX-Reswap": "outerHTML"})
+        flash(message, "error")
+        return redirect(url_for("contact.index", customer_id=customer_id), code=303)
+    label = dict(manual_results()).get(result, result)
+    message = _("Call recorded: %(result)s.", result=label)
+    if is_htmx():  # the area with the call's result; the outcome panel hears tasks-changed
+        headers = {"HX-Trigger": json.dumps({TASKS_CHANGED: {"attempt": attempt.id, "manual": True}})}
+        return _render_contact_call(customer_id, 200, headers, notice=message)
+    flash(message, "success")
+    return redirect(url_for("contact.index", customer_id=customer_id), code=303)

@@ -1,12 +1,15 @@
-"""The contact page (a customer's open tasks, bundled), the task page and outcomes.
+"""The contact page (a customer's open tasks as one conversation), the task page and outcomes.
 
-GET /tasks/contact/<customer_id>, GET /tasks/<task_id>, POST /tasks/<task_id>/outcome
-(the worklist and reassignment are care/web/worklist.py, the same /tasks/ prefix).
+GET /tasks/contact/<customer_id>, GET|POST /tasks/contact/<customer_id>/outcomes,
+GET /tasks/<task_id>, POST /tasks/<task_id>/outcome (the worklist and reassignment are
+care/web/worklist.py, the same /tasks/ prefix; the contact's call area is
+care/web/calls.py).
 """
 
 from __future__ import annotations
 
 import dataclasses as _dc
+import re
 
 import flask
 import flask_babel
@@ -17,6 +20,7 @@ from care.domain import dates as _dates
 from care.domain import outcomes as outcome_rules
 from care.domain import roles as role_rules
 from care.extensions import db
+from care.models.types import MAX_INTEGER as MAX_ID
 from care.models.types import utcnow
 from care.services import ServiceError as _ServiceError
 from care.services import appointments as appointment_service
@@ -26,36 +30,39 @@ from care.services import scripts as script_service
 from care.services import tasks as task_service
 from care.web import request_settings as _settings_service
 from care.web.access import current_actor, roles_required, user_can
-from care.web.calls import task_calls_for
+from care.web.calls import contact_call_for, task_calls_for
 from care.web.htmx import is_htmx, render
 from care.web.i18n import translated
-from care.web.labels import outcome_label
-from care.web.unit_of_work import keep_on_error
-from care.web.worklist import tasks_changed_header
+from care.web.labels import outcome_label, task_type_label
+from care.web.unit_of_work import discard, keep_on_error
+from care.web.worklist import carried_filter_args, tasks_changed_header
 
 bp = Blueprint("contact", __name__, url_prefix="/tasks")
 
 
 # === Contact / task pages and outcomes (appended by the contact-page engineer) ==========
 #
-# The bundled contact (GET /tasks/contact/<customer_id>): the customer, vehicles and
-# recent visits, consent, phones, then each open or blocked task with its reason,
-# deadline, script and outcome form; one task (GET /tasks/<task_id>, closed ones
-# read-only); recording an outcome (POST /tasks/<task_id>/outcome).
+# The contact as one conversation (GET /tasks/contact/<customer_id>, issue 10 item 1):
+# the customer's facts in a narrow column; the call area (care/web/calls.py: one Call
+# button for every open task of the user, each task saying whether the call counts for
+# it) above the script assembled from the tasks' scripts (greeting once, each task's own
+# part, closing once: care.services.scripts.contact_script); beside them the outcome
+# panel, a row per task (a colleague's read-only), all rows posted at once
+# (GET|POST /tasks/contact/<customer_id>/outcomes, below). One task: GET /tasks/<task_id>
+# (closed ones read-only), its outcome POST /tasks/<task_id>/outcome.
 #
 # Booking from "will come" (and "will come back", and the appointment task's "booked"):
-# the outcome form carries the appointment fields (date, time, kind, vehicle, notes) and
-# books in the same step, in the same transaction as the outcome; "booked" needs one
-# (or an appointment already booked for the task). The "Book appointment" button leads
-# to the booking form (appointments.new?task=…) for a booking without an outcome.
+# the outcome's fields carry the appointment (date, time, kind, vehicle, notes) and book
+# in the same step, in the same transaction as the outcome; "booked" needs one (or an
+# appointment already booked for the task). The task page's "Book appointment" button
+# leads to the booking form (appointments.new?task=…) for a booking without an outcome.
 #
-# The outcome form is plain HTML: one radio per outcome, each followed by its own
-# fields (named "<outcome>-<field>"), shown only for the chosen outcome by CSS
-# (`:has(:checked)`); without CSS every field shows and only the chosen outcome's are
-# read. htmx posts it from the form (hx-target the form): 422 returns the form, success
-# the whole task panel (HX-Retarget) and `HX-Trigger: tasks-changed`. Without htmx:
-# 303 back to the contact page, or to the worklist when the contact has no open task
-# left; 422 re-renders the page.
+# The outcome choices are plain HTML: one radio per outcome, each followed by its own
+# fields, shown only for the chosen outcome by CSS (`:has(:checked)`); without CSS every
+# field shows and only the chosen outcome's are read. On the task page the form posts
+# one outcome (fields "<outcome>-<field>"): htmx 422 returns the form, success the task
+# panel; without htmx 303 back, 422 the page again. On the contact page every field is
+# prefixed with its task, "t<task id>-<outcome>-<field>".
 #
 CONTACT_ROLES = tuple(sorted(role_rules.CALLING_ROLES))
 TASK_READERS = (*CONTACT_ROLES, role_rules.Role.SALES_MANAGER, role_rules.Role.GENERAL_MANAGER)
@@ -196,7 +203,105 @@ def _cx_panel(
 
 
 
-def _cx_contact_page(customer_id: int, *, override: TaskPanel | None = None, status: int = 200):
+@_dc.dataclass
+class OutcomeRow:
+    """One task in the contact's outcome panel: its outcome choices and fields (named
+    ``t<task id>-<name>``), or why it is read-only."""
+
+    task: object
+    outcomes: tuple
+    can_record: bool
+    appointments: list
+    script_version: object = None  # the version of the contact's script this task's part came from
+    state: OutcomeFormState = _dc.field(default_factory=OutcomeFormState)
+    vehicles: list = _dc.field(default_factory=list)
+    today: str = ""
+    workday: tuple[str, str] = ("", "")
+    default_kind: str = ""
+
+    @property
+    def prefix(self) -> str:
+        return f"t{self.task.id}-"
+
+    @property
+    def is_open(self) -> bool:
+        return outcome_service.is_open(self.task)
+
+
+@_dc.dataclass
+class OutcomePanel:
+    """The contact's outcome panel: a row per task, one form for all of them."""
+
+    customer: object
+    rows: list[OutcomeRow]
+    message: str | None = None  # what the last post recorded
+    form_errors: list[str] = _dc.field(default_factory=list)
+
+    @property
+    def recordable(self) -> list[OutcomeRow]:
+        return [r for r in self.rows if r.can_record]
+
+    @property
+    def done(self) -> bool:
+        """Every task of the contact the user may record on has its outcome."""
+        return not self.recordable
+
+
+def _cx_outcome_panel(
+    customer,
+    tasks: list,
+    *,
+    script=None,
+    states: dict[int, OutcomeFormState] | None = None,
+    extra: list | None = None,
+    message: str | None = None,
+    form_errors: list[str] | None = None,
+) -> OutcomePanel:
+    """The outcome panel of ``tasks`` (the customer's open tasks; ``extra``: tasks shown
+    again with a refusal, e.g. closed meanwhile). Reads the appointments of all rows in one
+    query; ``script``: the contact's script (read here when not given)."""
+    user = _cx_user()
+    states = states or {}
+    shown = list(tasks) + [t for t in (extra or []) if all(t.id != s.id for s in tasks)]
+    if script is None:
+        script = script_service.contact_script(
+            db.session, [t for t in tasks if outcome_service.can_record(user, t)], user=user, now=utcnow(),
+            settings=_settings_service.current_settings(),
+        )  # fmt: skip
+    appointments = appointment_service.for_tasks(db.session, [t.id for t in shown])
+    settings = _settings_service.current_settings()
+    now = utcnow()
+    may_record = user_can("contact.outcome")
+    rows = [
+        OutcomeRow(
+            task=task,
+            outcomes=outcome_rules.outcomes_for(task.type),
+            can_record=outcome_service.is_open(task) and may_record and outcome_service.can_record(user, task),
+            appointments=appointments.get(task.id, []),
+            script_version=script.version_for(task.id),
+            state=states.get(task.id) or OutcomeFormState(),
+            vehicles=list(customer.vehicles),
+            today=_dates.local_date(now, settings.timezone).isoformat(),
+            workday=(settings.workday_start.strftime("%H:%M"), settings.workday_end.strftime("%H:%M")),
+            default_kind=appointment_service.default_kind(task),
+        )
+        for task in shown
+    ]
+    rows.sort(key=lambda r: not r.can_record)  # the user's own rows first, each group by urgency
+    return OutcomePanel(customer, rows, message=message, form_errors=form_errors or [])
+
+
+def _cx_contact_page(
+    customer_id: int,
+    *,
+    states: dict[int, OutcomeFormState] | None = None,
+    extra: list | None = None,
+    form_errors: list[str] | None = None,
+    status: int = 200,
+):
+    """The contact as one conversation: the call area and the assembled script beside
+    the outcome panel, the customer's facts compact. ``states``/``extra``/``form_errors``:
+    outcomes refused, shown again with what was typed (``status`` >= 400)."""
     now = utcnow()
     profile = customer_service.view_customer(db.session, customer_id, now=now, actor=current_actor())
     if profile is None:
@@ -204,22 +309,22 @@ def _cx_contact_page(customer_id: int, *, override: TaskPanel | None = None, sta
             404, description=flask_babel.gettext("There is no customer with the id %(id)d.", id=customer_id)
         )
     customer = profile.customer
-    cache: dict = {}
-    vehicles = list(customer.vehicles)
-    panels = []
+    user = _cx_user()
     tasks = task_service.open_tasks_of(db.session, customer_id)
-    calls = task_calls_for([t for t in tasks if override is None or t.id != override.task.id])
-    for task in tasks:
-        if override is not None and override.task.id == task.id:
-            panels.append(override)
-        else:
-            panels.append(_cx_panel(task, cache=cache, vehicles=vehicles, calls=calls))
-    if override is not None and all(p.task.id != override.task.id for p in panels):
-        panels.insert(0, override)  # e.g. a refusal on a task closed meanwhile
+    mine = [t for t in tasks if outcome_service.can_record(user, t)]
+    calls = task_calls_for(tasks)
+    # The script follows the call: the tasks it counts for first (the most urgent of them
+    # greets and closes), then those it does not (a used slot, a closed window: a birthday
+    # of last month must not greet), each group by urgency.
+    callable_now = {t.id for t in mine if t.id in calls and calls[t.id].refusal is None}
+    script = script_service.contact_script(
+        db.session, sorted(mine, key=lambda t: t.id not in callable_now), user=user, now=now,
+        settings=_settings_service.current_settings(),
+    )  # fmt: skip
+    panel = _cx_outcome_panel(customer, tasks, script=script, states=states, extra=extra, form_errors=form_errors)
     if status >= 400:
-        # The page shows the customer again, with a refused outcome's errors: its audit
-        # row of the view stays (the refusal itself wrote nothing: record_outcome checks
-        # everything before its first write).
+        # The page shows the customer again, with refused outcomes' errors: its audit row
+        # of the view stays (the refused outcomes were rolled back before: see outcomes()).
         keep_on_error()
     return (
         render(
@@ -227,9 +332,13 @@ def _cx_contact_page(customer_id: int, *, override: TaskPanel | None = None, sta
             "contact/_contact.html",
             profile=profile,
             c=customer,
-            panels=panels,
+            tasks=tasks,
+            script=script,
+            callable_now=callable_now if calls else None,
+            outcome_panel=panel,
+            cc=contact_call_for(customer_id, tasks, {t.id: calls[t.id] for t in mine if t.id in calls}),
             recent_visits=RECENT_VISITS,
-            full_phones=role_rules.sees_full_phone(_cx_user().roles),
+            full_phones=role_rules.sees_full_phone(user.roles),
             timeline=task_service.timeline(db.session, customer_id, limit=RECENT_TIMELINE),
             now=now,
         ),
@@ -285,12 +394,9 @@ def _cx_respond_panel(panel: TaskPanel, status: int, *, retarget: bool, template
     return response
 
 
-@bp.route("/<id:task_id>/outcome", methods=["POST"])
-@roles_required(*CONTACT_ROLES)
-def outcome(task_id: int):
-    task = _cx_task_or_404(task_id)
-    values = _cx_form_values()
-    back_to_detail = values.get("from") == "detail"
+def _cx_record(task, values: dict):
+    """Record the outcome ``values`` (a form's fields: outcome, <outcome>-<field>,
+    appointment_*, note, script_version_id) on ``task``; raises as record_outcome."""
     code = (values.get("outcome") or "").strip()
     spec = outcome_rules.outcome_spec(task.type, code)
     prefix = f"{code}-"
@@ -302,20 +408,29 @@ def outcome(task_id: int):
         vehicle_id=values.get("appointment_vehicle"),
         notes=values.get("appointment_notes"),
     )
+    return outcome_service.record_outcome(
+        db.session,
+        task,
+        code,
+        detail=detail,
+        note=values.get("note"),
+        script_version_id=values.get("script_version_id"),
+        user=_cx_user(),
+        now=utcnow(),
+        booking=booking if spec is not None and spec.booking is not outcome_rules.Booking.NONE else None,
+    )
+
+
+@bp.route("/<id:task_id>/outcome", methods=["POST"])
+@roles_required(*CONTACT_ROLES)
+def outcome(task_id: int):
+    task = _cx_task_or_404(task_id)
+    values = _cx_form_values()
+    back_to_detail = values.get("from") == "detail"
+    code = (values.get("outcome") or "").strip()
     state = OutcomeFormState(outcome=code or None, values=values)
-    user = _cx_user()
     try:
-        row = outcome_service.record_outcome(
-            db.session,
-            task,
-            code,
-            detail=detail,
-            note=values.get("note"),
-            script_version_id=values.get("script_version_id"),
-            user=user,
-            now=utcnow(),
-            booking=booking if spec is not None and spec.booking is not outcome_rules.Booking.NONE else None,
-        )
+        row = _cx_record(task, values)
     except outcome_rules.OutcomeInvalid as exc:  # the refusals write nothing
         state.errors = {k: _cx_t(e.template, **e.params) for k, e in exc.errors.items()}
         return _cx_invalid(task_id, state, 422, back_to_detail)
@@ -366,4 +481,144 @@ def _cx_invalid(task_id: int, state: OutcomeFormState, status: int, back_to_deta
         )
     if back_to_detail:
         return _cx_detail_page(task, panel=panel, status=status)
-    return _cx_contact_page(task.customer_id, override=panel, status=status)
+    return _cx_contact_page(task.customer_id, states={task.id: state}, extra=[task], status=status)
+
+
+# === The contact's outcomes, all rows at once (issue 10 item 1) ========================
+#
+# GET /tasks/contact/<customer_id>/outcomes: the outcome panel (htmx; it reloads itself
+# on tasks-changed while nothing is chosen in it, so that what is typed during a call is
+# never lost). POST: every row with a chosen outcome is recorded, each with its own
+# script version (``t<id>-script_version_id``), in one transaction: a row that fails
+# (invalid 422, closed meanwhile 409, someone else's 403) leaves nothing recorded, and
+# the panel comes back with every row's input and each row's errors. Rows without a
+# chosen outcome are left alone. htmx: the panel (200, HX-Trigger tasks-changed, then
+# "next contact" once nothing is left to record), or the panel with the errors; plain:
+# 303 to the contact page, or the page again with the errors.
+
+_ROW_KEY = re.compile(r"^t([1-9][0-9]{0,9})-(.+)$")
+
+
+def _cx_posted_rows() -> dict[int, dict]:
+    """The posted rows by task id: ``t12-outcome`` → ``{12: {"outcome": …}}``."""
+    rows: dict[int, dict] = {}
+    for key, value in _cx_form_values().items():
+        m = _ROW_KEY.match(key)
+        if m and int(m.group(1)) <= MAX_ID:
+            rows.setdefault(int(m.group(1)), {})[m.group(2)] = value
+    return rows
+
+
+def _cx_outcomes_fragment(panel: OutcomePanel, status: int = 200, headers: dict | None = None, *, timeline=None):
+    """The outcome panel; with ``timeline``, the page's recent contacts too (out of band)."""
+    body = flask.render_template(
+        "contact/_outcomes.html", outcome_panel=panel, c=panel.customer, now=utcnow(), oob_timeline=timeline
+    )
+    return flask.Response(body, status, headers or {})
+
+
+def _cx_customer_or_404(customer_id: int):
+    customer = customer_service.load_profile(db.session, customer_id, now=utcnow())
+    if customer is None:
+        flask.abort(
+            404, description=flask_babel.gettext("There is no customer with the id %(id)d.", id=customer_id)
+        )
+    return customer.customer
+
+
+@bp.route("/contact/<id:customer_id>/outcomes", methods=["GET", "POST"])
+@roles_required(*CONTACT_ROLES)
+def outcomes(customer_id: int):
+    if flask.request.method == "GET":
+        if not is_htmx():
+            return flask.redirect(flask.url_for("contact.index", customer_id=customer_id, **carried_filter_args()))
+        customer = _cx_customer_or_404(customer_id)
+        return _cx_outcomes_fragment(_cx_outcome_panel(customer, task_service.open_tasks_of(db.session, customer_id)))
+
+    user = _cx_user()
+    tasks = task_service.open_tasks_of(db.session, customer_id)
+    by_id = {t.id: t for t in tasks}
+    posted = _cx_posted_rows()
+    chosen = {tid: v for tid, v in posted.items() if (v.get("outcome") or "").strip()}
+    if not chosen:
+        customer = _cx_customer_or_404(customer_id)
+        if not tasks:
+            flask.abort(409, description=flask_babel.gettext("This customer has no open task left."))
+        if not any(outcome_service.can_record(user, t) for t in tasks):
+            flask.abort(
+                403,
+                description=flask_babel.gettext(
+                    "These tasks are assigned to someone else; only they or a care manager can record on them."
+                ),
+            )
+        return _cx_outcomes_refused(
+            customer_id, {}, [], [flask_babel.gettext("Choose an outcome for at least one task.")], 422
+        )
+
+    order = {t.id: i for i, t in enumerate(tasks)}
+    states: dict[int, OutcomeFormState] = {}
+    statuses: list[int] = []
+    shown_again: list = []
+    loose: list[str] = []
+    recorded: list[tuple] = []
+    for tid in sorted(chosen, key=lambda i: (order.get(i, len(order)), i)):
+        values = chosen[tid]
+        code = values["outcome"].strip()
+        state = OutcomeFormState(outcome=code, values=values)
+        states[tid] = state
+        task = by_id.get(tid) or task_service.get_task(db.session, tid)
+        if task is None or task.customer_id != customer_id:  # a stale or forged row: said above the rows
+            loose.append(flask_babel.gettext("This task is not one of this customer's: reload the page."))
+            statuses.append(422)
+            continue
+        try:
+            row = _cx_record(task, values)
+        except outcome_rules.OutcomeInvalid as exc:
+            state.errors = {k: _cx_t(e.template, **e.params) for k, e in exc.errors.items()}
+            statuses.append(422)
+        except outcome_service.OutcomeRefused as exc:
+            state.form_errors = [translated(exc)]
+            statuses.append(exc.status)
+            shown_again.append(tid)
+        except _ServiceError as exc:
+            state.form_errors = [translated(exc)]
+            statuses.append(422)
+        else:
+            recorded.append((task, row))
+
+    if statuses:  # one transaction: nothing of this post is kept
+        discard()
+        status = 422 if 422 in statuses else max(statuses)
+        n = len(statuses)
+        message = flask_babel.ngettext(
+            "Nothing was recorded: %(num)d row needs your attention (marked below).",
+            "Nothing was recorded: %(num)d rows need your attention (marked below).",
+            n,
+        )
+        return _cx_outcomes_refused(customer_id, states, shown_again, [message, *loose], status)
+
+    summary = "; ".join(
+        f"{task_type_label(task.type)}: {outcome_label(task.type, row.outcome)}" for task, row in recorded
+    )
+    message = flask_babel.gettext("Recorded: %(outcomes)s.", outcomes=summary)
+    if is_htmx():
+        customer = _cx_customer_or_404(customer_id)
+        panel = _cx_outcome_panel(customer, task_service.open_tasks_of(db.session, customer_id), message=message)
+        timeline = task_service.timeline(db.session, customer_id, limit=RECENT_TIMELINE)
+        return _cx_outcomes_fragment(panel, 200, tasks_changed_header(customer=customer_id), timeline=timeline)
+    flask.flash(message, "success")
+    return flask.redirect(flask.url_for("contact.index", customer_id=customer_id, **carried_filter_args()), code=303)
+
+
+def _cx_outcomes_refused(customer_id: int, states: dict, shown_again: list[int], form_errors: list[str], status: int):
+    """The outcome panel again (htmx) or the contact page, with what was typed in every row
+    and each row's errors; a task closed meanwhile stays in view with its refusal."""
+    extra = [t for t in (task_service.get_task(db.session, tid) for tid in shown_again) if t is not None]
+    if is_htmx():
+        customer = _cx_customer_or_404(customer_id)
+        panel = _cx_outcome_panel(
+            customer, task_service.open_tasks_of(db.session, customer_id), states=states, extra=extra,
+            form_errors=form_errors,
+        )  # fmt: skip
+        return _cx_outcomes_fragment(panel, status)
+    return _cx_contact_page(customer_id, states=states, extra=extra, form_errors=form_errors, status=status)

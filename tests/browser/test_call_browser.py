@@ -46,35 +46,37 @@ def test_specialist_calls_busy_then_answered(page, live_server):
     page.wait_for_url(live_server("/tasks/"))
 
     page.goto(live_server(f"/tasks/contact/{customer_id}"))
-    card = page.locator(f"#task-{task_id}")
-    assert card.locator('.slot-open[data-slot="morning"]').count() == 1
-    card.locator("select[name=force]").select_option("busy")
-    card.get_by_role("button", name="Call", exact=True).click()
-    panel = card.locator(".call-panel")
+    area = page.locator("#contact-call")
+    assert area.locator(f'[data-task="{task_id}"] .slot-open[data-slot="morning"]').count() == 1
+    area.locator("select[name=force]").select_option("busy")
+    area.get_by_role("button", name="Call", exact=True).click()
+    panel = page.locator("#contact-call .call-panel")
     panel.wait_for()
-    page.wait_for_selector(f'#task-{task_id} .call-panel[data-status="busy"]', timeout=15_000)
+    page.wait_for_selector('#contact-call .call-panel[data-status="busy"]', timeout=15_000)
     # "Counts as an unsuccessful attempt." from the last poll, then "Unsuccessful attempt 1
-    # of 3: call again in another time slot." once the card reloads with the task's plan
-    page.wait_for_selector(f'#task-{task_id} .call-meaning:has-text("Unsuccessful attempt 1 of 3")')
-    assert "call again in another time slot" in card.locator(".call-panel").inner_text()
+    # of 3: call again in another time slot." once the area reloads with the task's plan
+    page.wait_for_selector('#contact-call .call-meaning:has-text("Unsuccessful attempt 1 of 3")')
+    panel = page.locator("#contact-call .call-panel")
+    assert "call again in another time slot" in panel.inner_text()
     assert panel.get_attribute("hx-get") is None  # polling stopped
 
     page.reload()
-    card = page.locator(f"#task-{task_id}")
-    assert card.locator('.slot-used[data-slot="morning"]').count() == 1
-    assert "already used" in card.locator(".call-refusal").inner_text()
-    assert card.get_by_role("button", name="Call", exact=True).count() == 0
+    area = page.locator("#contact-call")
+    assert area.locator('.slot-used[data-slot="morning"]').count() == 1
+    assert "already used" in area.locator(f'[data-task="{task_id}"] .call-refusal').inner_text()
+    assert area.get_by_role("button", name="Call", exact=True).count() == 0
 
     app.config["CARE_NOW"] = at(15)
     page.reload()
-    card = page.locator(f"#task-{task_id}")
-    card.locator("select[name=force]").select_option("answered")
-    card.get_by_role("button", name="Call", exact=True).click()
-    page.wait_for_selector(f'#task-{task_id} .call-panel[data-status="completed"]', timeout=15_000)
-    assert "not an unsuccessful attempt" in card.locator(".call-panel").inner_text()
+    area = page.locator("#contact-call")
+    area.locator("select[name=force]").select_option("answered")
+    area.get_by_role("button", name="Call", exact=True).click()
+    page.wait_for_selector('#contact-call .call-panel[data-status="completed"]', timeout=15_000)
+    assert "not an unsuccessful attempt" in page.locator("#contact-call .call-panel").inner_text()
 
-    card.get_by_label("Will come").check()
-    card.get_by_role("button", name="Record outcome").click()
+    row = page.locator(f"#orow-{task_id}")
+    row.get_by_label("Will come").check()
+    page.locator("#contact-outcomes").get_by_role("button", name="Record outcomes").click()
     page.wait_for_selector("text=All tasks of this contact are settled.")
 
     with app.app_context():

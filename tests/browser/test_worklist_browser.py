@@ -139,11 +139,13 @@ def test_work_a_bundled_contact_from_the_worklist(page, live_server, tmp_path):
 
     worklist.get_by_role("link", name="王小明").click()
     page.wait_for_url(re.compile(r".*/tasks/contact/\d+\?type=first_service$"))  # the list's filter kept
-    page.get_by_role("heading", name="Open tasks").wait_for()
+    page.get_by_role("heading", name="Outcomes").wait_for()
     page.screenshot(path=str(tmp_path / "contact.png"), full_page=True)
 
-    first = page.locator(f"#task-{ids['first']}")
-    warranty = page.locator(f"#task-{ids['warranty']}")
+    # one outcome panel beside the call, a row per task (issue 10 item 1)
+    first = page.locator(f"#orow-{ids['first']}")
+    warranty = page.locator(f"#orow-{ids['warranty']}")
+    record = page.locator("#contact-outcomes").get_by_role("button", name="Record outcomes")
     assert first.get_by_label("Shop name").is_hidden()  # the fields follow the outcome chosen
     first.get_by_label("Will come").check()
     assert first.get_by_label("Date").is_visible()  # booking offered in the same step
@@ -153,21 +155,20 @@ def test_work_a_bundled_contact_from_the_worklist(page, live_server, tmp_path):
     first.get_by_label("Already serviced elsewhere").check()
     first.get_by_label("Shop name").fill("速修汽修")
     first.get_by_label("Location").fill("成都高新区")
-    first.get_by_role("button", name="Record outcome").click()
+    record.click()
     first.get_by_text("Fill in this field.").wait_for()
     assert first.get_by_label("Shop name").input_value() == "速修汽修"
     page.screenshot(path=str(tmp_path / "contact_error.png"), full_page=True)
     first.get_by_label("Price (CNY)").fill("688")
-    first.get_by_role("button", name="Record outcome").click()
-    first.get_by_text("Closed with “Already serviced elsewhere”").wait_for()
+    record.click()
+    page.locator("#contact-outcomes").get_by_text("Recorded: First service: Already serviced elsewhere.").wait_for()
     page.locator("#recent-timeline").get_by_text("Already serviced elsewhere").wait_for()  # out of band
     assert page.locator("#open-count").inner_text() == "(1)"
 
     # declined on the other task; the contact is settled
     warranty.get_by_label("Declined").check()
     warranty.get_by_label("Reason").fill("车已经卖了")
-    warranty.get_by_role("button", name="Record outcome").click()
-    warranty.get_by_text("Closed with “Declined”").wait_for()
+    record.click()
     page.get_by_text("All tasks of this contact are settled.").wait_for()
     page.screenshot(path=str(tmp_path / "contact_done.png"), full_page=True)
 

@@ -93,6 +93,8 @@ ACCESS: dict[str, tuple] = {
     "contact.index": (CALLERS, "GET", {"customer_id": "{customer}"}, OK),
     "contact.task": (CALLERS | {R.SALES_MANAGER, R.GENERAL_MANAGER}, "GET", {"task_id": "{task}"}, OK),
     "contact.outcome": (CALLERS, "POST", {"task_id": "{task}"}, INVALID),
+    # the contact's outcomes, every row at once (the empty form: no outcome chosen)
+    "contact.outcomes": (CALLERS, "POST", {"customer_id": "{customer}"}, INVALID),
     "appointments.index": (CALLERS | {R.FRONT_DESK, R.SALES_MANAGER, R.GENERAL_MANAGER}, "GET", {}, OK),
     "appointments.new": (CALLERS, "GET", {"customer": "{customer}"}, OK),
     "number_corrections.index": (CALLERS, "GET", {}, OK),
@@ -115,6 +117,12 @@ ACCESS: dict[str, tuple] = {
     # nobody's call (no caller, no assignee): a manager's to follow only
     "calls.panel": (CALLERS, "GET", {"attempt_id": "{attempt}"}, {R.CARE_MANAGER.value: FOUND, "*": 403}),
     "calls.twiml": (PUBLIC, "POST", {"attempt_id": 999999}, 403),
+    # one call for the contact (its task is unassigned: any caller may): placed or refused,
+    # the plain answer goes back to the contact page; its call area is an htmx fragment
+    "calls.contact_start": (CALLERS, "POST", {"customer_id": "{customer}"}, SEE_OTHER),
+    "calls.contact_panel": (CALLERS, "GET", {"customer_id": "{customer}"}, FOUND),
+    # a call made outside the app (the empty form: no result chosen, back with the reason)
+    "calls.contact_manual": (CALLERS, "POST", {"customer_id": "{customer}"}, SEE_OTHER),
     # provider webhooks: authenticated by signature (an empty body is a 400)
     "webhooks.twilio_status": (PUBLIC, "POST", {}, BAD),
     "webhooks.twilio_dial": (PUBLIC, "POST", {}, BAD),

@@ -50,7 +50,7 @@ def set_status(app, attempt_id, status, **kw):
 
 def test_contact_page_shows_call_button_and_slots(app, client, world):
     html = client.get(f"/tasks/contact/{world['customer']}", headers=EN).get_data(as_text=True)
-    assert f'action="/calls/start/{world["task"]}"' in html
+    assert f'action="/calls/contact/{world["customer"]}"' in html  # one Call button for the contact
     assert 'data-slot="morning"' in html and 'data-slot="evening"' in html
     assert 'name="force"' in html  # the simulator's outcome choice
 

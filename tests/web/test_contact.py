@@ -70,6 +70,7 @@ ELSEWHERE = {
 
 
 def test_contact_page_bundles_customer_vehicles_and_tasks(app, client, contact):
+    app.config["CARE_NOW"] = (datetime.now(UTC) + timedelta(days=1)).replace(hour=2, minute=0).isoformat()  # 10:00
     r = page(client, f"/tasks/contact/{contact['customer']}")
     assert r.status_code == 200
     html = r.get_data(as_text=True)
@@ -77,12 +78,15 @@ def test_contact_page_bundles_customer_vehicles_and_tasks(app, client, contact):
     assert 'href="tel:+8613800138000"' in html  # a calling role sees the whole number
     assert "No SMS" in html  # consent at a glance
     assert "Recent visits" in html and "2026" in html
-    assert html.count('class="card task task-open"') == 2
-    assert f'id="outcome-form-{contact["first"]}"' in html and f'id="outcome-form-{contact["warranty"]}"' in html
+    # one conversation: one Call button, one outcome form with a row per task
+    assert html.count('class="button primary call-button"') == 1
+    assert f'action="/calls/contact/{contact["customer"]}"' in html
+    assert html.count('id="outcomes-form"') == 1
+    assert f'id="orow-{contact["first"]}"' in html and f'id="orow-{contact["warranty"]}"' in html
     assert "First service" in html and "Warranty expiry" in html
     assert "warranty ends" in html  # the reason, rendered
-    assert "Book appointment" in html and f"/appointments/new?task={contact['first']}" in html
-    assert "Already serviced elsewhere" in html and "serviced_elsewhere-shop" in html
+    assert f'name="t{contact["first"]}-appointment_date"' in html  # "will come" books in the same step
+    assert "Already serviced elsewhere" in html and f'name="t{contact["first"]}-serviced_elsewhere-shop"' in html
     assert "No script for this task type yet." in html
     assert "<html" in html
 
@@ -112,7 +116,7 @@ def test_contact_page_shows_the_script_and_its_version_is_recorded(app, client, 
         version_id = version.id
     html = page(client, f"/tasks/contact/{contact['customer']}").get_data(as_text=True)
     assert "首保提醒" in html and "王小明您好，首保快到了。" in html
-    assert f'name="script_version_id" value="{version_id}"' in html
+    assert f'name="t{contact["first"]}-script_version_id" value="{version_id}"' in html
     assert "No script for this task type yet." in html  # the warranty task has none
     r = post(client, contact["first"], {**ELSEWHERE, "script_version_id": str(version_id)})
     assert r.status_code == 303
@@ -164,7 +168,7 @@ def test_plain_post_records_and_returns_to_the_contact(app, client, contact):
     assert row.detail == {"shop": "速修汽修", "location": "成都高新区", "price": "688.00"}
     html = page(client, r.headers["Location"]).get_data(as_text=True)
     assert "Outcome recorded: Already serviced elsewhere." in html
-    assert html.count('class="card task task-open"') == 1
+    assert f'name="t{contact["first"]}-outcome"' not in html and f'name="t{contact["warranty"]}-outcome"' in html
 
 
 def test_the_last_open_task_leads_back_to_the_worklist(app, client, contact):
@@ -214,7 +218,7 @@ def test_the_task_cards_read_their_call_attempts_in_one_query(app, client, conta
         html = page(client, f"/tasks/contact/{contact['customer']}").get_data(as_text=True)
     finally:
         event.remove(engine, "before_cursor_execute", seen)
-    assert html.count('class="call-plan"') == 3
+    assert html.count('class="call-line"') == 3
     per_task = [s for s in statements if "call_attempts" in s and "call_attempt_tasks.task_id" in s.split("WHERE")[-1]]
     assert len(per_task) == 1 and " IN " in per_task[0]  # one query for the three cards
 
@@ -279,7 +283,7 @@ def test_another_specialists_task_is_refused_and_shown_without_a_form(app, clien
         task.assignee_id = other.id
         db.session.commit()
     html = page(client, f"/tasks/contact/{contact['customer']}").get_data(as_text=True)
-    assert f'id="outcome-form-{contact["warranty"]}"' not in html
+    assert f'id="orow-{contact["warranty"]}"' in html and f'name="t{contact["warranty"]}-outcome"' not in html
     assert "Assigned to Colleague Li: only they or a care manager can record its outcome." in html
     r = post(client, contact["warranty"], {"outcome": "declined", "declined-reason": "x"})
     assert r.status_code == 403

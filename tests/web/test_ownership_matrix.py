@@ -66,10 +66,21 @@ CASES: dict[str, tuple] = {
     "call blocked task (plain)": ("POST", "calls.start", {"task_id": "{blocked}"}, False,
                                   answers(303, 403, 403, 303)),
     "call done task": ("POST", "calls.start", {"task_id": "{done}"}, True, answers(422, 422, 422, 422)),
+    # one call for the contact: the owner's blocked task (no number) is the only open one
+    "call contact": ("POST", "calls.contact_start", {"customer_id": "{queued}"}, True, answers(422, 403, 403, 422)),
+    "call contact (plain)": ("POST", "calls.contact_start", {"customer_id": "{queued}"}, False,
+                             answers(303, 403, 403, 303)),
+    "manual call": ("POST", "calls.contact_manual", {"customer_id": "{queued}"}, False, answers(303, 403, 403, 303)),
+    # the contact's call area, read by every caller (the owner's call in it: test_recording_shown_to)
+    "contact call area": ("GET", "calls.contact_panel", {"customer_id": "{customer}"}, True, answers(200, 200, 200, 200)),
     # outcomes (the empty form: 422 for those who may record)
     "outcome": ("POST", "contact.outcome", {"task_id": "{task}"}, False, answers(422, 403, 403, 422)),
     "outcome done task": ("POST", "contact.outcome", {"task_id": "{done}"}, False, answers(409, 409, 409, 409)),
     "outcome free task": ("POST", "contact.outcome", {"task_id": "{free}"}, False, answers(422, 422, 422, 422)),
+    # the contact's outcomes at once (the empty form): only a contact with a task one may record on
+    "contact outcomes": ("POST", "contact.outcomes", {"customer_id": "{queued}"}, False, answers(422, 403, 403, 422)),
+    "contact outcomes panel": ("GET", "contact.outcomes", {"customer_id": "{customer}"}, True,
+                               answers(200, 200, 200, 200)),
     # 2. booking from a task (GET the form, POST the empty form: 422 for those who may)
     "book form": ("GET", "appointments.new", {"task": "{task}"}, False, answers(200, 403, 403, 200)),
     "book": ("POST", "appointments.new", {"task": "{task}"}, False, answers(422, 403, 403, 422)),
@@ -156,7 +167,7 @@ def test_who_gets_the_expected_answer(ownership, case, who):
     assert response.status_code == want, f"{case} as {who}: {response.status_code}, expected {want}"
 
 
-@pytest.mark.parametrize("case", ["panel", "task page", "contact page"])
+@pytest.mark.parametrize("case", ["panel", "task page", "contact page", "contact call area"])
 @pytest.mark.parametrize("who", sorted(WHO))
 def test_recording_shown_to(ownership, case, who):
     """The recording link only for those who may see the call, wherever the call shows."""
