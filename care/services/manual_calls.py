@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from care.domain import N_
@@ -194,7 +195,11 @@ def count_not_reached(session: Session, task: CareTask, *, user, now: datetime, 
     counts (a call in progress gets the result, else a new hand attempt at ``now``), or
     ``(None, reason)`` when it does not — ``"same_call"`` (the task's attempt in the
     current slot already counted this call) or a refusal's message id (quiet hours, slot
-    used, attempts exhausted …)."""
+    used, attempts exhausted …).
+
+    "Not reached" recorded on several tasks of one contact in one go (the contact page's
+    outcome panel) is one call: the hand attempt this user just made for another task of
+    the customer at the same moment counts for this task too."""
     attempts = attempts_by_task(session, [task.id])[task.id]
     running = _in_progress(attempts)
     if running is None:
@@ -204,6 +209,13 @@ def count_not_reached(session: Session, task: CareTask, *, user, now: datetime, 
             a.slot == slot.name and a.slot_date == today and a.rank >= TERMINAL_RANK and a.counted for a in attempts
         ):
             return None, "same_call"
+        sibling = _same_moment_hand_call(session, task, user=user, now=now)
+        if sibling is not None:
+            if precheck(session, task, user=user, settings=settings, now=now, attempts=attempts) is None:
+                session.add(CallAttemptTask(attempt_id=sibling.id, task_id=task.id))
+                session.flush()
+                _final_for_task(session, task.id, now=now)
+                return sibling, None
     try:
         attempt = record_manual_call(
             session, [task], user=user, at=now, result=CallStatus.NO_ANSWER.value, now=now, settings=settings,
@@ -212,3 +224,26 @@ def count_not_reached(session: Session, task: CareTask, *, user, now: datetime, 
     except ManualCallRefused as exc:
         return None, exc.template
     return attempt, None
+
+
+def _same_moment_hand_call(session: Session, task: CareTask, *, user, now: datetime) -> CallAttempt | None:
+    """The hand attempt ("not reached") this user recorded for the customer at ``now``."""
+    return session.scalar(
+        select(CallAttempt)
+        .where(
+            CallAttempt.customer_id == task.customer_id, CallAttempt.user_id == user.id,
+            CallAttempt.provider == PROVIDER, CallAttempt.started_at == now,
+        )
+        .order_by(CallAttempt.id)
+        .limit(1)
+    )  # fmt: skip
+
+
+def _final_for_task(session: Session, task_id: int, *, now: datetime) -> None:
+    """The final hook (R14 fallback, R12 block) for a task newly linked to an ended call."""
+    from care.services import fallback
+    from care.services.settings import load_settings
+
+    task = session.get(CareTask, task_id)
+    if task is not None:
+        fallback.settle(session, task, now=now, settings=load_settings(session))

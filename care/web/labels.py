@@ -355,7 +355,7 @@ def call_result_words(outcome: str | None, plan=None) -> CallResultWords:
     if value in attempt_rules.SUCCESS_OUTCOMES:
         return CallResultWords(
             label,
-            _("The customer was reached: this is not an unsuccessful attempt. Record the outcome of the conversation below."),
+            _("The customer was reached: this is not an unsuccessful attempt. Record the outcome of the conversation."),
             "reached",
         )
     if value == attempt_rules.CANCELED:

@@ -146,3 +146,15 @@ def test_not_reached_after_the_providers_no_answer_is_the_same_call(w):
     )  # fmt: skip
     assert o.detail == {"not_counted": "same_call"}
     assert s.query(CallAttempt).count() == 1
+
+
+def test_not_reached_on_several_tasks_at_once_is_one_call(w):
+    """The contact page records "not reached" on each row in one go: one hand call,
+    counted once for each task."""
+    s, (first, second) = w["s"], w["tasks"]
+    a = record_outcome(s, first, "not_reached", detail={}, note=None, script_version_id=None, user=w["me"], now=D1_MORNING)
+    b = record_outcome(s, second, "not_reached", detail={}, note=None, script_version_id=None, user=w["me"], now=D1_MORNING)
+    assert a.detail["attempt_id"] == b.detail["attempt_id"]
+    assert s.query(CallAttempt).count() == 1
+    for task in (first, second):
+        assert plan(w, task, D1_MORNING).used == 1
