@@ -262,6 +262,23 @@ def test_once_every_row_has_its_outcome_the_next_contact_is_offered(app, client,
     assert "Back to the worklist" in html
 
 
+def test_not_reached_leaves_the_task_open_and_offers_the_next_contact_all_the_same(app, client, world):
+    """No answer: the outcome is recorded, the task waits for its next slot, and the
+    specialist moves on to the next contact (issue 10 item 3)."""
+    data = {}
+    for task_id in world["tasks"]:
+        data.update(row(task_id, outcome="not_reached"))
+    html = client.post(url(world), headers=HX, data=data).get_data(as_text=True)
+    assert statuses(app, world["tasks"]) == ["open"] * 3
+    assert 'class="contact-done"' not in html and "data-next-contact" in html
+    assert 'id="outcomes-form"' in html  # the rows stay, for a later slot
+
+
+def test_before_anything_is_recorded_no_next_contact_is_offered(client, world):
+    html = client.get(url(world), headers=HX).get_data(as_text=True)
+    assert "data-next-contact" not in html
+
+
 # --- a constant number of statements --------------------------------------------------
 
 
