@@ -605,7 +605,11 @@ def outcomes(customer_id: int):
         customer = _cx_customer_or_404(customer_id)
         panel = _cx_outcome_panel(customer, task_service.open_tasks_of(db.session, customer_id), message=message)
         timeline = task_service.timeline(db.session, customer_id, limit=RECENT_TIMELINE)
-        return _cx_outcomes_fragment(panel, 200, tasks_changed_header(customer=customer_id), timeline=timeline)
+        # ``outcomes``: the panel that fired it is already fresh (it must not reload over its
+        # own "Recorded: …" message); the call area and other sections refresh on it.
+        return _cx_outcomes_fragment(
+            panel, 200, tasks_changed_header(customer=customer_id, outcomes=True), timeline=timeline
+        )
     flask.flash(message, "success")
     return flask.redirect(flask.url_for("contact.index", customer_id=customer_id, **carried_filter_args()), code=303)
 
