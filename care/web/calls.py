@@ -208,48 +208,73 @@ def start(task_id: int):
     force = (request.form.get("force") or "").strip() or None
     provider_name = (current_app.config.get("CARE_TELEPHONY") or "sim").strip().lower()
     user = current_user._get_current_object()
+    refused = {"customer_id": task.customer_id, "task_id": task_id, "target": f"#call-messages-{task_id}"}
     callback_base = _callback_base(provider_name)
     if callback_base is None:  # configuration changed since start-up (check_callback_base)
-        message = _("The call could not be placed: %(error)s", error="CARE_PUBLIC_BASE_URL is not set")
-        if is_htmx():
-            body = render_template("calls/_refusal.html", message=message, code="not_configured", task_id=task_id)
-            return Response(body, 503)
-        flash(message, "error")
-        return redirect(url_for("contact.index", customer_id=task.customer_id), code=303)
+        return _not_configured(**refused)
     try:
-        attempt = call_service.start_call(
-            db.session,
-            task,
-            user=user,
-            now=now(),
-            settings=current_settings(),
-            provider_name=provider_name,
-            caller_id=current_app.config.get("CARE_TWILIO_FROM") if provider_name == "twilio" else None,
-            force=force,
-        )
+        attempt = _ring([task], user=user, provider_name=provider_name, force=force, callback_base=callback_base)
     except call_service.CallRefused as exc:  # refused before writing anything
-        message = refusal_text(exc)
-        status = 403 if exc.code == call_service.NOT_YOURS else (400 if exc.code == call_service.BAD_FORCE else 422)
-        if is_htmx():
-            body = render_template("calls/_refusal.html", message=message, code=exc.code, task_id=task_id)
-            return Response(body, status, _into_messages(f"#call-messages-{task_id}"))
-        if exc.code == call_service.NOT_YOURS:  # not a flash on the way back: refused, as with htmx
-            abort(403, description=message)
-        flash(message, "error")
-        return redirect(url_for("contact.index", customer_id=task.customer_id), code=303)
+        return _refused(exc, **refused)
+    if is_htmx():
+        return _render_panel(attempt, 200 if attempt.error is None else 502)
+    return _placed(attempt, task.customer_id)
+
+
+def _ring(tasks: list[CareTask], *, user, provider_name: str, force: str | None, callback_base: str) -> CallAttempt:
+    """Create the attempt for ``tasks`` (one customer's, lead first; raises CallRefused),
+    commit it, and ask the provider to ring."""
+    attempt = call_service.start_contact_call(
+        db.session,
+        tasks,
+        user=user,
+        now=now(),
+        settings=current_settings(),
+        provider_name=provider_name,
+        caller_id=current_app.config.get("CARE_TWILIO_FROM") if provider_name == "twilio" else None,
+        force=force,
+    )
     # A deliberate second commit (care/web/unit_of_work.py): the attempt must exist before
     # ringing, because the provider's callbacks name it (its id is the correlation id).
     db.session.commit()
     call_service.originate(attempt, get_provider(current_app), callback_base=callback_base, force=force)
     if attempt.error is not None:
-        keep_on_error()  # the 502 below: the attempt stays, marked as never placed
-    if is_htmx():
-        return _render_panel(attempt, 200 if attempt.error is None else 502)
+        keep_on_error()  # the 502 that follows: the attempt stays, marked as never placed
+    return attempt
+
+
+def _placed(attempt: CallAttempt, customer_id: int):
+    """Without htmx: back to the contact page with what happened."""
     if attempt.error:
         flash(_("The call could not be placed: %(error)s", error=attempt.error), "error")
     else:
         flash(_("Calling: answer your phone (extension %(ext)s).", ext=attempt.agent_extension or "?"), "success")
-    return redirect(url_for("contact.index", customer_id=task.customer_id), code=303)
+    return redirect(url_for("contact.index", customer_id=customer_id), code=303)
+
+
+def _refused(exc: call_service.CallRefused, *, customer_id: int, task_id: int | None, target: str):
+    """A call refused before anything was written: the message into ``target`` beside the
+    Call button (htmx; 403 someone else's, 400 a bad forced outcome, else 422), or a flash
+    on the contact page (a 403 stays a 403: refused, as with htmx)."""
+    message = refusal_text(exc)
+    status = 403 if exc.code == call_service.NOT_YOURS else (400 if exc.code == call_service.BAD_FORCE else 422)
+    return _refusal(message, exc.code, status, customer_id=customer_id, task_id=task_id, target=target)
+
+
+def _not_configured(*, customer_id: int, task_id: int | None, target: str):
+    """CARE_PUBLIC_BASE_URL unset since start-up (check_callback_base): 503, nothing placed."""
+    message = _("The call could not be placed: %(error)s", error="CARE_PUBLIC_BASE_URL is not set")
+    return _refusal(message, "not_configured", 503, customer_id=customer_id, task_id=task_id, target=target)
+
+
+def _refusal(message: str, code: str, status: int, *, customer_id: int, task_id: int | None, target: str):
+    if is_htmx():
+        body = render_template("calls/_refusal.html", message=message, code=code, task_id=task_id)
+        return Response(body, status, _into_messages(target))
+    if code == call_service.NOT_YOURS:
+        abort(403, description=message)
+    flash(message, "error")
+    return redirect(url_for("contact.index", customer_id=customer_id), code=303)
 
 
 @bp.route("/<id:attempt_id>/panel")
@@ -411,15 +436,7 @@ def _customer_or_404(customer_id: int) -> None:
 def _contact_refused(customer_id: int, exc: call_service.CallRefused):
     """A contact's call refused: the message beside the Call button (htmx; 403 when none
     of the tasks is the user's), or a flash on the contact page."""
-    message = refusal_text(exc)
-    status = 403 if exc.code == call_service.NOT_YOURS else (400 if exc.code == call_service.BAD_FORCE else 422)
-    if is_htmx():
-        body = render_template("calls/_refusal.html", message=message, code=exc.code, task_id=None)
-        return Response(body, status, _into_messages(CONTACT_MESSAGES))
-    if exc.code == call_service.NOT_YOURS:
-        abort(403, description=message)
-    flash(message, "error")
-    return redirect(url_for("contact.index", customer_id=customer_id), code=303)
+    return _refused(exc, customer_id=customer_id, task_id=None, target=CONTACT_MESSAGES)
 
 
 @bp.route("/contact/<id:customer_id>", methods=["POST"])
@@ -444,37 +461,14 @@ def contact_start(customer_id: int):
         return _contact_refused(customer_id, call_service.CallRefused(code, template))
     callback_base = _callback_base(provider_name)
     if callback_base is None:  # configuration changed since start-up (check_callback_base)
-        message = _("The call could not be placed: %(error)s", error="CARE_PUBLIC_BASE_URL is not set")
-        if is_htmx():
-            body = render_template("calls/_refusal.html", message=message, code="not_configured", task_id=None)
-            return Response(body, 503, _into_messages(CONTACT_MESSAGES))
-        flash(message, "error")
-        return redirect(url_for("contact.index", customer_id=customer_id), code=303)
+        return _not_configured(customer_id=customer_id, task_id=None, target=CONTACT_MESSAGES)
     try:
-        attempt = call_service.start_contact_call(
-            db.session,
-            mine,
-            user=user,
-            now=now(),
-            settings=current_settings(),
-            provider_name=provider_name,
-            caller_id=current_app.config.get("CARE_TWILIO_FROM") if provider_name == "twilio" else None,
-            force=force,
-        )
+        attempt = _ring(mine, user=user, provider_name=provider_name, force=force, callback_base=callback_base)
     except call_service.CallRefused as exc:  # refused before writing anything
         return _contact_refused(customer_id, exc)
-    # The deliberate second commit of calls.start: the attempt exists before ringing.
-    db.session.commit()
-    call_service.originate(attempt, get_provider(current_app), callback_base=callback_base, force=force)
-    if attempt.error is not None:
-        keep_on_error()  # the 502 below: the attempt stays, marked as never placed
     if is_htmx():
         return _render_contact_call(customer_id, 200 if attempt.error is None else 502)
-    if attempt.error:
-        flash(_("The call could not be placed: %(error)s", error=attempt.error), "error")
-    else:
-        flash(_("Calling: answer your phone (extension %(ext)s).", ext=attempt.agent_extension or "?"), "success")
-    return redirect(url_for("contact.index", customer_id=customer_id), code=303)
+    return _placed(attempt, customer_id)
 
 
 @bp.route("/contact/<id:customer_id>/panel")
