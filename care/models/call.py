@@ -16,7 +16,11 @@ class CallAttempt(db.Model):
     is the correlation id every provider event carries back (telephony.md)."""
 
     __tablename__ = "call_attempts"
-    __table_args__ = (Index("ix_call_attempts_task_started", "task_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_call_attempts_task_started", "task_id", "started_at"),
+        # The month's calls (KPIs, scorecards, the insurance sample, the monthly report).
+        Index("ix_call_attempts_started_at", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("care_tasks.id"))

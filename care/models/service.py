@@ -23,7 +23,11 @@ class VisitKind(StrEnum):
 
 class ServiceVisit(db.Model):
     __tablename__ = "service_visits"
-    __table_args__ = (Index("ix_service_visits_vehicle_date", "vehicle_id", "date"),)
+    __table_args__ = (
+        Index("ix_service_visits_vehicle_date", "vehicle_id", "date"),
+        # A window of days across the fleet (the churn of R9/R22), read from the index alone.
+        Index("ix_service_visits_date", "date", "vehicle_id", "mileage"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ro_no: Mapped[str] = mapped_column(String(40), unique=True)

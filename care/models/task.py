@@ -49,6 +49,10 @@ class CareTask(db.Model):
         Index("ix_care_tasks_assignee_status_due", "assignee_id", "status", "due_at"),
         Index("ix_care_tasks_status_due", "status", "due_at"),
         Index("ix_care_tasks_customer_status", "customer_id", "status"),
+        # The tasks that ended in a month (care.services.kpis.ended_in): by deadline or
+        # by closing, without reading the rest of the history.
+        Index("ix_care_tasks_due_at", "due_at"),
+        Index("ix_care_tasks_closed_at", "closed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -133,12 +133,18 @@ def withdrawn() -> ColumnElement:
 
 
 def ended_in(span: rules.MonthSpan) -> ColumnElement:
-    """The task ended in the month (so far) and was not withdrawn. ``due_at >= start``
-    first: a task ends by its deadline, so that bound (indexed) is always true."""
+    """The task ended in the month (so far) and was not withdrawn.
+
+    A task ends at its deadline or when closed before it, so it ended in the month when
+    its deadline or its closing falls in the month: two bounded ranges, each served by
+    an index of its own (``ix_care_tasks_due_at``, ``ix_care_tasks_closed_at``), so the
+    month's tasks are found without reading the rest of the history."""
     end = ended_at()
     return and_(
-        CareTask.due_at >= span.start,
-        or_(CareTask.due_at < span.cutoff, CareTask.closed_at < span.cutoff),
+        or_(
+            and_(CareTask.due_at >= span.start, CareTask.due_at < span.cutoff),
+            and_(CareTask.closed_at >= span.start, CareTask.closed_at < span.cutoff),
+        ),
         end >= span.start,
         end < span.cutoff,
         ~withdrawn(),
@@ -162,27 +168,37 @@ def reminded() -> ColumnElement:
     return or_(reached(), message_sent())
 
 
-def attempt_summary():
+def attempt_summary(*task_where):
     """Per task, its counted attempts read through call_attempt_tasks: how many were
     unsuccessful, how many reached, in how many distinct slots the unsuccessful ones
-    were, and the first and last local day they used."""
+    were, and the first and last local day they used.
+
+    ``task_where`` (conditions on CareTask, e.g. ``ended_in(span)``) keeps only the
+    tasks the caller counts: the month's, not every attempt in the history (the 1M-
+    attempt report benchmark, bench/report_bench.py)."""
     a, link = CallAttempt, CallAttemptTask
     unsuccessful = a.outcome.in_(UNSUCCESSFUL)
-    return (
-        select(
-            link.task_id.label("task_id"),
-            func.count().label("attempts"),
-            _sum(unsuccessful).label("unsuccessful"),
-            _sum(a.outcome.in_(SUCCESS)).label("successes"),
-            func.count(distinct(sa.case((unsuccessful, a.slot)))).label("slots"),
-            func.min(sa.case((unsuccessful, a.slot_date))).label("first_day"),
-            func.max(sa.case((unsuccessful, a.slot_date))).label("last_day"),
-        )
-        .join(a, a.id == link.attempt_id)
-        .where(a.counted.is_(True), a.outcome.in_(SUCCESS + UNSUCCESSFUL))
-        .group_by(link.task_id)
-        .subquery("att")
+    columns = (
+        func.count().label("attempts"),
+        _sum(unsuccessful).label("unsuccessful"),
+        _sum(a.outcome.in_(SUCCESS)).label("successes"),
+        func.count(distinct(sa.case((unsuccessful, a.slot)))).label("slots"),
+        func.min(sa.case((unsuccessful, a.slot_date))).label("first_day"),
+        func.max(sa.case((unsuccessful, a.slot_date))).label("last_day"),
     )
+    counted = and_(a.id == link.attempt_id, a.counted.is_(True), a.outcome.in_(SUCCESS + UNSUCCESSFUL))
+    if task_where:  # from the caller's tasks (their index) to their links and attempts
+        stmt = (  # grouped by the link's column: SQLite would scan care_tasks in id order
+            select(link.task_id.label("task_id"), *columns)
+            .select_from(CareTask)
+            .join(link, link.task_id == CareTask.id)
+            .join(a, counted)
+            .where(*task_where)
+            .group_by(link.task_id)
+        )
+    else:
+        stmt = select(link.task_id.label("task_id"), *columns).join(a, counted).group_by(link.task_id)
+    return stmt.subquery("att")
 
 
 def r13_compliant(att, settings: Settings) -> ColumnElement:
@@ -201,13 +217,14 @@ def r13_compliant(att, settings: Settings) -> ColumnElement:
     )
 
 
-def _closing_outcome():
-    """Per task, the outcome row that closed it (the latest closing one)."""
+def _closing_outcome(task) -> ColumnElement:
+    """The id of the outcome row that closed ``task`` (the latest closing one): one
+    indexed lookup per row of a cohort, not a GROUP BY over every outcome ever."""
     return (
-        select(TaskOutcome.task_id.label("task_id"), func.max(TaskOutcome.id).label("id"))
-        .where(TaskOutcome.closes_task.is_(True))
-        .group_by(TaskOutcome.task_id)
-        .subquery("closing")
+        select(func.max(TaskOutcome.id))
+        .where(TaskOutcome.task_id == task.id, TaskOutcome.closes_task.is_(True))
+        .correlate(task)
+        .scalar_subquery()
     )
 
 
@@ -272,9 +289,10 @@ def appointment_cohort(span, settings) -> Cohort:
 def compliance_cohort(span, settings) -> Cohort:
     """R13: phone tasks (birthdays apart: R14 falls back after one attempt) that ended in
     the month; compliant = reached, or every attempt made as R13 says."""
-    att = attempt_summary()
+    where = [ended_in(span), CareTask.channel == "call", CareTask.type != "birthday"]
+    att = attempt_summary(*where)
     return _task_cohort(
-        [ended_in(span), CareTask.channel == "call", CareTask.type != "birthday"],
+        where,
         r13_compliant(att, settings),
         joins=[(att, att.c.task_id == CareTask.id, True)],
         columns=[
@@ -351,13 +369,14 @@ def first_service_cohort(span, settings) -> Cohort:
     deliveries = rules.first_service_deliveries(span, settings.first_service_deadline_months)
     delivered_day = sa.extract("day", Vehicle.delivery_date)
     day = sa.case((delivered_day > span.days, span.days), else_=delivered_day)
-    latest = (
-        select(CareTask.vehicle_id.label("vehicle_id"), func.max(CareTask.id).label("task_id"))
-        .where(CareTask.type == "first_service", CareTask.vehicle_id.is_not(None))
-        .group_by(CareTask.vehicle_id)
-        .subquery("fs_task")
+    fs = aliased(CareTask)
+    latest = (  # the vehicle's latest first-service task: one indexed lookup per vehicle
+        select(func.max(fs.id))
+        .where(fs.vehicle_id == Vehicle.id, fs.type == "first_service")
+        .correlate(Vehicle)
+        .scalar_subquery()
     )
-    task, closing, outcome = aliased(CareTask), _closing_outcome(), aliased(TaskOutcome)
+    task, outcome = aliased(CareTask), aliased(TaskOutcome)
     where = (
         [Vehicle.delivery_date >= deliveries[0], Vehicle.delivery_date <= deliveries[1]]
         if deliveries
@@ -369,10 +388,8 @@ def first_service_cohort(span, settings) -> Cohort:
         tuple(where),
         _returned_by(Vehicle.id, Vehicle.delivery_date, day, span),
         joins=(
-            (latest, latest.c.vehicle_id == Vehicle.id, True),
-            (task, task.id == latest.c.task_id, True),
-            (closing, closing.c.task_id == task.id, True),
-            (outcome, outcome.id == closing.c.id, True),
+            (task, task.id == latest, True),
+            (outcome, outcome.id == _closing_outcome(task), True),
         ),
         columns=(day.label("day"), task.id.label("task_id"), *_return_columns(task, outcome)),
         order=(Vehicle.delivery_date, Vehicle.id),
@@ -384,7 +401,7 @@ def maintenance_cohort(span, settings) -> Cohort:
     the month (withdrawn ones apart); returned = a service visit of the vehicle within
     the window. One task is one vehicle's window."""
     day = local_day(CareTask.due_at, span)
-    closing, outcome = _closing_outcome(), aliased(TaskOutcome)
+    outcome = aliased(TaskOutcome)
     return Cohort(
         "tasks",
         CareTask,
@@ -396,8 +413,7 @@ def maintenance_cohort(span, settings) -> Cohort:
         ),
         _returned_by(CareTask.vehicle_id, CareTask.opens_on, day, span),
         joins=(
-            (closing, closing.c.task_id == CareTask.id, True),
-            (outcome, outcome.id == closing.c.id, True),
+            (outcome, outcome.id == _closing_outcome(CareTask), True),
         ),
         columns=(day.label("day"), CareTask.id.label("task_id"), *_return_columns(CareTask, outcome)),
         order=(CareTask.due_at, CareTask.id),
@@ -406,16 +422,19 @@ def maintenance_cohort(span, settings) -> Cohort:
 
 def _last_visits(as_of: date, settings: Settings):
     """Vehicles with a visit in the ``lapsed_max_days`` before ``as_of``: their last
-    visit and highest visit mileage up to that day."""
+    visit and highest visit mileage up to that day.
+
+    Read from the visits of that window only (``ix_service_visits_date`` covers them),
+    not the whole history: an odometer only goes up, so the highest mileage up to
+    ``as_of`` is that of a visit in the window whenever the vehicle has one there."""
     return (
         select(
             ServiceVisit.vehicle_id.label("vehicle_id"),
             func.max(ServiceVisit.date).label("last_visit"),
             func.max(ServiceVisit.mileage).label("visit_km"),
         )
-        .where(ServiceVisit.date <= as_of)
+        .where(ServiceVisit.date >= as_of - timedelta(days=settings.lapsed_max_days), ServiceVisit.date <= as_of)
         .group_by(ServiceVisit.vehicle_id)
-        .having(func.max(ServiceVisit.date) >= as_of - timedelta(days=settings.lapsed_max_days))
         .subquery("lv")
     )
 
@@ -564,24 +583,14 @@ def churn(session: Session, span, settings) -> rules.ChurnAnalysis:
     return rules.ChurnAnalysis(span.as_of, served, lapsed)
 
 
-def insurance_sample(session: Session, span) -> dict[str, Any]:
-    """interfaces.md ``insurance_sample``: the month's insurance-renewal reminder calls
-    (distinct counted attempts for such tasks); the sample itself (R21) is drawn on its
-    own page — until it exists here, nothing is sampled."""
-    link, a = CallAttemptTask, CallAttempt
-    calls = session.scalar(
-        select(func.count(distinct(a.id)))
-        .select_from(a)
-        .join(link, link.attempt_id == a.id)
-        .join(CareTask, CareTask.id == link.task_id)
-        .where(
-            CareTask.type == "insurance_renewal",
-            a.counted.is_(True),
-            a.started_at >= span.start,
-            a.started_at < span.cutoff,
-        )
-    )
-    return {"calls": int(calls or 0), "sampled": 0, "verified": 0, "completion": rules.null_rate("completion").as_json()}
+def insurance_sample(session: Session, span, settings: Settings) -> dict[str, Any]:
+    """interfaces.md ``insurance_sample``: the R21 sample of the month as the sampling
+    page counts it (care.services.sampling: the month's reached insurance calls, the
+    sample drawn, the verdicts given, completion = verified ÷ required)."""
+    from care.services.sampling import sample_summary  # sampling reads KPIs' settings only
+
+    summary = sample_summary(session, span.first, settings=settings)
+    return {key: summary[key] for key in ("calls", "sampled", "verified", "completion")}
 
 
 def consultants(session: Session) -> list[str]:
@@ -619,7 +628,7 @@ def monthly_kpis(session: Session, month: date, *, now: datetime, settings: Sett
         ssi=rules.IndexResult(),
         csi=rules.IndexResult(),
         very_satisfied={name: rules.null_rate("very_satisfied") for name in consultants(session)},
-        insurance_sample=insurance_sample(session, span),
+        insurance_sample=insurance_sample(session, span, settings),
     )
 
 

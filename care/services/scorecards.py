@@ -37,7 +37,7 @@ class ScoreGroup:
 
 def counts_by_assignee(session: Session, span: rules.MonthSpan, settings) -> dict[int | None, rules.ScoreCounts]:
     """One query: per assignee, the month's tasks counted per task and per customer."""
-    att = kpi_queries.attempt_summary()
+    att = kpi_queries.attempt_summary(kpi_queries.ended_in(span))
     link, a = aliased(CallAttemptTask), aliased(CallAttempt)
     done = CareTask.status == kpi_queries.DONE
     phone = and_(CareTask.channel == "call", CareTask.type != "birthday")

@@ -73,6 +73,7 @@ class World:
         attempt = f.make_attempt(
             self.s, task, status="completed" if outcome == "completed" else "no-answer", outcome=outcome,
             started_at=started_at, slot=slot, slot_date=local.date(), counted=True,
+            user_id=task.assignee_id,  # the caller: the insurance sample is drawn per caller
         )
         for other in also:
             self.s.add(CallAttemptTask(attempt_id=attempt.id, task_id=other.id))
@@ -317,6 +318,22 @@ def test_what_is_not_recorded_yet_is_null_not_zero(world, session):
     assert doc["ssi_index"]["index"] is None and doc["csi_index"]["responses"] == 0
     assert doc["very_satisfied"] == {"cons": {"rate": None, "numerator": 0, "denominator": 0}}
     assert doc["insurance_sample"]["calls"] == 1  # i1's March call (its February call is February's)
+
+
+def test_the_report_counts_the_insurance_sample_as_the_sampling_page_does(world, session):
+    from care.services import Actor, sampling
+
+    manager = f.make_user(session, "care_manager", username="boss")
+    draw = sampling.draw_sample(session, MARCH, seed=7, user=manager, actor=Actor("boss"), now=AFTER)
+    (call,) = [c for c in draw.calls if c.sampled]
+    doc = rules.report_document(kpis(session))
+    assert doc["insurance_sample"] == {
+        "calls": 1, "sampled": 1, "verified": 0, "completion": {"rate": 0.0, "numerator": 0, "denominator": 1},
+    }  # fmt: skip
+    sampling.record_verdict(session, call, "to_standard", "ok", user=manager, actor=Actor("boss"), now=AFTER)
+    doc = rules.report_document(kpis(session))
+    assert doc["insurance_sample"]["verified"] == 1
+    assert doc["insurance_sample"]["completion"]["rate"] == 1.0
 
 
 def test_an_empty_database_gives_dashes_not_errors(session):
