@@ -404,8 +404,20 @@ def violations(
         select(CallAttemptTask.task_id, func.min(CallAttempt.started_at).label("first_at"))
         .join(CallAttempt, CallAttempt.id == CallAttemptTask.attempt_id)
         .group_by(CallAttemptTask.task_id)
-        .subquery()
     )
+    if since is not None or until is not None:
+        # Only tasks called in the range can have their first call there: found by the
+        # attempts' start index, not by grouping every attempt of the history.
+        in_range = [CallAttempt.started_at >= since] if since is not None else []
+        if until is not None:
+            in_range.append(CallAttempt.started_at < until)
+        called = (
+            select(CallAttemptTask.task_id)
+            .join(CallAttempt, CallAttempt.id == CallAttemptTask.attempt_id)
+            .where(*in_range)
+        )
+        first = first.where(CallAttemptTask.task_id.in_(called))
+    first = first.subquery()
     stmt = (
         select(CareTask)
         .join(first, first.c.task_id == CareTask.id)

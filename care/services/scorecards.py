@@ -35,9 +35,15 @@ class ScoreGroup:
     everyone: bool  # the viewer sees the whole group (else their own card only)
 
 
-def counts_by_assignee(session: Session, span: rules.MonthSpan, settings) -> dict[int | None, rules.ScoreCounts]:
-    """One query: per assignee, the month's tasks counted per task and per customer."""
-    att = kpi_queries.attempt_summary(kpi_queries.ended_in(span))
+def counts_by_assignee(
+    session: Session, span: rules.MonthSpan, settings, *, only: int | None = None
+) -> dict[int | None, rules.ScoreCounts]:
+    """One query: per assignee (or for ``only`` that one), the month's tasks counted per
+    task and per customer."""
+    mine = [kpi_queries.ended_in(span)]
+    if only is not None:
+        mine.append(CareTask.assignee_id == only)
+    att = kpi_queries.attempt_summary(*mine)
     link, a = aliased(CallAttemptTask), aliased(CallAttempt)
     done = CareTask.status == kpi_queries.DONE
     phone = and_(CareTask.channel == "call", CareTask.type != "birthday")
@@ -64,7 +70,7 @@ def counts_by_assignee(session: Session, span: rules.MonthSpan, settings) -> dic
         .outerjoin(att, att.c.task_id == CareTask.id)
         .outerjoin(link, link.task_id == CareTask.id)
         .outerjoin(a, counted)
-        .where(kpi_queries.ended_in(span))
+        .where(*mine)
         .subquery("scored")
     )
     c = inner.c

@@ -10,6 +10,7 @@ from care.extensions import db
 from care.services.schema import database_reachable
 from care.web.access import login_only, public, user_can
 from care.web.auth import _safe_next
+from care.web.dashboard import lands_on_dashboard
 
 bp = Blueprint("main", __name__)
 
@@ -17,10 +18,12 @@ bp = Blueprint("main", __name__)
 @bp.route("/")
 @login_only
 def home():
-    """Each role's start page: the worklist for those with care tasks (specialists,
-    insurance, consultants and their managers), the customers for the front desk, the
-    settings for an administrator."""
+    """Each role's start page: the dashboard for the care and general managers, the
+    worklist for those with care tasks (specialists, insurance, consultants, the sales
+    manager), the customers for the front desk, the settings for an administrator."""
     roles = current_user.roles
+    if lands_on_dashboard(current_user):  # the care and general managers (issue 12 item 7)
+        return redirect(url_for("dashboard.index"))
     if user_can("worklist.index"):
         return redirect(url_for("worklist.index"))
     if roles & CUSTOMER_READERS:

@@ -17,10 +17,12 @@ from flask_login import current_user
 from care.domain.roles import CALLING_ROLES, Role
 from care.extensions import db
 from care.services import worklist as wl
+from care.services.dashboard import my_month
 from care.web.access import roles_required
 from care.web.auth import _safe_next
 from care.web.calls import now as request_now
 from care.web.htmx import is_htmx, render
+from care.web.request_settings import current_settings
 
 bp = Blueprint("worklist", __name__, url_prefix="/tasks")
 
@@ -135,7 +137,11 @@ def _worklist_context(f: wl.WorklistFilter, after: wl.Cursor | None, **extra) ->
 @roles_required(*WORKLIST_ROLES)
 def index():
     f, after = _read_filter(request.args)
-    return render("worklist/index.html", "worklist/_contacts.html", **_worklist_context(f, after))
+    context = _worklist_context(f, after)
+    if not is_htmx() and not context["listing"].manager_view:
+        # A specialist lands here: their own month so far above their contacts (issue 12 item 7).
+        context["my_month"] = my_month(db.session, current_user, now=context["now"], settings=current_settings())
+    return render("worklist/index.html", "worklist/_contacts.html", **context)
 
 
 def carried_filter_args(args=None) -> dict:

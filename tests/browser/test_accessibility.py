@@ -33,6 +33,7 @@ LOCALES = ["zh_CN", "en"]
 # role -> the pages that role sees ({customer}, {task}, {user} are filled in from the world).
 PAGES = {
     "care_manager": [
+        "/dashboard/",
         "/tasks/",
         "/tasks/contact/{customer}",
         "/tasks/{task}",

@@ -229,6 +229,19 @@ def test_violations_list(session):
     assert fallback.violations(session, month=date(2026, 4, 1), now=now) == []
 
 
+def test_a_month_lists_only_tasks_whose_first_call_was_in_it(session):
+    """The month's list reads the tasks called in the month, not every attempt ever: a
+    task first called (and dropped) in February and called again in March is February's."""
+    user = factories.make_user(session, "specialist")
+    earlier = first_service(session, assignee=user)
+    attempt(session, earlier, datetime(2026, 2, 26, 2, tzinfo=UTC), "no_answer", user_id=user.id)
+    attempt(session, earlier, MORNING, "no_answer", user_id=user.id)
+    dropped = first_service(session, assignee=user)
+    attempt(session, dropped, MORNING, "no_answer", user_id=user.id)
+    now = DAY + timedelta(days=4)
+    assert [v.task.id for v in fallback.violations(session, month=date(2026, 3, 1), now=now)] == [dropped.id]
+
+
 def test_queue_is_idempotent_by_key(session):
     customer = factories.make_customer(session)
     one = outbox.queue(

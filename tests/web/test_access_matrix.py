@@ -144,6 +144,8 @@ ACCESS: dict[str, tuple] = {
     "sampling.draw": (frozenset({R.CARE_MANAGER}), "POST", {}, BAD),
     "sampling.verdict": (frozenset({R.CARE_MANAGER}), "POST", {"call_id": 999999}, NOT_FOUND),
     "reconciliation.index": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
+    # the managers' dashboard (issue 12 item 7): where the care and general managers land
+    "dashboard.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {}, OK),
     # no such event (a real one would be matched or dismissed by the first role that tries)
     "reconciliation.match": (frozenset({R.CARE_MANAGER, R.ADMIN}), "POST", {"event_id": 999999}, NOT_FOUND),
     "reconciliation.dismiss": (frozenset({R.CARE_MANAGER, R.ADMIN}), "POST", {"event_id": 999999}, NOT_FOUND),
@@ -249,7 +251,14 @@ def test_anonymous(matrix, endpoint):
 
 @pytest.mark.parametrize(
     "role, target",
-    [(R.ADMIN, "/settings/"), (R.FRONT_DESK, "/customers/"), (R.SPECIALIST, "/tasks/"), (R.GENERAL_MANAGER, "/tasks/")],
+    [
+        (R.ADMIN, "/settings/"),
+        (R.FRONT_DESK, "/customers/"),
+        (R.SPECIALIST, "/tasks/"),
+        (R.SALES_MANAGER, "/tasks/"),
+        (R.GENERAL_MANAGER, "/dashboard/"),
+        (R.CARE_MANAGER, "/dashboard/"),
+    ],
 )
 def test_home_sends_each_role_to_its_page(matrix, role, target):
     assert matrix.ask("main.home", role.value).headers["Location"] == target
