@@ -469,6 +469,33 @@ def sample_insurance_cmd(month, seed, top_up, as_json):
         )
 
 
+# --- care survey-templates: the survey templates in force (care/services/surveys.py) ------
+
+
+@care.command("survey-templates")
+@click.option("--json", "as_json", is_flag=True, help="print the templates as JSON")
+@one_transaction
+def survey_templates_cmd(as_json):
+    """The survey templates in force (SSI, CSI …): factors and items with code, text,
+    weight and scale."""
+    from care.services import surveys as svc
+    from care.services.schema import has_schema
+
+    if not has_schema():
+        fail("no database schema: run `care init-db` first")
+    documents = [svc.template_json(v) for v in svc.templates_in_force(db.session)]
+    if as_json:
+        emit_json(documents)
+        return
+    for doc in documents:
+        low, high = doc["scale"]
+        click.echo(f"{doc['code']}  {doc['name']}  v{doc['version']}  scale {low}–{high}  overall item: {doc['overall_item']}")
+        for factor in doc["factors"]:
+            click.echo(f"  {factor['code']:<22} {factor['weight']:>6.2f} %  {factor['name']}")
+            for item in factor["items"]:
+                click.echo(f"    {item['code']:<24} {item['weight']:>6.2f} %  {item['text']}")
+
+
 # --- care sweep: close call attempts whose final event never came (telephony.md pitfall 4) ---
 
 
