@@ -77,7 +77,7 @@ from care.services.staff_names import resolve_names
 
 log = logging.getLogger("care.imports")
 
-KINDS = ("customers", "vehicles", "visits", "policies", "deliveries")
+KINDS = ("customers", "vehicles", "visits", "policies", "deliveries", "survey_responses")
 EXTENSIONS = (".csv", ".xlsx")
 CHUNK = 1000  # rows per lookup / bulk statement
 REJECTS_KEPT = 10_000  # problems (and rejected rows, and warnings) stored with a run; all are counted
@@ -399,7 +399,12 @@ def run_import(
         session.flush()
         if progress:
             progress(run)
-        _Import(session, spec, header, table, run, now=now, strict=strict, progress=progress).run()
+        if kind == "survey_responses":  # its item columns vary with the template: a reader of its own
+            from care.services.survey_import import SurveyImport
+
+            SurveyImport(session, header, table, run, now=now, strict=strict, progress=progress).run()
+        else:
+            _Import(session, spec, header, table, run, now=now, strict=strict, progress=progress).run()
     except StatementError as exc:
         raise ImportStopped(f"the import stopped on a database error ({type(exc.orig or exc).__name__})") from None
     except ImportFileError as exc:
