@@ -133,8 +133,8 @@ def _take(ctx, rng, code, customer_id, vehicle_id, task, staff, level, event_at,
     drawn from the mix, a few days after the delivery or visit."""
     session = ctx.session
     specialists = [users[n] for n in ctx.usernames("specialist") if n in users]
-    if task is not None:
-        channel, when = "phone", task.closed_at
+    if task is not None:  # on the callback's call, or handed to the IVR after it
+        channel, when = ("ivr" if rng.random() < 0.25 else "phone"), task.closed_at
         taker = next((u for u in users.values() if u.id == task.assignee_id), None)
     else:
         channel = _channel(rng)

@@ -58,6 +58,15 @@ def channel_label(code: str) -> str:
     }.get(code, code)
 
 
+def source_label(code: str) -> str:
+    return {"phone": _("Phone"), "ivr": _("IVR"), "import": _("Imported")}.get(code, code)
+
+
+def trend_label(month: date, first: bool) -> str:
+    """The x-axis label of a trend month: the year with the first month and January."""
+    return rules.month_text(month) if first or month.month == 1 else f"{month.month:02d}"
+
+
 def _month() -> date:
     text = request.args.get("month", "").strip()
     if not text:
@@ -115,6 +124,7 @@ def _helpers() -> dict:
         "show_datetime": show_datetime,
         "local_text": local_text,
         "channel_label": channel_label,
+        "source_label": source_label,
     }
 
 
@@ -134,7 +144,7 @@ def _section(code: str, month: date, span: rules.MonthSpan, settings) -> dict | 
     trend_chart = charts.line_chart(
         f"trend-{code}",
         _("%(name)s: index by month", name=name),
-        [rules.month_text(p.month) for p in points],
+        [trend_label(p.month, i == 0) for i, p in enumerate(points)],
         [charts.Series(name, [p.index.index for p in points])],
         kind=charts.INDEX,
         desc=_("The month's index (mean of the response indexes), the last 12 months."),
