@@ -45,6 +45,14 @@ REFERENCE_SCALE = (1, 7)  # the scale complaint_score_threshold is written on
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
+# The survey_responses import's file-level refusals (care/services/survey_import.py;
+# listed with the import's file messages so that the import page translates them).
+IMPORT_UNKNOWN_COLUMNS = N_(
+    "Unknown column(s) %(columns)s: neither a survey_responses column nor the code or text of an item of %(templates)s (see `care survey-templates`)"
+)
+IMPORT_NO_CUSTOMER_COLUMN = N_("The survey_responses file needs a customer_no (客户编号) or a vin (车架号) column")
+
+
 class SurveyError(DomainError):
     """A template or an answer the rules refuse; ``template``/``params`` for the pages
     (translated there), ``str()`` (English) for the command line."""

@@ -60,6 +60,7 @@ from care.domain.dms import (
     raw_cell,
     rejects_table,
 )
+from care.domain.surveys import IMPORT_NO_CUSTOMER_COLUMN, IMPORT_UNKNOWN_COLUMNS
 from care.models import (
     Customer,
     Delivery,
@@ -124,6 +125,8 @@ FILE_MESSAGES = (
     # from care/domain/dms.py
     N_("The column %(column)s appears more than once (%(headers)s)"),
     N_("The %(kind)s file lacks the required column(s): %(columns)s"),
+    # from care/domain/surveys.py (the survey_responses kind)
+    IMPORT_UNKNOWN_COLUMNS, IMPORT_NO_CUSTOMER_COLUMN,
 )  # fmt: skip
 
 # --- reading files -----------------------------------------------------------------------

@@ -45,6 +45,8 @@ from care.domain.dms import (
     parse_row,
     raw_cell,
 )
+from care.domain.surveys import IMPORT_NO_CUSTOMER_COLUMN as NO_CUSTOMER_COLUMN
+from care.domain.surveys import IMPORT_UNKNOWN_COLUMNS as UNKNOWN_COLUMNS
 from care.domain.surveys import SurveyError
 from care.models import Customer, ImportRun, SurveyResponse, SurveyTemplateVersion, Vehicle
 from care.models.survey import AnswerSource, ResponseStatus, SurveyChannel
@@ -75,11 +77,6 @@ CHANNELS = {
     "ivr": "ivr", "语音": "ivr", "自动语音": "ivr",
 }  # fmt: skip
 
-UNKNOWN_COLUMNS = N_(
-    "Unknown column(s) %(columns)s: neither a survey_responses column nor the code or text of an item of %(templates)s (see `care survey-templates`)"
-)
-NO_CUSTOMER_COLUMN = N_("The survey_responses file needs a customer_no (客户编号) or a vin (车架号) column")
-FILE_MESSAGES = (UNKNOWN_COLUMNS, NO_CUSTOMER_COLUMN)
 
 
 def _other_kinds_headers() -> set[str]:

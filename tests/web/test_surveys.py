@@ -167,3 +167,28 @@ def test_export_csv_in_the_import_columns_and_audited(app, client, login_as, mar
     assert client.get("/surveys/export.csv").status_code == 400
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "survey.export")) == 2
+
+
+def test_the_import_page_takes_survey_responses_and_translates_a_refused_file(app, client, login_as):
+    import io
+
+    login_as("care_manager", locale="zh_CN")
+    with app.app_context():
+        factories.make_customer(db.session, customer_no="P001")
+        db.session.commit()
+    good = "customer_no,template,taken_at,greeted_at_once,overall\nP001,ssi,2026-03-05,6,9\nP001,ssi,2026-03-06,7,7\n"
+    response = client.post(
+        "/imports/", data={"kind": "survey_responses", "file": (io.BytesIO(good.encode()), "ssi.csv")},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'data-count="created">1<' in page and 'data-count="rejected">1<' in page
+    assert "超出量表范围" in page  # the out-of-scale 9, in Chinese
+    bad = "customer_no,template,taken_at,greeted_at_onse\nP001,ssi,2026-03-05,6\n"
+    refused = client.post(
+        "/imports/", data={"kind": "survey_responses", "file": (io.BytesIO(bad.encode()), "bad.csv")},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    text = refused.get_data(as_text=True) if refused.status_code != 303 else client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "无法识别的列" in text and "greeted_at_onse" in text
