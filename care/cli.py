@@ -132,10 +132,12 @@ def init_db():
     """Create or upgrade the schema (safe to run again)."""
     from care.services.message_templates import ensure_default_templates
     from care.services.scripts import ensure_default_scripts
+    from care.services.surveys import ensure_seeded as ensure_survey_templates
 
     revision = upgrade_schema()
     ensure_default_scripts(db.session, now=utcnow())  # version 1 where a task type has none
     ensure_default_templates(db.session, now=utcnow())  # fallback SMS/e-mail texts
+    ensure_survey_templates(db.session, now=utcnow())  # the seeded SSI/CSI, where missing
     click.echo(f"database at revision {revision}")
 
 
@@ -465,6 +467,33 @@ def sample_insurance_cmd(month, seed, top_up, as_json):
             f"{document['new_calls']} call(s) made after the last draw are not in the sample: "
             f"`care sample-insurance --month {document['month']} --top-up` draws from them"
         )
+
+
+# --- care survey-templates: the survey templates in force (care/services/surveys.py) ------
+
+
+@care.command("survey-templates")
+@click.option("--json", "as_json", is_flag=True, help="print the templates as JSON")
+@one_transaction
+def survey_templates_cmd(as_json):
+    """The survey templates in force (SSI, CSI …): factors and items with code, text,
+    weight and scale."""
+    from care.services import surveys as svc
+    from care.services.schema import has_schema
+
+    if not has_schema():
+        fail("no database schema: run `care init-db` first")
+    documents = [svc.template_json(v) for v in svc.templates_in_force(db.session)]
+    if as_json:
+        emit_json(documents)
+        return
+    for doc in documents:
+        low, high = doc["scale"]
+        click.echo(f"{doc['code']}  {doc['name']}  v{doc['version']}  scale {low}–{high}  overall item: {doc['overall_item']}")
+        for factor in doc["factors"]:
+            click.echo(f"  {factor['code']:<22} {factor['weight']:>6.2f} %  {factor['name']}")
+            for item in factor["items"]:
+                click.echo(f"    {item['code']:<24} {item['weight']:>6.2f} %  {item['text']}")
 
 
 # --- care sweep: close call attempts whose final event never came (telephony.md pitfall 4) ---

@@ -184,6 +184,20 @@ KINDS: dict[str, KindSpec] = {
             _c("delivered_at", "交车时间", DATETIME, required=True),
         ),
     ),
+    # Survey answers taken outside the app (issue 11): these fixed columns, then one column
+    # per item (its code or its text); care/services/survey_import.py reads the rest.
+    "survey_responses": KindSpec(
+        "survey_responses",
+        "customer_no",
+        (
+            _c("customer_no", "客户编号", CUSTOMER_REF, "customer_id", max_len=40),
+            _c("vin", "车架号", VIN, "vehicle_id", aliases=_VIN_ALIASES),
+            _c("template", "问卷", TEXT, required=True, max_len=32),
+            _c("taken_at", "调查日期", TEXT, required=True, max_len=40, aliases=("调查时间",)),
+            _c("staff", "被评价人", USER_REF, "staff_id", max_len=STAFF_NAME_MAX, name_field="staff_name"),
+            _c("channel", "渠道", TEXT, max_len=16),
+        ),
+    ),
 }
 
 

@@ -60,6 +60,7 @@ from care.domain.dms import (
     raw_cell,
     rejects_table,
 )
+from care.domain.surveys import IMPORT_NO_CUSTOMER_COLUMN, IMPORT_UNKNOWN_COLUMNS
 from care.models import (
     Customer,
     Delivery,
@@ -77,7 +78,7 @@ from care.services.staff_names import resolve_names
 
 log = logging.getLogger("care.imports")
 
-KINDS = ("customers", "vehicles", "visits", "policies", "deliveries")
+KINDS = ("customers", "vehicles", "visits", "policies", "deliveries", "survey_responses")
 EXTENSIONS = (".csv", ".xlsx")
 CHUNK = 1000  # rows per lookup / bulk statement
 REJECTS_KEPT = 10_000  # problems (and rejected rows, and warnings) stored with a run; all are counted
@@ -124,6 +125,8 @@ FILE_MESSAGES = (
     # from care/domain/dms.py
     N_("The column %(column)s appears more than once (%(headers)s)"),
     N_("The %(kind)s file lacks the required column(s): %(columns)s"),
+    # from care/domain/surveys.py (the survey_responses kind)
+    IMPORT_UNKNOWN_COLUMNS, IMPORT_NO_CUSTOMER_COLUMN,
 )  # fmt: skip
 
 # --- reading files -----------------------------------------------------------------------
@@ -399,7 +402,12 @@ def run_import(
         session.flush()
         if progress:
             progress(run)
-        _Import(session, spec, header, table, run, now=now, strict=strict, progress=progress).run()
+        if kind == "survey_responses":  # its item columns vary with the template: a reader of its own
+            from care.services.survey_import import SurveyImport
+
+            SurveyImport(session, header, table, run, now=now, strict=strict, progress=progress).run()
+        else:
+            _Import(session, spec, header, table, run, now=now, strict=strict, progress=progress).run()
     except StatementError as exc:
         raise ImportStopped(f"the import stopped on a database error ({type(exc.orig or exc).__name__})") from None
     except ImportFileError as exc:

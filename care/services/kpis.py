@@ -56,7 +56,7 @@ from care.models import (
     Vehicle,
 )
 from care.models.types import UTCDateTime
-from care.services import Actor, audit
+from care.services import Actor, audit, survey_results
 from care.services.settings import load_settings
 
 CANCELED = "canceled"
@@ -609,6 +609,7 @@ def monthly_kpis(session: Session, month: date, *, now: datetime, settings: Sett
     settings = settings or load_settings(session)
     span = rules.month_span(month, settings.timezone, now)
     on_time, greetings = birthdays(session, span, settings)
+    ssi, csi, very_satisfied = survey_results.report_figures(session, span, settings)  # issue 11
     return rules.MonthlyKpis(
         span=span,
         first_service=return_analysis(
@@ -625,9 +626,9 @@ def monthly_kpis(session: Session, month: date, *, now: datetime, settings: Sett
         # register's arrivals (issue 13). Zero denominators: null in JSON, "—" on pages.
         complaints_closed_in_24h_rate=rules.null_rate("complaints_closed_in_24h_rate"),
         appointment_show_rate=rules.null_rate("appointment_show_rate"),
-        ssi=rules.IndexResult(),
-        csi=rules.IndexResult(),
-        very_satisfied={name: rules.null_rate("very_satisfied") for name in consultants(session)},
+        ssi=ssi,
+        csi=csi,
+        very_satisfied=very_satisfied,
         insurance_sample=insurance_sample(session, span, settings),
     )
 

@@ -38,6 +38,7 @@ from care.models import (
     Delivery,
     InsurancePolicy,
     StaffNameMapping,
+    SurveyResponse,
     User,
     Vehicle,
 )
@@ -51,9 +52,10 @@ PLACES = (
     ("vehicles", Vehicle, Vehicle.consultant_name, Vehicle.consultant_id, "consultant"),
     ("deliveries", Delivery, Delivery.consultant_name, Delivery.consultant_id, "consultant"),
     ("policies", InsurancePolicy, InsurancePolicy.specialist_name, InsurancePolicy.specialist_id, "specialist"),
+    ("survey_responses", SurveyResponse, SurveyResponse.staff_name, SurveyResponse.staff_id, "staff"),
 )
 # The role that fits a file column, offered first when a name is mapped.
-COLUMN_ROLES = {"consultant": Role.CONSULTANT, "specialist": Role.INSURANCE}
+COLUMN_ROLES = {"consultant": Role.CONSULTANT, "specialist": Role.INSURANCE, "staff": Role.CONSULTANT}
 
 NAME_REQUIRED = N_("Give the name as the DMS file writes it.")
 NAME_TOO_LONG = N_("A staff name has at most %(max)s characters.")

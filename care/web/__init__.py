@@ -63,6 +63,8 @@ BLUEPRINTS = (
     "care.web.kpis",
     "care.web.sampling",
     "care.web.dashboard",
+    "care.web.survey_templates",
+    "care.web.surveys",
 )
 
 

@@ -445,6 +445,7 @@ IMPORT_KINDS = {
     "visits": _l("Service visits"),
     "policies": _l("Insurance policies"),
     "deliveries": _l("Deliveries"),
+    "survey_responses": _l("Survey responses"),
 }
 IMPORT_STATUSES = {
     "queued": _l("Queued"),

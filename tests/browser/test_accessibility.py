@@ -59,6 +59,12 @@ PAGES = {
         "/kpis/first_service_reminder_rate?month={month}",
         "/kpis/churn_rate?month={month}&part=numerator&group=local",
         "/scorecards?month={month}",
+        "/surveys/?month={month}",
+        "/surveys/responses?month={month}&template=ssi",
+        "/surveys/responses/{survey}",
+        "/surveys/templates/",
+        "/surveys/templates/ssi",
+        "/surveys/templates/ssi/edit",
         "/auth/password",
     ],
     "specialist": [
@@ -66,6 +72,7 @@ PAGES = {
         "/tasks/contact/{customer}",
         "/scripts/first_service",
         "/scorecards",
+        "/surveys/responses",
     ],
     "admin": [
         "/settings/",
@@ -131,11 +138,21 @@ def seed(app, role: str, locale: str) -> dict:
                   reason_params={"birthday": "1990-01-01"}, opens_on=(now - timedelta(days=2)).date(),
                   due_at=now - timedelta(days=2))
         sweep_fallbacks(s, now=now - timedelta(days=1))
+        # a survey response taken yesterday by the specialist, with a low item and a gap
+        from care.services import surveys
+
+        survey = surveys.start_or_resume(
+            s, template_code="ssi", customer=wang, staff="张伟", channel="phone", user=spec, now=yesterday
+        )
+        for item in survey.version.items:
+            score = 3 if item.code == "deal_speed" else None if item.code == "ride_time" else 7
+            surveys.save_answer(s, survey, item.code, score, unanswered=score is None, source="phone", now=yesterday)
+        surveys.finish(s, survey, user=spec, now=yesterday)
         s.commit()
         month = yesterday.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
         return {
             "username": user.username, "customer": wang.id, "task": task.id, "user": spec.id, "run": run.id,
-            "month": month,
+            "month": month, "survey": survey.id,
         }  # fmt: skip
 
 

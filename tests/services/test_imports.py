@@ -793,7 +793,7 @@ def test_the_post_delivery_call_of_an_unmapped_consultant_waits_for_the_care_man
     result = staff_names.map_name(session, " 张伟 ", zhang.id, actor=Actor.of(manager), now=later)
 
     assert (result.mapping.name, result.mapping.user_id, result.mapping.created_by_id) == ("张伟", zhang.id, manager.id)
-    assert result.rows == {"vehicles": 1, "deliveries": 1, "policies": 0}
+    assert result.rows == {"vehicles": 1, "deliveries": 1, "policies": 0, "survey_responses": 0}
     assert result.tasks == [unmapped.id]
     task = session.get(CareTask, unmapped.id)
     assert task.assignee_id == zhang.id and "owner_fallback" not in task.reason_params
@@ -803,7 +803,9 @@ def test_the_post_delivery_call_of_an_unmapped_consultant_waits_for_the_care_man
     assert staff_names.unknown_names(session) == []
     entry = session.scalar(select(AuditLog).where(AuditLog.action == "map_staff_name"))
     assert (entry.user_id, entry.object_type, entry.object_id) == (manager.id, "staff_name_mapping", str(result.mapping.id))
-    assert entry.detail == {"user_id": zhang.id, "vehicles": 1, "deliveries": 1, "policies": 0, "tasks": [task.id]}
+    assert entry.detail == {
+        "user_id": zhang.id, "vehicles": 1, "deliveries": 1, "policies": 0, "survey_responses": 0, "tasks": [task.id],
+    }  # fmt: skip
 
     # later imports read the mapping: no warning, the user
     again = write_csv(tmp_path, "v2.csv", ["vin,customer_no,consultant", f"{V[6]},C002,张伟"])

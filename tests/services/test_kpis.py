@@ -484,7 +484,7 @@ def test_the_report_costs_the_same_few_queries_for_any_amount_of_data(session):
     session.flush()
     full = _statements(session, lambda: kpis(session))
     assert full == empty
-    assert full <= 12  # settings, the seven families, the sample's calls, the consultants
+    assert full <= 13  # settings, the seven families, the sample's calls, the surveys (SSI, CSI, their factors, the consultants)
 
 
 # --- scorecards ----------------------------------------------------------------------------

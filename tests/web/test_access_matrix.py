@@ -26,6 +26,7 @@ from care.extensions import db
 from care.models import GenerationRun, ImportRun
 from care.models.types import utcnow
 from care.services import scripts as script_service
+from care.services import surveys as survey_service
 from tests import factories
 
 R = Role
@@ -39,6 +40,8 @@ IMPORTERS = frozenset({R.ADMIN, R.CARE_MANAGER})
 CALLERS = frozenset({R.SPECIALIST, R.INSURANCE, R.CARE_MANAGER, R.CONSULTANT})
 SCRIPT_READERS = frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER, R.SPECIALIST, R.INSURANCE, R.CONSULTANT})
 ANONYMOUS = "anonymous"
+MANAGER_ROLES = frozenset({R.CARE_MANAGER, R.SALES_MANAGER, R.GENERAL_MANAGER})
+SURVEY_TEMPLATE_READERS = MANAGER_ROLES | {R.ADMIN}
 
 # The answer of an allowed role: a status, or {role or ANONYMOUS: status, "*": the rest}.
 OK, FOUND, SEE_OTHER, BAD, NOT_FOUND, INVALID = 200, 302, 303, 400, 404, 422
@@ -143,6 +146,21 @@ ACCESS: dict[str, tuple] = {
     "sampling.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER, R.SALES_MANAGER, R.INSURANCE}), "GET", {}, OK),
     "sampling.draw": (frozenset({R.CARE_MANAGER}), "POST", {}, BAD),
     "sampling.verdict": (frozenset({R.CARE_MANAGER}), "POST", {"call_id": 999999}, NOT_FOUND),
+    # surveys (issue 11): templates read by the managers and the administrator, edited by
+    # the care manager and the administrator (the empty form: CSRF refused, 422); results
+    # and exports for the managers; responses also for consultants and specialists (their
+    # own: tests/web/test_ownership_matrix.py)
+    "survey_templates.index": (SURVEY_TEMPLATE_READERS, "GET", {}, OK),
+    "survey_templates.show": (SURVEY_TEMPLATE_READERS, "GET", {"code": "ssi"}, OK),
+    "survey_templates.edit": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {"code": "ssi"}, OK),
+    "survey_templates.save": (frozenset({R.CARE_MANAGER, R.ADMIN}), "POST", {"code": "ssi"}, INVALID),
+    "surveys.results": (MANAGER_ROLES, "GET", {}, OK),
+    "surveys.responses": (MANAGER_ROLES | {R.CONSULTANT, R.SPECIALIST}, "GET", {}, OK),
+    "surveys.response": (
+        MANAGER_ROLES | {R.CONSULTANT, R.SPECIALIST}, "GET", {"response_id": "{survey_response}"},
+        {R.CONSULTANT.value: 403, R.SPECIALIST.value: 403, "*": OK},
+    ),
+    "surveys.export": (MANAGER_ROLES, "GET", {"fmt": "csv", "template": "ssi"}, OK),
     "reconciliation.index": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     # the managers' dashboard (issue 12 item 7): where the care and general managers land
     "dashboard.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {}, OK),
@@ -183,10 +201,14 @@ class Matrix:
             )
             for role in Role:
                 factories.make_user(db.session, role.value, username=f"as_{role.value}")
+            survey = survey_service.start_or_resume(
+                db.session, template_code="ssi", customer=customer, channel="phone", user=None, now=utcnow()
+            )  # nobody's: only the managers may open it
             db.session.commit()
             self.seeded = {
                 "customer": customer.id, "vehicle": vehicle.id, "user": user.id, "run": run.id,
                 "task": task.id, "generation": generation.id, "attempt": attempt.id,
+                "survey_response": survey.id,
             }  # fmt: skip
         self.clients = {ANONYMOUS: app.test_client()}
         for role in Role:

@@ -22,6 +22,7 @@ from flask import url_for
 
 from care.extensions import db
 from care.models.types import utcnow
+from care.services import surveys
 from tests import factories
 
 # Who asks. The owner is a specialist; "peer" another specialist; "consultant" another
@@ -99,6 +100,12 @@ CASES: dict[str, tuple] = {
     "task page": ("GET", "contact.task", {"task_id": "{task}", "last_call": 1}, False,
                   answers(200, 200, 200, 200, 200, 200)),
     "contact page": ("GET", "contact.index", {"customer_id": "{customer}"}, False, answers(200, 200, 200, 200)),
+    # survey responses (issue 11): one taken by the owner (a specialist), one that
+    # evaluates the consultant; the managers read all
+    "survey taken": ("GET", "surveys.response", {"response_id": "{survey_taken}"}, False,
+                     answers(200, 403, 403, 200, 200, 200)),
+    "survey evaluating": ("GET", "surveys.response", {"response_id": "{survey_staff}"}, False,
+                          answers(403, 403, 200, 200, 200, 200)),
 }  # fmt: skip
 
 # Who hears the owner's recording on the pages that show the call (the general and sales
@@ -128,10 +135,18 @@ class Ownership:
             blocked = factories.make_task(db.session, queued, assignee=owner, status="blocked")
             queued_free = factories.make_customer(db.session, mobile=None)
             factories.make_task(db.session, queued_free, status="blocked")
+            taken = surveys.start_or_resume(
+                db.session, template_code="csi", customer=customer, channel="phone", user=owner, now=now
+            )
+            evaluating = surveys.start_or_resume(
+                db.session, template_code="ssi", customer=customer, staff=users[CONSULTANT], channel="paper",
+                user=None, now=now,
+            )  # fmt: skip
             db.session.commit()
             self.seeded = {
                 "task": task.id, "done": done.id, "free": free.id, "attempt": attempt.id,
                 "blocked": blocked.id, "queued": queued.id, "queued_free": queued_free.id, "customer": customer.id,
+                "survey_taken": taken.id, "survey_staff": evaluating.id,
             }  # fmt: skip
         self.clients = {}
         for who in WHO:
