@@ -19,7 +19,10 @@ class CallAttempt(db.Model):
     __table_args__ = (Index("ix_call_attempts_task_started", "task_id", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    task_id: Mapped[int] = mapped_column(ForeignKey("care_tasks.id"))
+    # The lead task; empty for a complaint's call-back (``complaint_id``), which counts for
+    # no care task: no link row, so R13, the KPIs and the sample never see it.
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("care_tasks.id"))
+    complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaints.id"), index=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     provider: Mapped[str] = mapped_column(String(16))  # sim, twilio, generic
@@ -56,6 +59,7 @@ class CallAttempt(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     task = relationship("CareTask")  # the lead task: the one the call was started from
+    complaint = relationship("Complaint")
     customer = relationship("Customer")
     user = relationship("User")
     # Every task the call counts for (issue 10: one call per contact), the lead included.
@@ -78,7 +82,10 @@ class CallAttemptTask(db.Model):
 def _link_lead_task(_mapper, connection, attempt: CallAttempt) -> None:
     """Every attempt counts for its lead task: the link row is written with the attempt,
     whoever creates it (the Call button, the demo, a test); further tasks of a contact
-    call are linked by care.services.calls.start_contact_call."""
+    call are linked by care.services.calls.start_contact_call. A complaint's call-back
+    has no task and no link."""
+    if attempt.task_id is None:
+        return
     connection.execute(
         CallAttemptTask.__table__.insert().values(attempt_id=attempt.id, task_id=attempt.task_id)
     )
