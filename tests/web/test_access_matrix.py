@@ -39,6 +39,8 @@ IMPORTERS = frozenset({R.ADMIN, R.CARE_MANAGER})
 CALLERS = frozenset({R.SPECIALIST, R.INSURANCE, R.CARE_MANAGER, R.CONSULTANT})
 SCRIPT_READERS = frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER, R.SPECIALIST, R.INSURANCE, R.CONSULTANT})
 ANONYMOUS = "anonymous"
+STEP_TAKERS = frozenset({R.SPECIALIST, R.CARE_MANAGER, R.GENERAL_MANAGER, R.SALES_MANAGER})
+COMPLAINT_READERS = STEP_TAKERS | {R.CONSULTANT}
 
 # The answer of an allowed role: a status, or {role or ANONYMOUS: status, "*": the rest}.
 OK, FOUND, SEE_OTHER, BAD, NOT_FOUND, INVALID = 200, 302, 303, 400, 404, 422
@@ -143,6 +145,17 @@ ACCESS: dict[str, tuple] = {
     "sampling.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER, R.SALES_MANAGER, R.INSURANCE}), "GET", {}, OK),
     "sampling.draw": (frozenset({R.CARE_MANAGER}), "POST", {}, BAD),
     "sampling.verdict": (frozenset({R.CARE_MANAGER}), "POST", {"call_id": 999999}, NOT_FOUND),
+    # complaints (R19, R20): read by those who take a step and the managers (a consultant:
+    # only those dispatched to them, so not the seeded one); a step is posted by a step
+    # taker (the empty form names no step: 422); the call-back of step 6 by the care
+    # manager (the seeded complaint waits at step 2: refused, back to the page); a
+    # complaint is opened by hand by a care specialist
+    "complaints.index": (COMPLAINT_READERS, "GET", {}, OK),
+    "complaints.mine": (STEP_TAKERS, "GET", {}, OK),
+    "complaints.detail": (COMPLAINT_READERS, "GET", {"complaint_id": "{complaint}"}, {R.CONSULTANT.value: 403, "*": OK}),
+    "complaints.step": (STEP_TAKERS, "POST", {"complaint_id": "{complaint}"}, INVALID),
+    "complaints.call": (frozenset({R.CARE_MANAGER}), "POST", {"complaint_id": "{complaint}"}, SEE_OTHER),
+    "complaints.new": (frozenset({R.SPECIALIST}), "GET", {"customer_id": "{customer}"}, OK),
     "reconciliation.index": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     # no such event (a real one would be matched or dismissed by the first role that tries)
     "reconciliation.match": (frozenset({R.CARE_MANAGER, R.ADMIN}), "POST", {"event_id": 999999}, NOT_FOUND),
@@ -176,6 +189,7 @@ class Matrix:
             generation = GenerationRun(for_date=date(2026, 1, 5), actor="cli")
             db.session.add_all([run, generation])
             attempt = factories.make_attempt(db.session)  # of a task of its own
+            complaint = factories.make_complaint(db.session, customer)
             script_service.save_version(
                 db.session, "first_service", title="首保提醒", body="您好", note=None, user=None, now=utcnow()
             )
@@ -184,7 +198,7 @@ class Matrix:
             db.session.commit()
             self.seeded = {
                 "customer": customer.id, "vehicle": vehicle.id, "user": user.id, "run": run.id,
-                "task": task.id, "generation": generation.id, "attempt": attempt.id,
+                "task": task.id, "generation": generation.id, "attempt": attempt.id, "complaint": complaint.id,
             }  # fmt: skip
         self.clients = {ANONYMOUS: app.test_client()}
         for role in Role:
