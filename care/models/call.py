@@ -22,7 +22,8 @@ class CallAttempt(db.Model):
     # The lead task; empty for a complaint's call-back (``complaint_id``), which counts for
     # no care task: no link row, so R13, the KPIs and the sample never see it.
     task_id: Mapped[int | None] = mapped_column(ForeignKey("care_tasks.id"))
-    complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaints.id"), index=True)
+    # use_alter: complaints → survey_responses → call_attempts → complaints is a cycle
+    complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaints.id", use_alter=True), index=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     provider: Mapped[str] = mapped_column(String(16))  # sim, twilio, generic

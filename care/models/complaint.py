@@ -23,7 +23,7 @@ class Complaint(db.Model):
     vehicle_id: Mapped[int | None] = mapped_column(ForeignKey("vehicles.id"))
     source: Mapped[str] = mapped_column(String(8))  # survey, manual
     # The survey response that opened it (R19: one complaint per response).
-    survey_response_id: Mapped[int | None] = mapped_column(unique=True)
+    survey_response_id: Mapped[int | None] = mapped_column(ForeignKey("survey_responses.id"), unique=True)
     low_items: Mapped[list | None] = mapped_column(JSON)  # [{"code", "text", "score"}]
     description: Mapped[str | None] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(8), default="sales")  # sales, service
@@ -43,6 +43,7 @@ class Complaint(db.Model):
     vehicle = relationship("Vehicle")
     opened_by = relationship("User", foreign_keys=[opened_by_id])
     handler = relationship("User", foreign_keys=[handler_id])
+    survey_response = relationship("SurveyResponse")
     steps: Mapped[list[ComplaintStep]] = relationship(
         back_populates="complaint", order_by="ComplaintStep.id", cascade="all, delete-orphan"
     )

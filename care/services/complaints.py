@@ -220,6 +220,40 @@ def open_from_survey(
     return complaint
 
 
+def open_from_response(session: Session, response, now: datetime) -> Complaint | None:
+    """R19 for a completed survey response: a complaint when an answered item is at or
+    below ``complaint_score_threshold`` (on the 1–7 reference scale, mapped to the
+    template's scale by care.domain.surveys), naming those items with their scores; once
+    per response (the existing one when opened already); None without a low item. An SSI
+    is a sales complaint, any other template (the CSI) a service one."""
+    from care.domain import surveys as survey_rules
+    from care.services.settings import load_settings
+
+    settings = load_settings(session)
+    version = response.version
+    scale = survey_rules.Scale(version.scale_min, version.scale_max)
+    by_item = {a.item_id: a for a in response.answers}
+    scores: dict[str, tuple] = {}
+    for item in version.items:
+        answer = by_item.get(item.id)
+        score = answer.score if answer is not None and not answer.unanswered else None
+        scores[item.code] = (item, score)
+    scored = [
+        survey_rules.ScoredItem(code, item.factor.code if item.factor else None, item.weight, score)
+        for code, (item, score) in scores.items()
+    ]
+    low = survey_rules.low_items(scored, settings.complaint_score_threshold, scale)
+    named = [
+        {"code": code, "text": scores[code][0].text_zh, "text_en": scores[code][0].text_en, "score": scores[code][1]}
+        for code in low
+    ]
+    kind = rules.Kind.SALES if response.template.code == "ssi" else rules.Kind.SERVICE
+    return open_from_survey(
+        session, customer=response.customer, response_id=response.id, low_items=named, kind=kind,
+        vehicle_id=response.vehicle_id, now=now, settings=settings,
+    )  # fmt: skip
+
+
 # --- steps --------------------------------------------------------------------------------
 
 

@@ -3,7 +3,7 @@ issue 11 item 6); call_attempts.complaint_id (the call-back of step 6, which cou
 task: task_id becomes nullable); users.email (overdue notices by e-mail)
 
 Revision ID: 0010_complaints
-Revises: 0009_sample
+Revises: 0010_surveys
 Create Date: 2026-12-06 18:19:29.540909
 """
 from alembic import op
@@ -14,7 +14,7 @@ import care.models.types
 
 # revision identifiers, used by Alembic.
 revision = '0010_complaints'
-down_revision = '0009_sample'
+down_revision = '0010_surveys'  # the lead re-chains at merge
 branch_labels = None
 depends_on = None
 
@@ -43,6 +43,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_complaints_customer_id_customers')),
     sa.ForeignKeyConstraint(['handler_id'], ['users.id'], name=op.f('fk_complaints_handler_id_users')),
     sa.ForeignKeyConstraint(['opened_by_id'], ['users.id'], name=op.f('fk_complaints_opened_by_id_users')),
+    sa.ForeignKeyConstraint(['survey_response_id'], ['survey_responses.id'], name=op.f('fk_complaints_survey_response_id_survey_responses')),
     sa.ForeignKeyConstraint(['vehicle_id'], ['vehicles.id'], name=op.f('fk_complaints_vehicle_id_vehicles')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_complaints')),
     sa.UniqueConstraint('survey_response_id', name=op.f('uq_complaints_survey_response_id'))
