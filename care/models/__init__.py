@@ -9,7 +9,7 @@ from care.models.call import (
     OutboxMessage,
     ReminderFailure,
 )
-from care.models.complaint import Complaint, ComplaintNotice, ComplaintStep
+from care.models.complaint import Complaint, ComplaintCall, ComplaintNotice, ComplaintStep
 from care.models.customer import Customer, CustomerClass, OwnershipChange, Vehicle
 from care.models.service import Delivery, InsurancePolicy, ServiceVisit, VisitKind
 from care.models.supervision import SampleCall, SampleDraw
@@ -42,6 +42,7 @@ __all__ = [
     "CallAttemptTask",
     "CallEvent",
     "Complaint",
+    "ComplaintCall",
     "ComplaintNotice",
     "ComplaintStep",
     "MessageTemplate",

@@ -19,11 +19,9 @@ class CallAttempt(db.Model):
     __table_args__ = (Index("ix_call_attempts_task_started", "task_id", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # The lead task; empty for a complaint's call-back (``complaint_id``), which counts for
-    # no care task: no link row, so R13, the KPIs and the sample never see it.
+    # The lead task; empty for a complaint's call-back (care.models.complaint.ComplaintCall),
+    # which counts for no care task: no link row, so R13, the KPIs and the sample never see it.
     task_id: Mapped[int | None] = mapped_column(ForeignKey("care_tasks.id"))
-    # use_alter: complaints → survey_responses → call_attempts → complaints is a cycle
-    complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaints.id", use_alter=True), index=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     provider: Mapped[str] = mapped_column(String(16))  # sim, twilio, generic
@@ -60,7 +58,8 @@ class CallAttempt(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     task = relationship("CareTask")  # the lead task: the one the call was started from
-    complaint = relationship("Complaint")
+    # The complaint of a call-back (step 6), through its link row.
+    complaint = relationship("Complaint", secondary="complaint_calls", viewonly=True, uselist=False)
     customer = relationship("Customer")
     user = relationship("User")
     # Every task the call counts for (issue 10: one call per contact), the lead included.

@@ -91,3 +91,14 @@ class ComplaintNotice(db.Model):
 
     complaint = relationship("Complaint")
     user = relationship("User")
+
+
+class ComplaintCall(db.Model):
+    """A call-back of a complaint (step 6): a ``CallAttempt`` without a task, linked here
+    (a link table, not a column of call_attempts: complaints → survey_responses →
+    call_attempts would otherwise be a cycle of foreign keys)."""
+
+    __tablename__ = "complaint_calls"
+
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("call_attempts.id"), primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)

@@ -13,7 +13,8 @@ never commit.
   call yet) or 422 (bad input). Each step is a ``ComplaintStep`` row (who, when, text,
   outcome, its deadline) and an audit entry.
 - **The call-back (step 6)** is a real call through the calling module
-  (:func:`start_callback`): a ``CallAttempt`` with ``complaint_id`` and no task. It has no
+  (:func:`start_callback`): a ``CallAttempt`` without a task, linked to the complaint by a
+  ``ComplaintCall`` row. It has no
   ``call_attempt_tasks`` row, so it counts for no care task: the R13 budgets and slots,
   the fallbacks, the KPIs and the insurance sample (all read attempts through that link)
   never see it; the provider, the webhooks, the live panel and the recording are the
@@ -43,6 +44,7 @@ from care.messaging import outbox
 from care.models import (
     CallAttempt,
     Complaint,
+    ComplaintCall,
     ComplaintNotice,
     ComplaintStep,
     Customer,
@@ -269,7 +271,8 @@ def callbacks_of_round(session: Session, complaint: Complaint) -> list[CallAttem
     return list(
         session.scalars(
             select(CallAttempt)
-            .where(CallAttempt.complaint_id == complaint.id, CallAttempt.started_at >= complaint.step_started_at)
+            .join(ComplaintCall, ComplaintCall.attempt_id == CallAttempt.id)
+            .where(ComplaintCall.complaint_id == complaint.id, CallAttempt.started_at >= complaint.step_started_at)
             .order_by(CallAttempt.started_at, CallAttempt.id)
         )
     )
@@ -401,11 +404,13 @@ def start_callback(
         raise refusal
     customer = complaint.customer
     attempt = CallAttempt(
-        task_id=None, complaint_id=complaint.id, customer_id=customer.id, user_id=user.id, provider=provider_name,
+        task_id=None, customer_id=customer.id, user_id=user.id, provider=provider_name,
         to_number=customer.mobile or customer.phone2, agent_extension=user.extension, caller_id=caller_id,
         status="requested", rank=0, sequence=-1, counted=True, started_at=now,
     )  # fmt: skip
     session.add(attempt)
+    session.flush()
+    session.add(ComplaintCall(attempt_id=attempt.id, complaint_id=complaint.id))
     session.flush()
     return attempt
 

@@ -1,6 +1,6 @@
 """complaints, complaint_steps, complaint_notices: the 24-hour complaint loop (R19, R20;
-issue 11 item 6); call_attempts.complaint_id (the call-back of step 6, which counts for no
-task: task_id becomes nullable); users.email (overdue notices by e-mail)
+issue 11 item 6); complaint_calls (the call-backs of step 6: attempts that count for no task, so
+call_attempts.task_id becomes nullable); users.email (overdue notices by e-mail)
 
 Revision ID: 0010_complaints
 Revises: 0010_surveys
@@ -93,18 +93,23 @@ def upgrade():
     with op.batch_alter_table('complaint_steps', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_complaint_steps_complaint_id'), ['complaint_id'], unique=False)
 
+    op.create_table('complaint_calls',
+    sa.Column('attempt_id', sa.Integer(), nullable=False),
+    sa.Column('complaint_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['attempt_id'], ['call_attempts.id'], name=op.f('fk_complaint_calls_attempt_id_call_attempts')),
+    sa.ForeignKeyConstraint(['complaint_id'], ['complaints.id'], name=op.f('fk_complaint_calls_complaint_id_complaints')),
+    sa.PrimaryKeyConstraint('attempt_id', name=op.f('pk_complaint_calls'))
+    )
+    with op.batch_alter_table('complaint_calls', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_complaint_calls_complaint_id'), ['complaint_id'], unique=False)
+
     # SQLite changes a column's nullability by copying the table; with foreign keys on,
     # dropping the old call_attempts that other rows refer to fails. The copy keeps every id.
     sqlite = op.get_bind().dialect.name == 'sqlite'
     if sqlite:
         op.execute('PRAGMA foreign_keys=OFF')
     with op.batch_alter_table('call_attempts', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('complaint_id', sa.Integer(), nullable=True))
-        batch_op.alter_column('task_id',
-               existing_type=sa.INTEGER(),
-               nullable=True)
-        batch_op.create_index(batch_op.f('ix_call_attempts_complaint_id'), ['complaint_id'], unique=False)
-        batch_op.create_foreign_key(batch_op.f('fk_call_attempts_complaint_id_complaints'), 'complaints', ['complaint_id'], ['id'])
+        batch_op.alter_column('task_id', existing_type=sa.INTEGER(), nullable=True)
     if sqlite:
         op.execute('PRAGMA foreign_keys=ON')
 
@@ -125,6 +130,9 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_complaint_notices_complaint_id'))
     op.drop_table('complaint_notices')
 
+    with op.batch_alter_table('complaint_calls', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_complaint_calls_complaint_id'))
+    op.drop_table('complaint_calls')
     # The complaints' call-backs have no task: they go with the complaints.
     op.execute("DELETE FROM call_events WHERE attempt_id IN (SELECT id FROM call_attempts WHERE task_id IS NULL)")
     op.execute("DELETE FROM call_attempts WHERE task_id IS NULL")
@@ -132,10 +140,7 @@ def downgrade():
     if sqlite:
         op.execute('PRAGMA foreign_keys=OFF')
     with op.batch_alter_table('call_attempts', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('fk_call_attempts_complaint_id_complaints'), type_='foreignkey')
-        batch_op.drop_index(batch_op.f('ix_call_attempts_complaint_id'))
         batch_op.alter_column('task_id', existing_type=sa.INTEGER(), nullable=False)
-        batch_op.drop_column('complaint_id')
     if sqlite:
         op.execute('PRAGMA foreign_keys=ON')
 
