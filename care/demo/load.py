@@ -40,6 +40,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from care.demo.catalogue import DEMO_PASSWORD, DEMO_USERS, DemoUser
+from care.demo.complaints import add_complaints
 from care.demo.context import DemoContext
 from care.demo.dealership import (
     add_customers,
@@ -86,6 +87,7 @@ STEPS: list[tuple[str, Step]] = [
     ("policies", add_policies),
     ("task_history", add_task_history),
     ("insurance_sample", add_insurance_sample),
+    ("complaints", add_complaints),
 ]
 
 
