@@ -103,7 +103,11 @@ def add_complaints(ctx: DemoContext) -> None:
         "gm": _who(session, "general_manager"), "sm": _who(session, "sales_manager"),
         "consultant": _who(session, rng.choice(ctx.usernames("consultant"))),
     }  # fmt: skip
-    ids = [c.id for c in ctx.customers if c.id is not None]
+    planned = [c.id for c in ctx.customers if c.id is not None]
+    callable_ids = set(session.scalars(  # the call-back (step 6) needs a number the customer lets us call
+        select(Customer.id).where(Customer.id.in_(planned), Customer.no_call.is_(False), Customer.mobile.is_not(None))
+    ))  # fmt: skip
+    ids = [i for i in planned if i in callable_ids]
     chosen = rng.sample(ids, min(len(ids), len(_CLOSED) + len(_OPEN)))
     texts = list(_COMPLAINTS)
     rng.shuffle(texts)
