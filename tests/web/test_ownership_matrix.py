@@ -99,6 +99,11 @@ CASES: dict[str, tuple] = {
     "task page": ("GET", "contact.task", {"task_id": "{task}", "last_call": 1}, False,
                   answers(200, 200, 200, 200, 200, 200)),
     "contact page": ("GET", "contact.index", {"customer_id": "{customer}"}, False, answers(200, 200, 200, 200)),
+    # 4. complaints: the desk and the managers see all; a consultant only one dispatched to them
+    "complaint dispatched to the consultant": ("GET", "complaints.detail", {"complaint_id": "{dispatched}"}, False,
+                                               answers(200, 200, 200, 200, 200, 200)),
+    "complaint of another": ("GET", "complaints.detail", {"complaint_id": "{undispatched}"}, False,
+                             answers(200, 200, 403, 200, 200, 200)),
 }  # fmt: skip
 
 # Who hears the owner's recording on the pages that show the call (the general and sales
@@ -128,8 +133,11 @@ class Ownership:
             blocked = factories.make_task(db.session, queued, assignee=owner, status="blocked")
             queued_free = factories.make_customer(db.session, mobile=None)
             factories.make_task(db.session, queued_free, status="blocked")
+            dispatched = factories.make_complaint(db.session, customer, step=5, handler_id=users[CONSULTANT].id)
+            undispatched = factories.make_complaint(db.session, customer)
             db.session.commit()
             self.seeded = {
+                "dispatched": dispatched.id, "undispatched": undispatched.id,
                 "task": task.id, "done": done.id, "free": free.id, "attempt": attempt.id,
                 "blocked": blocked.id, "queued": queued.id, "queued_free": queued_free.id, "customer": customer.id,
             }  # fmt: skip
