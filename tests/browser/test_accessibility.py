@@ -22,7 +22,15 @@ import pytest
 from care.domain.dms import UNKNOWN_STAFF
 from care.extensions import db
 from care.models import ImportRun
-from tests.factories import PASSWORD, make_customer, make_task, make_user, make_vehicle, make_visit
+from tests.factories import (
+    PASSWORD,
+    make_complaint,
+    make_customer,
+    make_task,
+    make_user,
+    make_vehicle,
+    make_visit,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -50,6 +58,10 @@ PAGES = {
         "/messages/violations",
         "/expired/",
         "/sampling/",
+        "/complaints/",
+        "/complaints/mine",
+        "/complaints/{complaint}",
+        "/complaints/{callback}",
         "/generation/",
         "/imports/",
         "/imports/{run}",
@@ -65,6 +77,9 @@ PAGES = {
         "/tasks/contact/{customer}",
         "/scripts/first_service",
         "/scorecards",
+        "/complaints/mine",
+        "/complaints/new/{customer}",
+        "/complaints/{complaint}",
     ],
     "admin": [
         "/settings/",
@@ -130,11 +145,14 @@ def seed(app, role: str, locale: str) -> dict:
                   reason_params={"birthday": "1990-01-01"}, opens_on=(now - timedelta(days=2)).date(),
                   due_at=now - timedelta(days=2))
         sweep_fallbacks(s, now=now - timedelta(days=1))
+        # complaints: one waiting for the opinion (overdue), one waiting for the call-back
+        complaint = make_complaint(s, wang, opened_at=now - timedelta(hours=30), vehicle_id=car.id)
+        callback = make_complaint(s, wang, step=6, opened_at=now - timedelta(hours=3))
         s.commit()
         month = yesterday.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
         return {
             "username": user.username, "customer": wang.id, "task": task.id, "user": spec.id, "run": run.id,
-            "month": month,
+            "month": month, "complaint": complaint.id, "callback": callback.id,
         }  # fmt: skip
 
 
