@@ -155,8 +155,9 @@ def init_db():
 @click.option("--password", required=True)
 @click.option("--extension", default=None, help="the user's phone extension")
 @click.option("--display-name", default=None)
+@click.option("--email", default=None, help="where the app's notices go (an overdue complaint step)")
 @one_transaction
-def create_user(name, roles, password, extension, display_name):
+def create_user(name, roles, password, extension, display_name, email):
     """Add a user with one or more roles."""
     from care.services.users import create_user as create
 
@@ -168,6 +169,7 @@ def create_user(name, roles, password, extension, display_name):
             password=password,
             extension=extension,
             display_name=display_name,
+            email=email,
             actor=Actor.CLI,
             now=utcnow(),
         )

@@ -425,6 +425,17 @@ def _waiting_for(user) -> list:
     return [Complaint.closed_at.is_(None), Complaint.step.in_(steps or [-1])]
 
 
+def _status_conditions(status: str | None, now: datetime) -> list:
+    """open: not closed; overdue: not closed and past the waiting step's deadline; closed."""
+    if status == OPEN:
+        return [Complaint.closed_at.is_(None)]
+    if status == OVERDUE:
+        return [Complaint.closed_at.is_(None), Complaint.step_due_at < now]
+    if status == CLOSED:
+        return [Complaint.closed_at.is_not(None)]
+    return []
+
+
 def statement(user, *, status: str | None = None, now: datetime, mine: bool = False) -> Select:
     """The complaints the user sees (newest first), by status; ``mine``: waiting for them."""
     query = select(Complaint).options(joinedload(Complaint.customer), joinedload(Complaint.handler))
@@ -432,12 +443,7 @@ def statement(user, *, status: str | None = None, now: datetime, mine: bool = Fa
         query = query.where(Complaint.handler_id == user.id)
     if mine:
         query = query.where(*_waiting_for(user))
-    if status == OPEN:
-        query = query.where(Complaint.closed_at.is_(None))
-    elif status == OVERDUE:
-        query = query.where(Complaint.closed_at.is_(None), Complaint.step_due_at < now)
-    elif status == CLOSED:
-        query = query.where(Complaint.closed_at.is_not(None))
+    query = query.where(*_status_conditions(status, now))
     if mine or status in (OPEN, OVERDUE):
         return query.order_by(Complaint.step_due_at, Complaint.id)
     return query.order_by(Complaint.opened_at.desc(), Complaint.id.desc())
@@ -486,12 +492,7 @@ def of_customer(session: Session, customer_id: int) -> list[Complaint]:
 def export(session: Session, *, status: str | None, now: datetime) -> list[dict]:
     """`care complaints --json` (interfaces.md)."""
     query = select(Complaint, Customer.customer_no).join(Customer, Customer.id == Complaint.customer_id)
-    if status == OPEN:
-        query = query.where(Complaint.closed_at.is_(None))
-    elif status == OVERDUE:
-        query = query.where(Complaint.closed_at.is_(None), Complaint.step_due_at < now)
-    elif status == CLOSED:
-        query = query.where(Complaint.closed_at.is_not(None))
+    query = query.where(*_status_conditions(status, now))
     rows = []
     for complaint, customer_no in session.execute(query.order_by(Complaint.id)):
         closed = complaint.closed_at is not None

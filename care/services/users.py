@@ -26,6 +26,7 @@ from care.services import Actor, ServiceError, audit
 from care.services.settings import load_settings
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")  # where overdue complaint notices go
 EXTENSION_RE = re.compile(r"^[0-9*#+]{1,20}$")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
@@ -144,6 +145,7 @@ def create_user(
     password: str,
     extension: str | None = None,
     display_name: str | None = None,
+    email: str | None = None,
     actor: Actor,
     now: datetime,
     password_rules: bool = True,
@@ -158,10 +160,14 @@ def create_user(
         _check_password(password, username=username)
     if find_user(session, username) is not None:
         raise ServiceError(N_("user “%(name)s” exists already"), field="username", name=username)
+    email = (email or "").strip() or None
+    if email is not None and (len(email) > 254 or not EMAIL_RE.match(email)):
+        raise ServiceError(N_("e-mail: “%(value)s” is not an e-mail address"), field="email", value=email[:80])
     user = User(
         username=username,
         display_name=_display_name(display_name, username),
         extension=_extension(session, extension, user_id=None),
+        email=email,
         created_at=now,
     )
     user.set_password(password)

@@ -358,3 +358,15 @@ def test_callback_attempt_never_enters_the_insurance_sample_population(session, 
     attempt = session.scalars(select(CallAttempt).where(CallAttempt.task_id.is_(None))).one()
     assert attempt.complaint.id == complaint.id
     assert call_service.task_ids_of(session, attempt) == []
+
+
+def test_create_user_takes_an_email_for_the_notices(app, runner, session):
+    ok = runner.invoke(args=["care", "create-user", "cm2", "--role", "care_manager", "--password", "Zebra-cactus-91",
+                             "--email", "cm2@dealer.example"])  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    bad = runner.invoke(args=["care", "create-user", "cm3", "--role", "care_manager", "--password", "Zebra-cactus-91",
+                              "--email", "not-an-address"])  # fmt: skip
+    assert bad.exit_code != 0 and "not an e-mail address" in bad.output
+    from care.models import User
+
+    assert session.scalars(select(User.email).where(User.username == "cm2")).one() == "cm2@dealer.example"
