@@ -160,9 +160,7 @@ def create_user(
         _check_password(password, username=username)
     if find_user(session, username) is not None:
         raise ServiceError(N_("user “%(name)s” exists already"), field="username", name=username)
-    email = (email or "").strip() or None
-    if email is not None and (len(email) > 254 or not EMAIL_RE.match(email)):
-        raise ServiceError(N_("e-mail: “%(value)s” is not an e-mail address"), field="email", value=email[:80])
+    email = _email(email)
     user = User(
         username=username,
         display_name=_display_name(display_name, username),
@@ -186,6 +184,17 @@ def create_user(
     return user
 
 
+def _email(value: str | None) -> str | None:
+    """The user's own e-mail address (where the app's notices go), or None."""
+    email = (value or "").strip() or None
+    if email is not None and (len(email) > 254 or not EMAIL_RE.match(email)):
+        raise ServiceError(N_("e-mail: “%(value)s” is not an e-mail address"), field="email", value=email[:80])
+    return email
+
+
+KEEP = object()  # update_user: leave the e-mail address as it is
+
+
 def update_user(
     session: Session,
     user: User,
@@ -195,6 +204,7 @@ def update_user(
     extension: str | None,
     locale: str | None,
     active: bool,
+    email=KEEP,
     actor: Actor,
     now: datetime,
 ) -> dict[str, dict]:
@@ -217,6 +227,7 @@ def update_user(
         "extension": _extension(session, extension, user_id=user.id),
         "locale": locale or None,
         "active": bool(active),
+        "email": user.email if email is KEEP else _email(email),
     }
     old = {
         "display_name": user.display_name,
@@ -224,6 +235,7 @@ def update_user(
         "extension": user.extension,
         "locale": user.locale,
         "active": user.active,
+        "email": user.email,
     }
     changes = {k: {"old": old[k], "new": v} for k, v in new.items() if old[k] != v}
     if not changes:
@@ -233,6 +245,7 @@ def update_user(
     user.extension = new["extension"]
     user.locale = new["locale"]
     user.active = new["active"]
+    user.email = new["email"]
     if not user.active:
         user.end_sessions()
     audit.record(
