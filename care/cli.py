@@ -41,6 +41,14 @@ def emit_json(document) -> None:
     click.echo(json.dumps(document, ensure_ascii=False, indent=2, default=str))
 
 
+def print_table(header: tuple[str, ...], table: list[tuple[str, ...]]) -> None:
+    """Rows as aligned columns under their header."""
+    widths = [max(len(h), *(len(line[i]) for line in table)) for i, h in enumerate(header)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+    for line in table:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+
+
 def upgrade_schema() -> str:
     """`alembic upgrade head` with the app's migrations (Flask-Migrate); returns the
     revision the database is at."""
@@ -147,8 +155,9 @@ def init_db():
 @click.option("--password", required=True)
 @click.option("--extension", default=None, help="the user's phone extension")
 @click.option("--display-name", default=None)
+@click.option("--email", default=None, help="where the app's notices go (an overdue complaint step)")
 @one_transaction
-def create_user(name, roles, password, extension, display_name):
+def create_user(name, roles, password, extension, display_name, email):
     """Add a user with one or more roles."""
     from care.services.users import create_user as create
 
@@ -160,6 +169,7 @@ def create_user(name, roles, password, extension, display_name):
             password=password,
             extension=extension,
             display_name=display_name,
+            email=email,
             actor=Actor.CLI,
             now=utcnow(),
         )
@@ -386,10 +396,7 @@ def tasks_cmd(day, task_type, status, as_json):
          r["due_at"][:16].replace("T", " "), r["assignee"] or "-")
         for r in rows
     ]  # fmt: skip
-    widths = [max(len(h), *(len(line[i]) for line in table)) for i, h in enumerate(header)]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
-    for line in table:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+    print_table(header, table)
     click.echo(f"{len(rows)} task(s)")
 
 
@@ -630,6 +637,38 @@ def restore_cmd(path, force, as_json):
         emit_json(summary.as_dict())
         return
     click.echo(_backup_line("restored from", summary) + (f"; {summary.note}" if summary.note else ""))
+
+
+# --- care complaints: the 24-hour loop of R20 (care/services/complaints.py) ----------------
+
+
+@care.command("complaints")
+@click.option("--status", default=None, type=click.Choice(["open", "overdue", "closed"]), help="only open, overdue or closed complaints")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON list (interfaces.md)")
+@one_transaction
+def complaints_cmd(status, as_json):
+    """Complaints with their current step, its owner and deadline (times in UTC)."""
+    from care.services import complaints as complaint_service
+    from care.services.schema import has_schema
+
+    if not has_schema():
+        fail("no database schema: run `care init-db` first")
+    rows = complaint_service.export(db.session, status=status, now=utcnow())
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no complaints")
+        return
+    header = ("id", "customer", "source", "opened", "step", "owner", "due", "closed", "reopened")
+    table = [
+        (str(r["id"]), r["customer_no"], r["source"], r["opened_at"][:16].replace("T", " "),
+         f"{r['step']} {r['step_name']}", r["owner"] or "-", (r["step_due_at"] or "-")[:16].replace("T", " "),
+         (r["closed_at"] or "-")[:16].replace("T", " "), str(r["reopened"]))
+        for r in rows
+    ]  # fmt: skip
+    print_table(header, table)
+    click.echo(f"{len(rows)} complaint(s)")
 
 
 # --- care report: the monthly KPIs of R22 (care/services/kpis.py) ---------------------------

@@ -154,3 +154,28 @@ def make_attempt(session, task: CareTask | None = None, **kw):
     session.add(attempt)
     session.flush()
     return attempt
+
+
+def make_complaint(session, customer: Customer | None = None, **kw):
+    """A complaint waiting at ``step`` (default 2: its form filled), opened ``opened_at``
+    (default now), its deadlines from the default settings (24 h; step 5: 12 h after
+    ``dispatched_at``)."""
+    from care.domain import complaints as rules
+    from care.models import Complaint
+
+    customer = customer or make_customer(session)
+    opened_at = kw.pop("opened_at", None) or datetime.now(UTC)
+    step = kw.pop("step", 2)
+    dispatched_at = kw.pop("dispatched_at", None)
+    values = {
+        "customer_id": customer.id, "source": "manual", "description": "车辆交付时有划痕", "kind": "sales",
+        "step": step, "opened_at": opened_at, "step_started_at": opened_at, "dispatched_at": dispatched_at,
+        "due_at": rules.loop_due(opened_at, 24),
+        "step_due_at": rules.step_due(step, opened_at, dispatched_at, close_hours=24, return_hours=12),
+        "reopened": 0,
+    }  # fmt: skip
+    values.update(kw)
+    complaint = Complaint(**values)
+    session.add(complaint)
+    session.flush()
+    return complaint

@@ -40,6 +40,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from care.demo.catalogue import DEMO_PASSWORD, DEMO_USERS, DemoUser
+from care.demo.complaints import add_complaints
 from care.demo.context import DemoContext
 from care.demo.dealership import (
     add_customers,
@@ -88,6 +89,7 @@ STEPS: list[tuple[str, Step]] = [
     ("task_history", add_task_history),
     ("insurance_sample", add_insurance_sample),
     ("surveys", add_survey_responses),
+    ("complaints", add_complaints),
 ]
 
 

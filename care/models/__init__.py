@@ -9,6 +9,7 @@ from care.models.call import (
     OutboxMessage,
     ReminderFailure,
 )
+from care.models.complaint import Complaint, ComplaintCall, ComplaintNotice, ComplaintStep
 from care.models.customer import Customer, CustomerClass, OwnershipChange, Vehicle
 from care.models.service import Delivery, InsurancePolicy, ServiceVisit, VisitKind
 from care.models.supervision import SampleCall, SampleDraw
@@ -40,6 +41,10 @@ __all__ = [
     "CallAttempt",
     "CallAttemptTask",
     "CallEvent",
+    "Complaint",
+    "ComplaintCall",
+    "ComplaintNotice",
+    "ComplaintStep",
     "MessageTemplate",
     "OutboxMessage",
     "ReminderFailure",

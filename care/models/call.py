@@ -23,7 +23,9 @@ class CallAttempt(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    task_id: Mapped[int] = mapped_column(ForeignKey("care_tasks.id"))
+    # The lead task; empty for a complaint's call-back (care.models.complaint.ComplaintCall),
+    # which counts for no care task: no link row, so R13, the KPIs and the sample never see it.
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("care_tasks.id"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     provider: Mapped[str] = mapped_column(String(16))  # sim, twilio, generic
@@ -60,6 +62,8 @@ class CallAttempt(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     task = relationship("CareTask")  # the lead task: the one the call was started from
+    # The complaint of a call-back (step 6), through its link row.
+    complaint = relationship("Complaint", secondary="complaint_calls", viewonly=True, uselist=False)
     customer = relationship("Customer")
     user = relationship("User")
     # Every task the call counts for (issue 10: one call per contact), the lead included.
@@ -82,7 +86,10 @@ class CallAttemptTask(db.Model):
 def _link_lead_task(_mapper, connection, attempt: CallAttempt) -> None:
     """Every attempt counts for its lead task: the link row is written with the attempt,
     whoever creates it (the Call button, the demo, a test); further tasks of a contact
-    call are linked by care.services.calls.start_contact_call."""
+    call are linked by care.services.calls.start_contact_call. A complaint's call-back
+    has no task and no link."""
+    if attempt.task_id is None:
+        return
     connection.execute(
         CallAttemptTask.__table__.insert().values(attempt_id=attempt.id, task_id=attempt.task_id)
     )

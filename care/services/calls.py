@@ -82,7 +82,9 @@ def attempts_of(session: Session, task_id: int) -> list[CallAttempt]:
 
 
 def task_ids_of(session: Session, attempt: CallAttempt) -> list[int]:
-    """The tasks this attempt counts for, lead first."""
+    """The tasks this attempt counts for, lead first (none: a complaint's call-back)."""
+    if attempt.task_id is None:
+        return []
     ids = session.scalars(
         select(CallAttemptTask.task_id).where(CallAttemptTask.attempt_id == attempt.id).order_by(CallAttemptTask.task_id)
     ).all()

@@ -526,4 +526,6 @@ def _after_completed(session: Session, response: SurveyResponse, now: datetime) 
     needs. COMPLAINTS HOOK: the complaints helper calls
     ``complaints.open_from_response(session, response, now)`` here (once per response;
     it finds the low items with ``care.domain.surveys.low_items``)."""
-    return None
+    from care.services import complaints
+
+    complaints.open_from_response(session, response, now)

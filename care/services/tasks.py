@@ -67,7 +67,7 @@ class TimelineEntry:
     events: tuple = ()  # a call's provider events, in order received (kind "call")
 
 
-_KIND_ORDER = {"call": -1, "phone_correction": 0, "appointment": 1, "outcome": 2}
+_KIND_ORDER = {"call": -1, "phone_correction": 0, "appointment": 1, "outcome": 2, "complaint": 3, "complaint_step": 4}
 
 
 def timeline(session: Session, customer_id: int, *, limit: int | None = None) -> list[TimelineEntry]:
@@ -105,6 +105,17 @@ def timeline(session: Session, customer_id: int, *, limit: int | None = None) ->
         .options(joinedload(CallAttempt.task), joinedload(CallAttempt.user), selectinload(CallAttempt.tasks))
     ):
         entries.append(TimelineEntry("call", row.started_at, row))
+    from care.models.complaint import Complaint, ComplaintStep
+
+    for row in session.scalars(select(Complaint).where(Complaint.customer_id == customer_id)):
+        entries.append(TimelineEntry("complaint", row.opened_at, row))
+    for row in session.scalars(
+        select(ComplaintStep)
+        .join(Complaint, Complaint.id == ComplaintStep.complaint_id)
+        .where(Complaint.customer_id == customer_id)
+        .options(joinedload(ComplaintStep.user))
+    ):
+        entries.append(TimelineEntry("complaint_step", row.taken_at, row))
     # Same instant (an outcome that booked): the outcome first, then what it caused.
     entries.sort(key=lambda e: (e.at, _KIND_ORDER[e.kind], e.item.id), reverse=True)
     entries = entries[:limit] if limit is not None else entries

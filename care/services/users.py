@@ -26,6 +26,7 @@ from care.services import Actor, ServiceError, audit
 from care.services.settings import load_settings
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")  # where overdue complaint notices go
 EXTENSION_RE = re.compile(r"^[0-9*#+]{1,20}$")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
@@ -144,6 +145,7 @@ def create_user(
     password: str,
     extension: str | None = None,
     display_name: str | None = None,
+    email: str | None = None,
     actor: Actor,
     now: datetime,
     password_rules: bool = True,
@@ -158,10 +160,12 @@ def create_user(
         _check_password(password, username=username)
     if find_user(session, username) is not None:
         raise ServiceError(N_("user “%(name)s” exists already"), field="username", name=username)
+    email = _email(email)
     user = User(
         username=username,
         display_name=_display_name(display_name, username),
         extension=_extension(session, extension, user_id=None),
+        email=email,
         created_at=now,
     )
     user.set_password(password)
@@ -180,6 +184,17 @@ def create_user(
     return user
 
 
+def _email(value: str | None) -> str | None:
+    """The user's own e-mail address (where the app's notices go), or None."""
+    email = (value or "").strip() or None
+    if email is not None and (len(email) > 254 or not EMAIL_RE.match(email)):
+        raise ServiceError(N_("e-mail: “%(value)s” is not an e-mail address"), field="email", value=email[:80])
+    return email
+
+
+KEEP = object()  # update_user: leave the e-mail address as it is
+
+
 def update_user(
     session: Session,
     user: User,
@@ -189,6 +204,7 @@ def update_user(
     extension: str | None,
     locale: str | None,
     active: bool,
+    email=KEEP,
     actor: Actor,
     now: datetime,
 ) -> dict[str, dict]:
@@ -211,6 +227,7 @@ def update_user(
         "extension": _extension(session, extension, user_id=user.id),
         "locale": locale or None,
         "active": bool(active),
+        "email": user.email if email is KEEP else _email(email),
     }
     old = {
         "display_name": user.display_name,
@@ -218,6 +235,7 @@ def update_user(
         "extension": user.extension,
         "locale": user.locale,
         "active": user.active,
+        "email": user.email,
     }
     changes = {k: {"old": old[k], "new": v} for k, v in new.items() if old[k] != v}
     if not changes:
@@ -227,6 +245,7 @@ def update_user(
     user.extension = new["extension"]
     user.locale = new["locale"]
     user.active = new["active"]
+    user.email = new["email"]
     if not user.active:
         user.end_sessions()
     audit.record(

@@ -65,6 +65,7 @@ BLUEPRINTS = (
     "care.web.dashboard",
     "care.web.survey_templates",
     "care.web.surveys",
+    "care.web.complaints",
 )
 
 

@@ -70,6 +70,7 @@ class ProfileFields(FlaskForm):
         _l("Roles"), choices=_role_choices, validators=[DataRequired(message=_l("Choose at least one role."))]
     )
     extension = StringField(_l("Phone extension"), validators=_EXTENSION)
+    email = StringField(_l("E-mail"), validators=[Optional(), Length(max=254)])  # the service checks the form
 
 
 class NewUserForm(ProfileFields):
@@ -159,6 +160,7 @@ def user_new():
                 password=form.password.data,
                 extension=form.extension.data,
                 display_name=form.display_name.data,
+                email=form.email.data,
                 actor=current_actor(),
                 now=utcnow(),
             )
@@ -179,6 +181,7 @@ def _user_page(user: User, *, form=None, password_form=None, status=200):
                 "display_name": user.display_name,
                 "roles": sorted(r.value for r in user.roles),
                 "extension": user.extension or "",
+                "email": user.email or "",
                 "locale": user.locale or "",
                 "active": user.active,
             },
@@ -215,6 +218,7 @@ def user(user_id: int):
                 extension=form.extension.data,
                 locale=form.locale.data,
                 active=form.active.data,
+                email=form.email.data,
                 actor=current_actor(),
                 now=utcnow(),
             )

@@ -22,7 +22,15 @@ import pytest
 from care.domain.dms import UNKNOWN_STAFF
 from care.extensions import db
 from care.models import ImportRun
-from tests.factories import PASSWORD, make_customer, make_task, make_user, make_vehicle, make_visit
+from tests.factories import (
+    PASSWORD,
+    make_complaint,
+    make_customer,
+    make_task,
+    make_user,
+    make_vehicle,
+    make_visit,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -51,6 +59,10 @@ PAGES = {
         "/messages/violations",
         "/expired/",
         "/sampling/",
+        "/complaints/",
+        "/complaints/mine",
+        "/complaints/{complaint}",
+        "/complaints/{callback}",
         "/generation/",
         "/imports/",
         "/imports/{run}",
@@ -73,6 +85,9 @@ PAGES = {
         "/scripts/first_service",
         "/scorecards",
         "/surveys/responses",
+        "/complaints/mine",
+        "/complaints/new/{customer}",
+        "/complaints/{complaint}",
     ],
     "admin": [
         "/settings/",
@@ -148,11 +163,14 @@ def seed(app, role: str, locale: str) -> dict:
             score = 3 if item.code == "deal_speed" else None if item.code == "ride_time" else 7
             surveys.save_answer(s, survey, item.code, score, unanswered=score is None, source="phone", now=yesterday)
         surveys.finish(s, survey, user=spec, now=yesterday)
+        # complaints: one waiting for the opinion (overdue), one waiting for the call-back
+        complaint = make_complaint(s, wang, opened_at=now - timedelta(hours=30), vehicle_id=car.id)
+        callback = make_complaint(s, wang, step=6, opened_at=now - timedelta(hours=3))
         s.commit()
         month = yesterday.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
         return {
             "username": user.username, "customer": wang.id, "task": task.id, "user": spec.id, "run": run.id,
-            "month": month, "survey": survey.id,
+            "month": month, "survey": survey.id, "complaint": complaint.id, "callback": callback.id,
         }  # fmt: skip
 
 

@@ -42,6 +42,8 @@ SCRIPT_READERS = frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER, R.SPECIALIST, R.I
 ANONYMOUS = "anonymous"
 MANAGER_ROLES = frozenset({R.CARE_MANAGER, R.SALES_MANAGER, R.GENERAL_MANAGER})
 SURVEY_TEMPLATE_READERS = MANAGER_ROLES | {R.ADMIN}
+STEP_TAKERS = frozenset({R.SPECIALIST, R.CARE_MANAGER, R.GENERAL_MANAGER, R.SALES_MANAGER})
+COMPLAINT_READERS = STEP_TAKERS | {R.CONSULTANT}
 
 # The answer of an allowed role: a status, or {role or ANONYMOUS: status, "*": the rest}.
 OK, FOUND, SEE_OTHER, BAD, NOT_FOUND, INVALID = 200, 302, 303, 400, 404, 422
@@ -161,6 +163,17 @@ ACCESS: dict[str, tuple] = {
         {R.CONSULTANT.value: 403, R.SPECIALIST.value: 403, "*": OK},
     ),
     "surveys.export": (MANAGER_ROLES, "GET", {"fmt": "csv", "template": "ssi"}, OK),
+    # complaints (R19, R20): read by those who take a step and the managers (a consultant:
+    # only those dispatched to them, so not the seeded one); a step is posted by a step
+    # taker (the empty form names no step: 422); the call-back of step 6 by the care
+    # manager (the seeded complaint waits at step 2: refused, back to the page); a
+    # complaint is opened by hand by a care specialist
+    "complaints.index": (COMPLAINT_READERS, "GET", {}, OK),
+    "complaints.mine": (STEP_TAKERS, "GET", {}, OK),
+    "complaints.detail": (COMPLAINT_READERS, "GET", {"complaint_id": "{complaint}"}, {R.CONSULTANT.value: 403, "*": OK}),
+    "complaints.step": (STEP_TAKERS, "POST", {"complaint_id": "{complaint}"}, INVALID),
+    "complaints.call": (frozenset({R.CARE_MANAGER}), "POST", {"complaint_id": "{complaint}"}, SEE_OTHER),
+    "complaints.new": (frozenset({R.SPECIALIST}), "GET", {"customer_id": "{customer}"}, OK),
     "reconciliation.index": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     # the managers' dashboard (issue 12 item 7): where the care and general managers land
     "dashboard.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {}, OK),
@@ -196,6 +209,7 @@ class Matrix:
             generation = GenerationRun(for_date=date(2026, 1, 5), actor="cli")
             db.session.add_all([run, generation])
             attempt = factories.make_attempt(db.session)  # of a task of its own
+            complaint = factories.make_complaint(db.session, customer)
             script_service.save_version(
                 db.session, "first_service", title="首保提醒", body="您好", note=None, user=None, now=utcnow()
             )
@@ -208,7 +222,7 @@ class Matrix:
             self.seeded = {
                 "customer": customer.id, "vehicle": vehicle.id, "user": user.id, "run": run.id,
                 "task": task.id, "generation": generation.id, "attempt": attempt.id,
-                "survey_response": survey.id,
+                "survey_response": survey.id, "complaint": complaint.id,
             }  # fmt: skip
         self.clients = {ANONYMOUS: app.test_client()}
         for role in Role:

@@ -379,3 +379,17 @@ def test_audit_log_shows_time_in_the_dealer_time_zone(app, client, admin):
 def test_audit_is_for_admins_and_general_managers_only(client, login_as):
     login_as("care_manager")
     assert client.get("/admin/audit").status_code == 403
+
+
+def test_edit_user_email_for_the_complaint_notices(app, client, admin):
+    with app.app_context():
+        target = factories.make_user(db.session, "care_manager", username="zhou")
+        db.session.commit()
+        target_id = target.id
+    target = _user(app, "zhou")
+    response = client.post(f"/admin/users/{target_id}", data=_edit(target, email="bad address"), headers=EN)
+    assert response.status_code == 422 and "is not an e-mail address" in response.get_data(as_text=True)
+    response = client.post(f"/admin/users/{target_id}", data=_edit(target, email="zhou@dealer.example"), headers=EN)
+    assert response.status_code == 303
+    assert _user(app, "zhou").email == "zhou@dealer.example"
+    assert 'value="zhou@dealer.example"' in client.get(f"/admin/users/{target_id}", headers=EN).get_data(as_text=True)

@@ -106,6 +106,11 @@ CASES: dict[str, tuple] = {
                      answers(200, 403, 403, 200, 200, 200)),
     "survey evaluating": ("GET", "surveys.response", {"response_id": "{survey_staff}"}, False,
                           answers(403, 403, 200, 200, 200, 200)),
+    # 4. complaints: the desk and the managers see all; a consultant only one dispatched to them
+    "complaint dispatched to the consultant": ("GET", "complaints.detail", {"complaint_id": "{dispatched}"}, False,
+                                               answers(200, 200, 200, 200, 200, 200)),
+    "complaint of another": ("GET", "complaints.detail", {"complaint_id": "{undispatched}"}, False,
+                             answers(200, 200, 403, 200, 200, 200)),
 }  # fmt: skip
 
 # Who hears the owner's recording on the pages that show the call (the general and sales
@@ -142,8 +147,11 @@ class Ownership:
                 db.session, template_code="ssi", customer=customer, staff=users[CONSULTANT], channel="paper",
                 user=None, now=now,
             )  # fmt: skip
+            dispatched = factories.make_complaint(db.session, customer, step=5, handler_id=users[CONSULTANT].id)
+            undispatched = factories.make_complaint(db.session, customer)
             db.session.commit()
             self.seeded = {
+                "dispatched": dispatched.id, "undispatched": undispatched.id,
                 "task": task.id, "done": done.id, "free": free.id, "attempt": attempt.id,
                 "blocked": blocked.id, "queued": queued.id, "queued_free": queued_free.id, "customer": customer.id,
                 "survey_taken": taken.id, "survey_staff": evaluating.id,
