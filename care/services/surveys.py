@@ -522,10 +522,9 @@ def finish(session: Session, response: SurveyResponse, *, user: User | None, now
 
 
 def _after_completed(session: Session, response: SurveyResponse, now: datetime) -> None:
-    """The ONE place a completed response (phone, IVR or import) hands over to what R19
-    needs. COMPLAINTS HOOK: the complaints helper calls
-    ``complaints.open_from_response(session, response, now)`` here (once per response;
-    it finds the low items with ``care.domain.surveys.low_items``)."""
+    """The one place a completed response (phone, IVR or import) hands over to R19: a
+    complaint opens when an item is at or below the threshold (once per response; the
+    low items found with ``care.domain.surveys.low_items``)."""
     from care.services import complaints
 
     complaints.open_from_response(session, response, now)
