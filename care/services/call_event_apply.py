@@ -15,8 +15,9 @@ order and duplicates do not matter; the state is written onto the attempt.
   ended, the call is over: ``completed`` becomes completed/no_answer by the customer's
   answer, any other agent terminal (canceled, busy, failed …) is the attempt's. Generic
   events have one leg (the customer's).
-- **Gather events** (IVR keys) are not folded; applying them only marks them applied
-  (the survey reads them later).
+- **Gather events** (IVR keys) are not folded; applying them puts each answer on the
+  call's IVR survey (``care.services.phone_survey.apply_gathers``) in the transaction
+  that marks them applied.
 - **The final hook**: ``care.services.fallback.on_attempt_final`` once an attempt is
   terminal (:func:`run_final_hooks`), recorded by ``finalized_at``
   (:func:`claim_finalized`), skipped for a reached customer
@@ -153,6 +154,7 @@ class PlannedApply:
     values: dict[str, Any] | None  # the new column values; None: no new event, nothing to write
     newly_terminal: bool  # and its final hook is to run (not for a reached customer)
     unapplied: tuple[int, ...]  # its events whose ``applied_at`` is still empty
+    gathers: tuple[int, ...] = ()  # those of them that are IVR answers
 
 
 def plan_apply(session: Session, attempt_ids: list[int] | set[int], *, now: datetime) -> list[PlannedApply]:
@@ -184,8 +186,9 @@ def plan_apply(session: Session, attempt_ids: list[int] | set[int], *, now: date
         for attempt_id, rows in by_attempt.items():
             old = olds[attempt_id]
             unapplied = tuple(row.id for row in rows if row.applied_at is None)
+            gathers = tuple(row.id for row in rows if row.applied_at is None and row.kind == GATHER)
             if len(rows) == old.events_folded:  # the same set: the state is already its fold
-                plans.append(PlannedApply(attempt_id, old.events_folded, None, False, unapplied))
+                plans.append(PlannedApply(attempt_id, old.events_folded, None, False, unapplied, gathers))
                 continue
             state = attempt_state(rows)
             values = _state_values(old, state, now)
@@ -194,7 +197,7 @@ def plan_apply(session: Session, attempt_ids: list[int] | set[int], *, now: date
             if terminal and not fallback.needs_final_hook(state.status):
                 values["finalized_at"] = now  # a reached customer: the final hook has nothing to do
                 terminal = False
-            plans.append(PlannedApply(attempt_id, old.events_folded, values, terminal, unapplied))
+            plans.append(PlannedApply(attempt_id, old.events_folded, values, terminal, unapplied, gathers))
     return plans
 
 
@@ -223,6 +226,10 @@ def write_apply(session: Session, plans: list[PlannedApply], *, now: datetime) -
                 continue
             if plan.newly_terminal:
                 final.append(plan.attempt_id)
+        if plan.gathers:
+            from care.services.phone_survey import apply_gathers  # the survey's side of the call
+
+            apply_gathers(session, plan.attempt_id, plan.gathers, now=now)
         applied.extend(plan.unapplied)
     if applied:
         connection.execute(

@@ -21,6 +21,7 @@ from care.telephony.base import TIMEOUT, EventError, Provider, ProviderError
 log = logging.getLogger("care.telephony")
 
 MAX_EVENT_ID = 120
+MAX_SURVEY_ITEM = 40  # a survey item's code
 
 
 class GenericProvider(Provider):
@@ -58,6 +59,29 @@ class GenericProvider(Provider):
         if not call_id or not isinstance(call_id, str | int):
             raise ProviderError("The PBX bridge gave no call id.")
         return str(call_id)[:80]
+
+    def start_survey(self, attempt, *, items, callback_base, customer_call_id=None) -> None:
+        """POST ``{"action": "survey", attempt_id, call_id, items: [{code, prompt, min,
+        max}], callback_url}`` to the bridge; it plays each prompt, collects one key (two
+        for a 0–10 scale) and posts an event with ``digits`` (absent: no key) and
+        ``survey_item`` per item to ``callback_url``."""
+        if not self.url:
+            raise ProviderError("The PBX bridge is not configured (CARE_GENERIC_URL).")
+        body = {
+            "action": "survey",
+            "attempt_id": attempt.id,
+            "call_id": attempt.provider_call_id,
+            "items": list(items),
+            "callback_url": f"{callback_base}/webhooks/events",
+        }
+        try:
+            response = requests.post(self.url, json=body, timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            log.warning("generic survey for attempt %s: %s", attempt.id, type(exc).__name__)
+            raise ProviderError("The PBX bridge could not be reached.") from None
+        if response.status_code >= 300:
+            log.warning("generic survey for attempt %s: HTTP %s", attempt.id, response.status_code)
+            raise ProviderError(f"The PBX bridge refused the survey (HTTP {response.status_code}).")
 
 
 # ------------------------------------------------------------------------ events
@@ -129,7 +153,9 @@ def map_generic(body: Mapping[str, Any], *, event_id: str | None = None) -> Norm
     duration = _int_or_none(body.get("duration_s"), "duration_s")
     recording = _text(body.get("recording_url"), "recording_url", 500)
     digits = _text(body.get("digits"), "digits", 32)
-    if status is None and not (recording or digits or duration is not None):
+    # An IVR answer names its item; with no key pressed it has no digits (unanswered).
+    survey_item = _text(body.get("survey_item"), "survey_item", MAX_SURVEY_ITEM)
+    if status is None and not (recording or digits or survey_item or duration is not None):
         raise EventError("status is missing")
     answered = status in (CallStatus.ANSWERED, CallStatus.MACHINE) or (
         status == CallStatus.COMPLETED and (duration or 0) > 0

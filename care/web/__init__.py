@@ -62,6 +62,8 @@ BLUEPRINTS = (
     "care.web.expired",
     "care.web.kpis",
     "care.web.sampling",
+    "care.web.phone_survey",
+    "care.web.ivr",
 )
 
 
