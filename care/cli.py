@@ -132,10 +132,12 @@ def init_db():
     """Create or upgrade the schema (safe to run again)."""
     from care.services.message_templates import ensure_default_templates
     from care.services.scripts import ensure_default_scripts
+    from care.services.surveys import ensure_seeded as ensure_survey_templates
 
     revision = upgrade_schema()
     ensure_default_scripts(db.session, now=utcnow())  # version 1 where a task type has none
     ensure_default_templates(db.session, now=utcnow())  # fallback SMS/e-mail texts
+    ensure_survey_templates(db.session, now=utcnow())  # the seeded SSI/CSI, where missing
     click.echo(f"database at revision {revision}")
 
 

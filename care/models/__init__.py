@@ -12,6 +12,14 @@ from care.models.call import (
 from care.models.customer import Customer, CustomerClass, OwnershipChange, Vehicle
 from care.models.service import Delivery, InsurancePolicy, ServiceVisit, VisitKind
 from care.models.supervision import SampleCall, SampleDraw
+from care.models.survey import (
+    SurveyAnswer,
+    SurveyFactor,
+    SurveyItem,
+    SurveyResponse,
+    SurveyTemplate,
+    SurveyTemplateVersion,
+)
 from care.models.task import (
     OPEN_STATUSES,
     Appointment,
@@ -37,6 +45,12 @@ __all__ = [
     "ReminderFailure",
     "SampleCall",
     "SampleDraw",
+    "SurveyAnswer",
+    "SurveyFactor",
+    "SurveyItem",
+    "SurveyResponse",
+    "SurveyTemplate",
+    "SurveyTemplateVersion",
     "CareTask",
     "GenerationRun",
     "PhoneCorrection",
