@@ -10,6 +10,7 @@ from care.models.call import (
     ReminderFailure,
 )
 from care.models.customer import Customer, CustomerClass, OwnershipChange, Vehicle
+from care.models.ivr import IvrSurvey
 from care.models.service import Delivery, InsurancePolicy, ServiceVisit, VisitKind
 from care.models.supervision import SampleCall, SampleDraw
 from care.models.survey import (
@@ -45,6 +46,7 @@ __all__ = [
     "ReminderFailure",
     "SampleCall",
     "SampleDraw",
+    "IvrSurvey",
     "SurveyAnswer",
     "SurveyFactor",
     "SurveyItem",

@@ -16,8 +16,9 @@ order and duplicates do not matter; the state is written onto the attempt.
   answer, any other agent terminal (canceled, busy, failed …) is the attempt's. Generic
   events have one leg (the customer's).
 - **Gather events** (IVR keys) are not folded; applying them puts each answer on the
-  call's IVR survey (``care.services.phone_survey.apply_gathers``) in the transaction
-  that marks them applied.
+  call's IVR survey (the handler registered with :func:`on_gather`:
+  ``care.services.phone_survey.apply_gathers``) in the transaction that marks them
+  applied.
 - **The final hook**: ``care.services.fallback.on_attempt_final`` once an attempt is
   terminal (:func:`run_final_hooks`), recorded by ``finalized_at``
   (:func:`claim_finalized`), skipped for a reached customer
@@ -52,6 +53,18 @@ from care.services.call_event_store import GATHER, rebuild, store_event
 from care.telephony.base import EventError
 
 log = logging.getLogger("care.call_events")
+
+
+# Who takes the IVR answers of gather events when they are applied, in the transaction
+# that marks them applied: ``handler(session, attempt_id, event_ids, now=…)``.
+# care.services.phone_survey registers itself when imported (with the app's blueprints):
+# it needs the outcomes, which need this module, so it cannot be imported from here.
+_gather_handlers: list[Callable[..., Any]] = []
+
+
+def on_gather(handler: Callable[..., Any]) -> None:
+    if handler not in _gather_handlers:
+        _gather_handlers.append(handler)
 
 
 def pending_attempts(session: Session, *, received_before: datetime | None = None, limit: int | None = None) -> list[int]:
@@ -226,10 +239,8 @@ def write_apply(session: Session, plans: list[PlannedApply], *, now: datetime) -
                 continue
             if plan.newly_terminal:
                 final.append(plan.attempt_id)
-        if plan.gathers:
-            from care.services.phone_survey import apply_gathers  # the survey's side of the call
-
-            apply_gathers(session, plan.attempt_id, plan.gathers, now=now)
+        for handler in _gather_handlers if plan.gathers else ():
+            handler(session, plan.attempt_id, plan.gathers, now=now)
         applied.extend(plan.unapplied)
     if applied:
         connection.execute(

@@ -56,7 +56,7 @@ from care.models import (
 )
 from care.models.ivr import IvrStatus, IvrSurvey
 from care.models.survey import AnswerSource, ResponseStatus, SurveyChannel
-from care.services import ServiceError
+from care.services import ServiceError, call_event_apply
 from care.services import outcomes as outcome_service
 from care.services import surveys as survey_service
 from care.services.settings import load_settings
@@ -138,6 +138,15 @@ class PhoneSurvey:
         return self.task.type == TaskType.DELIVERY_SURVEY.value
 
 
+def ordered_items(version: SurveyTemplateVersion) -> list:
+    """The items in the questionnaire's order: by factor, then within it; the overall
+    item(s) last (an item's ``position`` counts within its factor)."""
+    return sorted(
+        version.items,
+        key=lambda i: (i.factor is None, i.factor.position if i.factor is not None else 0, i.position, i.id),
+    )
+
+
 def response_of(session, task: CareTask) -> SurveyResponse | None:
     """The task's response (the newest), without starting one."""
     return session.scalars(
@@ -176,7 +185,7 @@ def survey_for(session, task: CareTask, *, user: User, now: datetime) -> PhoneSu
     for factor in version.factors:
         by_factor[factor.id] = FactorGroup(factor, [])
         groups.append(by_factor[factor.id])
-    for item in version.items:
+    for item in ordered_items(version):
         group = by_factor.get(item.factor_id)
         if group is None:  # the overall-satisfaction item: a group of its own, last
             group = by_factor[None] = FactorGroup(None, [])
@@ -347,7 +356,7 @@ def finish_and_record(
     scale = survey_service.scale_of(response.version)
     low = set(survey_rules.low_items(survey_service.scored_items(response), threshold, scale))
     answers = {a.item_id: a for a in response.answers}
-    named = [(i.text_zh, answers[i.id].score) for i in response.version.items if i.code in low]
+    named = [(i.text_zh, answers[i.id].score) for i in ordered_items(response.version) if i.code in low]
     outcome = survey_input.finish_outcome(named, note)
     return outcome_service.record_outcome(
         session, task, outcome.code, detail={}, note=outcome.note, script_version_id=None,
@@ -414,7 +423,7 @@ def hand_over(session, task: CareTask, *, user: User, now: datetime) -> IvrSurve
         raise SurveyRefused(N_("This call was handed to the automated survey already."), status=409)
     response = _open_response(session, task, user=user, now=now, channel=SurveyChannel.IVR.value)
     answered = {a.item_id for a in response.answers}
-    items = [i.code for i in response.version.items if i.id not in answered]
+    items = [i.code for i in ordered_items(response.version) if i.id not in answered]
     if not items:
         raise SurveyRefused(N_("Every item has its answer: finish the survey."), status=422)
     if response.attempt_id is None:
@@ -514,3 +523,6 @@ def apply_gathers(session, attempt_id: int, event_ids: list[int] | tuple[int, ..
             finish_and_record(session, ivr.task, response, user=ivr.handed_by, now=now)
     session.flush()
     return stored
+
+
+call_event_apply.on_gather(apply_gathers)
