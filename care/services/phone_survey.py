@@ -39,9 +39,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from care.domain import N_
+from care.domain import N_, survey_input
 from care.domain import surveys as survey_rules
-from care.domain import survey_input
 from care.domain.callstate import TERMINAL_RANK
 from care.domain.task_rules import TaskType, delivery_call_in_time
 from care.models import (

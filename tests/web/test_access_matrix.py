@@ -143,6 +143,15 @@ ACCESS: dict[str, tuple] = {
     "sampling.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER, R.SALES_MANAGER, R.INSURANCE}), "GET", {}, OK),
     "sampling.draw": (frozenset({R.CARE_MANAGER}), "POST", {}, BAD),
     "sampling.verdict": (frozenset({R.CARE_MANAGER}), "POST", {"call_id": 999999}, NOT_FOUND),
+    # the questionnaire beside the call (R8/R10, issue 11): those who call; no such task
+    # here (404; real tasks and their owners: tests/web/test_ownership_matrix.py); the
+    # IVR's TwiML is public but Twilio-signed (403 first, like calls.twiml)
+    "phone_survey.panel": (CALLERS, "GET", {"task_id": 999999}, NOT_FOUND),
+    "phone_survey.answer": (CALLERS, "POST", {"task_id": 999999}, NOT_FOUND),
+    "phone_survey.r7": (CALLERS, "POST", {"task_id": 999999}, NOT_FOUND),
+    "phone_survey.finish": (CALLERS, "POST", {"task_id": 999999}, NOT_FOUND),
+    "phone_survey.ivr": (CALLERS, "POST", {"task_id": 999999}, NOT_FOUND),
+    "ivr.survey_twiml": (PUBLIC, "POST", {"attempt_id": 999999}, 403),
     "reconciliation.index": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     # no such event (a real one would be matched or dismissed by the first role that tries)
     "reconciliation.match": (frozenset({R.CARE_MANAGER, R.ADMIN}), "POST", {"event_id": 999999}, NOT_FOUND),

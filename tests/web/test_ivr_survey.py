@@ -17,7 +17,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from care.extensions import db
-from care.models import CallAttempt, CallEvent, CareTask, IvrSurvey, SurveyAnswer, SurveyResponse
+from care.models import CallAttempt, CallEvent, CareTask, IvrSurvey, SurveyResponse
 from care.services import phone_survey as svc
 from care.services import surveys as survey_service
 from care.telephony import sim

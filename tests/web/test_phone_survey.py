@@ -13,7 +13,14 @@ from sqlalchemy import select
 from care.extensions import db
 from care.models import CareTask, SurveyAnswer, SurveyResponse, TaskOutcome
 from care.services import surveys as survey_service
-from tests.factories import make_attempt, make_customer, make_delivery, make_task, make_user, make_vehicle
+from tests.factories import (
+    make_attempt,
+    make_customer,
+    make_delivery,
+    make_task,
+    make_user,
+    make_vehicle,
+)
 
 HX = {"HX-Request": "true", "Accept-Language": "en"}
 EN = {"Accept-Language": "en"}
