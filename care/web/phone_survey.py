@@ -108,9 +108,9 @@ def _helpers() -> dict:
 def _task_or_404(task_id: int) -> CareTask:
     task = task_service.get_task(db.session, task_id)
     if task is None:
-        flask.abort(404, description=_t("There is no task with the id %(id)d.", id=task_id))
+        flask.abort(404, description=flask_babel.gettext("There is no task with the id %(id)d.", id=task_id))
     if svc.template_code(task) is None:
-        flask.abort(404, description=_t("This task has no survey."))
+        flask.abort(404, description=flask_babel.gettext("This task has no survey."))
     return task
 
 
@@ -175,7 +175,7 @@ def answer(task_id: int):
     except survey_rules.SurveyError as exc:
         return _invalid(task, exc)
     if not is_htmx():
-        return _back(task, _t("Answer saved."))
+        return _back(task, flask_babel.gettext("Answer saved."))
     survey = svc.survey_for(db.session, task, user=_user(), now=utcnow())
     return flask.render_template("phone_survey/_status.html", error=None, sv=survey)
 
@@ -191,7 +191,7 @@ def r7(task_id: int):
     except survey_rules.SurveyError as exc:
         return _invalid(task, exc)
     if not is_htmx():
-        return _back(task, _t("Answer saved."))
+        return _back(task, flask_babel.gettext("Answer saved."))
     return flask.render_template("phone_survey/_status.html", error=None, sv=None)
 
 
@@ -209,9 +209,9 @@ def finish(task_id: int):
     from care.web.labels import outcome_label
 
     message = (
-        _t("Survey finished; outcome recorded: %(outcome)s.", outcome=outcome_label(task.type, row.outcome))
+        flask_babel.gettext("Survey finished; outcome recorded: %(outcome)s.", outcome=outcome_label(task.type, row.outcome))
         if row is not None
-        else _t("Survey finished.")
+        else flask_babel.gettext("Survey finished.")
     )
     if not is_htmx():
         return _back(task, message)
@@ -242,11 +242,11 @@ def ivr(task_id: int):
     except ProviderError as exc:
         svc.mark_failed(handed, str(exc))
         keep_on_error()
-        message = _t("The automated survey could not start: %(error)s", error=str(exc))
+        message = flask_babel.gettext("The automated survey could not start: %(error)s", error=str(exc))
         if is_htmx():
             return _panel(task, 502, messages=[("error", message)])
         return _back(task, message, "error")
-    message = _t("The customer is handed over to the automated survey.")
+    message = flask_babel.gettext("The customer is handed over to the automated survey.")
     if not is_htmx():
         return _back(task, message)
     return _panel(task, messages=[("success", message)])
