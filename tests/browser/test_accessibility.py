@@ -22,7 +22,7 @@ import pytest
 from care.domain.dms import UNKNOWN_STAFF
 from care.extensions import db
 from care.models import ImportRun
-from tests.factories import PASSWORD, make_customer, make_task, make_user, make_vehicle, make_visit
+from tests.factories import PASSWORD, make_customer, make_delivery, make_task, make_user, make_vehicle, make_visit
 
 pytestmark = pytest.mark.browser
 
@@ -35,6 +35,7 @@ PAGES = {
     "care_manager": [
         "/tasks/",
         "/tasks/contact/{customer}",
+        "/tasks/contact/{survey_customer}",
         "/tasks/{task}",
         "/customers/",
         "/customers/?q=王",
@@ -63,6 +64,7 @@ PAGES = {
     "specialist": [
         "/tasks/",
         "/tasks/contact/{customer}",
+        "/tasks/contact/{survey_customer}",
         "/scripts/first_service",
         "/scorecards",
     ],
@@ -130,11 +132,23 @@ def seed(app, role: str, locale: str) -> dict:
                   reason_params={"birthday": "1990-01-01"}, opens_on=(now - timedelta(days=2)).date(),
                   due_at=now - timedelta(days=2))
         sweep_fallbacks(s, now=now - timedelta(days=1))
+        # a post-delivery survey taken half-way on the phone, one score low (issue 11)
+        from care.services import phone_survey
+
+        zhao = make_customer(s, name="赵六", mobile="+8613800138006")
+        zcar = make_vehicle(s, zhao, plate="川A66666", model="迈腾")
+        survey = make_task(s, zhao, assignee=spec, vehicle_id=zcar.id, type="delivery_survey",
+                           delivery_id=make_delivery(s, zcar).id, reason_id="delivery_survey.reason",
+                           reason_params={"delivered_at": "2026-05-01", "file_arrived_on": "2026-05-02"},
+                           due_at=now + timedelta(days=2))  # fmt: skip
+        codes = [r.item.code for r in phone_survey.survey_for(s, survey, user=spec, now=now).rows]
+        for code, score in zip(codes, ("7", "3", "none"), strict=False):
+            phone_survey.save_phone_answer(s, survey, code, score, user=spec, now=now)
         s.commit()
         month = yesterday.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
         return {
             "username": user.username, "customer": wang.id, "task": task.id, "user": spec.id, "run": run.id,
-            "month": month,
+            "month": month, "survey_customer": zhao.id,
         }  # fmt: skip
 
 
