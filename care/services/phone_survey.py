@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from care.domain import N_, survey_input
 from care.domain import surveys as survey_rules
@@ -255,6 +255,15 @@ def r7_prefill(session, task: CareTask) -> bool | None:
 # --- taking it on the phone ---------------------------------------------------------------
 
 
+def _lock(session, task: CareTask, now: datetime) -> None:
+    """Take the task's row (PostgreSQL: its lock; SQLite: the write lock) before the
+    response is read or started: two answers posted at once (two fast keys, two tabs)
+    start one response, not two."""
+    session.execute(
+        update(CareTask).where(CareTask.id == task.id).values(updated_at=now).execution_options(synchronize_session=False)
+    )
+
+
 def _check_takeable(task: CareTask, user: User) -> str:
     code = template_code(task)
     if code is None:
@@ -307,6 +316,7 @@ def save_phone_answer(session, task: CareTask, item_code: str, value: Any, *, us
     that is no score: ``field`` = "item"/"score") before anything is written."""
     code = _check_takeable(task, user)
     version = survey_service.current_version(session, code)
+    _lock(session, task, now)
     existing = response_of(session, task)
     if existing is not None:
         version = existing.version
@@ -334,6 +344,7 @@ def set_r7(session, task: CareTask, value: Any, *, user: User, now: datetime) ->
     text = str(value or "").strip().lower()
     if text not in ("yes", "no"):
         raise survey_rules.SurveyError(N_("Choose yes or no."), field="r7")
+    _lock(session, task, now)
     response = _open_response(session, task, user=user, now=now, channel=SurveyChannel.PHONE.value)
     response.r7_call_within_72h = text == "yes"
     response.updated_at = now
@@ -367,6 +378,7 @@ def finish_by_hand(session, task: CareTask, *, user: User, now: datetime, note: 
     """The "Finish survey" button: at least one answer is needed (a customer who answered
     nothing is an outcome of its own: record it in the outcome panel)."""
     _check_takeable(task, user)
+    _lock(session, task, now)
     response = response_of(session, task)
     if response is None or not response.answers:
         raise SurveyRefused(
@@ -412,6 +424,7 @@ def hand_over(session, task: CareTask, *, user: User, now: datetime) -> IvrSurve
     """Write the hand-over of the task's live call to the IVR (the caller commits, then
     asks the provider: :func:`provider_items`, :func:`customer_call_id`)."""
     _check_takeable(task, user)
+    _lock(session, task, now)
     attempt = live_attempt(session, task)
     if attempt is None:
         raise SurveyRefused(
