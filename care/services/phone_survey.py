@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -110,6 +110,7 @@ class PhoneSurvey:
     response: SurveyResponse | None
     groups: list[FactorGroup]
     can_take: bool  # the user may fill it in (open task, theirs, not finished, no IVR running)
+    can_finish: bool = False  # the user may finish it (open task, theirs, answers, not finished)
     r7: bool | None = None  # R8: the answer to show (the response's, else the prefill)
     r7_prefilled: bool = False  # …read from the R7 task, not yet confirmed on the response
     ivr: IvrSurvey | None = None
@@ -161,13 +162,19 @@ def ivr_of_response(session, response: SurveyResponse | None) -> IvrSurvey | Non
     ).first()
 
 
-def ivr_is_active(ivr: IvrSurvey | None) -> bool:
-    """The customer is in the IVR: handed over, not finished, the call not over."""
-    return (
-        ivr is not None
-        and ivr.status == IvrStatus.RUNNING.value
-        and (ivr.attempt is None or ivr.attempt.rank < TERMINAL_RANK)
-    )
+# How long after the hand-over the customer counts as in the IVR once the call itself is
+# over: with Twilio the specialist's leg (the attempt) ends at the hand-over while the
+# customer's leg goes on answering. Not a rule of the business: a technical bound.
+IVR_WINDOW = timedelta(minutes=10)
+
+
+def ivr_is_active(ivr: IvrSurvey | None, now: datetime) -> bool:
+    """The customer is in the IVR: handed over, not finished, and the call not over (or
+    handed over within :data:`IVR_WINDOW`)."""
+    if ivr is None or ivr.status != IvrStatus.RUNNING.value:
+        return False
+    live = ivr.attempt is None or ivr.attempt.rank < TERMINAL_RANK
+    return live or now - ivr.handed_at < IVR_WINDOW
 
 
 def survey_for(session, task: CareTask, *, user: User, now: datetime) -> PhoneSurvey | None:
@@ -194,7 +201,7 @@ def survey_for(session, task: CareTask, *, user: User, now: datetime) -> PhoneSu
     if None in by_factor:  # the overall item last
         groups.sort(key=lambda g: g.factor is None)
     ivr = ivr_of_response(session, response)
-    active = ivr_is_active(ivr)
+    active = ivr_is_active(ivr, now)
     finished = response is not None and response.status == ResponseStatus.COMPLETED.value
     survey = PhoneSurvey(
         task=task,
@@ -204,6 +211,8 @@ def survey_for(session, task: CareTask, *, user: User, now: datetime) -> PhoneSu
         can_take=outcome_service.is_open(task) and outcome_service.can_record(user, task) and not finished and not active,
         ivr=ivr,
         ivr_active=active,
+        can_finish=outcome_service.is_open(task) and outcome_service.can_record(user, task) and not finished
+        and response is not None and bool(response.answers),
     )
     if survey.is_r8:
         if response is not None and response.r7_call_within_72h is not None:
@@ -303,7 +312,7 @@ def _open_response(session, task: CareTask, *, user: User, now: datetime, channe
     response = _start(session, task, user=user, now=now, channel=channel)
     if response.status == ResponseStatus.COMPLETED.value:
         raise SurveyRefused(N_("This survey is finished; its answers can no longer change."), status=409)
-    if ivr_is_active(ivr_of_response(session, response)):
+    if ivr_is_active(ivr_of_response(session, response), now):
         raise SurveyRefused(
             N_("The customer is taking the automated survey now; its answers arrive by themselves."), status=409
         )

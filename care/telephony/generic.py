@@ -34,9 +34,21 @@ class GenericProvider(Provider):
     def from_app(cls, app) -> GenericProvider:
         return cls(app.config.get("CARE_GENERIC_URL"))
 
-    def originate(self, attempt, *, agent_extension, to_number, callback_base, caller_id, force=None):
+    def _post(self, body: dict, *, attempt_id: int, what: str, refused: str) -> requests.Response:
+        """POST ``body`` to the bridge; ProviderError (safe to show) when it cannot."""
         if not self.url:
             raise ProviderError("The PBX bridge is not configured (CARE_GENERIC_URL).")
+        try:
+            response = requests.post(self.url, json=body, timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            log.warning("generic %s for attempt %s: %s", what, attempt_id, type(exc).__name__)
+            raise ProviderError("The PBX bridge could not be reached.") from None
+        if response.status_code >= 300:
+            log.warning("generic %s for attempt %s: HTTP %s", what, attempt_id, response.status_code)
+            raise ProviderError(f"The PBX bridge refused the {refused} (HTTP {response.status_code}).")
+        return response
+
+    def originate(self, attempt, *, agent_extension, to_number, callback_base, caller_id, force=None):
         body = {
             "attempt_id": attempt.id,
             "agent_extension": agent_extension,
@@ -44,14 +56,7 @@ class GenericProvider(Provider):
             "caller_id": caller_id,
             "callback_url": f"{callback_base}/webhooks/events",
         }
-        try:
-            response = requests.post(self.url, json=body, timeout=TIMEOUT)
-        except requests.RequestException as exc:
-            log.warning("generic originate for attempt %s: %s", attempt.id, type(exc).__name__)
-            raise ProviderError("The PBX bridge could not be reached.") from None
-        if response.status_code >= 300:
-            log.warning("generic originate for attempt %s: HTTP %s", attempt.id, response.status_code)
-            raise ProviderError(f"The PBX bridge refused the call (HTTP {response.status_code}).")
+        response = self._post(body, attempt_id=attempt.id, what="originate", refused="call")
         try:
             call_id = response.json().get("call_id")
         except (ValueError, AttributeError):
@@ -65,8 +70,6 @@ class GenericProvider(Provider):
         max}], callback_url}`` to the bridge; it plays each prompt, collects one key (two
         for a 0–10 scale) and posts an event with ``digits`` (absent: no key) and
         ``survey_item`` per item to ``callback_url``."""
-        if not self.url:
-            raise ProviderError("The PBX bridge is not configured (CARE_GENERIC_URL).")
         body = {
             "action": "survey",
             "attempt_id": attempt.id,
@@ -74,14 +77,7 @@ class GenericProvider(Provider):
             "items": list(items),
             "callback_url": f"{callback_base}/webhooks/events",
         }
-        try:
-            response = requests.post(self.url, json=body, timeout=TIMEOUT)
-        except requests.RequestException as exc:
-            log.warning("generic survey for attempt %s: %s", attempt.id, type(exc).__name__)
-            raise ProviderError("The PBX bridge could not be reached.") from None
-        if response.status_code >= 300:
-            log.warning("generic survey for attempt %s: HTTP %s", attempt.id, response.status_code)
-            raise ProviderError(f"The PBX bridge refused the survey (HTTP {response.status_code}).")
+        self._post(body, attempt_id=attempt.id, what="survey", refused="survey")
 
 
 # ------------------------------------------------------------------------ events

@@ -64,7 +64,7 @@ def test_generic_posts_the_survey_to_the_bridge(posts):
     with pytest.raises(ProviderError, match="HTTP 500"):
         p.start_survey(SimpleNamespace(id=42, provider_call_id="PBX7"), items=ITEMS, callback_base="x")
     with pytest.raises(ProviderError, match="not configured"):
-        generic.GenericProvider(None).start_survey(SimpleNamespace(id=1), items=ITEMS, callback_base="x")
+        generic.GenericProvider(None).start_survey(SimpleNamespace(id=1, provider_call_id=None), items=ITEMS, callback_base="x")
 
 
 def test_sim_survey_events():
