@@ -39,7 +39,6 @@ from flask import Blueprint, current_app
 from care.domain import surveys as survey_rules
 from care.extensions import db
 from care.models import CareTask
-from care.models.types import utcnow
 from care.services import phone_survey as svc
 from care.services import tasks as task_service
 from care.telephony.base import ProviderError
@@ -48,6 +47,7 @@ from care.web import request_settings
 from care.web.access import roles_required
 from care.web.calls import TASKS_CHANGED
 from care.web.calls import _callback_base as callback_base_for
+from care.web.calls import now as utcnow  # CARE_NOW in tests, as the call area
 from care.web.contact import CONTACT_ROLES
 from care.web.htmx import is_htmx
 from care.web.unit_of_work import keep_on_error

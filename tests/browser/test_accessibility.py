@@ -22,7 +22,15 @@ import pytest
 from care.domain.dms import UNKNOWN_STAFF
 from care.extensions import db
 from care.models import ImportRun
-from tests.factories import PASSWORD, make_customer, make_delivery, make_task, make_user, make_vehicle, make_visit
+from tests.factories import (
+    PASSWORD,
+    make_customer,
+    make_delivery,
+    make_task,
+    make_user,
+    make_vehicle,
+    make_visit,
+)
 
 pytestmark = pytest.mark.browser
 

@@ -18,7 +18,14 @@ from care.models.types import utcnow
 from care.services import phone_survey
 from care.services import scripts as script_service
 from care.services import surveys as survey_service
-from tests.factories import PASSWORD, make_customer, make_delivery, make_task, make_user, make_vehicle
+from tests.factories import (
+    PASSWORD,
+    make_customer,
+    make_delivery,
+    make_task,
+    make_user,
+    make_vehicle,
+)
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,7 @@ import json
 import random
 import time
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -20,8 +20,10 @@ from care.extensions import db
 from care.models import CallAttempt, CallEvent, CareTask, IvrSurvey, SurveyResponse
 from care.services import phone_survey as svc
 from care.services import surveys as survey_service
+from care.services.call_event_apply import receive
 from care.telephony import sim
 from care.telephony import twilio as twilio_adapter
+from care.telephony.generic import map_generic
 from care.telephony.signatures import sign_generic
 from tests.factories import make_attempt, make_customer, make_delivery, make_task, make_vehicle
 
@@ -46,8 +48,12 @@ def world(app, login_as):
         d = make_delivery(s, v)
         task = make_task(s, c, assignee=me, type="delivery_survey", vehicle_id=v.id, delivery_id=d.id,
                          reason_id="delivery_survey.reason")  # fmt: skip
-        attempt = make_attempt(s, task, status="answered", rank=3, answered=True, answered_at=MORNING,
-                               user_id=me.id, provider_call_id=SID)  # fmt: skip
+        attempt = make_attempt(s, task, user_id=me.id, provider_call_id=SID, started_at=MORNING)
+        for seq, status in enumerate(("initiated", "ringing", "answered")):  # the provider's events, folded
+            body = {"event_id": f"ev-{status}", "attempt_id": attempt.id, "provider_call_id": SID,
+                    "status": status, "sequence": seq, "occurred_at": MORNING.isoformat()}  # fmt: skip
+            receive(s, map_generic(body), kind="status", payload=body, attempt_ref=str(attempt.id), now=MORNING)
+        assert attempt.answered and attempt.rank == 3
         s.commit()
         items = [i.code for i in svc.ordered_items(survey_service.current_version(s, "ssi"))]
         return {"me": me.id, "task": task.id, "attempt": attempt.id, "customer": c.id, "items": items}
@@ -71,6 +77,15 @@ def generic(client, body: dict):
     data = json.dumps(body).encode()
     headers = {"Content-Type": "application/json", "X-Care-Signature": sign_generic(SECRET, data, int(time.time()))}
     return client.post("/webhooks/events", data=data, headers=headers)
+
+
+def end_call(client, world) -> None:
+    """The provider's end of the call (the attempt's state is the fold of its events)."""
+    body = {"event_id": "ev-end", "attempt_id": world["attempt"], "provider_call_id": SID, "status": "completed",
+            "sequence": 9, "occurred_at": MORNING.isoformat(), "duration_s": 90, "q850_cause": 16}  # fmt: skip
+    assert generic(client, body).status_code == 204
+    with client.application.app_context():
+        assert db.session.get(CallAttempt, world["attempt"]).rank == 4
 
 
 def gather_event(world, item, digits, event_id=None) -> dict:
@@ -182,7 +197,7 @@ def test_generic_unknown_item_or_attempt_is_stored_and_changes_nothing(client, a
     assert generic(client, unknown).status_code == 204
     assert state(app, handed)["answers"] == {}
     with app.app_context():
-        rows = db.session.scalars(select(CallEvent).order_by(CallEvent.id)).all()
+        rows = db.session.scalars(select(CallEvent).where(CallEvent.kind == "gather").order_by(CallEvent.id)).all()
         assert [(r.kind, r.unmatched) for r in rows] == [("gather", False), ("gather", True)]
 
 
@@ -191,10 +206,7 @@ def test_late_answers_after_the_survey_was_finished_by_hand_are_kept_not_applied
     assert generic(client, gather_event(handed, first, "7")).status_code == 204
     assert generic(client, gather_event(handed, second, "2")).status_code == 204
     # the customer hung up: the call ended, the specialist finishes with what was given
-    with app.app_context():
-        a = db.session.get(CallAttempt, handed["attempt"])
-        a.status, a.rank, a.outcome = "completed", 4, "completed"
-        db.session.commit()
+    end_call(client, handed)
     r = client.post(f"/tasks/{handed['task']}/survey/finish", headers=HX)
     assert r.status_code == 200, r.get_data(as_text=True)
     before = state(app, handed)
@@ -321,3 +333,20 @@ def test_twiml_matches_twilios_own_builder():
     nxt = VoiceResponse()
     nxt.redirect(f"{BASE}/calls/twiml/7/survey?after=a_b", method="POST")
     assert _tree(twilio_adapter.survey_next_twiml(base=BASE, attempt_id=7, item="a_b")) == _tree(str(nxt))
+
+
+def test_the_ivr_outlives_the_specialists_leg_for_a_while(client, app, handed):
+    """Twilio ends the specialist's leg (the attempt) at the hand-over; the customer goes
+    on answering: the panel follows for IVR_WINDOW, then says the call ended."""
+    end_call(client, handed)
+    url = f"/tasks/{handed['task']}/survey"
+    html = client.get(url, headers=HX).get_data(as_text=True)
+    assert 'hx-trigger="every 2s"' in html and "is taking the automated survey" in html
+    assert twilio_gather(client, handed, handed["items"][0], {"CallSid": CHILD, "Digits": "4"}).status_code == 200
+    assert state(app, handed)["answers"] == {handed["items"][0]: (4, False, "ivr")}
+    app.config["CARE_NOW"] = (MORNING + svc.IVR_WINDOW + timedelta(minutes=1)).isoformat()
+    r = client.get(url, headers={**HX, "HX-Trigger": f"survey-{handed['task']}"})
+    html = r.get_data(as_text=True)
+    assert 'hx-trigger="every 2s"' not in html and "The call ended during the automated survey" in html
+    assert "tasks-changed" in r.headers.get("HX-Trigger", "")  # once: the outcome panel and call area refresh
+    assert "Finish survey" in html
