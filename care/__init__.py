@@ -55,6 +55,9 @@ def create_app(config: dict | None = None) -> Flask:
     get_provider(app)  # a misspelt CARE_TELEPHONY fails at start-up, not at the first call
     care_config.check_callback_base(app)  # a real provider without CARE_PUBLIC_BASE_URL too
     parse_mix(app.config.get("CARE_SIM_MIX"))
+    from care.domain.survey_input import parse_score_mix
+
+    parse_score_mix(app.config.get("CARE_SIM_SURVEY_MIX"))  # a bad survey mix fails at start-up too
     from care.applier import check_mode
 
     app.config["CARE_WEBHOOK_APPLY"] = check_mode(app)  # a misspelt mode fails at start-up too

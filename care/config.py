@@ -32,6 +32,8 @@ ENV_KEYS = {
     "SIM_MIX": "CARE_SIM_MIX",
     "SIM_DELAY": "CARE_SIM_DELAY",
     "SIM_BASE_URL": "CARE_SIM_BASE_URL",
+    "SIM_TALK": "CARE_SIM_TALK",
+    "SIM_SURVEY_MIX": "CARE_SIM_SURVEY_MIX",
     "GENERIC_URL": "CARE_GENERIC_URL",
     "WEBHOOK_APPLY": "CARE_WEBHOOK_APPLY",
     "APPLY_IDLE_MS": "CARE_APPLY_IDLE_MS",
@@ -71,6 +73,12 @@ class Defaults:
     CARE_SIM_MIX = "answered=50,no_answer=25,busy=15,failed=5,canceled=5"
     CARE_SIM_DELAY = 1.0
     CARE_SIM_THREAD: bool | None = None
+    # Seconds a simulated answered call stays connected before the customer hangs up
+    # (None: 20, or CARE_SIM_DELAY when app.testing), so that there is time to hand the
+    # customer to the automated survey; the simulated customers' keys in that survey
+    # (care.domain.survey_input.parse_score_mix: "7=45,6=25,…,none=7").
+    CARE_SIM_TALK: float | None = None
+    CARE_SIM_SURVEY_MIX = "7=45,6=25,5=12,4=8,3=3,none=7"
     # Where the simulator posts its events when CARE_PUBLIC_BASE_URL is unset: None is the
     # address the serving process is bound to (care.web.calls.sim_callback_base).
     CARE_SIM_BASE_URL: str | None = None
@@ -123,7 +131,7 @@ def load(app, overrides: dict | None) -> None:
             app.config[key] = _truthy(value)
         elif key == "CARE_PROXIES":
             app.config[key] = int(value)
-        elif key in ("CARE_SIM_DELAY", "CARE_APPLY_IDLE_MS", "CARE_APPLY_MAX_DELAY"):
+        elif key in ("CARE_SIM_DELAY", "CARE_SIM_TALK", "CARE_APPLY_IDLE_MS", "CARE_APPLY_MAX_DELAY"):
             app.config[key] = float(value)
         else:
             app.config[key] = value

@@ -52,6 +52,7 @@ from care.demo.dealership import (
     name_the_dealer,
 )
 from care.demo.history import add_task_history
+from care.demo.phone_surveys import add_phone_surveys
 from care.demo.supervision import add_insurance_sample
 from care.demo.surveys import add_survey_responses
 from care.models import AuditLog, Customer, User
@@ -90,6 +91,7 @@ STEPS: list[tuple[str, Step]] = [
     ("insurance_sample", add_insurance_sample),
     ("surveys", add_survey_responses),
     ("complaints", add_complaints),
+    ("phone_surveys", add_phone_surveys),
 ]
 
 

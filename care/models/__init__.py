@@ -11,6 +11,7 @@ from care.models.call import (
 )
 from care.models.complaint import Complaint, ComplaintCall, ComplaintNotice, ComplaintStep
 from care.models.customer import Customer, CustomerClass, OwnershipChange, Vehicle
+from care.models.ivr import IvrSurvey
 from care.models.service import Delivery, InsurancePolicy, ServiceVisit, VisitKind
 from care.models.supervision import SampleCall, SampleDraw
 from care.models.survey import (
@@ -50,6 +51,7 @@ __all__ = [
     "ReminderFailure",
     "SampleCall",
     "SampleDraw",
+    "IvrSurvey",
     "SurveyAnswer",
     "SurveyFactor",
     "SurveyItem",

@@ -15,8 +15,10 @@ order and duplicates do not matter; the state is written onto the attempt.
   ended, the call is over: ``completed`` becomes completed/no_answer by the customer's
   answer, any other agent terminal (canceled, busy, failed …) is the attempt's. Generic
   events have one leg (the customer's).
-- **Gather events** (IVR keys) are not folded; applying them only marks them applied
-  (the survey reads them later).
+- **Gather events** (IVR keys) are not folded; applying them puts each answer on the
+  call's IVR survey (the handler registered with :func:`on_gather`:
+  ``care.services.phone_survey.apply_gathers``) in the transaction that marks them
+  applied.
 - **The final hook**: ``care.services.fallback.on_attempt_final`` once an attempt is
   terminal (:func:`run_final_hooks`), recorded by ``finalized_at``
   (:func:`claim_finalized`), skipped for a reached customer
@@ -51,6 +53,18 @@ from care.services.call_event_store import GATHER, rebuild, store_event
 from care.telephony.base import EventError
 
 log = logging.getLogger("care.call_events")
+
+
+# Who takes the IVR answers of gather events when they are applied, in the transaction
+# that marks them applied: ``handler(session, attempt_id, event_ids, now=…)``.
+# care.services.phone_survey registers itself when imported (with the app's blueprints):
+# it needs the outcomes, which need this module, so it cannot be imported from here.
+_gather_handlers: list[Callable[..., Any]] = []
+
+
+def on_gather(handler: Callable[..., Any]) -> None:
+    if handler not in _gather_handlers:
+        _gather_handlers.append(handler)
 
 
 def pending_attempts(session: Session, *, received_before: datetime | None = None, limit: int | None = None) -> list[int]:
@@ -153,6 +167,7 @@ class PlannedApply:
     values: dict[str, Any] | None  # the new column values; None: no new event, nothing to write
     newly_terminal: bool  # and its final hook is to run (not for a reached customer)
     unapplied: tuple[int, ...]  # its events whose ``applied_at`` is still empty
+    gathers: tuple[int, ...] = ()  # those of them that are IVR answers
 
 
 def plan_apply(session: Session, attempt_ids: list[int] | set[int], *, now: datetime) -> list[PlannedApply]:
@@ -184,8 +199,9 @@ def plan_apply(session: Session, attempt_ids: list[int] | set[int], *, now: date
         for attempt_id, rows in by_attempt.items():
             old = olds[attempt_id]
             unapplied = tuple(row.id for row in rows if row.applied_at is None)
+            gathers = tuple(row.id for row in rows if row.applied_at is None and row.kind == GATHER)
             if len(rows) == old.events_folded:  # the same set: the state is already its fold
-                plans.append(PlannedApply(attempt_id, old.events_folded, None, False, unapplied))
+                plans.append(PlannedApply(attempt_id, old.events_folded, None, False, unapplied, gathers))
                 continue
             state = attempt_state(rows)
             values = _state_values(old, state, now)
@@ -194,7 +210,7 @@ def plan_apply(session: Session, attempt_ids: list[int] | set[int], *, now: date
             if terminal and not fallback.needs_final_hook(state.status):
                 values["finalized_at"] = now  # a reached customer: the final hook has nothing to do
                 terminal = False
-            plans.append(PlannedApply(attempt_id, old.events_folded, values, terminal, unapplied))
+            plans.append(PlannedApply(attempt_id, old.events_folded, values, terminal, unapplied, gathers))
     return plans
 
 
@@ -223,6 +239,8 @@ def write_apply(session: Session, plans: list[PlannedApply], *, now: datetime) -
                 continue
             if plan.newly_terminal:
                 final.append(plan.attempt_id)
+        for handler in _gather_handlers if plan.gathers else ():
+            handler(session, plan.attempt_id, plan.gathers, now=now)
         applied.extend(plan.unapplied)
     if applied:
         connection.execute(

@@ -39,3 +39,9 @@ class Provider:
         force: str | None = None,
     ) -> str:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def start_survey(self, attempt: Any, *, items: list[dict], callback_base: str, customer_call_id: str | None = None) -> None:
+        """Hand the customer of ``attempt`` (answered, still on the line) to the automated
+        survey: ``items`` are ``{"code", "prompt", "min", "max"}`` in the order to ask.
+        Answers come back as gather events (digits + survey_item). Raises ProviderError."""
+        raise ProviderError("This telephony provider cannot run the automated survey.")

@@ -21,6 +21,7 @@ from care.telephony.base import TIMEOUT, EventError, Provider, ProviderError
 log = logging.getLogger("care.telephony")
 
 MAX_EVENT_ID = 120
+MAX_SURVEY_ITEM = 40  # a survey item's code
 
 
 class GenericProvider(Provider):
@@ -33,9 +34,21 @@ class GenericProvider(Provider):
     def from_app(cls, app) -> GenericProvider:
         return cls(app.config.get("CARE_GENERIC_URL"))
 
-    def originate(self, attempt, *, agent_extension, to_number, callback_base, caller_id, force=None):
+    def _post(self, body: dict, *, attempt_id: int, what: str, refused: str) -> requests.Response:
+        """POST ``body`` to the bridge; ProviderError (safe to show) when it cannot."""
         if not self.url:
             raise ProviderError("The PBX bridge is not configured (CARE_GENERIC_URL).")
+        try:
+            response = requests.post(self.url, json=body, timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            log.warning("generic %s for attempt %s: %s", what, attempt_id, type(exc).__name__)
+            raise ProviderError("The PBX bridge could not be reached.") from None
+        if response.status_code >= 300:
+            log.warning("generic %s for attempt %s: HTTP %s", what, attempt_id, response.status_code)
+            raise ProviderError(f"The PBX bridge refused the {refused} (HTTP {response.status_code}).")
+        return response
+
+    def originate(self, attempt, *, agent_extension, to_number, callback_base, caller_id, force=None):
         body = {
             "attempt_id": attempt.id,
             "agent_extension": agent_extension,
@@ -43,14 +56,7 @@ class GenericProvider(Provider):
             "caller_id": caller_id,
             "callback_url": f"{callback_base}/webhooks/events",
         }
-        try:
-            response = requests.post(self.url, json=body, timeout=TIMEOUT)
-        except requests.RequestException as exc:
-            log.warning("generic originate for attempt %s: %s", attempt.id, type(exc).__name__)
-            raise ProviderError("The PBX bridge could not be reached.") from None
-        if response.status_code >= 300:
-            log.warning("generic originate for attempt %s: HTTP %s", attempt.id, response.status_code)
-            raise ProviderError(f"The PBX bridge refused the call (HTTP {response.status_code}).")
+        response = self._post(body, attempt_id=attempt.id, what="originate", refused="call")
         try:
             call_id = response.json().get("call_id")
         except (ValueError, AttributeError):
@@ -58,6 +64,20 @@ class GenericProvider(Provider):
         if not call_id or not isinstance(call_id, str | int):
             raise ProviderError("The PBX bridge gave no call id.")
         return str(call_id)[:80]
+
+    def start_survey(self, attempt, *, items, callback_base, customer_call_id=None) -> None:
+        """POST ``{"action": "survey", attempt_id, call_id, items: [{code, prompt, min,
+        max}], callback_url}`` to the bridge; it plays each prompt, collects one key (two
+        for a 0–10 scale) and posts an event with ``digits`` (absent: no key) and
+        ``survey_item`` per item to ``callback_url``."""
+        body = {
+            "action": "survey",
+            "attempt_id": attempt.id,
+            "call_id": attempt.provider_call_id,
+            "items": list(items),
+            "callback_url": f"{callback_base}/webhooks/events",
+        }
+        self._post(body, attempt_id=attempt.id, what="survey", refused="survey")
 
 
 # ------------------------------------------------------------------------ events
@@ -129,7 +149,9 @@ def map_generic(body: Mapping[str, Any], *, event_id: str | None = None) -> Norm
     duration = _int_or_none(body.get("duration_s"), "duration_s")
     recording = _text(body.get("recording_url"), "recording_url", 500)
     digits = _text(body.get("digits"), "digits", 32)
-    if status is None and not (recording or digits or duration is not None):
+    # An IVR answer names its item; with no key pressed it has no digits (unanswered).
+    survey_item = _text(body.get("survey_item"), "survey_item", MAX_SURVEY_ITEM)
+    if status is None and not (recording or digits or survey_item or duration is not None):
         raise EventError("status is missing")
     answered = status in (CallStatus.ANSWERED, CallStatus.MACHINE) or (
         status == CallStatus.COMPLETED and (duration or 0) > 0

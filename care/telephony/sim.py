@@ -6,7 +6,13 @@
 initiated → ringing → busy / no_answer / failed / canceled, CARE_SIM_DELAY seconds
 apart. The outcome is drawn from CARE_SIM_MIX ("answered=50,no_answer=25,…", weights)
 unless the caller forces one (the ``force`` form field, accepted only with the sim).
-The sim gives no recording link.
+The sim gives no recording link. An answered call stays connected CARE_SIM_TALK
+seconds (None: 20; CARE_SIM_DELAY when app.testing) before the customer hangs up.
+
+The automated survey (:meth:`SimProvider.start_survey`): the customer's call leaves the
+specialist (the pending hang-up is not posted), then one event per item carrying
+``digits`` (None: no key pressed) and ``survey_item``, keys drawn from
+CARE_SIM_SURVEY_MIX (care.domain.survey_input.parse_score_mix), then ``completed``.
 
 Threads: ``CARE_SIM_THREAD`` (True/False) decides; unset, the thread runs except when
 ``app.testing``. Tests without a live server take the events from :func:`events_for`
@@ -26,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
+from care.domain.survey_input import draw_key, parse_score_mix
 from care.telephony.base import TIMEOUT, Provider
 from care.telephony.signatures import GENERIC_HEADER, sign_generic
 
@@ -34,6 +41,19 @@ log = logging.getLogger("care.telephony")
 OUTCOMES = ("answered", "no_answer", "busy", "failed", "canceled")
 DEFAULT_MIX = "answered=50,no_answer=25,busy=15,failed=5,canceled=5"
 ANSWERED_SECONDS = (30, 240)  # the range of a simulated conversation's duration
+DEFAULT_TALK = 20.0  # seconds an answered simulated call stays connected (not testing)
+# Calls handed to the automated survey, by call id: their pending hang-up is not posted
+# (the survey's thread posts the end). Module-level: a provider object is made per use.
+_handed: dict[str, threading.Event] = {}
+_handed_lock = threading.Lock()
+
+
+def _handed_event(call_id: str) -> threading.Event:
+    with _handed_lock:
+        if len(_handed) > 1000:  # old calls: their threads are long gone
+            for key in [k for k, e in _handed.items() if e.is_set()]:
+                _handed.pop(key, None)
+        return _handed.setdefault(call_id, threading.Event())
 
 
 def parse_mix(text: str | None) -> dict[str, int]:
@@ -96,9 +116,50 @@ def signed(secret: str, event: dict, timestamp: int | None = None) -> tuple[byte
     return body, {"Content-Type": "application/json", GENERIC_HEADER: sign_generic(secret, body, t)}
 
 
-def _post_all(url: str, secret: str, events: list[dict], delay: float) -> None:
+def survey_events_for(
+    attempt, items: list[dict], weights: dict[str, int], rng: random.Random, now: datetime, *,
+    step_s: float = 1.0, duration_s: int = 60,
+) -> list[dict]:
+    """The events of a simulated customer taking the automated survey: one per item
+    (``digits`` drawn from ``weights``, None for no key), then the call's end."""
+    call_id = attempt.provider_call_id or f"SIM{attempt.id}"
+    events = []
+    for n, item in enumerate(items, start=1):
+        events.append(
+            {
+                "event_id": f"sim-{call_id}-ivr-{item['code']}",
+                "attempt_id": attempt.id,
+                "provider_call_id": call_id,
+                "status": None,
+                "sequence": None,
+                "occurred_at": (now + timedelta(seconds=step_s * n)).astimezone(UTC).isoformat(),
+                "duration_s": None,
+                "q850_cause": None,
+                "recording_url": None,
+                "digits": draw_key(weights, rng),
+                "survey_item": item["code"],
+            }
+        )
+    end = now + timedelta(seconds=step_s * (len(items) + 1))
+    events.append(
+        {
+            "event_id": f"sim-{call_id}-ivr-end", "attempt_id": attempt.id, "provider_call_id": call_id,
+            "status": "completed", "sequence": 3, "occurred_at": end.astimezone(UTC).isoformat(),
+            "duration_s": duration_s, "q850_cause": 16, "recording_url": None, "digits": None, "survey_item": None,
+        }
+    )  # fmt: skip
+    return events
+
+
+def _post_all(url: str, secret: str, events: list[dict], delay: float, talk: float | None = None) -> None:
+    """Post ``events`` ``delay`` apart; an answered call's hang-up after ``talk`` seconds,
+    and not at all once the call was handed to the survey."""
     for event in events:
-        time.sleep(delay)
+        if talk is not None and event["status"] == "completed":
+            if _handed_event(event["provider_call_id"]).wait(talk):
+                return  # handed to the survey: its thread posts the end
+        else:
+            time.sleep(delay)
         body, headers = signed(secret, event)
         try:
             response = requests.post(url, data=body, headers=headers, timeout=TIMEOUT)
@@ -111,10 +172,15 @@ def _post_all(url: str, secret: str, events: list[dict], delay: float) -> None:
 class SimProvider(Provider):
     name = "sim"
 
-    def __init__(self, *, secret: str, mix: str | None, delay: float, thread: bool, rng: random.Random | None = None):
+    def __init__(
+        self, *, secret: str, mix: str | None, delay: float, thread: bool, rng: random.Random | None = None,
+        talk: float | None = None, survey_mix: str | None = None,
+    ):
         self.secret = secret
         self.weights = parse_mix(mix)
+        self.survey_weights = parse_score_mix(survey_mix)
         self.delay = delay
+        self.talk = delay if talk is None else talk
         self.thread = thread
         self.rng = rng or random.Random()  # noqa: S311 - a simulation, not a secret
         self.last_events: list[dict] = []  # what the last originate scheduled (for tests)
@@ -126,7 +192,14 @@ class SimProvider(Provider):
         thread = c.get("CARE_SIM_THREAD")
         if thread is None:
             thread = not app.testing
-        return cls(secret=secret, mix=c.get("CARE_SIM_MIX"), delay=float(c.get("CARE_SIM_DELAY", 1.0)), thread=bool(thread))
+        delay = float(c.get("CARE_SIM_DELAY", 1.0))
+        talk = c.get("CARE_SIM_TALK")
+        if talk is None:
+            talk = delay if app.testing else DEFAULT_TALK
+        return cls(
+            secret=secret, mix=c.get("CARE_SIM_MIX"), delay=delay, thread=bool(thread), talk=float(talk),
+            survey_mix=c.get("CARE_SIM_SURVEY_MIX"),
+        )  # fmt: skip
 
     def pick(self) -> str:
         names = list(self.weights)
@@ -142,8 +215,26 @@ class SimProvider(Provider):
         if self.thread and self.secret:
             threading.Thread(
                 target=_post_all,
-                args=(f"{callback_base}/webhooks/events", self.secret, self.last_events, self.delay),
+                args=(f"{callback_base}/webhooks/events", self.secret, self.last_events, self.delay, self.talk),
                 name=f"sim-call-{attempt.id}",
                 daemon=True,
             ).start()
         return call_id
+
+    def start_survey(self, attempt, *, items, callback_base, customer_call_id=None) -> None:
+        """The simulated customer takes the survey: its answers, then the call's end."""
+        now = datetime.now(UTC)
+        answered = attempt.answered_at or now
+        duration = max(1, int((now - answered).total_seconds()) + len(items))
+        self.last_events = survey_events_for(
+            attempt, list(items), self.survey_weights, self.rng, now, step_s=self.delay, duration_s=duration
+        )
+        if attempt.provider_call_id:
+            _handed_event(attempt.provider_call_id).set()
+        if self.thread and self.secret:
+            threading.Thread(
+                target=_post_all,
+                args=(f"{callback_base}/webhooks/events", self.secret, self.last_events, self.delay),
+                name=f"sim-survey-{attempt.id}",
+                daemon=True,
+            ).start()

@@ -15,6 +15,7 @@ import json
 import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from urllib.parse import quote
 
 import requests
 
@@ -40,6 +41,10 @@ def twiml_url(base: str, attempt_id: int) -> str:
     return f"{base}/calls/twiml/{attempt_id}"
 
 
+def _xml(response: ET.Element) -> str:
+    return '<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(response, encoding="unicode")
+
+
 def dial_twiml(*, base: str, attempt_id: int, to_number: str, caller_id: str | None) -> str:
     """``<Response><Dial …><Number …>+86…</Number></Dial></Response>`` for an attempt."""
     response = ET.Element("Response")
@@ -62,7 +67,72 @@ def dial_twiml(*, base: str, attempt_id: int, to_number: str, caller_id: str | N
         },
     )
     number.text = to_number
-    return '<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(response, encoding="unicode")
+    return _xml(response)
+
+
+# --- the IVR survey (issue 11 item 3) ---------------------------------------------------
+#
+# The specialist hands the customer to the survey: the customer's leg is redirected
+# (REST update of that call, ``Url`` = :func:`survey_url`) out of the <Dial>; the agent's
+# leg ends. Each question is one TwiML document: ``<Gather input="dtmf" numDigits="1"
+# action=/webhooks/twilio/gather?attempt=…&item=… actionOnEmptyResult="true">`` around a
+# Chinese ``<Say>``; the gather webhook stores the key and answers ``<Redirect>`` back to
+# :func:`survey_url` with ``after=<item>``, which asks the next question or says goodbye.
+# Written with xml.etree like the dial TwiML (the ``twilio`` package is a test
+# dependency only: tests parse these documents with it and compare with VoiceResponse).
+
+SAY_LANGUAGE = "zh-CN"
+GATHER_TIMEOUT = 6  # seconds Twilio waits for a key before posting an empty result
+
+
+def survey_url(base: str, attempt_id: int, after: str | None = None) -> str:
+    url = f"{base}/calls/twiml/{attempt_id}/survey"
+    return url + (f"?after={quote(after, safe='')}" if after else "")
+
+
+def gather_url(base: str, attempt_id: int, item: str) -> str:
+    return f"{base}/webhooks/twilio/gather?attempt={attempt_id}&item={quote(item, safe='')}"
+
+
+def _say(parent: ET.Element, text: str) -> None:
+    ET.SubElement(parent, "Say", {"language": SAY_LANGUAGE}).text = text
+
+
+def survey_question_twiml(
+    *, base: str, attempt_id: int, item: str, prompt: str, num_digits: int = 1, intro: str | None = None
+) -> str:
+    """One question: ``[<Say>intro</Say>]<Gather …><Say>prompt</Say></Gather>``; a
+    two-key question (0–10) ends early on ``#``."""
+    response = ET.Element("Response")
+    if intro:
+        _say(response, intro)
+    attrs = {
+        "input": "dtmf",
+        "numDigits": str(num_digits),
+        "timeout": str(GATHER_TIMEOUT),
+        "action": gather_url(base, attempt_id, item),
+        "method": "POST",
+        "actionOnEmptyResult": "true",
+    }
+    if num_digits > 1:
+        attrs["finishOnKey"] = "#"
+    _say(ET.SubElement(response, "Gather", attrs), prompt)
+    return _xml(response)
+
+
+def survey_next_twiml(*, base: str, attempt_id: int, item: str) -> str:
+    """The gather webhook's answer: back to the survey, after ``item``."""
+    response = ET.Element("Response")
+    ET.SubElement(response, "Redirect", {"method": "POST"}).text = survey_url(base, attempt_id, after=item)
+    return _xml(response)
+
+
+def survey_end_twiml(text: str) -> str:
+    """The last words and the hang-up (also for a survey we do not know)."""
+    response = ET.Element("Response")
+    _say(response, text)
+    ET.SubElement(response, "Hangup")
+    return _xml(response)
 
 
 class TwilioProvider(Provider):
@@ -122,6 +192,28 @@ class TwilioProvider(Provider):
         if not sid or not isinstance(sid, str):
             raise ProviderError("Twilio gave no call id.")
         return sid[:80]
+
+    def start_survey(self, attempt, *, items, callback_base, customer_call_id=None) -> None:
+        """Redirect the customer's leg (``customer_call_id``, the <Dial>'s child call) to
+        the survey's TwiML; the agent's leg ends as the <Dial> does."""
+        if not (self.account_sid and self.auth_token):
+            raise ProviderError("Twilio is not configured (account SID and auth token).")
+        if not customer_call_id:
+            raise ProviderError("Twilio has not reported the customer's leg of this call yet.")
+        url = API.format(sid=self.account_sid).removesuffix(".json") + f"/{quote(customer_call_id, safe='')}.json"
+        try:
+            response = requests.post(
+                url,
+                data=[("Url", survey_url(callback_base, attempt.id)), ("Method", "POST")],
+                auth=(self.account_sid, self.auth_token),
+                timeout=TIMEOUT,
+            )
+        except requests.RequestException as exc:
+            log.warning("twilio survey for attempt %s: %s", attempt.id, type(exc).__name__)
+            raise ProviderError("Twilio could not be reached.") from None
+        if response.status_code >= 300:
+            log.warning("twilio survey for attempt %s: HTTP %s", attempt.id, response.status_code)
+            raise ProviderError(f"Twilio refused to move the call to the survey (HTTP {response.status_code}).")
 
 
 def gather_event_id(headers_token: str | None, params: Mapping[str, str], attempt_ref: str | None, item: str | None) -> str:

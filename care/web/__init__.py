@@ -66,6 +66,8 @@ BLUEPRINTS = (
     "care.web.survey_templates",
     "care.web.surveys",
     "care.web.complaints",
+    "care.web.phone_survey",
+    "care.web.ivr",
 )
 
 

@@ -2,7 +2,8 @@
 
 POST /webhooks/twilio/status   webhooks.twilio_status   Twilio call status callbacks (form)
 POST /webhooks/twilio/dial     webhooks.twilio_dial     Twilio <Dial action>: the customer leg
-POST /webhooks/twilio/gather   webhooks.twilio_gather   Twilio <Gather action>: IVR keys
+POST /webhooks/twilio/gather   webhooks.twilio_gather   Twilio <Gather action>: IVR keys (with
+                                                        ``item``: 200 TwiML, the survey's next step)
 POST /webhooks/events          webhooks.events          simulator / generic PBX JSON events
 
 Answers: 204 stored (a duplicate too), 403 bad/missing signature or stale timestamp,
@@ -123,7 +124,12 @@ def _twilio(kind: str):
         if item is not None and len(item) > MAX_SURVEY_ITEM:
             abort(400, description="item is too long")
         payload = {**params, "survey_item": item}
-        return _store_and_apply(event, kind=kind, payload=payload, attempt_ref=attempt_ref)
+        answer = _store_and_apply(event, kind=kind, payload=payload, attempt_ref=attempt_ref)
+        if answer is NO_CONTENT:  # stored (or a duplicate): Twilio needs the next TwiML
+            from care.web.ivr import gather_answer
+
+            return gather_answer(attempt_ref, item) or answer
+        return answer
     event = map_twilio(params, dial=kind == svc.DIAL)
     if event.provider_call_id is None:
         abort(400, description="CallSid is missing")
@@ -178,5 +184,7 @@ def events():
         abort(400, description=str(exc) if isinstance(exc, EventError) else "unreadable JSON")
     ref = document.get("attempt_id")
     attempt_ref = None if ref is None or isinstance(ref, bool) else str(ref)
-    kind = svc.GATHER if event.status is None and event.digits else svc.STATUS
+    # IVR keys: digits, or an item with no key pressed (interfaces.md "survey_item")
+    gather = event.status is None and (event.digits or document.get("survey_item"))
+    kind = svc.GATHER if gather else svc.STATUS
     return _store_and_apply(event, kind=kind, payload=document, attempt_ref=attempt_ref)

@@ -26,6 +26,7 @@ from tests.factories import (
     PASSWORD,
     make_complaint,
     make_customer,
+    make_delivery,
     make_task,
     make_user,
     make_vehicle,
@@ -44,6 +45,7 @@ PAGES = {
         "/dashboard/",
         "/tasks/",
         "/tasks/contact/{customer}",
+        "/tasks/contact/{survey_customer}",
         "/tasks/{task}",
         "/customers/",
         "/customers/?q=王",
@@ -82,6 +84,7 @@ PAGES = {
     "specialist": [
         "/tasks/",
         "/tasks/contact/{customer}",
+        "/tasks/contact/{survey_customer}",
         "/scripts/first_service",
         "/scorecards",
         "/surveys/responses",
@@ -166,11 +169,24 @@ def seed(app, role: str, locale: str) -> dict:
         # complaints: one waiting for the opinion (overdue), one waiting for the call-back
         complaint = make_complaint(s, wang, opened_at=now - timedelta(hours=30), vehicle_id=car.id)
         callback = make_complaint(s, wang, step=6, opened_at=now - timedelta(hours=3))
+        # a post-delivery survey taken half-way on the phone, one score low (issue 11)
+        from care.services import phone_survey
+
+        zhao = make_customer(s, name="赵六", mobile="+8613800138006")
+        zcar = make_vehicle(s, zhao, plate="川A66666", model="迈腾")
+        survey_task = make_task(s, zhao, assignee=spec, vehicle_id=zcar.id, type="delivery_survey",
+                                delivery_id=make_delivery(s, zcar).id, reason_id="delivery_survey.reason",
+                                reason_params={"delivered_at": "2026-05-01", "file_arrived_on": "2026-05-02"},
+                                due_at=now + timedelta(days=2))  # fmt: skip
+        codes = [r.item.code for r in phone_survey.survey_for(s, survey_task, user=spec, now=now).rows]
+        for code, score in zip(codes, ("7", "3", "none"), strict=False):
+            phone_survey.save_phone_answer(s, survey_task, code, score, user=spec, now=now)
         s.commit()
         month = yesterday.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
         return {
             "username": user.username, "customer": wang.id, "task": task.id, "user": spec.id, "run": run.id,
             "month": month, "survey": survey.id, "complaint": complaint.id, "callback": callback.id,
+            "survey_customer": zhao.id,
         }  # fmt: skip
 
 

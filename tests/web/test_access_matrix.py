@@ -174,6 +174,15 @@ ACCESS: dict[str, tuple] = {
     "complaints.step": (STEP_TAKERS, "POST", {"complaint_id": "{complaint}"}, INVALID),
     "complaints.call": (frozenset({R.CARE_MANAGER}), "POST", {"complaint_id": "{complaint}"}, SEE_OTHER),
     "complaints.new": (frozenset({R.SPECIALIST}), "GET", {"customer_id": "{customer}"}, OK),
+    # the questionnaire beside the call (R8/R10, issue 11): those who call; no such task
+    # here (404; real tasks and their owners: tests/web/test_ownership_matrix.py); the
+    # IVR's TwiML is public but Twilio-signed (403 first, like calls.twiml)
+    "phone_survey.panel": (CALLERS, "GET", {"task_id": 999999}, NOT_FOUND),
+    "phone_survey.answer": (CALLERS, "POST", {"task_id": 999999}, NOT_FOUND),
+    "phone_survey.r7": (CALLERS, "POST", {"task_id": 999999}, NOT_FOUND),
+    "phone_survey.finish": (CALLERS, "POST", {"task_id": 999999}, NOT_FOUND),
+    "phone_survey.ivr": (CALLERS, "POST", {"task_id": 999999}, NOT_FOUND),
+    "ivr.survey_twiml": (PUBLIC, "POST", {"attempt_id": 999999}, 403),
     "reconciliation.index": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     # the managers' dashboard (issue 12 item 7): where the care and general managers land
     "dashboard.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {}, OK),

@@ -96,6 +96,19 @@ CASES: dict[str, tuple] = {
                                    answers(422, 422, 422, 422)),
     "correct not queued": ("POST", "number_corrections.correct", {"customer_id": "{customer}"}, False,
                            answers(403, 403, 403, 422)),
+    # the questionnaire of an R8 task (issue 11; empty forms: 422 for those who may take
+    # it, 409 the hand-over without a live call); its panel is read by every caller
+    "survey answer": ("POST", "phone_survey.answer", {"task_id": "{survey}"}, True, answers(422, 403, 403, 422)),
+    "survey answer (plain)": ("POST", "phone_survey.answer", {"task_id": "{survey}"}, False,
+                              answers(422, 403, 403, 422)),
+    "survey answer done task": ("POST", "phone_survey.answer", {"task_id": "{survey_done}"}, True,
+                                answers(409, 409, 409, 409)),
+    "survey answer free task": ("POST", "phone_survey.answer", {"task_id": "{survey_free}"}, True,
+                                answers(422, 422, 422, 422)),
+    "survey r7": ("POST", "phone_survey.r7", {"task_id": "{survey}"}, True, answers(422, 403, 403, 422)),
+    "survey finish": ("POST", "phone_survey.finish", {"task_id": "{survey}"}, True, answers(422, 403, 403, 422)),
+    "survey to ivr": ("POST", "phone_survey.ivr", {"task_id": "{survey}"}, True, answers(409, 403, 403, 409)),
+    "survey panel": ("GET", "phone_survey.panel", {"task_id": "{survey}"}, True, answers(200, 200, 200, 200)),
     # pages read by role (their recordings by ownership: test_recording_shown_to below)
     "task page": ("GET", "contact.task", {"task_id": "{task}", "last_call": 1}, False,
                   answers(200, 200, 200, 200, 200, 200)),
@@ -136,6 +149,11 @@ class Ownership:
                 db.session, task, user_id=owner.id, status="completed", outcome="completed",
                 duration_s=60, recording_url=RECORDING, started_at=now, ended_at=now,
             )  # fmt: skip
+            survey = factories.make_task(db.session, customer, vehicle_id=vehicle.id, assignee=owner, type="delivery_survey")
+            survey_done = factories.make_task(
+                db.session, customer, vehicle_id=vehicle.id, assignee=owner, type="delivery_survey", status="done",
+            )  # fmt: skip
+            survey_free = factories.make_task(db.session, customer, vehicle_id=vehicle.id, type="service_callback")
             queued = factories.make_customer(db.session, mobile=None)
             blocked = factories.make_task(db.session, queued, assignee=owner, status="blocked")
             queued_free = factories.make_customer(db.session, mobile=None)
@@ -155,6 +173,7 @@ class Ownership:
                 "task": task.id, "done": done.id, "free": free.id, "attempt": attempt.id,
                 "blocked": blocked.id, "queued": queued.id, "queued_free": queued_free.id, "customer": customer.id,
                 "survey_taken": taken.id, "survey_staff": evaluating.id,
+                "survey": survey.id, "survey_done": survey_done.id, "survey_free": survey_free.id,
             }  # fmt: skip
         self.clients = {}
         for who in WHO:
