@@ -14,7 +14,7 @@ import care.models.types
 
 # revision identifiers, used by Alembic.
 revision = '0010_complaints'
-down_revision = '0010_surveys'  # the lead re-chains at merge
+down_revision = '0010_surveys'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """ivr_surveys: a reached customer handed to the automated survey (issue 11 item 3)
 
 Revision ID: 0011_survey_phone
-Revises: 0010_surveys
+Revises: 0010_complaints
 Create Date: 2026-12-06 19:00:00
 """
 from alembic import op
@@ -11,7 +11,7 @@ import care.models.types
 
 
 revision = '0011_survey_phone'
-down_revision = '0010_surveys'
+down_revision = '0010_complaints'
 branch_labels = None
 depends_on = None
 
