@@ -32,6 +32,7 @@ ENV_KEYS = {
     "SIM_MIX": "CARE_SIM_MIX",
     "SIM_DELAY": "CARE_SIM_DELAY",
     "SIM_BASE_URL": "CARE_SIM_BASE_URL",
+    "SIM_HABITS": "CARE_SIM_HABITS",
     "GENERIC_URL": "CARE_GENERIC_URL",
     "WEBHOOK_APPLY": "CARE_WEBHOOK_APPLY",
     "APPLY_IDLE_MS": "CARE_APPLY_IDLE_MS",
@@ -71,6 +72,10 @@ class Defaults:
     CARE_SIM_MIX = "answered=50,no_answer=25,busy=15,failed=5,canceled=5"
     CARE_SIM_DELAY = 1.0
     CARE_SIM_THREAD: bool | None = None
+    # Simulated customers' slot habits (issue 13, best time to call): the seed their habits
+    # are drawn from (the demo's default seed, so the demo's call history shows the same
+    # habits), or "off" for the plain mix.
+    CARE_SIM_HABITS = "42"
     # Where the simulator posts its events when CARE_PUBLIC_BASE_URL is unset: None is the
     # address the serving process is bound to (care.web.calls.sim_callback_base).
     CARE_SIM_BASE_URL: str | None = None

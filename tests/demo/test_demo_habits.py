@@ -1,0 +1,40 @@
+"""The demo's call history follows the simulator's slot habits (issue 13 item 6), and its
+today's list has proactive appointment tasks (R16)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from functools import partial
+
+import pytest
+from sqlalchemy import func, select
+from werkzeug.security import generate_password_hash
+
+from care.demo import load_demo
+from care.models import CareTask
+from care.services import Actor, besttime
+from care.telephony.sim import habit_of
+
+TODAY = date(2026, 11, 23)
+NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def fast_hashing(monkeypatch):
+    monkeypatch.setattr(
+        "care.models.user.generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1000")
+    )
+
+
+def test_the_demo_calls_show_each_customers_habit(session):
+    result = load_demo(session, customers=150, seed=42, today=TODAY, actor=Actor("test"), now=NOW)
+    session.commit()
+    assert result.counts["habit_calls"] > 100
+    ids = [cid for (cid,) in session.execute(select(CareTask.customer_id).distinct())]
+    estimates = besttime.for_customers(session, ids, now=NOW)
+    habits = {cid: bt.habit.slot for cid, bt in estimates.items() if bt.habit is not None}
+    assert len(habits) >= 10  # enough customers with a habit the card can name
+    agree = sum(slot == habit_of(cid, 42) for cid, slot in habits.items())
+    assert agree / len(habits) >= 0.8, (agree, len(habits))
+    appointments = session.scalar(select(func.count()).where(CareTask.type == "appointment"))
+    assert appointments > 0  # R16's invitations among the past months' and today's tasks
