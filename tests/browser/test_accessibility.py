@@ -22,7 +22,15 @@ import pytest
 from care.domain.dms import UNKNOWN_STAFF
 from care.extensions import db
 from care.models import ImportRun
-from tests.factories import PASSWORD, make_customer, make_task, make_user, make_vehicle, make_visit
+from tests.factories import (
+    PASSWORD,
+    make_attempt,
+    make_customer,
+    make_task,
+    make_user,
+    make_vehicle,
+    make_visit,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -62,6 +70,7 @@ PAGES = {
     ],
     "specialist": [
         "/tasks/",
+        "/tasks/?order=reachable",
         "/tasks/contact/{customer}",
         "/scripts/first_service",
         "/scorecards",
@@ -109,6 +118,10 @@ def seed(app, role: str, locale: str) -> dict:
         make_task(s, wang, assignee=spec, vehicle_id=car.id, status="done", outcome="will_come",
                   due_at=yesterday + timedelta(hours=1), closed_at=yesterday)
         make_visit(s, make_vehicle(s, wang, plate="川A54321"), kind="maintenance", date=(now - timedelta(days=120)).date())
+        for n in range(4):  # answered evening calls: the contact card names the habit (issue 13)
+            on = (now - timedelta(days=20 + n)).date()
+            make_attempt(s, task, slot="evening", slot_date=on, outcome="completed", status="completed",
+                         started_at=datetime(on.year, on.month, on.day, 11, tzinfo=UTC))  # fmt: skip
         li = make_customer(s, name="李四")
         make_task(s, li, assignee=spec, type="birthday", reason_id="birthday.reason",
                   reason_params={"birthday": "1990-01-01"}, due_at=now + timedelta(days=2))
