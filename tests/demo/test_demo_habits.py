@@ -3,27 +3,13 @@ today's list has proactive appointment tasks (R16)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from functools import partial
-
-import pytest
 from sqlalchemy import func, select
-from werkzeug.security import generate_password_hash
 
 from care.demo import load_demo
 from care.models import CareTask
 from care.services import Actor, besttime
 from care.telephony.sim import habit_of
-
-TODAY = date(2026, 11, 23)
-NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    monkeypatch.setattr(
-        "care.models.user.generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1000")
-    )
+from tests.demo.test_demo_sample import NOW, TODAY, fast_hashing  # noqa: F401 - the autouse fixture
 
 
 def test_the_demo_calls_show_each_customers_habit(session):
