@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Integer, case, cast, extract, func, literal, select
+from sqlalchemy import Integer, case, cast, extract, func, literal, select, true
 from sqlalchemy.orm import Session
 
 from care.domain import besttime as rules
@@ -122,10 +122,12 @@ def for_customers(
     return {cid: reader.estimate(own, weekday) for cid, own in tallies.items()}
 
 
-def reach_score(*, reader: Reader, slot: str, weekday: int, now: datetime, settings: Settings):
+def reach_score(*, reader: Reader, slot: str, weekday: int, now: datetime, settings: Settings, among=None):
     """SQL: each customer's per-mille chance of answering a call in ``slot`` on
     ``weekday`` (care.domain.besttime.score: the same integers as Python). Returns (a
-    subquery by ``customer_id`` to outer-join, the score expression over it)."""
+    subquery by ``customer_id`` to outer-join, the score expression over it). ``among``:
+    a SELECT of the customer ids that matter (the worklist's filter), so only their calls
+    are read."""
     prior = reader.desk.rate(slot, weekday, reader.strength)
     tally = (
         select(
@@ -134,6 +136,7 @@ def reach_score(*, reader: Reader, slot: str, weekday: int, now: datetime, setti
             func.count().label("attempts"),
         )
         .where(CallAttempt.slot == slot, *_evidence(now, settings))
+        .where(CallAttempt.customer_id.in_(among) if among is not None else true())
         .group_by(CallAttempt.customer_id)
         .subquery("reach_tally")
     )

@@ -783,8 +783,9 @@ def worklist(
         reach_slot = calls.base.current or calls.base.next_open
         if reach_slot is not None:
             reach = besttime.reach_score(
-                reader=reach_reader, slot=reach_slot.name, weekday=reach_slot.day.weekday(), now=now, settings=settings
-            )
+                reader=reach_reader, slot=reach_slot.name, weekday=reach_slot.day.weekday(), now=now,
+                settings=settings, among=select(CareTask.customer_id).where(*conds),
+            )  # fmt: skip
     grouped = _grouped(conds, calls, f.order, reach)
 
     # One statement for the page and the counts per state: the contacts are a CTE that both
