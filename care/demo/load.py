@@ -52,6 +52,7 @@ from care.demo.dealership import (
     name_the_dealer,
 )
 from care.demo.history import add_task_history
+from care.demo.proactive import add_proactive_bookings
 from care.demo.supervision import add_insurance_sample
 from care.models import AuditLog, Customer, User
 from care.services import Actor, ServiceError, audit
@@ -88,6 +89,7 @@ STEPS: list[tuple[str, Step]] = [
     ("task_history", add_task_history),
     ("insurance_sample", add_insurance_sample),
     ("call_habits", add_call_habits),
+    ("proactive_bookings", add_proactive_bookings),
 ]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from care.demo import load_demo
-from care.models import CareTask
+from care.models import Appointment, CareTask
 from care.services import Actor, besttime
 from care.telephony.sim import habit_of
 from tests.demo.test_demo_sample import NOW, TODAY, fast_hashing  # noqa: F401 - the autouse fixture
@@ -24,3 +24,8 @@ def test_the_demo_calls_show_each_customers_habit(session):
     assert agree / len(habits) >= 0.8, (agree, len(habits))
     appointments = session.scalar(select(func.count()).where(CareTask.type == "appointment"))
     assert appointments > 0  # R16's invitations among the past months' and today's tasks
+    booked = session.scalars(select(CareTask).where(CareTask.type == "appointment", CareTask.outcome == "booked")).all()
+    assert len(booked) == result.counts["proactive_bookings"] > 0
+    for task in booked:  # each with its appointment, as a booking from the task leaves it
+        [row] = [o for o in task.outcomes if o.closes_task]
+        assert session.get(Appointment, row.detail["appointment_id"]).task_id == task.id
