@@ -67,6 +67,7 @@ bench: venv ## the benchmarks of bench/ (not part of the test suite; see bench/R
 	$(BIN)/python bench/generate_bench.py
 	$(BIN)/python bench/import_100k.py
 	$(BIN)/python bench/webhook_bench.py
+	$(BIN)/python bench/besttime_replay.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -34,6 +34,7 @@ ENV_KEYS = {
     "SIM_BASE_URL": "CARE_SIM_BASE_URL",
     "SIM_TALK": "CARE_SIM_TALK",
     "SIM_SURVEY_MIX": "CARE_SIM_SURVEY_MIX",
+    "SIM_HABITS": "CARE_SIM_HABITS",
     "GENERIC_URL": "CARE_GENERIC_URL",
     "WEBHOOK_APPLY": "CARE_WEBHOOK_APPLY",
     "APPLY_IDLE_MS": "CARE_APPLY_IDLE_MS",
@@ -79,6 +80,10 @@ class Defaults:
     # (care.domain.survey_input.parse_score_mix: "7=45,6=25,…,none=7").
     CARE_SIM_TALK: float | None = None
     CARE_SIM_SURVEY_MIX = "7=45,6=25,5=12,4=8,3=3,none=7"
+    # Simulated customers' slot habits (issue 13, best time to call): the seed their habits
+    # are drawn from (the demo's default seed, so the demo's call history shows the same
+    # habits), or "off" for the plain mix.
+    CARE_SIM_HABITS = "42"
     # Where the simulator posts its events when CARE_PUBLIC_BASE_URL is unset: None is the
     # address the serving process is bound to (care.web.calls.sim_callback_base).
     CARE_SIM_BASE_URL: str | None = None

@@ -26,8 +26,9 @@ def _one_line(text: str) -> str:
 
 @pytest.fixture
 def dealership(app):
-    """On 20 March 2026: a birthday (no vehicle), a first-service reminder and a service
-    callback; the specialist is `spec`."""
+    """On 20 March 2026: a birthday (no vehicle), a first-service reminder, its proactive
+    appointment invitation (R16, open since the 8th) and a service callback; the
+    specialist is `spec`."""
     with app.app_context():
         s = db.session
         f.make_user(s, "specialist", username="spec")
@@ -44,13 +45,13 @@ def test_generate_json(runner, dealership):
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["date"] == "2026-03-20"
-    assert doc["created"] == {"first_service": 1, "birthday": 1, "service_callback": 1}
-    assert doc["created_total"] == 3 and doc["skipped"] == {} and doc["caught_up"] == []
+    assert doc["created"] == {"first_service": 1, "birthday": 1, "service_callback": 1, "appointment": 1}
+    assert doc["created_total"] == 4 and doc["skipped"] == {} and doc["caught_up"] == []
     assert isinstance(doc["run_id"], int)
     again = json.loads(_run(runner, "generate", "--date", "2026-03-20", "--json").stdout)
     assert again["created"] == {} and again["created_total"] == 0
     assert again["skipped"] == {"first_service": {"already_exists": 1}, "birthday": {"already_exists": 1},
-                                "service_callback": {"already_exists": 1}}  # fmt: skip
+                                "service_callback": {"already_exists": 1}, "appointment": {"already_exists": 1}}  # fmt: skip
     assert again["run_id"] != doc["run_id"]
 
 
@@ -58,7 +59,7 @@ def test_generate_defaults_to_today_at_the_dealer(app, runner, dealership):
     # 23:30 UTC on the 19th is 07:30 on the 20th in Shanghai
     with time_machine.travel(datetime(2026, 3, 19, 23, 30, tzinfo=UTC), tick=False):
         first = json.loads(_run(runner, "generate", "--json").stdout)
-        assert first["date"] == "2026-03-20" and first["created_total"] == 3
+        assert first["date"] == "2026-03-20" and first["created_total"] == 4
     with time_machine.travel(datetime(2026, 3, 23, 1, 0, tzinfo=UTC), tick=False):
         later = json.loads(_run(runner, "generate", "--json").stdout)
     assert later["date"] == "2026-03-23"
@@ -70,7 +71,7 @@ def test_generate_defaults_to_today_at_the_dealer(app, runner, dealership):
 def test_generate_text(runner, dealership):
     result = _run(runner, "generate", "--date", "2026-03-20")
     assert result.exit_code == 0
-    assert result.stdout.startswith("2026-03-20: 3 task(s) created (")
+    assert result.stdout.startswith("2026-03-20: 4 task(s) created (")
     again = _run(runner, "generate", "--date", "2026-03-20").stdout
     assert "0 task(s) created (nothing new)" in again and "skipped birthday: already_exists 1" in again
 
@@ -87,7 +88,7 @@ def test_tasks_json(runner, dealership):
     result = _run(runner, "tasks", "--json")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
-    assert len(rows) == 3
+    assert len(rows) == 4
     for row in rows:
         assert {"id", "type", "status", "customer_no", "vin", "opens_on", "due_at", "assignee"} <= row.keys()
         assert datetime.fromisoformat(row["due_at"]).utcoffset().total_seconds() == 8 * 3600
@@ -112,10 +113,11 @@ def test_tasks_filters(runner, dealership):
 
     assert ids("--type", "birthday") == ["birthday"]
     assert ids("--status", "done") == []
-    assert ids("--date", "2026-03-20") == ["birthday", "first_service", "service_callback"]
-    assert ids("--date", "2026-03-21") == ["first_service", "service_callback"]  # the birthday closed
-    assert ids("--date", "2026-03-22") == ["first_service"]
-    assert ids("--date", "2026-03-14") == []  # before any window opens
+    assert ids("--date", "2026-03-20") == ["appointment", "birthday", "first_service", "service_callback"]
+    assert ids("--date", "2026-03-21") == ["appointment", "first_service", "service_callback"]  # the birthday closed
+    assert ids("--date", "2026-03-22") == ["appointment", "first_service"]
+    assert ids("--date", "2026-03-14") == ["appointment"]  # R16's invitation opens a week before the window
+    assert ids("--date", "2026-03-07") == []  # before any window opens
     assert ids("--date", "2026-03-21", "--type", "service_callback", "--status", "open") == ["service_callback"]
 
 
@@ -124,11 +126,11 @@ def test_tasks_table(app, runner, dealership):
     _run(runner, "generate", "--date", "2026-03-20")
     out = _run(runner, "tasks").stdout.splitlines()
     assert out[0].split() == ["id", "type", "status", "customer", "vin", "opens", "due", "assignee"]
-    assert out[-1] == "3 task(s)" and len(out) == 5
+    assert out[-1] == "4 task(s)" and len(out) == 6
     assert any("2026-03-20 10:30" in line and "birthday" in line for line in out)
     with app.app_context():
         entry = db.session.scalars(select(AuditLog).where(AuditLog.object_type == "care_tasks").order_by(AuditLog.id)).all()[-1]
-        assert entry.action == "export" and entry.actor == "cli" and entry.detail["rows"] == 3
+        assert entry.action == "export" and entry.actor == "cli" and entry.detail["rows"] == 4
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from care.demo.call_habits import add_call_habits
 from care.demo.catalogue import DEMO_PASSWORD, DEMO_USERS, DemoUser
 from care.demo.complaints import add_complaints
 from care.demo.context import DemoContext
@@ -53,6 +54,7 @@ from care.demo.dealership import (
 )
 from care.demo.history import add_task_history
 from care.demo.phone_surveys import add_phone_surveys
+from care.demo.proactive import add_proactive_bookings
 from care.demo.supervision import add_insurance_sample
 from care.demo.surveys import add_survey_responses
 from care.models import AuditLog, Customer, User
@@ -92,6 +94,8 @@ STEPS: list[tuple[str, Step]] = [
     ("surveys", add_survey_responses),
     ("complaints", add_complaints),
     ("phone_surveys", add_phone_surveys),
+    ("call_habits", add_call_habits),
+    ("proactive_bookings", add_proactive_bookings),
 ]
 
 

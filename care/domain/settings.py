@@ -317,6 +317,9 @@ SETTINGS: tuple[SettingDef, ...] = (
     _s("sweep_interval_minutes", INT, "5", G_CALLS, N_("Deadline sweep while serving: every"), "R14", "minutes", 1, 60),
     _s("outbox_max_tries", INT, "5", G_CALLS, N_("Fallback messages: tries before giving up"), "R14", "", 1, 50),
     _s("outbox_backoff_seconds", INT, "60", G_CALLS, N_("Fallback messages: first retry after (doubles each try)"), "R14", "seconds", 1, 86400),
+    _s("best_time_prior_strength", INT, "6", G_CALLS, N_("Best time to call: the desk-wide answer rate counts as this many of the customer's calls"), "", "", 0, 100),
+    _s("best_time_min_attempts", INT, "3", G_CALLS, N_("Best time to call: the customer's own calls in a slot before it is called their habit"), "", "", 1, 50),
+    _s("best_time_history_days", INT, "365", G_CALLS, N_("Best time to call: calls of the last … count"), "", "days", 7, 3650),
     # surveys
     _s("survey_scale_max", INT, "7", G_SURVEYS, N_("Survey scale: top score"), "", "", 2, 10),
     _s("complaint_score_threshold", INT, "4", G_SURVEYS, N_("Open a complaint at a score at or below"), "R19", "", 1, 10),

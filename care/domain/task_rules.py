@@ -200,6 +200,8 @@ REASON_MESSAGES: dict[str, str] = {
     "delivery_survey.reason": "delivered {delivered_at:%Y-%m-%d}, delivery file of {file_arrived_on}",
     "lapsed_recall.reason": "no visit since {last_visit} ({group})",
     "service_callback.reason": "service visit {visit_date} (order {ro_no})",
+    "appointment.reason_first_service": "first service window {window_opens} – {due}: invite to book",
+    "appointment.reason_maintenance": "maintenance due by {due}: invite to book",
 }
 
 
@@ -808,3 +810,94 @@ def propose_service_callback(
         NO_FALLBACK,
         vin=vehicle.vin,
     )
+
+
+# --- R16 proactive appointment -----------------------------------------------------------
+
+
+def propose_appointment(
+    vehicle: VehicleFacts,
+    customer: CustomerFacts,
+    settings: Settings,
+    today: date,
+    *,
+    booked: bool = False,
+) -> Proposal:
+    """R16 – proactive appointment 主动预约: a call inviting the customer to book a service
+    appointment, with the appointment script, for a vehicle close to its service time.
+
+    Which service: the first service while it is not done and its window has not closed
+    (the window opens delivery + ``first_service_open_months``, closes delivery +
+    ``first_service_deadline_months``); after that the regular maintenance R2 predicts
+    (:func:`predict_maintenance`: by time or mileage, whichever comes first). The task
+    opens ``appointment_lead_days`` before the service time (the first-service window's
+    opening, the predicted maintenance due date) and is due when the service is: the end
+    of the first-service window, the maintenance due date.
+
+    Keys: ``appointment:<vin>:first_service`` and ``appointment:<vin>:<last service date>``
+    (the R2 cycle), so a vehicle gets one per service cycle however often the generator
+    runs. Purpose met: ``booked`` (the vehicle has an active appointment today or later:
+    the caller decides what active means), or the service was done (R1's and R2's
+    purpose rules).
+
+    Decisions: the invitation is a call or nothing — a customer who refuses calls gets
+    none (``consent``: their R1/R2 reminder already goes by SMS or e-mail); no fallback
+    message (the R1/R2 reminder of the same cycle carries it; a second message would
+    say the same thing twice); a number to correct sends it to the R12 queue like any
+    call task."""
+    lead = timedelta(days=settings.appointment_lead_days)
+    first_service = _first_service_cycle(vehicle, settings, today)
+    if first_service is not None:
+        service_on, deadline = first_service
+        key = f"appointment:{vehicle.vin}:first_service"
+        kind = FIRST_SERVICE_KIND
+        reason = Reason(
+            "appointment.reason_first_service", {"window_opens": service_on, "due": deadline}
+        )
+        done = False  # _first_service_cycle: not done yet
+    else:
+        prediction = predict_maintenance(vehicle, settings)
+        if prediction is None:
+            return Skip(SkipReason.NO_DATA, None)
+        service_on = deadline = prediction.due
+        key = f"appointment:{vehicle.vin}:{prediction.last_service.isoformat()}"
+        kind = MAINTENANCE_KIND
+        reason = Reason(
+            "appointment.reason_maintenance",
+            {"last_service": prediction.last_service, "due": deadline, "basis": prediction.basis},
+        )
+        done = any(
+            v.date > prediction.last_service and v.date >= service_on - lead for v in vehicle.visits
+        )
+    opens_on = service_on - lead
+    if skip := check_window(today, opens_on, deadline, key):
+        return skip
+    if done or booked:
+        return Skip(SkipReason.PURPOSE_MET, key)
+    if customer.no_call:
+        return Skip(SkipReason.CONSENT, key)
+    return TaskProposal(
+        type=TaskType.APPOINTMENT,
+        cycle_key=key,
+        opens_on=opens_on,
+        due_at=end_of_day(deadline, settings.timezone),
+        owner_rule=OwnerRule.ROUND_ROBIN,
+        channel=Channel.CALL,
+        reason=Reason(reason.message_id, {**reason.params, "kind": kind}),
+        fallback=None,
+        needs_number_correction=not customer.has_valid_phone,
+        vin=vehicle.vin,
+    )
+
+
+def _first_service_cycle(
+    vehicle: VehicleFacts, settings: Settings, today: date
+) -> tuple[date, date] | None:
+    """(window opens, deadline) of the first service while it is the vehicle's next
+    service: delivered, not done here, and its deadline not passed on ``today``."""
+    if vehicle.delivery_date is None:
+        return None
+    deadline = add_months(vehicle.delivery_date, settings.first_service_deadline_months)
+    if today > deadline or first_service_done(vehicle, deadline):
+        return None
+    return add_months(vehicle.delivery_date, settings.first_service_open_months), deadline

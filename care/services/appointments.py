@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, joinedload
 from care.domain import N_, access, dates
 from care.domain.outcomes import FieldError
 from care.models import Appointment, CareTask, Customer, User, Vehicle, VisitKind
-from care.services import ServiceError
+from care.services import ServiceError, proactive
 from care.services.settings import load_settings
 
 MAX_NOTES = 1000
@@ -283,6 +283,7 @@ def add_checked(
             appointment,
         )
         raise AppointmentInvalid({"time": _same_time_error(other)}) from None
+    proactive.close_for_booking(session, appointment, now=now)  # R16: its appointment task is met
     return appointment
 
 

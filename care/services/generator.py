@@ -117,6 +117,7 @@ from care.domain.task_rules import (
     TaskType,
     VehicleFacts,
     VisitFacts,
+    propose_appointment,
     propose_birthday,
     propose_delivery_call,
     propose_delivery_survey,
@@ -140,7 +141,7 @@ from care.models import (
     TaskStatus,
     Vehicle,
 )
-from care.services import Actor
+from care.services import Actor, proactive
 from care.services.assignment import Assigner, in_batches
 from care.services.settings import load_settings
 
@@ -155,7 +156,7 @@ SKIP_REASONS: tuple[str, ...] = (
     SkipReason.NOT_APPLICABLE.value,
     SkipReason.NO_DATA.value,
 )
-GENERATED_TYPES: tuple[str, ...] = tuple(t.value for t in TaskType if t is not TaskType.APPOINTMENT)
+GENERATED_TYPES: tuple[str, ...] = tuple(t.value for t in TaskType)
 
 INSERT_CHUNK = 1000  # task rows per INSERT statement
 LOCK_KEY = 0x43415245  # "CARE": the PostgreSQL advisory-lock key of the generator
@@ -206,6 +207,7 @@ def generate(
     work = _Generation(session, day, settings, lunar_to_solar)
     work.collect()
     work.store(run.id, now)
+    proactive.close_booked(session, day, now=now)  # R16: booked outside the app, or before
     run.created = {k: work.created[k] for k in GENERATED_TYPES if work.created[k]}
     run.created_total = sum(work.created.values())
     run.skipped = {
@@ -365,6 +367,7 @@ class _Generation:
         for among in in_batches(session, _sv.c.vehicle_id, odd, Integer()):
             for vehicle_id, group in groupby(session.execute(_visits().where(among)), key=itemgetter(0)):
                 full[vehicle_id] = list(group)
+        booked = proactive.booked_vehicles(session, day)
         callback_from = day - timedelta(days=settings.service_callback_days)
         callbacks: dict[int, list] = defaultdict(list)
         for visit in session.execute(_visits().where(_sv.c.date.between(callback_from, day - timedelta(days=1)))):
@@ -412,6 +415,9 @@ class _Generation:
                     self.offer(TaskType.FIRST_SERVICE, propose_first_service(vehicle, customer, settings, day), customer_id, vehicle_id=vehicle_id)
                 if bits & R2:
                     self.offer(TaskType.MAINTENANCE, propose_maintenance(vehicle, customer, settings, day), customer_id, vehicle_id=vehicle_id)
+                if bits & (R1 | R2):
+                    result = propose_appointment(vehicle, customer, settings, day, booked=vehicle_id in booked)
+                    self.offer(TaskType.APPOINTMENT, result, customer_id, vehicle_id=vehicle_id)
                 if bits & R3:
                     self.offer(TaskType.WARRANTY_EXPIRY, propose_warranty_expiry(vehicle, customer, settings, day), customer_id, vehicle_id=vehicle_id)
                 if bits & R4:

@@ -64,13 +64,15 @@ from sqlalchemy.orm import Session, selectinload
 
 from care.domain import DomainError
 from care.domain import attempts as policy
+from care.domain import besttime as besttime_rules
+from care.domain.besttime import BestTime
 from care.domain.dates import local_today, start_of_day, to_local
 from care.domain.roles import MANAGERS, Role
 from care.domain.settings import Settings
 from care.domain.task_rules import TaskType
 from care.models import OPEN_STATUSES, CareTask, Customer, TaskOutcome, TaskStatus, User, UserRole
 from care.models.call import CallAttempt, CallAttemptTask
-from care.services import Actor, audit
+from care.services import Actor, audit, besttime
 from care.services import calls as call_service
 from care.services.settings import load_settings
 
@@ -168,6 +170,9 @@ class StateFilter(StrEnum):
 class Order(StrEnum):
     CALLABLE_FIRST = "callable"  # the default: callable-now contacts first, then by deadline
     DUE = "due"  # by earliest deadline only
+    # callable-now contacts first, then the most likely to answer in the slot now (or the
+    # next slot, in quiet hours), then by deadline (issue 13 item 6: best time to call)
+    REACHABLE = "reachable"
 
 
 OWNER_ALL = "all"
@@ -272,22 +277,34 @@ def parse_filter(
 @dataclass(frozen=True)
 class Cursor:
     """The last contact of a page: (its group: 0 callable now, 1 the others — always 0 in
-    the deadline order —, its earliest deadline, its customer id)."""
+    the deadline order —, its earliest deadline, its customer id); in the order "most
+    likely reachable now" also its reach score (per mille), between group and deadline."""
 
     group: int
     due: datetime  # aware
     customer_id: int
+    reach: int | None = None
 
     def encode(self) -> str:
         stamp = self.due.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if self.reach is not None:
+            return f"{self.group}|{self.reach}|{stamp}|{self.customer_id}"
         return f"{self.group}|{stamp}|{self.customer_id}"
 
     @classmethod
     def parse(cls, text: str) -> Cursor:
-        """``1|2026-09-15T15:59:59.000000Z|123`` → Cursor; WorklistError on anything else."""
-        if not isinstance(text, str) or len(text) > 80 or text.count("|") != 2:
+        """``1|2026-09-15T15:59:59.000000Z|123`` (or ``1|640|…|123`` with a reach score) →
+        Cursor; WorklistError on anything else."""
+        if not isinstance(text, str) or len(text) > 80 or text.count("|") not in (2, 3):
             raise WorklistError("the page cursor is not <group>|<ISO time>|<customer id>")
-        group, stamp, ident = text.split("|")
+        reach = None
+        if text.count("|") == 3:
+            group, score, stamp, ident = text.split("|")
+            if not (score.isascii() and score.isdigit()) or len(score) > 4 or int(score) > besttime_rules.SCALE:
+                raise WorklistError("the page cursor's reach score is not a number of 0 to 1000")
+            reach = int(score)
+        else:
+            group, stamp, ident = text.split("|")
         if group not in ("0", "1"):
             raise WorklistError("the page cursor's group is not 0 or 1")
         if not (ident.isascii() and ident.isdigit()) or len(ident) > 10 or int(ident) > 2**31 - 1:
@@ -298,7 +315,7 @@ class Cursor:
             raise WorklistError("the page cursor's time is not an ISO 8601 time") from None
         if due.tzinfo is None or due.utcoffset() is None:
             raise WorklistError("the page cursor's time has no UTC offset")
-        return cls(int(group), due.astimezone(UTC), int(ident))
+        return cls(int(group), due.astimezone(UTC), int(ident), reach)
 
 
 # --- call state ----------------------------------------------------------------------------
@@ -490,6 +507,8 @@ class Contact:
     call: ContactCall | None = None
     group: int = 0  # 0: callable now (in the default order), 1: the others
     listed_state: CallState | None = None  # the state the SQL ordered and counted it by
+    reach: int | None = None  # order "reachable": the per-mille chance of an answer now
+    best_time: BestTime | None = None  # order "reachable": their slots (care.domain.besttime)
 
     @property
     def blocked(self) -> bool:
@@ -509,7 +528,7 @@ class Contact:
 
     @property
     def cursor(self) -> Cursor:
-        return Cursor(self.group, self.first_due, self.customer.id)
+        return Cursor(self.group, self.first_due, self.customer.id, self.reach)
 
 
 @dataclass
@@ -530,6 +549,7 @@ class WorklistPage:
     current_slot: policy.SlotOccurrence | None = None  # the slot now (None: quiet hours)
     next_slot: policy.SlotOccurrence | None = None  # the slot now, else the next one
     now: datetime | None = None
+    reach_slot: policy.SlotOccurrence | None = None  # order "reachable": the slot it scores
 
 
 @dataclass
@@ -693,10 +713,11 @@ def _task_rank(calls: _Calls):
     return case(*known, *whens, else_=otherwise)
 
 
-def _grouped(conds: list, calls: _Calls, order: Order):
+def _grouped(conds: list, calls: _Calls, order: Order, reach=None):
     """The contacts of the filter (a SELECT to use as a subquery or CTE): customer id,
-    earliest deadline, state rank and group (0: callable now, in the default order; 1: the
-    others)."""
+    earliest deadline, state rank, group (0: callable now, in the default order; 1: the
+    others) and reach score (``reach``: care.services.besttime.reach_score's subquery and
+    expression, else NULL)."""
     tasks = (
         select(
             CareTask.customer_id.label("customer_id"),
@@ -708,17 +729,25 @@ def _grouped(conds: list, calls: _Calls, order: Order):
         .subquery("listed_tasks")
     )
     rank = func.min(tasks.c.task_rank)
-    if order is Order.CALLABLE_FIRST:
+    if order in (Order.CALLABLE_FIRST, Order.REACHABLE):
         group = case((rank == STATE_RANK[CallState.CALLABLE], 0), else_=1)
     else:
         group = literal(0)
+    score = cast(null(), Integer)
+    source = tasks
+    if reach is not None:
+        tally, expression = reach
+        source = tasks.outerjoin(tally, tally.c.customer_id == tasks.c.customer_id)
+        score = func.max(expression)
     return (
         select(
             tasks.c.customer_id,
             func.min(tasks.c.due_at).label("first_due"),
             rank.label("rank"),
             group.label("grp"),
+            score.label("reach"),
         )
+        .select_from(source)
         .group_by(tasks.c.customer_id)
     )
 
@@ -748,17 +777,38 @@ def worklist(
     f, forced_owner, manager = _effective_filter(f, user)
     conds = _conditions(f, window, forced_owner)
     calls = _read_calls(session, conds, settings, now)
-    grouped = _grouped(conds, calls, f.order)
+    reach = reach_reader = reach_slot = None
+    if f.order is Order.REACHABLE:
+        reach_reader = besttime.Reader.load(session, now=now, settings=settings)
+        reach_slot = calls.base.current or calls.base.next_open
+        if reach_slot is not None:
+            reach = besttime.reach_score(
+                reader=reach_reader, slot=reach_slot.name, weekday=reach_slot.day.weekday(), now=now,
+                settings=settings, among=select(CareTask.customer_id).where(*conds),
+            )  # fmt: skip
+    grouped = _grouped(conds, calls, f.order, reach)
 
     # One statement for the page and the counts per state: the contacts are a CTE that both
     # read (computed once: SQLite and PostgreSQL materialise a CTE used twice).
     grouped = grouped.cte("contacts", nesting=True)
     none_int = cast(null(), Integer)  # typed NULLs: PostgreSQL matches the UNION's columns by type
-    page_q = select(grouped.c.customer_id, grouped.c.first_due, grouped.c.rank, grouped.c.grp, none_int.label("n"))
+    page_q = select(
+        grouped.c.customer_id, grouped.c.first_due, grouped.c.rank, grouped.c.grp, none_int.label("n"), grouped.c.reach
+    )
     if f.state is not StateFilter.ALL:
         page_q = page_q.where(grouped.c.rank == STATE_RANK[CallState(f.state.value)])
-    if after is not None:
-        g, d, c = grouped.c.grp, grouped.c.first_due, grouped.c.customer_id
+    g, d, c, r = grouped.c.grp, grouped.c.first_due, grouped.c.customer_id, grouped.c.reach
+    if after is not None and reach is not None:  # (group, reach descending, deadline, id)
+        score = after.reach if after.reach is not None else besttime_rules.SCALE
+        page_q = page_q.where(
+            or_(
+                g > after.group,
+                and_(g == after.group, r < score),
+                and_(g == after.group, r == score, d > after.due),
+                and_(g == after.group, r == score, d == after.due, c > after.customer_id),
+            )
+        )
+    elif after is not None:
         page_q = page_q.where(
             or_(
                 g > after.group,
@@ -766,26 +816,35 @@ def worklist(
                 and_(g == after.group, d == after.due, c > after.customer_id),
             )
         )
-    page_q = page_q.order_by(grouped.c.grp, grouped.c.first_due, grouped.c.customer_id).limit(page_size + 1)
+    if reach is not None:
+        page_q = page_q.order_by(g, r.desc(), d, c).limit(page_size + 1)
+    else:
+        page_q = page_q.order_by(g, d, c).limit(page_size + 1)
     counts_per_rank = select(
         none_int.label("customer_id"),
         cast(null(), CareTask.due_at.type).label("first_due"),
         grouped.c.rank,
         none_int.label("grp"),
         func.count(),
+        none_int.label("reach"),
     ).group_by(grouped.c.rank)
     both = union_all(select(page_q.subquery("page")), counts_per_rank).add_cte(grouped, nest_here=True)
     # the WITH inside a subquery, so that the statement starts with SELECT: a read
     # (care/web/unit_of_work.py commits nothing for a request that only read)
     found_rows = session.execute(select(both.subquery("found"))).all()
     # the page's contacts (n is NULL), sorted here: a UNION ALL promises no order
-    rows = sorted((r for r in found_rows if r[4] is None), key=lambda r: (r[3], r[1], r[0]))
+    rows = sorted((r for r in found_rows if r[4] is None), key=lambda r: (r[3], -(r[5] or 0), r[1], r[0]))
     state_counts = _state_counts([(r[2], r[4]) for r in found_rows if r[4] is not None])
     has_more = len(rows) > page_size
     rows = rows[:page_size]
     ids = [r.customer_id for r in rows]
 
     contacts: list[Contact] = []
+    best_times: dict[int, BestTime] = {}
+    if ids and reach_reader is not None:
+        weekday = reach_slot.day.weekday() if reach_slot is not None else None
+        tallies = besttime.customer_tallies(session, ids, now=now, settings=settings)
+        best_times = {i: reach_reader.estimate(own, weekday) for i, own in tallies.items()}
     if ids:
         customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(ids)))}
         tasks_by_customer: dict[int, list[CareTask]] = {i: [] for i in ids}
@@ -809,6 +868,8 @@ def worklist(
                     call=_contact_call_of(customer, tasks, calls),
                     group=int(r.grp),
                     listed_state=RANK_STATE.get(int(r.rank)),
+                    reach=None if r.reach is None else int(r.reach),
+                    best_time=best_times.get(r.customer_id),
                 )
             )
 
@@ -839,6 +900,7 @@ def worklist(
         current_slot=calls.base.current,
         next_slot=calls.base.next_open,
         now=now,
+        reach_slot=reach_slot if reach is not None else None,
     )
 
 

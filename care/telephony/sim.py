@@ -14,6 +14,12 @@ specialist (the pending hang-up is not posted), then one event per item carrying
 ``digits`` (None: no key pressed) and ``survey_item``, keys drawn from
 CARE_SIM_SURVEY_MIX (care.domain.survey_input.parse_score_mix), then ``completed``.
 
+Slot habits (issue 13, best time to call): with ``CARE_SIM_HABITS`` (a seed; "off"
+disables) a call that the mix leaves to the customer (answered, no answer, busy) is
+answered with the customer's own chance for the call's slot (:func:`slot_habit`:
+deterministic per customer id and seed), so the app's best-time estimate has something
+to learn; the demo's call history (care/demo/call_habits.py) draws from the same habits.
+
 Threads: ``CARE_SIM_THREAD`` (True/False) decides; unset, the thread runs except when
 ``app.testing``. Tests without a live server take the events from :func:`events_for`
 and post them through the test client (:func:`signed`), so no test depends on a thread
@@ -22,6 +28,7 @@ or on timing; the browser test sets CARE_SIM_THREAD=True against its live server
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -54,6 +61,34 @@ def _handed_event(call_id: str) -> threading.Event:
             for key in [k for k, e in _handed.items() if e.is_set()]:
                 _handed.pop(key, None)
         return _handed.setdefault(call_id, threading.Event())
+CUSTOMER_SIDE = ("answered", "no_answer", "busy")  # the outcomes a customer's habit decides
+HABIT_SLOTS = ("morning", "afternoon", "evening")  # the default call slots (settings)
+HABIT_FAVOURITE, HABIT_OTHER, HABIT_FLAT = 0.85, 0.2, 0.5
+
+
+def habit_of(customer_id: int, seed: int | str) -> str | None:
+    """The slot a simulated customer prefers (one of :data:`HABIT_SLOTS`), or None for one
+    without a preference (three in ten): deterministic per customer id and seed."""
+    digest = hashlib.sha256(f"care-sim-habit/{seed}/{customer_id}".encode()).digest()
+    if digest[0] % 10 >= 7:
+        return None
+    return HABIT_SLOTS[digest[1] % len(HABIT_SLOTS)]
+
+
+def slot_habit(customer_id: int, slot: str | None, seed: int | str) -> float:
+    """The chance that a simulated customer answers a call in ``slot``: high in their
+    favourite slot, low in the others, even for those without one (and for a slot not
+    among the defaults)."""
+    favourite = habit_of(customer_id, seed)
+    if favourite is None or slot not in HABIT_SLOTS:
+        return HABIT_FLAT
+    return HABIT_FAVOURITE if slot == favourite else HABIT_OTHER
+
+
+def parse_habits(text: str | None) -> str | None:
+    """``CARE_SIM_HABITS``: a seed, or off/0/false/no (and empty) for none."""
+    value = str(text or "").strip()
+    return None if value.lower() in ("", "off", "0", "false", "no") else value
 
 
 def parse_mix(text: str | None) -> dict[str, int]:
@@ -173,10 +208,19 @@ class SimProvider(Provider):
     name = "sim"
 
     def __init__(
-        self, *, secret: str, mix: str | None, delay: float, thread: bool, rng: random.Random | None = None,
-        talk: float | None = None, survey_mix: str | None = None,
+        self,
+        *,
+        secret: str,
+        mix: str | None,
+        delay: float,
+        thread: bool,
+        rng: random.Random | None = None,
+        talk: float | None = None,
+        survey_mix: str | None = None,
+        habits: str | None = None,
     ):
         self.secret = secret
+        self.habits = habits  # the seed of the customers' slot habits, None: none
         self.weights = parse_mix(mix)
         self.survey_weights = parse_score_mix(survey_mix)
         self.delay = delay
@@ -197,16 +241,30 @@ class SimProvider(Provider):
         if talk is None:
             talk = delay if app.testing else DEFAULT_TALK
         return cls(
-            secret=secret, mix=c.get("CARE_SIM_MIX"), delay=delay, thread=bool(thread), talk=float(talk),
+            secret=secret,
+            mix=c.get("CARE_SIM_MIX"),
+            delay=delay,
+            thread=bool(thread),
+            talk=float(talk),
             survey_mix=c.get("CARE_SIM_SURVEY_MIX"),
-        )  # fmt: skip
+            habits=parse_habits(c.get("CARE_SIM_HABITS")),
+        )
 
-    def pick(self) -> str:
+    def pick(self, attempt=None) -> str:
+        """An outcome from the mix; with habits, one the mix leaves to the customer is
+        decided by their habit for the attempt's slot."""
         names = list(self.weights)
-        return self.rng.choices(names, weights=[self.weights[n] for n in names])[0]
+        outcome = self.rng.choices(names, weights=[self.weights[n] for n in names])[0]
+        customer_id = getattr(attempt, "customer_id", None)
+        if self.habits is None or customer_id is None or outcome not in CUSTOMER_SIDE:
+            return outcome
+        if self.rng.random() < slot_habit(customer_id, getattr(attempt, "slot", None), self.habits):
+            return "answered"
+        missed = [n for n in ("no_answer", "busy") if self.weights.get(n)] or ["no_answer"]
+        return self.rng.choices(missed, weights=[self.weights.get(n, 1) for n in missed])[0]
 
     def originate(self, attempt, *, agent_extension, to_number, callback_base, caller_id, force=None):
-        outcome = force if force in OUTCOMES else self.pick()
+        outcome = force if force in OUTCOMES else self.pick(attempt)
         call_id = "SIM" + uuid.uuid4().hex[:24]
         duration = self.rng.randint(*ANSWERED_SECONDS)
         self.last_events = events_for(

@@ -72,12 +72,13 @@ from flask_login import current_user
 
 from care.domain import N_
 from care.domain.attempts import RefusalCode, SlotOccurrence
-from care.domain.dates import local_datetime, to_local
+from care.domain.dates import local_datetime, local_today, to_local
 from care.domain.roles import CALLING_ROLES
 from care.extensions import csrf, db
 from care.models import CareTask
 from care.models.call import CallAttempt
 from care.models.types import utcnow
+from care.services import besttime
 from care.services import calls as call_service
 from care.services import customers as customer_service
 from care.services import manual_calls as manual_call_service
@@ -353,6 +354,7 @@ class ContactCall:
     shown: CallAttempt | None  # the call in progress, or the last one while recent
     refusal: call_service.CallRefused | None  # why nothing may be called now (None: the button)
     next_open: SlotOccurrence | None  # the earliest open slot of a task not callable now
+    advice: besttime.ContactAdvice | None = None  # when they answer; the best open slot left
 
     @property
     def callable_lines(self) -> list[CallLine]:
@@ -392,6 +394,11 @@ def contact_call_for(customer_id: int, tasks: list[CareTask], calls: dict | None
         )
         refusal = (in_progress or refusals or [nobody])[0]
     waiting = [line.calls.plan.next_open for line in lines if not line.callable and line.calls.plan.next_open]
+    occurrences = [o for line in lines for s in line.calls.plan.open_slots for o in s.occurrences]
+    moment = now()
+    advice = besttime.for_contact(
+        db.session, customer_id, occurrences, now=moment, today=local_today(moment, current_settings().timezone)
+    )
     return ContactCall(
         customer_id=customer_id,
         lines=lines,
@@ -399,6 +406,7 @@ def contact_call_for(customer_id: int, tasks: list[CareTask], calls: dict | None
         shown=shown if shown is not None and call_service.may_see(user, shown) else None,
         refusal=refusal,
         next_open=min(waiting, key=lambda o: o.starts_at, default=None),
+        advice=advice,
     )
 
 

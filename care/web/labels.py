@@ -141,6 +141,8 @@ REASON_TEMPLATES = {
     "delivery_survey.reason": _l("delivered {delivered_at}, delivery file of {file_arrived_on}"),
     "lapsed_recall.reason": _l("no visit since {last_visit} ({group})"),
     "service_callback.reason": _l("service visit {visit_date} (order {ro_no})"),
+    "appointment.reason_first_service": _l("first service window {window_opens} – {due}: invite to book"),
+    "appointment.reason_maintenance": _l("maintenance due by {due}: invite to book"),
 }
 
 # The lapsed-customer groups (care.domain.lapsed), shown inside a reason.

@@ -24,6 +24,7 @@ from care.extensions import db
 from care.models import ImportRun
 from tests.factories import (
     PASSWORD,
+    make_attempt,
     make_complaint,
     make_customer,
     make_delivery,
@@ -83,6 +84,7 @@ PAGES = {
     ],
     "specialist": [
         "/tasks/",
+        "/tasks/?order=reachable",
         "/tasks/contact/{customer}",
         "/tasks/contact/{survey_customer}",
         "/scripts/first_service",
@@ -135,6 +137,10 @@ def seed(app, role: str, locale: str) -> dict:
         make_task(s, wang, assignee=spec, vehicle_id=car.id, status="done", outcome="will_come",
                   due_at=yesterday + timedelta(hours=1), closed_at=yesterday)
         make_visit(s, make_vehicle(s, wang, plate="川A54321"), kind="maintenance", date=(now - timedelta(days=120)).date())
+        for n in range(4):  # answered evening calls: the contact card names the habit (issue 13)
+            on = (now - timedelta(days=20 + n)).date()
+            make_attempt(s, task, slot="evening", slot_date=on, outcome="completed", status="completed",
+                         started_at=datetime(on.year, on.month, on.day, 11, tzinfo=UTC))  # fmt: skip
         li = make_customer(s, name="李四")
         make_task(s, li, assignee=spec, type="birthday", reason_id="birthday.reason",
                   reason_params={"birthday": "1990-01-01"}, due_at=now + timedelta(days=2))

@@ -29,6 +29,7 @@ from care.domain.task_rules import (
     contact_plan,
     delivery_call_in_time,
     predict_maintenance,
+    propose_appointment,
     propose_birthday,
     propose_delivery_call,
     propose_delivery_survey,
@@ -712,9 +713,11 @@ def test_every_reason_renders():
         propose_delivery_survey(delivery, c, S, date(2026, 3, 12)),
         propose_lapsed_recall(lapsed_vehicle(date(2026, 1, 1)), c, S, date(2026, 6, 15)),
         propose_service_callback(visit, vehicle(), c, S, date(2026, 4, 11)),
+        propose_appointment(R1_VEHICLE, c, S, R1_DAY),
+        propose_appointment(vehicle(delivery_date=date(2026, 1, 10)), c, S, date(2026, 7, 5)),
     ]
     assert all(isinstance(p, TaskProposal) for p in proposals), proposals
-    assert {p.type for p in proposals} == set(TaskType) - {TaskType.APPOINTMENT}
+    assert {p.type for p in proposals} == set(TaskType)
     used = {p.reason.message_id for p in proposals}
     assert used == set(REASON_MESSAGES)
     for p in proposals:

@@ -69,7 +69,8 @@ def old_vehicle(session, customer=None, **kw):
 
 def test_first_service_opens_two_months_after_delivery(session, specialist):
     vehicle = f.make_vehicle(session, delivery_date=date(2026, 1, 15))
-    assert run(session, date(2026, 3, 14)).created_total == 0  # the day before it opens
+    # the day before it opens only R16's invitation to book is there (a week before)
+    assert run(session, date(2026, 3, 14)).created == {"appointment": 1}
     result = run(session)
     task = the_task(session, "first_service")
     assert result.created == {"first_service": 1}
@@ -315,12 +316,12 @@ def test_idempotent_second_run_counts_already_exists(session, specialist):
                              delivery_date=date(2026, 1, 15), warranty_end=date(2026, 4, 10))  # fmt: skip
     f.make_visit(session, vehicle, date=date(2026, 3, 18), kind="repair")
     first = run(session)
-    assert first.created == {"first_service": 1, "warranty_expiry": 1, "birthday": 1, "service_callback": 1}
-    assert first.created_total == 4 and first.skipped == {}
+    assert first.created == {"first_service": 1, "warranty_expiry": 1, "birthday": 1, "service_callback": 1, "appointment": 1}
+    assert first.created_total == 5 and first.skipped == {}
     second = run(session)
     assert second.created == {} and second.created_total == 0
     assert second.skipped == {t: {"already_exists": n} for t, n in first.created.items()}
-    assert len(tasks(session)) == 4
+    assert len(tasks(session)) == 5
     runs = session.scalars(select(GenerationRun).order_by(GenerationRun.id)).all()
     assert [r.for_date for r in runs] == [D, D] and runs[0].duration_ms is not None
     assert runs[0].actor == "tester" and runs[0].finished_at >= runs[0].started_at
@@ -351,7 +352,7 @@ def test_a_customers_tasks_stay_with_one_specialist(session):
     vehicle = f.make_vehicle(session, customer, delivery_date=date(2026, 1, 15), inspection_due=date(2026, 4, 1))
     f.make_visit(session, vehicle, date=date(2026, 3, 18), kind="repair")
     run(session)
-    assert len({t.assignee_id for t in tasks(session)}) == 1 and len(tasks(session)) == 4
+    assert len({t.assignee_id for t in tasks(session)}) == 1 and len(tasks(session)) == 5  # R16's too
 
 
 # --- catch-up ------------------------------------------------------------------------------
@@ -433,7 +434,7 @@ def _brute_force(session, day: date, settings: Settings) -> tuple[set[str], Coun
         cf = cfacts(customers[v.customer_id])
         for kind, fn in (("first_service", rules.propose_first_service), ("maintenance", rules.propose_maintenance),
                          ("warranty_expiry", rules.propose_warranty_expiry), ("inspection", rules.propose_inspection),
-                         ("lapsed_recall", rules.propose_lapsed_recall)):  # fmt: skip
+                         ("lapsed_recall", rules.propose_lapsed_recall), ("appointment", rules.propose_appointment)):  # fmt: skip
             take(kind, fn(vf, cf, settings, day))
         for visit in vf.visits:
             take("service_callback", rules.propose_service_callback(visit, vf, cf, settings, day))
@@ -529,7 +530,8 @@ def test_generator_finds_what_the_rules_find_on_the_whole_fleet(session):
         checked.update(k.split(":")[0] for k in created)
         session.rollback()
     assert set(checked) >= {"first_service", "maintenance", "warranty_expiry", "inspection", "insurance_renewal",
-                            "birthday", "delivery_call", "delivery_survey", "lapsed_recall", "service_callback"}  # fmt: skip
+                            "birthday", "delivery_call", "delivery_survey", "lapsed_recall", "service_callback",
+                            "appointment"}  # fmt: skip
 
 
 # --- concurrency -----------------------------------------------------------------------------
@@ -576,7 +578,7 @@ def test_two_concurrent_runs_create_each_task_once(app):
     with app.app_context():
         total = db.session.scalar(select(func.count()).select_from(CareTask))
         keys = db.session.scalar(select(func.count(func.distinct(CareTask.cycle_key))))
-    assert total == keys == 40 and sum(runs) == 40
+    assert total == keys == 60 and sum(runs) == 60  # birthdays, first services and R16's invitations
 
 
 def test_two_schedulers_generate_a_day_once(app):
@@ -588,4 +590,4 @@ def test_two_schedulers_generate_a_day_once(app):
     with app.app_context():
         days = db.session.scalars(select(GenerationRun.for_date).order_by(GenerationRun.for_date)).all()
         assert days == [D - timedelta(days=2), D - timedelta(days=1), D]
-        assert db.session.scalar(select(func.count()).select_from(CareTask)) == 40
+        assert db.session.scalar(select(func.count()).select_from(CareTask)) == 60
