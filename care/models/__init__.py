@@ -9,6 +9,7 @@ from care.models.call import (
     OutboxMessage,
     ReminderFailure,
 )
+from care.models.campaign import Campaign, CampaignRecipient, DeliveryReceipt
 from care.models.customer import Customer, CustomerClass, OwnershipChange, Vehicle
 from care.models.service import Delivery, InsurancePolicy, ServiceVisit, VisitKind
 from care.models.supervision import SampleCall, SampleDraw
@@ -32,6 +33,9 @@ __all__ = [
     "CallAttempt",
     "CallAttemptTask",
     "CallEvent",
+    "Campaign",
+    "CampaignRecipient",
+    "DeliveryReceipt",
     "MessageTemplate",
     "OutboxMessage",
     "ReminderFailure",
