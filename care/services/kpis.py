@@ -57,6 +57,7 @@ from care.models import (
 )
 from care.models.types import UTCDateTime
 from care.services import Actor, audit
+from care.services import campaigns as campaign_service
 from care.services.settings import load_settings
 
 CANCELED = "canceled"
@@ -600,6 +601,8 @@ def monthly_kpis(session: Session, month: date, *, now: datetime, settings: Sett
     settings = settings or load_settings(session)
     span = rules.month_span(month, settings.timezone, now)
     on_time, greetings = birthdays(session, span, settings)
+    # R11: the month's greeting campaigns sent count among the greetings (issue 13).
+    greetings = {**greetings, "campaigns": campaign_service.sent_between(session, span.start, span.cutoff)}
     return rules.MonthlyKpis(
         span=span,
         first_service=return_analysis(
