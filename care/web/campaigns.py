@@ -222,7 +222,7 @@ def _detail_page(campaign: Campaign, values: dict | None = None, errors: list[st
             campaign=campaign, values=values, errors=errors or [], pagination=pagination,
             recipients=list(pagination.items), counts=svc.delivery_counts(db.session, [campaign.id])[campaign.id],
             editable=campaign.status in dom.EDITABLE and user_can("campaigns.update"),
-            holiday_labels=dom.HOLIDAY_LABELS, **_choices(db.session), **_audience_context(values),
+            **_choices(db.session), **_audience_context(values),
         ),
         status,
     )  # fmt: skip
