@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from care.demo.campaigns import add_campaigns
 from care.demo.catalogue import DEMO_PASSWORD, DEMO_USERS, DemoUser
 from care.demo.context import DemoContext
 from care.demo.dealership import (
@@ -86,6 +87,7 @@ STEPS: list[tuple[str, Step]] = [
     ("policies", add_policies),
     ("task_history", add_task_history),
     ("insurance_sample", add_insurance_sample),
+    ("campaigns", add_campaigns),
 ]
 
 
