@@ -59,6 +59,10 @@ PAGES = {
         "/kpis/churn_rate?month={month}&part=numerator&group=local",
         "/scorecards?month={month}",
         "/auth/password",
+        "/campaigns/",
+        "/campaigns/new",
+        "/campaigns/{campaign}",
+        "/campaigns/{campaign_draft}",
     ],
     "specialist": [
         "/tasks/",
@@ -130,11 +134,23 @@ def seed(app, role: str, locale: str) -> dict:
                   reason_params={"birthday": "1990-01-01"}, opens_on=(now - timedelta(days=2)).date(),
                   due_at=now - timedelta(days=2))
         sweep_fallbacks(s, now=now - timedelta(days=1))
+        # greeting campaigns: one released (its messages listed), one draft (its form)
+        from care.domain.campaigns import AudienceFilter
+        from care.services import campaigns as campaigns_service
+
+        def campaign(name):
+            draft = campaigns_service.Draft(name, "holiday", "{salutation}，中秋快乐！", AudienceFilter(), now + timedelta(hours=1))
+            return campaigns_service.save(s, None, draft, user=user, now=now)
+
+        released = campaign("中秋问候")
+        campaigns_service.schedule(s, released, user=user, now=now)
+        campaigns_service.release_due(s, now=now + timedelta(hours=1))
+        draft_campaign = campaign("国庆问候")
         s.commit()
         month = yesterday.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
         return {
             "username": user.username, "customer": wang.id, "task": task.id, "user": spec.id, "run": run.id,
-            "month": month,
+            "month": month, "campaign": released.id, "campaign_draft": draft_campaign.id,
         }  # fmt: skip
 
 
