@@ -29,14 +29,10 @@ def _weather(month: int) -> tuple[str, str]:
     return _WEATHER["summer"] if month in (7, 8) else _WEATHER["rain"]
 
 
-def _holidays_around(today: date) -> tuple[tuple[str, date] | None, tuple[str, date] | None]:
-    """The last holiday before ``today`` and the first one after it."""
-    days = sorted(
-        ((d, k) for year in (today.year - 1, today.year, today.year + 1) for k, d in chinese_holidays(year).items()),
-    )
-    past = [(k, d) for d, k in days if d < today]
-    coming = [(k, d) for d, k in days if d > today]
-    return (past[-1] if past else None), (coming[0] if coming else None)
+def _last_holiday(today: date) -> tuple[str, date] | None:
+    """The last holiday greeted before ``today``."""
+    days = sorted((d, k) for year in (today.year - 1, today.year) for k, d in chinese_holidays(year).items() if d < today)
+    return (days[-1][1], days[-1][0]) if days else None
 
 
 def _send(ctx: DemoContext, campaign: Campaign, at: datetime, rng) -> None:
@@ -70,7 +66,7 @@ def _send(ctx: DemoContext, campaign: Campaign, at: datetime, rng) -> None:
 def add_campaigns(ctx: DemoContext) -> None:
     session, rng = ctx.session, ctx.rng("campaigns")
     manager = ctx.users.get(ctx.usernames("care_manager")[0])
-    past, coming = _holidays_around(ctx.today)
+    past, coming = _last_holiday(ctx.today), campaign_service.next_holiday(ctx.today)
     made = 0
 
     def campaign(name: str, kind: str, body: str, send_at: datetime, filters: dict, **kw) -> Campaign:

@@ -242,6 +242,8 @@ def save(
         session.add(campaign)
     else:
         _editable(campaign)
+        if campaign.status == dom.SCHEDULED:
+            _not_empty(audience(session, draft.audience))
     campaign.name, campaign.kind, campaign.body = draft.name, draft.kind, draft.body
     campaign.filters = draft.audience.as_json()
     campaign.send_at = draft.send_at
@@ -255,6 +257,16 @@ def filter_of(campaign: Campaign) -> dom.AudienceFilter:
     return dom.AudienceFilter.from_json(campaign.filters)
 
 
+def _not_empty(reach: Audience) -> Audience:
+    """``reach``, unless nobody in it can be texted: refused, saying why."""
+    if reach.reachable == 0:
+        raise ServiceError(
+            N_("The audience is empty: %(matched)s customer(s) match, none can be texted (%(no_consent)s without SMS consent, %(no_number)s without a number)."),
+            field="audience", matched=reach.matched, no_consent=reach.no_consent, no_number=reach.no_number,
+        )  # fmt: skip
+    return reach
+
+
 def schedule(session: Session, campaign: Campaign, *, user: User, now: datetime, ip: str | None = None) -> Audience:
     """Schedule a draft for its send time; refused without a send time, with one in the
     past, or for an audience nobody can be texted in."""
@@ -265,12 +277,7 @@ def schedule(session: Session, campaign: Campaign, *, user: User, now: datetime,
         raise ServiceError(N_("Choose when the campaign is sent."), field="send_at")
     if campaign.send_at < now - timedelta(hours=1):
         raise ServiceError(N_("The send time has passed: choose a later one."), field="send_at")
-    reach = audience(session, filter_of(campaign))
-    if reach.reachable == 0:
-        raise ServiceError(
-            N_("The audience is empty: %(matched)s customer(s) match, none can be texted (%(no_consent)s without SMS consent, %(no_number)s without a number)."),
-            field="audience", matched=reach.matched, no_consent=reach.no_consent, no_number=reach.no_number,
-        )  # fmt: skip
+    reach = _not_empty(audience(session, filter_of(campaign)))
     campaign.status = dom.SCHEDULED
     campaign.scheduled_by_id = user.id
     campaign.updated_at = now
@@ -409,6 +416,12 @@ def holidays_in(month: date) -> list[tuple[str, date]]:
     """The holidays greeted that fall in ``month``, by date (from the holiday library)."""
     days = chinese_holidays(month.year)
     return sorted(((k, d) for k, d in days.items() if d.year == month.year and d.month == month.month), key=lambda x: x[1])
+
+
+def next_holiday(today: date) -> tuple[str, date] | None:
+    """The first holiday greeted after ``today`` (this year's or next year's)."""
+    days = sorted((d, k) for year in (today.year, today.year + 1) for k, d in chinese_holidays(year).items() if d > today)
+    return (days[0][1], days[0][0]) if days else None
 
 
 def proposed_holidays(session: Session, month: date) -> list[tuple[str, date]]:

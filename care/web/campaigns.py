@@ -150,6 +150,7 @@ def index():
         counts=svc.delivery_counts(db.session, [c.id for c in campaigns]),
         month=month, month_count=svc.month_count(db.session, month, settings),
         proposed=svc.proposed_holidays(db.session, month) + _next_month_proposals(month),
+        month_has_holidays=bool(svc.holidays_in(month)), next_holiday=svc.next_holiday(local_date(now, settings.timezone)),
         holiday_labels=dom.HOLIDAY_LABELS, today=local_date(now, settings.timezone),
         can_edit=user_can("campaigns.create"),
     )  # fmt: skip

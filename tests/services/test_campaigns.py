@@ -103,6 +103,12 @@ def test_an_empty_audience_cannot_be_scheduled(session, crowd, manager):
     only_refusers = svc.save(session, None, draft(audience=dom.AudienceFilter(city="成都", model="none")), user=manager, now=NOW)
     with pytest.raises(ServiceError):
         svc.schedule(session, only_refusers, user=manager, now=NOW)
+    # a scheduled campaign cannot be edited into an empty audience either
+    ok = svc.save(session, None, draft(audience=dom.AudienceFilter(city="成都")), user=manager, now=NOW)
+    svc.schedule(session, ok, user=manager, now=NOW)
+    with pytest.raises(ServiceError) as caught:
+        svc.save(session, ok, draft(audience=dom.AudienceFilter(city="拉萨")), user=manager, now=NOW)
+    assert caught.value.field == "audience" and ok.filters == {"city": "成都"}
 
 
 def scheduled(session, manager, **kw) -> Campaign:
