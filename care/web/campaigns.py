@@ -249,27 +249,31 @@ def update(campaign_id: int):
     return redirect(url_for("campaigns.detail", campaign_id=campaign.id), code=303)
 
 
+def _act(campaign_id: int, action, message):
+    """Schedule or cancel: the service's ``action``, then 303 with ``message(result)``;
+    a refusal re-renders the page with its reason (422)."""
+    campaign = _get(campaign_id)
+    try:
+        result = action(db.session, campaign, user=current_user, now=request_now(), ip=request.remote_addr)
+    except ServiceError as exc:
+        return _detail_page(campaign, None, [translated(exc)], 422)
+    flash(message(result), "success")
+    return redirect(url_for("campaigns.detail", campaign_id=campaign.id), code=303)
+
+
 @bp.route("/<int:campaign_id>/schedule", methods=["POST"])
 @roles_required(*EDITORS)
 def schedule(campaign_id: int):
-    campaign = _get(campaign_id)
-    try:
-        reach = svc.schedule(db.session, campaign, user=current_user, now=request_now(), ip=request.remote_addr)
-    except ServiceError as exc:
-        return _detail_page(campaign, None, [translated(exc)], 422)
-    flash(
-        _("Scheduled: %(count)s customer(s) will get the message.", count=reach.reachable), "success"
-    )
-    return redirect(url_for("campaigns.detail", campaign_id=campaign.id), code=303)
+    return _act(
+        campaign_id, svc.schedule,
+        lambda reach: _("Scheduled: %(count)s customer(s) will get the message.", count=reach.reachable),
+    )  # fmt: skip
 
 
 @bp.route("/<int:campaign_id>/cancel", methods=["POST"])
 @roles_required(*EDITORS)
 def cancel(campaign_id: int):
-    campaign = _get(campaign_id)
-    try:
-        held = svc.cancel(db.session, campaign, user=current_user, now=request_now(), ip=request.remote_addr)
-    except ServiceError as exc:
-        return _detail_page(campaign, None, [translated(exc)], 422)
-    flash(_("The campaign was cancelled; %(count)s message(s) held back.", count=held), "success")
-    return redirect(url_for("campaigns.detail", campaign_id=campaign.id), code=303)
+    return _act(
+        campaign_id, svc.cancel,
+        lambda held: _("The campaign was cancelled; %(count)s message(s) held back.", count=held),
+    )  # fmt: skip

@@ -104,7 +104,9 @@ def _store_and_apply(event, *, kind: str, payload: dict, attempt_ref: str | None
     return NO_CONTENT
 
 
-def _twilio(kind: str):
+def _twilio_form(check=twilio_problem) -> dict[str, str]:
+    """A Twilio callback's form once verified: 400 empty, 403 bad signature, 400 what
+    ``check`` (or the query) finds unstorable."""
     form = request.form
     if not form:
         abort(400, description="empty body")
@@ -112,9 +114,14 @@ def _twilio(kind: str):
     if not verify_twilio(token, _signed_url(), form, request.headers.get(TWILIO_HEADER)):
         abort(403, description="bad signature")
     params = {name: form.get(name, "") for name in form}
-    problem = twilio_problem(params) or payload_problem(dict(request.args), "query")
+    problem = check(params) or payload_problem(dict(request.args), "query")
     if problem:
         abort(400, description=problem)
+    return params
+
+
+def _twilio(kind: str):
+    params = _twilio_form()
     attempt_ref = request.args.get("attempt") or None
     if kind == svc.GATHER:
         event_id = gather_event_id(
@@ -181,16 +188,7 @@ def _store_receipt(receipt: receipts.Receipt, payload: dict):
 @csrf.exempt
 @public
 def twilio_sms_status():
-    form = request.form
-    if not form:
-        abort(400, description="empty body")
-    token = current_app.config.get("CARE_TWILIO_AUTH_TOKEN") or ""
-    if not verify_twilio(token, _signed_url(), form, request.headers.get(TWILIO_HEADER)):
-        abort(403, description="bad signature")
-    params = {name: form.get(name, "") for name in form}
-    problem = payload_problem(params) or payload_problem(dict(request.args), "query")
-    if problem:
-        abort(400, description=problem)
+    params = _twilio_form(payload_problem)
     try:
         receipt = receipts.from_twilio(params, request.args.get("message"))
     except receipts.ReceiptError as exc:
