@@ -192,3 +192,29 @@ def test_the_simulator_and_the_log_adapter_give_receipts(session):
     one = outbox.queue(session, channel="sms", to=customer.mobile, body="x", customer_id=customer.id, task_id=None, key="log", now=now)
     outbox.send_due(session, settings=settings, now=now, adapter_for=lambda ch: LogAdapter())
     assert one.delivery_status == "delivered"
+
+
+def test_twilio_is_given_the_signed_status_callback_with_our_id(monkeypatch):
+    import requests
+
+    from care.messaging import adapters
+
+    calls = []
+
+    class Answer:
+        status_code = 201
+
+        def json(self):
+            return {"sid": "SM9"}
+
+    monkeypatch.setattr(requests, "post", lambda url, **kw: calls.append(kw) or Answer())
+    adapter = adapters.sms_adapter({
+        "CARE_SMS": "twilio", "CARE_TWILIO_ACCOUNT_SID": "AC1", "CARE_TWILIO_AUTH_TOKEN": "tok",
+        "CARE_TWILIO_FROM": "+15550001", "CARE_PUBLIC_BASE_URL": "https://care.example/",
+    })  # fmt: skip
+
+    class Msg:
+        id, idempotency_key, channel, to_address, subject, body = 42, "k", "sms", "+8613800000000", None, "您好"
+
+    assert adapter.send(Msg()) == "SM9"
+    assert calls[0]["data"]["StatusCallback"] == "https://care.example/webhooks/twilio/sms-status?message=42"
