@@ -221,6 +221,13 @@ def _failed(session: Session, message: OutboxMessage, receipt: Receipt, now: dat
         )
 
 
+def unmatched_receipts(session: Session) -> int:
+    """How many receipts named no known message (kept for a look, never applied)."""
+    from sqlalchemy import func
+
+    return int(session.scalar(select(func.count(DeliveryReceipt.id)).where(DeliveryReceipt.unmatched.is_(True))) or 0)
+
+
 BUCKETS = ("queued", "sent", "delivered", "failed", "skipped")
 
 

@@ -21,11 +21,13 @@ department's, not one person's: no ownership beyond the role.
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, timedelta
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from care.domain import campaigns as dom
 from care.domain.dates import local_date, local_datetime, to_local
@@ -42,10 +44,30 @@ from care.web.paging import paginate
 from care.web.request_settings import current_settings
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
+log = logging.getLogger(__name__)
 
 READERS = (Role.CARE_MANAGER, Role.GENERAL_MANAGER)
 EDITORS = (Role.CARE_MANAGER,)
 FILTER_FIELDS = ("city", "model", "customer_class", "last_visit_after", "last_visit_before", "open_task")
+
+
+def campaigns_missing() -> int:
+    """For the navigation: how many campaigns the month still lacks (R11), for those who
+    write campaigns; counted once per request, 0 when the database cannot answer."""
+    if "campaigns_missing" not in g:
+        g.campaigns_missing = 0
+        if current_user.is_authenticated and user_can("campaigns.create"):
+            try:
+                settings = current_settings()
+                g.campaigns_missing = svc.month_count(db.session, svc.this_month(request_now(), settings), settings).missing
+            except SQLAlchemyError as exc:
+                log.warning("campaigns not counted: %s", type(exc).__name__)
+    return g.campaigns_missing
+
+
+@bp.app_context_processor
+def _campaigns_missing_global() -> dict:
+    return {"campaigns_missing": campaigns_missing}
 
 
 def _problems(exc: Exception) -> list[str]:

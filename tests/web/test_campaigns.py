@@ -72,6 +72,7 @@ def test_the_index_shows_the_months_count_and_proposes_holidays(app, client, log
         login_as("care_manager")
         html = client.get("/campaigns/").get_data(as_text=True)
         assert "3 more campaigns must go out before the end of the month." in html
+        assert "3 campaigns still to send this month" in html  # beside the link, on every page
         assert "Spring Festival" in html and "Lantern Festival" in html
         r = client.post("/campaigns/propose", data={"holiday": "spring_festival", "day": "2027-02-06"})
         assert r.status_code == 303

@@ -117,13 +117,15 @@ def test_twilio_bad_signature_403_and_unreadable_400(hooks, client):
     assert receipts(hooks) == [] and message(hooks, mid).delivery_status is None
 
 
-def test_a_receipt_for_an_unknown_message_is_stored_and_flagged_not_404(hooks, client):
+def test_a_receipt_for_an_unknown_message_is_stored_and_flagged_not_404(hooks, client, login_as):
     r = twilio(client, {"MessageSid": "SMnobody", "MessageStatus": "delivered"}, message_id=999999)
     assert r.status_code == 204
     r = generic(client, {"event_id": "gw-1", "message_id": "gateway-xyz", "message_status": "failed"})
     assert r.status_code == 204
     stored = receipts(hooks)
     assert [(x.unmatched, x.message_id, x.message_ref) for x in stored] == [(True, None, "999999"), (True, None, "gateway-xyz")]
+    login_as("care_manager")
+    assert "2 delivery receipts named no message of ours" in client.get("/messages/outbox").get_data(as_text=True)
 
 
 def test_generic_receipts_by_our_id_duplicates_and_bad_input(hooks, client):
