@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from care.domain.settings import Settings
+from care.messaging import receipts
 from care.messaging.adapters import Adapter, SendError
 from care.models import Customer, OutboxMessage
 
@@ -200,8 +201,6 @@ def _own_receipts(session: Session, message: OutboxMessage, adapter: Adapter, pr
     given = getattr(adapter, "receipts", None)
     if given is None:
         return
-    from care.messaging import receipts
-
     for status, code in given(message, provider_id):
         receipt = receipts.Receipt(
             f"{adapter.name}-{message.id}-{status}", adapter.name, str(message.id), provider_id, status, status, code, now

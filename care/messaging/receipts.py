@@ -40,6 +40,9 @@ SENT, DELIVERED, FAILED, UNDELIVERED = "sent", "delivered", "failed", "undeliver
 STATUSES = (SENT, DELIVERED, FAILED, UNDELIVERED)
 FAILURES = (FAILED, UNDELIVERED)
 RANK = {None: 0, SENT: 1, DELIVERED: 2, FAILED: 2, UNDELIVERED: 2}
+# The outbox statuses this module reads and sets (care.messaging.outbox, which sits above
+# this module: it records the receipts of the adapters that know them at once).
+OUTBOX_QUEUED, OUTBOX_FAILED, OUTBOX_SKIPPED = "queued", "failed", "skipped"
 MESSAGE_FAILED = "message_failed"  # ReminderFailure.reason of a task message that failed to deliver
 # Twilio's MessageStatus values → ours (None: in transit, stored and not applied).
 TWILIO = {
@@ -209,9 +212,7 @@ def apply(session: Session, message: OutboxMessage, receipt: Receipt, *, now: da
 
 def _failed(session: Session, message: OutboxMessage, receipt: Receipt, now: datetime) -> None:
     """The message did not reach the customer: not sent after all (module docstring)."""
-    from care.messaging import outbox
-
-    message.status = outbox.FAILED
+    message.status = OUTBOX_FAILED
     message.last_error = f"{receipt.status}: {receipt.error_code}" if receipt.error_code else receipt.status
     if message.task_id is None:
         return
@@ -234,13 +235,11 @@ BUCKETS = ("queued", "sent", "delivered", "failed", "skipped")
 def bucket(status: str, delivery: str | None) -> str:
     """Where a message stands for the pages: queued (not sent yet), sent (no final
     receipt), delivered, failed (failed or undelivered, or given up by the outbox), skipped."""
-    from care.messaging import outbox
-
-    if status == outbox.QUEUED:
+    if status == OUTBOX_QUEUED:
         return "queued"
-    if status == outbox.SKIPPED:
+    if status == OUTBOX_SKIPPED:
         return "skipped"
-    if status == outbox.FAILED or delivery in FAILURES:
+    if status == OUTBOX_FAILED or delivery in FAILURES:
         return "failed"
     return "delivered" if delivery == DELIVERED else "sent"
 

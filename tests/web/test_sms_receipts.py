@@ -220,3 +220,9 @@ def test_twilio_is_given_the_signed_status_callback_with_our_id(monkeypatch):
 
     assert adapter.send(Msg()) == "SM9"
     assert calls[0]["data"]["StatusCallback"] == "https://care.example/webhooks/twilio/sms-status?message=42"
+
+
+def test_the_receipts_use_the_outboxs_own_statuses():
+    from care.messaging import receipts as svc
+
+    assert (svc.OUTBOX_QUEUED, svc.OUTBOX_FAILED, svc.OUTBOX_SKIPPED) == (outbox.QUEUED, outbox.FAILED, outbox.SKIPPED)
