@@ -251,13 +251,13 @@ def _detail_page(campaign: Campaign, values: dict | None = None, errors: list[st
     )  # fmt: skip
 
 
-@bp.route("/<int:campaign_id>")
+@bp.route("/<id:campaign_id>")
 @roles_required(*READERS)
 def detail(campaign_id: int):
     return _detail_page(_get(campaign_id))
 
 
-@bp.route("/<int:campaign_id>", methods=["POST"])
+@bp.route("/<id:campaign_id>", methods=["POST"])
 @roles_required(*EDITORS)
 def update(campaign_id: int):
     campaign = _get(campaign_id)
@@ -283,7 +283,7 @@ def _act(campaign_id: int, action, message):
     return redirect(url_for("campaigns.detail", campaign_id=campaign.id), code=303)
 
 
-@bp.route("/<int:campaign_id>/schedule", methods=["POST"])
+@bp.route("/<id:campaign_id>/schedule", methods=["POST"])
 @roles_required(*EDITORS)
 def schedule(campaign_id: int):
     return _act(
@@ -292,7 +292,7 @@ def schedule(campaign_id: int):
     )  # fmt: skip
 
 
-@bp.route("/<int:campaign_id>/cancel", methods=["POST"])
+@bp.route("/<id:campaign_id>/cancel", methods=["POST"])
 @roles_required(*EDITORS)
 def cancel(campaign_id: int):
     return _act(
