@@ -1,4 +1,5 @@
-"""Lunar calendar adapter over the third-party ``lunardate`` package.
+"""Lunar calendar adapter over the third-party ``lunardate`` package, and the Chinese
+public holidays of the maintained ``holidays`` package (:func:`chinese_holidays`).
 
 It lives outside ``care/domain`` (which is standard-library only); the pure rules take
 :func:`lunar_birthday_in_year` as a parameter (``care.domain.task_rules.propose_birthday``).
@@ -49,3 +50,36 @@ def lunar_birthday_in_year(mm_dd: str | None, year: int) -> date | None:
         except ValueError:
             continue  # day out of range (a 29-day month) or year out of range
     return None
+
+
+# The names ``holidays.China`` gives (language en_US) to each festival's first day; the
+# observed and substituted days carry other names and are not festivals of their own.
+_HOLIDAY_NAMES = {
+    "New Year's Day": "new_year",
+    "Chinese New Year (Spring Festival)": "spring_festival",
+    "Tomb-Sweeping Day": "qingming",
+    "Labor Day": "labour_day",
+    "Dragon Boat Festival": "dragon_boat",
+    "Mid-Autumn Festival": "mid_autumn",
+    "National Day": "national_day",
+}
+
+
+def chinese_holidays(year: int) -> dict[str, date]:
+    """The day of each holiday greeted by campaigns (care.domain.campaigns.HOLIDAYS) in
+    solar ``year``: the public holidays from ``holidays.China`` (as the State Council
+    publishes them), the Lantern Festival (lunar 1-15, not a day off, so not in that
+    package) from ``lunardate``. A holiday the library does not know for the year is
+    left out."""
+    import holidays
+
+    found: dict[str, date] = {}
+    for day, name in sorted(holidays.China(years=year, language="en_US").items()):
+        key = _HOLIDAY_NAMES.get(name)
+        if key is not None and key not in found:
+            found[key] = day
+    try:
+        found["lantern"] = LunarDate(year, 1, 15).to_solar_date()
+    except ValueError:  # outside lunardate's years
+        pass
+    return found

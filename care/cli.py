@@ -547,6 +547,7 @@ def outbox_cmd(once, interval, limit, as_json):
 
     from care.messaging.adapters import adapters_from_config
     from care.messaging.outbox import send_due
+    from care.services.campaigns import release_due
     from care.services.settings import load_settings
 
     try:
@@ -560,8 +561,11 @@ def outbox_cmd(once, interval, limit, as_json):
         # kill mid-round repeats at most the message in flight; an error rolls back the
         # message in hand only (its claim, committed, lapses after the lease).
         with transaction():
+            settings = load_settings(db.session)
+            release_due(db.session, now=utcnow(), settings=settings)  # campaigns due (R11)
+            db.session.commit()
             return send_due(
-                db.session, settings=load_settings(db.session), now=utcnow(), adapter_for=adapter_for,
+                db.session, settings=settings, now=utcnow(), adapter_for=adapter_for,
                 limit=limit, commit=db.session.commit, clock=utcnow,
             )
 

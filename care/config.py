@@ -24,6 +24,7 @@ ENV_KEYS = {
     "PUBLIC_BASE_URL": "CARE_PUBLIC_BASE_URL",
     "SMS": "CARE_SMS",
     "SMS_URL": "CARE_SMS_URL",
+    "SMS_SIM_MIX": "CARE_SMS_SIM_MIX",
     "SMTP_URL": "CARE_SMTP_URL",
     "IMPORT_IN_BACKGROUND": "CARE_IMPORT_IN_BACKGROUND",
     "LOG_LEVEL": "CARE_LOG_LEVEL",
@@ -96,6 +97,7 @@ class Defaults:
     CARE_APPLY_MAX_DELAY = 30  # seconds: under a burst, apply anyway once an id waited this long
     CARE_SMS = "log"
     CARE_SMS_URL = None  # CARE_SMS=http: the JSON endpoint
+    CARE_SMS_SIM_MIX = None  # CARE_SMS=sim: receipt weights, default delivered=90,failed=5,undelivered=5
     CARE_SMTP_URL = None
     CARE_IMPORT_IN_BACKGROUND = True
     CARE_IMPORT_STALE_MINUTES = 10  # a background import silent this long was cut off

@@ -40,6 +40,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from care.demo.call_habits import add_call_habits
+from care.demo.campaigns import add_campaigns
 from care.demo.catalogue import DEMO_PASSWORD, DEMO_USERS, DemoUser
 from care.demo.complaints import add_complaints
 from care.demo.context import DemoContext
@@ -96,6 +97,7 @@ STEPS: list[tuple[str, Step]] = [
     ("phone_surveys", add_phone_surveys),
     ("call_habits", add_call_habits),
     ("proactive_bookings", add_proactive_bookings),
+    ("campaigns", add_campaigns),
 ]
 
 

@@ -541,7 +541,7 @@ class MonthlyKpis:
     reminder_rate: Mapping[str, KpiResult]
     attempt_compliance: KpiResult
     birthday_on_time_rate: KpiResult
-    greetings: Mapping[str, int]  # birthday_call, birthday_message (campaigns: issue 13)
+    greetings: Mapping[str, int]  # birthday_call, birthday_message, campaigns (R11: campaigns sent)
     complaints_closed_in_24h_rate: KpiResult
     appointment_show_rate: KpiResult
     ssi: IndexResult

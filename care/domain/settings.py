@@ -305,6 +305,7 @@ SETTINGS: tuple[SettingDef, ...] = (
     _s("lapsed_max_days", INT, "360", G_TASKS, N_("Lapsed: last visit at most … ago"), "R9", "days", 1, 3650),
     _s("service_callback_days", INT, "3", G_TASKS, N_("Post-service callback: days to complete"), "R10", "days", 1, 30),
     _s("campaigns_per_month", INT, "3", G_TASKS, N_("Campaigns per month (at least)"), "R11", "", 0, 31),
+    _s("campaign_sms_per_minute", INT, "60", G_TASKS, N_("Campaigns: text messages sent per minute (at most)"), "R11", "", 1, 10000),
     _s("appointment_lead_days", INT, "7", G_TASKS, N_("Proactive appointment: days before due"), "R16", "days", 0, 90),
     _s("generation_catchup_days", INT, "31", G_TASKS, N_("Generator: missed days caught up (at most)"), "", "days", 1, 366),
     _s("expiry_grace_days", INT, "0", G_TASKS, N_("A task nobody called expires … days after its deadline day"), "R13", "days", 0, 31),

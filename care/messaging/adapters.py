@@ -8,6 +8,13 @@
   header Twilio sends on its own webhooks, not one its REST API honours), so it is not
   sent: a message resent after a crash is a second SMS. The outbox makes that at most
   the one message in flight (care/messaging/outbox.py).
+- ``sim`` (the SMS simulator): records the message as sent and draws its delivery
+  receipt from ``CARE_SMS_SIM_MIX`` (``delivered=90,failed=5,undelivered=5``), the same
+  draw for the same message.
+- Delivery receipts: Twilio gets a ``StatusCallback`` (``CARE_PUBLIC_BASE_URL`` +
+  ``/webhooks/twilio/sms-status?message=<outbox id>``) when a public base URL is set;
+  the log adapter and the simulator give theirs at once (``receipts``), applied by the
+  outbox through care/messaging/receipts.py.
 - E-mail ``CARE_SMTP_URL`` (``smtp://user:pass@host:587?starttls=1&from=care@dealer.example``,
   ``smtps://`` for implicit TLS); unset: e-mails go to the log adapter.
 
@@ -54,13 +61,56 @@ class Adapter(Protocol):
 
 
 class LogAdapter:
-    """Writes one log line with the message id and records the message as sent."""
+    """Writes one log line with the message id and records the message as sent; its
+    receipts say delivered (so that the pages show what a gateway would report)."""
 
     name = "log"
 
     def send(self, message: Message) -> str:
         log.info("outbox message %s (%s) delivered to the log adapter", message.id, message.channel)
         return f"log-{message.id}"
+
+    def receipts(self, message: Message, provider_id: str) -> list[tuple[str, str | None]]:
+        """The receipts a gateway would post for a sent message: (status, error code)."""
+        return [("sent", None), ("delivered", None)] if message.channel == "sms" else []
+
+
+SIM_MIX = "delivered=90,failed=5,undelivered=5"
+# Error codes of the simulated failures (Twilio's: unreachable handset, unknown number).
+SIM_ERRORS = {"failed": "30008", "undelivered": "30003"}
+
+
+def parse_sim_mix(text: str | None) -> dict[str, int]:
+    weights: dict[str, int] = {}
+    for part in (text or SIM_MIX).split(","):
+        name, _eq, value = part.partition("=")
+        name = name.strip()
+        if name not in ("delivered", "failed", "undelivered") or not value.strip().isdigit():
+            raise ValueError(f"CARE_SMS_SIM_MIX: bad part {part.strip()!r} (delivered, failed, undelivered)")
+        weights[name] = int(value)
+    if sum(weights.values()) <= 0:
+        raise ValueError("CARE_SMS_SIM_MIX: at least one positive weight")
+    return weights
+
+
+class SimSms(LogAdapter):
+    """The SMS simulator: sent like the log adapter, delivered or not by a draw."""
+
+    name = "sim"
+
+    def __init__(self, mix: str | None = None):
+        self.mix = parse_sim_mix(mix)
+
+    def send(self, message: Message) -> str:
+        log.info("outbox message %s (%s) sent to the SMS simulator", message.id, message.channel)
+        return f"sim-{message.id}"
+
+    def receipts(self, message: Message, provider_id: str) -> list[tuple[str, str | None]]:
+        import random
+
+        draw = random.Random(f"sms-sim/{message.idempotency_key}")  # noqa: S311 - a simulation
+        final = draw.choices(list(self.mix), weights=list(self.mix.values()))[0]
+        return [("sent", None), (final, SIM_ERRORS.get(final))]
 
 
 def _http_error(prefix: str, exc: Exception) -> SendError:
@@ -71,7 +121,8 @@ class TwilioSms:
     name = "twilio"
 
     def __init__(
-        self, account_sid: str, auth_token: str, from_number: str, *, base_url: str = TWILIO_API
+        self, account_sid: str, auth_token: str, from_number: str, *, base_url: str = TWILIO_API,
+        public_base_url: str = "",
     ):
         if not (account_sid and auth_token and from_number):
             raise ValueError(
@@ -81,12 +132,23 @@ class TwilioSms:
         self.auth_token = auth_token
         self.from_number = from_number
         self.url = f"{base_url.rstrip('/')}/Accounts/{account_sid}/Messages.json"
+        self.public_base_url = (public_base_url or "").strip().rstrip("/")
+
+    def status_callback(self, message: Message) -> str | None:
+        """Where Twilio posts this message's receipts (our id in the signed URL)."""
+        if not self.public_base_url:
+            return None
+        return f"{self.public_base_url}/webhooks/twilio/sms-status?message={message.id}"
 
     def send(self, message: Message) -> str:
+        data = {"To": message.to_address, "From": self.from_number, "Body": message.body}
+        callback = self.status_callback(message)
+        if callback:
+            data["StatusCallback"] = callback
         try:
             response = requests.post(
                 self.url,
-                data={"To": message.to_address, "From": self.from_number, "Body": message.body},
+                data=data,
                 auth=(self.account_sid, self.auth_token),  # no idempotency key: see the module doc
                 timeout=TIMEOUT_S,
             )
@@ -186,15 +248,18 @@ def sms_adapter(config: Mapping[str, Any]) -> Adapter:
     kind = (config.get("CARE_SMS") or "log").strip().lower()
     if kind == "log":
         return LogAdapter()
+    if kind == "sim":
+        return SimSms(config.get("CARE_SMS_SIM_MIX"))
     if kind == "twilio":
         return TwilioSms(
             config.get("CARE_TWILIO_ACCOUNT_SID") or "",
             config.get("CARE_TWILIO_AUTH_TOKEN") or "",
             config.get("CARE_TWILIO_FROM") or "",
+            public_base_url=config.get("CARE_PUBLIC_BASE_URL") or "",
         )
     if kind == "http":
         return HttpSms(config.get("CARE_SMS_URL") or "")
-    raise ValueError(f"unknown CARE_SMS {kind!r}: log, twilio or http")
+    raise ValueError(f"unknown CARE_SMS {kind!r}: log, sim, twilio or http")
 
 
 def email_adapter(config: Mapping[str, Any]) -> Adapter:

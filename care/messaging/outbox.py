@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from care.domain.settings import Settings
+from care.messaging import receipts
 from care.messaging.adapters import Adapter, SendError
 from care.models import Customer, OutboxMessage
 
@@ -181,6 +182,7 @@ def send_one(
         message.provider_message_id = (provider_id or "")[:120] or None
         message.last_error = None
         log.info("outbox message %s sent via %s", message.id, adapter.name)
+        _own_receipts(session, message, adapter, provider_id, now)
         return SENT
     message.tries += 1
     message.last_error = error[:500]
@@ -191,6 +193,19 @@ def send_one(
     message.next_attempt_at = now + backoff(message.tries, backoff_seconds)  # ends the claim's lease
     log.info("outbox message %s: try %s failed (%s), retry later", message.id, message.tries, error)
     return "retry"
+
+
+def _own_receipts(session: Session, message: OutboxMessage, adapter: Adapter, provider_id: str, now: datetime) -> None:
+    """The receipts of an adapter that knows them at once (the log adapter, the SMS
+    simulator), recorded as a gateway's would be (care/messaging/receipts.py)."""
+    given = getattr(adapter, "receipts", None)
+    if given is None:
+        return
+    for status, code in given(message, provider_id):
+        receipt = receipts.Receipt(
+            f"{adapter.name}-{message.id}-{status}", adapter.name, str(message.id), provider_id, status, status, code, now
+        )
+        receipts.record(session, receipt, payload={"message_id": message.id, "message_status": status}, now=now)
 
 
 def sms_hours(settings, now: datetime) -> bool:

@@ -9,6 +9,7 @@ from care.models.call import (
     OutboxMessage,
     ReminderFailure,
 )
+from care.models.campaign import Campaign, CampaignRecipient, DeliveryReceipt
 from care.models.complaint import Complaint, ComplaintCall, ComplaintNotice, ComplaintStep
 from care.models.customer import Customer, CustomerClass, OwnershipChange, Vehicle
 from care.models.ivr import IvrSurvey
@@ -46,6 +47,9 @@ __all__ = [
     "ComplaintCall",
     "ComplaintNotice",
     "ComplaintStep",
+    "Campaign",
+    "CampaignRecipient",
+    "DeliveryReceipt",
     "MessageTemplate",
     "OutboxMessage",
     "ReminderFailure",

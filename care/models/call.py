@@ -152,9 +152,15 @@ class OutboxMessage(db.Model):
     tries: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_error: Mapped[str | None] = mapped_column(String(500))
-    provider_message_id: Mapped[str | None] = mapped_column(String(120))
+    provider_message_id: Mapped[str | None] = mapped_column(String(120), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Delivery receipts (care/messaging/receipts.py): sent, delivered, failed, undelivered,
+    # the provider's error code, when the last receipt said so and when it was delivered.
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    delivery_error: Mapped[str | None] = mapped_column(String(40))
+    delivery_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     customer = relationship("Customer")
     task = relationship("CareTask")

@@ -57,6 +57,7 @@ from care.models import (
 )
 from care.models.types import UTCDateTime
 from care.services import Actor, audit, survey_results
+from care.services import campaigns as campaign_service
 from care.services import complaints as complaint_service
 from care.services.settings import load_settings
 
@@ -611,6 +612,8 @@ def monthly_kpis(session: Session, month: date, *, now: datetime, settings: Sett
     span = rules.month_span(month, settings.timezone, now)
     on_time, greetings = birthdays(session, span, settings)
     ssi, csi, very_satisfied = survey_results.report_figures(session, span, settings)  # issue 11
+    # R11: the month's greeting campaigns sent count among the greetings (issue 13).
+    greetings = {**greetings, "campaigns": campaign_service.sent_between(session, span.start, span.cutoff)}
     return rules.MonthlyKpis(
         span=span,
         first_service=return_analysis(

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from care.domain.callstate import TERMINAL_RANK, CallStatus, NormalizedEvent
 from care.models import CallAttempt
-from care.services import complaints, fallback, imports
+from care.services import campaigns, complaints, fallback, imports
 from care.services.call_event_apply import (
     apply_event,
     apply_to_attempt,
@@ -118,6 +118,7 @@ def sweep(session: Session, now: datetime, timeout_minutes: int | None = None) -
     counts["fallbacks"] = fallback.sweep_fallbacks(session, now=now)
     counts.update(imports.sweep_imports(session, now=now))
     counts["complaint_notices"] = complaints.notify_overdue(session, now=now)
+    counts["campaigns"] = campaigns.release_due(session, now=now)  # R11: scheduled campaigns due
     deadlines = counts["fallbacks"]
     log.info(
         "sweep: %d attempt(s) closed, %d re-applied, %d put aside; %d task(s) failed, %d expired, %d birthday fallback(s)",

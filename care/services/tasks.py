@@ -65,9 +65,12 @@ class TimelineEntry:
     at: datetime
     item: TaskOutcome | Appointment | PhoneCorrection | Any
     events: tuple = ()  # a call's provider events, in order received (kind "call")
+    campaign: Any = None  # the campaign a message belongs to (kind "message")
 
 
-_KIND_ORDER = {"call": -1, "phone_correction": 0, "appointment": 1, "outcome": 2, "complaint": 3, "complaint_step": 4}
+_KIND_ORDER = {
+    "message": -2, "call": -1, "phone_correction": 0, "appointment": 1, "outcome": 2, "complaint": 3, "complaint_step": 4,
+}  # fmt: skip
 
 
 def timeline(session: Session, customer_id: int, *, limit: int | None = None) -> list[TimelineEntry]:
@@ -116,10 +119,22 @@ def timeline(session: Session, customer_id: int, *, limit: int | None = None) ->
         .options(joinedload(ComplaintStep.user))
     ):
         entries.append(TimelineEntry("complaint_step", row.taken_at, row))
+    entries.extend(_messages(session, customer_id))
     # Same instant (an outcome that booked): the outcome first, then what it caused.
     entries.sort(key=lambda e: (e.at, _KIND_ORDER[e.kind], e.item.id), reverse=True)
     entries = entries[:limit] if limit is not None else entries
     return _with_call_events(session, entries)
+
+
+def _messages(session: Session, customer_id: int) -> list[TimelineEntry]:
+    """The customer's text messages and e-mails (fallbacks, campaigns), each with its
+    campaign when it has one: at the time sent, else queued."""
+    from care.models.call import OutboxMessage
+    from care.services.campaigns import campaign_of_messages
+
+    rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.customer_id == customer_id)))
+    campaigns = campaign_of_messages(session, [m.id for m in rows])
+    return [TimelineEntry("message", m.sent_at or m.created_at, m, campaign=campaigns.get(m.id)) for m in rows]
 
 
 def _with_call_events(session: Session, entries: list[TimelineEntry]) -> list[TimelineEntry]:

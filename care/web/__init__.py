@@ -68,6 +68,7 @@ BLUEPRINTS = (
     "care.web.complaints",
     "care.web.phone_survey",
     "care.web.ivr",
+    "care.web.campaigns",
 )
 
 

@@ -401,6 +401,51 @@ def outbox_status_label(status: str | None) -> str:
     return _label(OUTBOX_STATUSES, status)
 
 
+# Delivery receipts (care.messaging.receipts), and the campaign pages' message counts.
+DELIVERY_STATUSES = {
+    "sent": _l("sent, not confirmed yet"),
+    "delivered": _l("delivered"),
+    "failed": _l("delivery failed"),
+    "undelivered": _l("not delivered"),
+}
+DELIVERY_BUCKETS = {
+    "queued": _l("queued"),
+    "sent": _l("sent"),
+    "delivered": _l("delivered"),
+    "failed": _l("failed"),
+    "skipped": _l("skipped"),
+}
+
+
+def delivery_status_label(status: str | None) -> str:
+    return _label(DELIVERY_STATUSES, status)
+
+
+# --- greeting campaigns (care.services.campaigns) ---------------------------------------
+
+CAMPAIGN_KINDS = {"holiday": _l("Holiday greeting"), "weather": _l("Special-weather notice")}
+CAMPAIGN_STATUSES = {
+    "draft": _l("draft"),
+    "scheduled": _l("scheduled"),
+    "sending": _l("sending"),
+    "sent": _l("sent"),
+    "cancelled": _l("cancelled"),
+}
+
+
+def campaign_kind_label(value: str | None) -> str:
+    return _label(CAMPAIGN_KINDS, value)
+
+
+def campaign_status_label(value: str | None) -> str:
+    return _label(CAMPAIGN_STATUSES, value)
+
+
+def message_skip_label(value: str | None) -> str:
+    """Why an outbox message was not sent (its last_error), in words."""
+    return _label(FALLBACK_SKIPS, value)
+
+
 # --- tasks closed unreached: failed or expired (care.services.fallback, .expiry) ----------
 
 # Why (ReminderFailure.reason).
@@ -411,6 +456,7 @@ UNREACHED_REASONS = {
     "number_not_corrected": _l("The number was never corrected"),
     "attempts_exhausted": _l("All attempts failed"),
     "birthday": _l("The greeting call failed"),
+    "message_failed": _l("The message was not delivered"),
 }
 # What became of the fallback message: its outbox state, or why there is none …
 FALLBACK_STATES = {
@@ -427,6 +473,7 @@ FALLBACK_SKIPS = {
     "consent": _l("the customer refused the channel"),
     "no_address": _l("no usable number or address"),
     "too_late": _l("too late for the birthday"),
+    "campaign_cancelled": _l("the campaign was cancelled"),
 }
 
 
@@ -627,6 +674,10 @@ TEMPLATE_GLOBALS = {
     "note_condition": note_condition,
     "slot_label": slot_label,
     "outbox_status_label": outbox_status_label,
+    "delivery_status_label": delivery_status_label,
+    "campaign_kind_label": campaign_kind_label,
+    "campaign_status_label": campaign_status_label,
+    "message_skip_label": message_skip_label,
     "unreached_reason_label": unreached_reason_label,
     "fallback_state_label": fallback_state_label,
     "import_kind_label": import_kind_label,

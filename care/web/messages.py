@@ -20,6 +20,7 @@ from care.domain.roles import Role
 from care.domain.scripts import FIELDS
 from care.extensions import db
 from care.messaging import outbox as ob
+from care.messaging.receipts import unmatched_receipts
 from care.models.types import utcnow
 from care.services import ServiceError, fallback
 from care.services import message_templates as tpl
@@ -151,6 +152,7 @@ def outbox():
         pager=pager,
         status=status,
         statuses=ob.STATUSES,
+        unmatched_receipts=unmatched_receipts(db.session),
     )
 
 

@@ -4,7 +4,10 @@ POST /webhooks/twilio/status   webhooks.twilio_status   Twilio call status callb
 POST /webhooks/twilio/dial     webhooks.twilio_dial     Twilio <Dial action>: the customer leg
 POST /webhooks/twilio/gather   webhooks.twilio_gather   Twilio <Gather action>: IVR keys (with
                                                         ``item``: 200 TwiML, the survey's next step)
-POST /webhooks/events          webhooks.events          simulator / generic PBX JSON events
+POST /webhooks/twilio/sms-status  webhooks.twilio_sms_status  Twilio message status callbacks (form)
+POST /webhooks/events          webhooks.events          simulator / generic PBX JSON events, and
+                                                        generic SMS delivery receipts
+                                                        (``message_status``: care/messaging/receipts.py)
 
 Answers: 204 stored (a duplicate too), 403 bad/missing signature or stale timestamp,
 400 unreadable body, unknown status or missing fields (an empty body is 400 before the
@@ -36,6 +39,7 @@ from care.domain.callstate import (
     twilio_problem,
 )
 from care.extensions import csrf, db
+from care.messaging import receipts
 from care.models.types import utcnow
 from care.services import call_event_store as svc
 from care.telephony.base import EventError
@@ -101,7 +105,9 @@ def _store_and_apply(event, *, kind: str, payload: dict, attempt_ref: str | None
     return NO_CONTENT
 
 
-def _twilio(kind: str):
+def _twilio_form(check=twilio_problem) -> dict[str, str]:
+    """A Twilio callback's form once verified: 400 empty, 403 bad signature, 400 what
+    ``check`` (or the query) finds unstorable."""
     form = request.form
     if not form:
         abort(400, description="empty body")
@@ -109,9 +115,14 @@ def _twilio(kind: str):
     if not verify_twilio(token, _signed_url(), form, request.headers.get(TWILIO_HEADER)):
         abort(403, description="bad signature")
     params = {name: form.get(name, "") for name in form}
-    problem = twilio_problem(params) or payload_problem(dict(request.args), "query")
+    problem = check(params) or payload_problem(dict(request.args), "query")
     if problem:
         abort(400, description=problem)
+    return params
+
+
+def _twilio(kind: str):
+    params = _twilio_form()
     attempt_ref = request.args.get("attempt") or None
     if kind == svc.GATHER:
         event_id = gather_event_id(
@@ -161,6 +172,36 @@ def twilio_gather():
     return _twilio(svc.GATHER)
 
 
+def _store_receipt(receipt: receipts.Receipt, payload: dict):
+    """Store and apply a delivery receipt, and commit (the webhooks commit their own
+    write: care/web/unit_of_work.py leaves /webhooks/ alone); a receipt for no known
+    message is stored unmatched. A receipt is one small row and one message: applied
+    here, not by the applier thread."""
+    try:
+        with applier.write_gate:
+            row, created = receipts.record(db.session, receipt, payload=payload, now=utcnow())
+            db.session.commit()
+    except Exception as exc:  # the type only: the message may carry the payload
+        log.error("webhook %s: the receipt could not be stored (%s)", request.path, type(exc).__name__)
+        db.session.rollback()
+        return {"error": "not stored"}, 503
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("webhook %s: receipt %s %s", request.path, row.id, "stored" if created else "duplicate")
+    return NO_CONTENT
+
+
+@bp.route("/twilio/sms-status", methods=["POST"])
+@csrf.exempt
+@public
+def twilio_sms_status():
+    params = _twilio_form(payload_problem)
+    try:
+        receipt = receipts.from_twilio(params, request.args.get("message"))
+    except receipts.ReceiptError as exc:
+        abort(400, description=str(exc))
+    return _store_receipt(receipt, params)
+
+
 def _no_constant(name: str):
     """``json.loads``' hook for NaN/Infinity: not JSON, and PostgreSQL's json refuses them."""
     raise EventError(f"{name} is not a JSON number")
@@ -179,9 +220,14 @@ def events():
         abort(403, description=f"signature {check.reason}")
     try:
         document = json.loads(body, parse_constant=_no_constant)
+        if receipts.is_receipt(document):
+            if payload_problem(document):
+                abort(400, description=payload_problem(document))
+            return _store_receipt(receipts.from_generic(document), document)
         event = map_generic(document)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # EventError is a ValueError
-        abort(400, description=str(exc) if isinstance(exc, EventError) else "unreadable JSON")
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # EventError, ReceiptError are ValueErrors
+        readable = isinstance(exc, EventError | receipts.ReceiptError)
+        abort(400, description=str(exc) if readable else "unreadable JSON")
     ref = document.get("attempt_id")
     attempt_ref = None if ref is None or isinstance(ref, bool) else str(ref)
     # IVR keys: digits, or an item with no key pressed (interfaces.md "survey_item")

@@ -81,6 +81,10 @@ PAGES = {
         "/surveys/templates/ssi",
         "/surveys/templates/ssi/edit",
         "/auth/password",
+        "/campaigns/",
+        "/campaigns/new",
+        "/campaigns/{campaign}",
+        "/campaigns/{campaign_draft}",
     ],
     "specialist": [
         "/tasks/",
@@ -187,12 +191,24 @@ def seed(app, role: str, locale: str) -> dict:
         codes = [r.item.code for r in phone_survey.survey_for(s, survey_task, user=spec, now=now).rows]
         for code, score in zip(codes, ("7", "3", "none"), strict=False):
             phone_survey.save_phone_answer(s, survey_task, code, score, user=spec, now=now)
+        # greeting campaigns: one released (its messages listed), one draft (its form)
+        from care.domain.campaigns import AudienceFilter
+        from care.services import campaigns as campaigns_service
+
+        def campaign(name):
+            draft = campaigns_service.Draft(name, "holiday", "{salutation}，中秋快乐！", AudienceFilter(), now + timedelta(hours=1))
+            return campaigns_service.save(s, None, draft, user=user, now=now)
+
+        released = campaign("中秋问候")
+        campaigns_service.schedule(s, released, user=user, now=now)
+        campaigns_service.release_due(s, now=now + timedelta(hours=1))
+        draft_campaign = campaign("国庆问候")
         s.commit()
         month = yesterday.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
         return {
             "username": user.username, "customer": wang.id, "task": task.id, "user": spec.id, "run": run.id,
             "month": month, "survey": survey.id, "complaint": complaint.id, "callback": callback.id,
-            "survey_customer": zhao.id,
+            "survey_customer": zhao.id, "campaign": released.id, "campaign_draft": draft_campaign.id,
         }  # fmt: skip
 
 

@@ -292,7 +292,7 @@ def test_r13_compliance_reads_attempts_through_the_contact_link(world, session):
 def test_birthday_on_time_and_greetings_sent(world, session):
     k = kpis(session)
     assert nd(k.birthday_on_time_rate) == (3, 6)  # b1, b2 (answered 10:20), b4 (SMS 10:35)
-    assert k.greetings == {"birthday_call": 3, "birthday_message": 2}
+    assert k.greetings == {"birthday_call": 3, "birthday_message": 2, "campaigns": 0}
     assert k.greetings_sent == 5
 
 

@@ -133,6 +133,18 @@ ACCESS: dict[str, tuple] = {
     "webhooks.twilio_dial": (PUBLIC, "POST", {}, BAD),
     "webhooks.twilio_gather": (PUBLIC, "POST", {}, BAD),
     "webhooks.events": (PUBLIC, "POST", {}, BAD),
+    "webhooks.twilio_sms_status": (PUBLIC, "POST", {}, BAD),
+    # greeting campaigns (R11): the care manager writes, the general manager reads; no such
+    # campaign for the ones that name one (the empty propose form names no holiday: 400)
+    "campaigns.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {}, OK),
+    "campaigns.detail": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {"campaign_id": 999999}, NOT_FOUND),
+    "campaigns.new": (frozenset({R.CARE_MANAGER}), "GET", {}, OK),
+    "campaigns.create": (frozenset({R.CARE_MANAGER}), "POST", {}, INVALID),
+    "campaigns.audience": (frozenset({R.CARE_MANAGER}), "POST", {}, OK),
+    "campaigns.propose": (frozenset({R.CARE_MANAGER}), "POST", {}, BAD),
+    "campaigns.update": (frozenset({R.CARE_MANAGER}), "POST", {"campaign_id": 999999}, NOT_FOUND),
+    "campaigns.schedule": (frozenset({R.CARE_MANAGER}), "POST", {"campaign_id": 999999}, NOT_FOUND),
+    "campaigns.cancel": (frozenset({R.CARE_MANAGER}), "POST", {"campaign_id": 999999}, NOT_FOUND),
     # the monthly KPIs (R22) and their drill-downs; scorecards: own for a specialist, all for managers
     "kpis.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {}, OK),
     "kpis.drill": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {"key": "reminder_rate"}, OK),
