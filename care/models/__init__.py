@@ -11,7 +11,7 @@ from care.models.call import (
 )
 from care.models.customer import Customer, CustomerClass, OwnershipChange, Vehicle
 from care.models.service import Delivery, InsurancePolicy, ServiceVisit, VisitKind
-from care.models.supervision import SampleCall, SampleDraw
+from care.models.supervision import Penalty, SampleCall, SampleDraw, Violation
 from care.models.task import (
     OPEN_STATUSES,
     Appointment,
@@ -37,6 +37,8 @@ __all__ = [
     "ReminderFailure",
     "SampleCall",
     "SampleDraw",
+    "Penalty",
+    "Violation",
     "CareTask",
     "GenerationRun",
     "PhoneCorrection",
