@@ -47,6 +47,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload
 
+from care.domain import N_
 from care.domain import kpis as kpi_rules
 from care.domain import sampling as sampling_rules
 from care.domain import violations as rules
@@ -267,7 +268,7 @@ def save_penalties(
     for c in changes:
         d = rules.penalty_def(c.rule, c.role)
         if d is None:
-            raise ViolationRefused("There is no penalty for the rule %(rule)s.", status=422, rule=c.rule[:40])
+            raise ViolationRefused(N_("There is no penalty for the rule %(rule)s."), status=422, rule=c.rule[:40])
         by_setting[d.setting] = c.amount.strip()[:40]
     changed = len(set_settings(session, by_setting, actor=actor, now=now))
     stored = {(p.rule, p.role): p for p in session.scalars(select(Penalty))}
@@ -483,9 +484,9 @@ def decide(
     be decided again (each decision is audited). Raises ViolationRefused: 403 for a user
     who may not decide on it, 422 for bad input; nothing is written then."""
     if not rules.may_decide(user.roles):
-        raise ViolationRefused("Only the care manager and the general manager decide on violations.", status=403)
+        raise ViolationRefused(N_("Only the care manager and the general manager decide on violations."), status=403)
     if not rules.may_decide_on(user.id, user.roles, violation.person_id):
-        raise ViolationRefused("You cannot decide on your own violation.", status=403)
+        raise ViolationRefused(N_("You cannot decide on your own violation."), status=403)
     try:
         chosen, unit, text = rules.check_decision(action, amount, reason, penalty_of(violation))
     except rules.DecisionInvalid as exc:

@@ -143,6 +143,14 @@ ACCESS: dict[str, tuple] = {
     "sampling.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER, R.SALES_MANAGER, R.INSURANCE}), "GET", {}, OK),
     "sampling.draw": (frozenset({R.CARE_MANAGER}), "POST", {}, BAD),
     "sampling.verdict": (frozenset({R.CARE_MANAGER}), "POST", {"call_id": 999999}, NOT_FOUND),
+    # violations (R23): every staff role opens the list (their own: test_ownership_matrix.py),
+    # no such violation (404); the care and general managers decide and derive (an empty
+    # derive form names no month: 400); the care manager and the administrator edit penalties
+    "violations.index": (READERS, "GET", {}, OK),
+    "violations.detail": (READERS, "GET", {"violation_id": 999999}, NOT_FOUND),
+    "violations.decide": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "POST", {"violation_id": 999999}, NOT_FOUND),
+    "violations.derive": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "POST", {}, BAD),
+    "violations.penalties": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     "reconciliation.index": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     # no such event (a real one would be matched or dismissed by the first role that tries)
     "reconciliation.match": (frozenset({R.CARE_MANAGER, R.ADMIN}), "POST", {"event_id": 999999}, NOT_FOUND),

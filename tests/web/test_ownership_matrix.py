@@ -99,6 +99,12 @@ CASES: dict[str, tuple] = {
     "task page": ("GET", "contact.task", {"task_id": "{task}", "last_call": 1}, False,
                   answers(200, 200, 200, 200, 200, 200)),
     "contact page": ("GET", "contact.index", {"customer_id": "{customer}"}, False, answers(200, 200, 200, 200)),
+    # a violation (R23) of the owner: the managers and the owner see it, the care and general
+    # managers decide (the empty form: 422), nobody else
+    "violation page": ("GET", "violations.detail", {"violation_id": "{violation}"}, False,
+                       answers(200, 403, 403, 200, 200, 200)),
+    "decide violation": ("POST", "violations.decide", {"violation_id": "{violation}"}, False,
+                         answers(403, 403, 403, 422, 422, 403)),
 }  # fmt: skip
 
 # Who hears the owner's recording on the pages that show the call (the general and sales
@@ -128,8 +134,10 @@ class Ownership:
             blocked = factories.make_task(db.session, queued, assignee=owner, status="blocked")
             queued_free = factories.make_customer(db.session, mobile=None)
             factories.make_task(db.session, queued_free, status="blocked")
+            violation = factories.make_violation(db.session, owner, task=task)
             db.session.commit()
             self.seeded = {
+                "violation": violation.id,
                 "task": task.id, "done": done.id, "free": free.id, "attempt": attempt.id,
                 "blocked": blocked.id, "queued": queued.id, "queued_free": queued_free.id, "customer": customer.id,
             }  # fmt: skip
