@@ -22,7 +22,15 @@ import pytest
 from care.domain.dms import UNKNOWN_STAFF
 from care.extensions import db
 from care.models import ImportRun
-from tests.factories import PASSWORD, make_customer, make_task, make_user, make_vehicle, make_visit
+from tests.factories import (
+    PASSWORD,
+    make_customer,
+    make_task,
+    make_user,
+    make_vehicle,
+    make_violation,
+    make_visit,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -58,6 +66,9 @@ PAGES = {
         "/kpis/first_service_reminder_rate?month={month}",
         "/kpis/churn_rate?month={month}&part=numerator&group=local",
         "/scorecards?month={month}",
+        "/violations/?month={month}",
+        "/violations/{violation}",
+        "/violations/penalties",
         "/auth/password",
     ],
     "specialist": [
@@ -65,6 +76,8 @@ PAGES = {
         "/tasks/contact/{customer}",
         "/scripts/first_service",
         "/scorecards",
+        "/violations/?month={month}",
+        "/violations/{violation}",
     ],
     "admin": [
         "/settings/",
@@ -72,6 +85,7 @@ PAGES = {
         "/admin/users/new",
         "/admin/users/{user}",
         "/admin/audit",
+        "/violations/penalties",
     ],
     "anonymous": [
         "/auth/login",
@@ -130,11 +144,14 @@ def seed(app, role: str, locale: str) -> dict:
                   reason_params={"birthday": "1990-01-01"}, opens_on=(now - timedelta(days=2)).date(),
                   due_at=now - timedelta(days=2))
         sweep_fallbacks(s, now=now - timedelta(days=1))
-        s.commit()
         month = yesterday.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+        # a violation of the specialist's (R23): on the list, its page with the decision form
+        violation = make_violation(s, spec, task=task, month=month, rule="reminder_not_standard",
+                                   amount_min=50, amount_max=100, amount=50)
+        s.commit()
         return {
             "username": user.username, "customer": wang.id, "task": task.id, "user": spec.id, "run": run.id,
-            "month": month,
+            "month": month, "violation": violation.id,
         }  # fmt: skip
 
 
