@@ -52,6 +52,7 @@ from care.demo.dealership import (
 )
 from care.demo.history import add_task_history
 from care.demo.supervision import add_insurance_sample
+from care.demo.violations import add_violations
 from care.models import AuditLog, Customer, User
 from care.services import Actor, ServiceError, audit
 from care.services.settings import load_settings
@@ -86,6 +87,7 @@ STEPS: list[tuple[str, Step]] = [
     ("policies", add_policies),
     ("task_history", add_task_history),
     ("insurance_sample", add_insurance_sample),
+    ("violations", add_violations),
 ]
 
 

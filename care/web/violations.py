@@ -169,12 +169,13 @@ def index():
     )
     pagination = paginate(stmt, page_number())
     items = list(pagination.items)
+    links = _links(items)
     summary, total = svc.monthly_summary(db.session, month, viewer=viewer)
     args = {"month": month_rules.month_text(month)}
     args.update({k: v for k, v in (("person", f["person_raw"]), ("rule", f["rule"]), ("status", f["status"])) if v})
     return render(
         "violations/index.html", "violations/index.html",
-        month=month, filters=f, pagination=pagination, items=items, summary=summary, total=total, args=args,
+        month=month, filters=f, pagination=pagination, items=items, links=links, summary=summary, total=total, args=args,
         people=svc.people(db.session, month) if rules.sees_everyone(viewer.roles) else [],
         rule_choices=[(r, rule_label(r)) for r in rules.RULES],
         status_choices=[(s.value, status_label(s.value)) for s in rules.Status],
@@ -191,10 +192,15 @@ def _visible(violation_id: int):
     return v
 
 
+def _links(violations) -> dict[int, list[tuple[str, object, str | None]]]:
+    """Each violation's evidence as (kind, id, url or None), in two queries for a page."""
+    tasks = svc.evidence_tasks(db.session, violations)
+    months = svc.sample_months(db.session, [i for v in violations for k, i in v.evidence if k == "sample_call"])
+    return {v.id: [(kind, ident, _evidence_url(kind, ident, tasks, months)) for kind, ident in v.evidence] for v in violations}
+
+
 def _render_detail(v, *, status: int = 200, failed: dict | None = None):
-    tasks = svc.evidence_tasks(db.session, [v])
-    months = svc.sample_months(db.session, [i for k, i in v.evidence if k == "sample_call"])
-    links = [(kind, ident, _evidence_url(kind, ident, tasks, months)) for kind, ident in v.evidence]
+    links = _links([v])[v.id]
     page = render(
         "violations/detail.html", "violations/detail.html",
         v=v, links=links, failed=failed,
