@@ -611,6 +611,21 @@ def _percent(result) -> str:
     return "—" if value is None else f"{value * 100:.1f}% ({result.numerator}/{result.denominator})"
 
 
+def _month_option(text: str):
+    """``--month YYYY-MM`` of a monthly command (report, violations) as its first day, in a
+    database that has its schema; else the command fails saying why."""
+    from care.domain.kpis import MonthInvalid, parse_month
+    from care.services.schema import has_schema
+
+    try:
+        first = parse_month(text)
+    except MonthInvalid as exc:
+        fail(f"--month: {exc}")
+    if not has_schema():
+        fail("no database schema: run `care init-db` first")
+    return first
+
+
 @care.command("report")
 @click.option("--month", required=True, metavar="YYYY-MM", help="the month (the dealer's calendar)")
 @click.option("--json", "as_json", is_flag=True, help="print the KPIs as one JSON document (interfaces.md)")
@@ -619,16 +634,10 @@ def report_cmd(month, as_json):
     """The monthly KPIs of R22 for MONTH: return rates, appointment and churn rates,
     reminder rates per task type, R13 compliance, birthdays, greetings; a rate whose
     denominator is 0 is null (— in the text)."""
-    from care.domain.kpis import MonthInvalid, parse_month, report_document
+    from care.domain.kpis import report_document
     from care.services.kpis import monthly_kpis
-    from care.services.schema import has_schema
 
-    try:
-        first = parse_month(month)
-    except MonthInvalid as exc:
-        fail(f"--month: {exc}")
-    if not has_schema():
-        fail("no database schema: run `care init-db` first")
+    first = _month_option(month)
     kpis = monthly_kpis(db.session, first, now=utcnow())
     if as_json:
         emit_json(report_document(kpis))
@@ -667,16 +676,9 @@ def report_cmd(month, as_json):
 def violations_cmd(month, as_json):
     """The R23 violations the data show for MONTH, with evidence and amount: derived from
     the data first (open ones updated, decided ones kept), then listed."""
-    from care.domain.kpis import MonthInvalid, parse_month
     from care.services import violations as svc
-    from care.services.schema import has_schema
 
-    try:
-        first = parse_month(month)
-    except MonthInvalid as exc:
-        fail(f"--month: {exc}")
-    if not has_schema():
-        fail("no database schema: run `care init-db` first")
+    first = _month_option(month)
     now = utcnow()
     result = svc.derive(db.session, first, now=now)
     svc.record_derivation(db.session, result, actor=Actor.CLI, now=now)

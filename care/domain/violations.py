@@ -268,6 +268,7 @@ def reconcile(recorded: Mapping[tuple[str, str], Recorded], findings: Iterable[F
 
 # --- decisions ----------------------------------------------------------------------------------
 
+READERS: frozenset[Role] = frozenset(Role) - {Role.ADMIN}  # every staff role: their own at least
 DECIDERS: frozenset[Role] = frozenset({Role.CARE_MANAGER, Role.GENERAL_MANAGER})
 READ_ALL: frozenset[Role] = frozenset({Role.CARE_MANAGER, Role.GENERAL_MANAGER, Role.SALES_MANAGER})
 PENALTY_EDITORS: frozenset[Role] = frozenset({Role.CARE_MANAGER, Role.ADMIN})

@@ -29,7 +29,6 @@ from flask_login import current_user
 from care.domain import kpis as month_rules
 from care.domain import violations as rules
 from care.domain.dates import local_today
-from care.domain.roles import Role
 from care.domain.settings import SettingError
 from care.extensions import db
 from care.services import violations as svc
@@ -43,15 +42,7 @@ from care.web.request_settings import current_settings
 
 bp = Blueprint("violations", __name__, url_prefix="/violations")
 
-READERS = (
-    Role.SPECIALIST,
-    Role.INSURANCE,
-    Role.CARE_MANAGER,
-    Role.CONSULTANT,
-    Role.SALES_MANAGER,
-    Role.FRONT_DESK,
-    Role.GENERAL_MANAGER,
-)
+READERS = tuple(sorted(rules.READERS))
 DECIDERS = tuple(sorted(rules.DECIDERS))
 EDITORS = tuple(sorted(rules.PENALTY_EDITORS))
 

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from care.extensions import db
 from care.models import User
 from care.services import Actor, sampling
-from tests.factories import PASSWORD, make_customer, make_task, make_user
+from tests.browser.test_accessibility import log_in
+from tests.factories import make_customer, make_task, make_user
 from tests.services.helpers_sampling import NOW, OCTOBER, call, october
 
 pytestmark = pytest.mark.browser
@@ -38,14 +39,6 @@ def seed(app) -> dict:
         sampling.record_verdict(s, draw.calls[0], "not_done", "没有提醒保险到期", user=cm, actor=Actor.of(cm), now=NOW)
         s.commit()
         return {"a": a.id}
-
-
-def log_in(page, live_server, username):
-    page.goto(live_server("/auth/login"))
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/auth/login" not in url)
 
 
 def summary_of(page, name: str) -> list[str]:

@@ -4,27 +4,15 @@ one waived with its reason; this month's derived so far."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, date, datetime
-from functools import partial
+from datetime import date
 
-import pytest
 from sqlalchemy import func, select
-from werkzeug.security import generate_password_hash
 
 from care.demo import load_demo
 from care.models import Violation
 from care.services import Actor
 from care.services import violations as svc
-
-TODAY = date(2026, 11, 23)
-NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    monkeypatch.setattr(
-        "care.models.user.generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1000")
-    )
+from tests.demo.test_demo_sample import NOW, TODAY, fast_hashing  # noqa: F401 - the autouse fixture
 
 
 def test_the_demo_has_open_confirmed_and_waived_violations(session):
