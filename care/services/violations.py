@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session, joinedload
 
 from care.domain import N_
@@ -68,6 +68,7 @@ from care.services import Actor, ServiceError, audit, fallback, kpis, sampling
 from care.services.settings import load_settings, set_settings
 
 Detector = Callable[[Session, date, Settings], list]
+LOCK_KEY = 0x4356494F  # "CVIO": the PostgreSQL advisory-lock key of the derivation
 _NOW: ContextVar[datetime | None] = ContextVar("violations_now", default=None)
 
 
@@ -339,6 +340,18 @@ def _apply(v: Violation, f: rules.Finding, p: rules.Penalty, now: datetime) -> N
     v.derived_at = now
 
 
+def lock_derivation(session: Session) -> None:
+    """Serialize derivations until the transaction ends (the scheduler's and a manager's
+    "Derive now" at once would otherwise both create the same new violation): on
+    PostgreSQL an advisory lock keyed by the schema too (apps in other schemas do not
+    wait for each other), on SQLite the database's write lock."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"), {"key": LOCK_KEY})
+    elif dialect == "sqlite":
+        session.execute(text("UPDATE violations SET id = id WHERE 1 = 0"))
+
+
 def derive(
     session: Session,
     month: date,
@@ -354,6 +367,7 @@ def derive(
     now = now or utcnow()
     month = month.replace(day=1)
     key = kpi_rules.month_text(month)
+    lock_derivation(session)
     findings = run_detectors(session, month, settings, now, detectors)
     table = penalties(session, settings)
     held = roles_of(session, (f.person_id for f in findings))
