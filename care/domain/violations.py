@@ -18,6 +18,7 @@ defaults here. Standard library only.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -225,6 +226,10 @@ def as_finding(obj: Finding | Mapping[str, Any]) -> Finding:
         raise FindingInvalid(f"count {count!r}")
     if not isinstance(detail, Mapping) or not isinstance(key, str):
         raise FindingInvalid("detail is a mapping, key a string")
+    try:
+        json.dumps(dict(detail), allow_nan=False)
+    except (TypeError, ValueError):
+        raise FindingInvalid("detail holds plain JSON values only (text, numbers, lists …)") from None
     return Finding(rule, person, _evidence(evidence), count, dict(detail), key)
 
 

@@ -129,7 +129,7 @@ def _month(raw: str | None) -> date:
         abort(400, description=_(exc.template, **exc.params))
 
 
-def _filters(month: date) -> dict:
+def _filters() -> dict:
     """The list's filters from the query: person (a user id or "department"), rule,
     status; anything else is a 400 naming it."""
     person_raw = (request.args.get("person") or "").strip()
@@ -153,7 +153,7 @@ def _filters(month: date) -> dict:
 @roles_required(*READERS)
 def index():
     month = _month(request.args.get("month"))
-    f = _filters(month)
+    f = _filters()
     viewer = current_user._get_current_object()
     stmt = svc.list_statement(
         month, viewer=viewer, person=f["person"], rule=f["rule"], status=f["status"], department=f["department"]

@@ -33,6 +33,8 @@ def test_a_dict_is_a_finding():
         {"rule": "plan_late", "person_id": 1, "evidence": [("Task!", 1)]},
         {"rule": "plan_late", "person_id": 1, "evidence": [("task", None)]},
         {"rule": "plan_late", "person_id": 1, "evidence": [3]},
+        {"rule": "plan_late", "person_id": 1, "detail": {"at": object()}},
+        {"rule": "plan_late", "person_id": 1, "detail": {"rate": float("nan")}},
         "plan_late",
     ],
 )
