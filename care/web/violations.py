@@ -36,7 +36,7 @@ from care.web.access import current_actor, roles_required
 from care.web.calls import now as request_now
 from care.web.htmx import render
 from care.web.i18n import translated
-from care.web.labels import role_label
+from care.web.labels import role_label, violation_rule_label, violation_status_label
 from care.web.paging import page_number, paginate
 from care.web.request_settings import current_settings
 
@@ -45,16 +45,6 @@ bp = Blueprint("violations", __name__, url_prefix="/violations")
 READERS = tuple(sorted(rules.READERS))
 DECIDERS = tuple(sorted(rules.DECIDERS))
 EDITORS = tuple(sorted(rules.PENALTY_EDITORS))
-
-
-def rule_label(code: str | None) -> str:
-    label = rules.RULE_LABELS.get(code) if code else None
-    return _(label) if label else (code or "")
-
-
-def status_label(value: str | None) -> str:
-    label = rules.STATUS_LABELS.get(value) if value else None
-    return _(label) if label else (value or "")
 
 
 def amount_range(lo: int, hi: int) -> str:
@@ -78,37 +68,23 @@ def _evidence_url(kind: str, ident, tasks: dict, sample_months: dict) -> str | N
     return None
 
 
-def evidence_label(kind: str) -> str:
-    names = {
-        "task": _("Task"),
-        "call_attempt": _("Call"),
-        "reminder_failure": _("Fallback record"),
-        "customer": _("Customer"),
-        "sample_call": _("Sampled call"),
-    }
-    return names.get(kind, kind)
-
-
 def person_name(user) -> str:
     return user.label if user is not None else _("Care department")
 
 
 @bp.app_context_processor
 def _nav() -> dict:
-    def violations_nav_label() -> str:
+    def violations_title() -> str:
         if current_user.is_authenticated and rules.sees_everyone(current_user.roles):
             return _("Violations")
         return _("My violations")
 
-    return {"violations_nav_label": violations_nav_label}
+    return {"violations_title": violations_title}
 
 
 def _helpers() -> dict:
     return {
-        "rule_label": rule_label,
-        "status_label": status_label,
         "amount_range": amount_range,
-        "evidence_label": evidence_label,
         "person_name": person_name,
         "month_text": month_rules.month_text,
         "previous_month": month_rules.previous_month,
@@ -168,8 +144,8 @@ def index():
         "violations/index.html", "violations/index.html",
         month=month, filters=f, pagination=pagination, items=items, links=links, summary=summary, total=total, args=args,
         people=svc.people(db.session, month) if rules.sees_everyone(viewer.roles) else [],
-        rule_choices=[(r, rule_label(r)) for r in rules.RULES],
-        status_choices=[(s.value, status_label(s.value)) for s in rules.Status],
+        rule_choices=[(r, violation_rule_label(r)) for r in rules.RULES],
+        status_choices=[(s.value, violation_status_label(s.value)) for s in rules.Status],
         **_helpers(),
     )  # fmt: skip
 
