@@ -683,6 +683,21 @@ def _percent(result) -> str:
     return "—" if value is None else f"{value * 100:.1f}% ({result.numerator}/{result.denominator})"
 
 
+def _month_option(text: str):
+    """``--month YYYY-MM`` of a monthly command (report, violations) as its first day, in a
+    database that has its schema; else the command fails saying why."""
+    from care.domain.kpis import MonthInvalid, parse_month
+    from care.services.schema import has_schema
+
+    try:
+        first = parse_month(text)
+    except MonthInvalid as exc:
+        fail(f"--month: {exc}")
+    if not has_schema():
+        fail("no database schema: run `care init-db` first")
+    return first
+
+
 @care.command("report")
 @click.option("--month", required=True, metavar="YYYY-MM", help="the month (the dealer's calendar)")
 @click.option("--json", "as_json", is_flag=True, help="print the KPIs as one JSON document (interfaces.md)")
@@ -691,16 +706,10 @@ def report_cmd(month, as_json):
     """The monthly KPIs of R22 for MONTH: return rates, appointment and churn rates,
     reminder rates per task type, R13 compliance, birthdays, greetings; a rate whose
     denominator is 0 is null (— in the text)."""
-    from care.domain.kpis import MonthInvalid, parse_month, report_document
+    from care.domain.kpis import report_document
     from care.services.kpis import monthly_kpis
-    from care.services.schema import has_schema
 
-    try:
-        first = parse_month(month)
-    except MonthInvalid as exc:
-        fail(f"--month: {exc}")
-    if not has_schema():
-        fail("no database schema: run `care init-db` first")
+    first = _month_option(month)
     kpis = monthly_kpis(db.session, first, now=utcnow())
     if as_json:
         emit_json(report_document(kpis))
@@ -727,3 +736,33 @@ def report_cmd(month, as_json):
         if result.denominator:
             click.echo(f"    {task_type:<{width - 2}}  {_percent(result)}")
     click.echo("  lapsed vehicles by group: " + ", ".join(f"{g} {n}" for g, n in kpis.churn.lapsed_by_group.items()))
+
+
+# --- care violations: the R23 violations of a month (care/services/violations.py) --------------
+
+
+@care.command("violations")
+@click.option("--month", required=True, metavar="YYYY-MM", help="the month (the dealer's calendar)")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON list (interfaces.md)")
+@one_transaction
+def violations_cmd(month, as_json):
+    """The R23 violations the data show for MONTH, with evidence and amount: derived from
+    the data first (open ones updated, decided ones kept), then listed."""
+    from care.services import violations as svc
+
+    first = _month_option(month)
+    now = utcnow()
+    result = svc.derive(db.session, first, now=now)
+    svc.record_derivation(db.session, result, actor=Actor.CLI, now=now)
+    document = svc.document(db.session, first)
+    if as_json:
+        emit_json(document)
+        return
+    if not document:
+        click.echo(f"{result.month}: no violation")
+        return
+    click.echo(f"{result.month}: {len(document)} violation(s)")
+    for v in document:
+        evidence = ", ".join(f"{e['kind']} {e['id']}" for e in v["evidence"][:5])
+        more = f" (+{len(v['evidence']) - 5})" if len(v["evidence"]) > 5 else ""
+        click.echo(f"  {v['rule']:<34} {v['person'] or '(department)':<16} {v['amount']:>6} CNY  {v['status']:<9} {evidence}{more}")

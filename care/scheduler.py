@@ -92,6 +92,7 @@ class Scheduler:
         self.stopped = threading.Event()
         self.thread: threading.Thread | None = None
         self.next_sweep_at: datetime | None = None  # None: sweep at the first tick
+        self.violations_derived_on: date | None = None  # the dealer's day of the last derivation
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self.run_forever, name="care-scheduler", daemon=True)
@@ -125,6 +126,7 @@ class Scheduler:
                     db.session.rollback()
                     failure, delay = exc, RETRY_SECONDS
                 delay = min(delay, self._sweep_if_due())
+                self._derive_violations_if_due()
                 if failure is not None:
                     raise failure
                 return max(1.0, delay)
@@ -163,6 +165,31 @@ class Scheduler:
             return RETRY_SECONDS
         self.next_sweep_at = now + interval
         return interval.total_seconds()
+
+    def _derive_violations_if_due(self) -> None:
+        """R23: once a day (the first tick of the dealer's day, after the generation and
+        the sweep), derive the running month's violations, and on the 1st the month just
+        ended too (care.services.violations.months_to_derive). Deriving is idempotent, so
+        several processes doing it the same day change nothing; a failure is logged and
+        tried again at the next tick."""
+        from care.services import violations as violation_service
+        from care.services.settings import load_settings
+
+        session = db.session
+        now = self.clock()
+        try:
+            settings = load_settings(session)
+            today = to_local(now, settings.timezone).date()
+            if self.violations_derived_on == today:
+                return
+            for month in violation_service.months_to_derive(today):
+                result = violation_service.derive(session, month, settings, now)
+                violation_service.record_derivation(session, result, actor=Actor.SCHEDULER, now=now)
+            session.commit()
+            self.violations_derived_on = today
+        except Exception as exc:  # noqa: BLE001 - keep the thread alive; retry at the next tick
+            session.rollback()
+            log.error("scheduled violations derivation failed: %s", type(exc).__name__)
 
     def _tick(self) -> float:
         from care.services.generator import generate_due, last_generated

@@ -179,3 +179,21 @@ def make_complaint(session, customer: Customer | None = None, **kw):
     session.add(complaint)
     session.flush()
     return complaint
+def make_violation(session, person: User | None = None, *, task: CareTask | None = None, **kw):
+    """An open R23 violation of ``person`` (None: the department) in 2026-10, an R15 finding
+    on ``task`` (default: a new task) at 20 yuan."""
+    from care.models import Violation
+
+    task = task or make_task(session)
+    at = datetime(2026, 11, 1, 1, 0, tzinfo=UTC)
+    values = {
+        "month": "2026-10", "rule": "r15_not_followed_up", "subject": f"task:{task.id}",
+        "person_id": person.id if person is not None else None, "count": 1, "amount_min": 20, "amount_max": 20,
+        "per_item": True, "amount": 20, "status": "open", "evidence": [["task", task.id]], "detail": None,
+        "detected_at": at, "derived_at": at,
+    }  # fmt: skip
+    values.update(kw)
+    violation = Violation(**values)
+    session.add(violation)
+    session.flush()
+    return violation

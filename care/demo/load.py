@@ -58,6 +58,7 @@ from care.demo.phone_surveys import add_phone_surveys
 from care.demo.proactive import add_proactive_bookings
 from care.demo.supervision import add_insurance_sample
 from care.demo.surveys import add_survey_responses
+from care.demo.violations import add_violations
 from care.models import AuditLog, Customer, User
 from care.services import Actor, ServiceError, audit
 from care.services.settings import load_settings
@@ -98,6 +99,7 @@ STEPS: list[tuple[str, Step]] = [
     ("call_habits", add_call_habits),
     ("proactive_bookings", add_proactive_bookings),
     ("campaigns", add_campaigns),
+    ("violations", add_violations),
 ]
 
 

@@ -14,7 +14,7 @@ from care.models.complaint import Complaint, ComplaintCall, ComplaintNotice, Com
 from care.models.customer import Customer, CustomerClass, OwnershipChange, Vehicle
 from care.models.ivr import IvrSurvey
 from care.models.service import Delivery, InsurancePolicy, ServiceVisit, VisitKind
-from care.models.supervision import SampleCall, SampleDraw
+from care.models.supervision import Penalty, SampleCall, SampleDraw, Violation
 from care.models.survey import (
     SurveyAnswer,
     SurveyFactor,
@@ -62,6 +62,8 @@ __all__ = [
     "SurveyResponse",
     "SurveyTemplate",
     "SurveyTemplateVersion",
+    "Penalty",
+    "Violation",
     "CareTask",
     "GenerationRun",
     "PhoneCorrection",

@@ -69,6 +69,7 @@ BLUEPRINTS = (
     "care.web.phone_survey",
     "care.web.ivr",
     "care.web.campaigns",
+    "care.web.violations",
 )
 
 

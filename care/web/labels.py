@@ -28,6 +28,7 @@ from care.domain import outcomes as outcome_rules
 from care.domain import sampling as sampling_rules
 from care.domain import scripts as script_rules
 from care.domain import settings as setting_rules
+from care.domain import violations as violation_rules
 from care.domain.dates import END_OF_DAY, to_local
 from care.domain.reasons import render_reason
 from care.domain.roles import Role
@@ -235,6 +236,36 @@ def verdict_label(value: str | None) -> str:
     """A sampled call's verdict (R21) in the user's language (itself when unknown)."""
     label = sampling_rules.VERDICT_LABELS.get(value) if value else None
     return _(label) if label else (value or "")
+
+
+# --- violations (R23; care.domain.violations marks its rules and statuses with N_) ---------
+
+EVIDENCE_KINDS = {
+    "task": _l("Task"),
+    "call_attempt": _l("Call"),
+    "reminder_failure": _l("Fallback record"),
+    "customer": _l("Customer"),
+    "sample_call": _l("Sampled call"),
+    "survey_response": _l("Survey response"),
+    "campaign": _l("Greeting campaign"),
+}
+
+
+def violation_rule_label(code: str | None) -> str:
+    """A violation's rule (R23) in the user's language (its code when unknown)."""
+    label = violation_rules.RULE_LABELS.get(code) if code else None
+    return _(label) if label else (code or "")
+
+
+def violation_status_label(value: str | None) -> str:
+    label = violation_rules.STATUS_LABELS.get(value) if value else None
+    return _(label) if label else (value or "")
+
+
+def evidence_label(kind: str | None) -> str:
+    """What a piece of a violation's evidence is (its kind when another part of the app
+    added a kind not named here)."""
+    return _label(EVIDENCE_KINDS, kind)
 
 
 # --- customers, visits and appointments ---------------------------------------------------
@@ -662,6 +693,9 @@ TEMPLATE_GLOBALS = {
     "task_due": task_due,
     "outcome_label": outcome_label,
     "verdict_label": verdict_label,
+    "violation_rule_label": violation_rule_label,
+    "violation_status_label": violation_status_label,
+    "evidence_label": evidence_label,
     "customer_class_label": customer_class_label,
     "visit_kind_label": visit_kind_label,
     "visit_kind_choices": visit_kind_choices,

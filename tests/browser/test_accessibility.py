@@ -31,6 +31,7 @@ from tests.factories import (
     make_task,
     make_user,
     make_vehicle,
+    make_violation,
     make_visit,
 )
 
@@ -80,6 +81,9 @@ PAGES = {
         "/surveys/templates/",
         "/surveys/templates/ssi",
         "/surveys/templates/ssi/edit",
+        "/violations/?month={month}",
+        "/violations/{violation}",
+        "/violations/penalties",
         "/auth/password",
         "/campaigns/",
         "/campaigns/new",
@@ -97,6 +101,8 @@ PAGES = {
         "/complaints/mine",
         "/complaints/new/{customer}",
         "/complaints/{complaint}",
+        "/violations/?month={month}",
+        "/violations/{violation}",
     ],
     "admin": [
         "/settings/",
@@ -104,6 +110,7 @@ PAGES = {
         "/admin/users/new",
         "/admin/users/{user}",
         "/admin/audit",
+        "/violations/penalties",
     ],
     "anonymous": [
         "/auth/login",
@@ -205,10 +212,15 @@ def seed(app, role: str, locale: str) -> dict:
         draft_campaign = campaign("国庆问候")
         s.commit()
         month = yesterday.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+        # a violation of the specialist's (R23): on the list, its page with the decision form
+        violation = make_violation(s, spec, task=task, month=month, rule="reminder_not_standard",
+                                   amount_min=50, amount_max=100, amount=50)
+        s.commit()
         return {
             "username": user.username, "customer": wang.id, "task": task.id, "user": spec.id, "run": run.id,
             "month": month, "survey": survey.id, "complaint": complaint.id, "callback": callback.id,
             "survey_customer": zhao.id, "campaign": released.id, "campaign_draft": draft_campaign.id,
+            "violation": violation.id,
         }  # fmt: skip
 
 

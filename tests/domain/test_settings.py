@@ -60,7 +60,7 @@ def test_int_refuses_what_is_not_a_whole_number(text):
         ("top_box_target", "-0.1", "between 0% and 100%"),
         ("top_box_target", "101%", "between 0% and 100%"),
         ("ssi_target", "101", "must be at most 100"),
-        ("penalty_plan_late", "200-100001", "must be at most 100000"),
+        ("penalty_plan_late", "200-10001", "must be at most 10000"),
     ],
 )
 def test_bounds(key, text, message):

@@ -195,6 +195,14 @@ ACCESS: dict[str, tuple] = {
     "phone_survey.finish": (CALLERS, "POST", {"task_id": 999999}, NOT_FOUND),
     "phone_survey.ivr": (CALLERS, "POST", {"task_id": 999999}, NOT_FOUND),
     "ivr.survey_twiml": (PUBLIC, "POST", {"attempt_id": 999999}, 403),
+    # violations (R23): every staff role opens the list (their own: test_ownership_matrix.py),
+    # no such violation (404); the care and general managers decide and derive (an empty
+    # derive form names no month: 400); the care manager and the administrator edit penalties
+    "violations.index": (READERS, "GET", {}, OK),
+    "violations.detail": (READERS, "GET", {"violation_id": 999999}, NOT_FOUND),
+    "violations.decide": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "POST", {"violation_id": 999999}, NOT_FOUND),
+    "violations.derive": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "POST", {}, BAD),
+    "violations.penalties": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     "reconciliation.index": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     # the managers' dashboard (issue 12 item 7): where the care and general managers land
     "dashboard.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {}, OK),

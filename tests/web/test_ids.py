@@ -29,6 +29,8 @@ ID_ROUTES = (
     ("POST", "/reconciliation/{id}/match"),
     ("POST", "/reconciliation/{id}/dismiss"),
     ("POST", "/sampling/calls/{id}/verdict"),
+    ("GET", "/violations/{id}"),
+    ("POST", "/violations/{id}/decide"),
     ("GET", "/scripts/first_service/versions/{id}"),
     ("GET", "/generation/{id}"),
     ("GET", "/imports/{id}"),

@@ -124,6 +124,12 @@ CASES: dict[str, tuple] = {
                                                answers(200, 200, 200, 200, 200, 200)),
     "complaint of another": ("GET", "complaints.detail", {"complaint_id": "{undispatched}"}, False,
                              answers(200, 200, 403, 200, 200, 200)),
+    # a violation (R23) of the owner: the managers and the owner see it, the care and general
+    # managers decide (the empty form: 422), nobody else
+    "violation page": ("GET", "violations.detail", {"violation_id": "{violation}"}, False,
+                       answers(200, 403, 403, 200, 200, 200)),
+    "decide violation": ("POST", "violations.decide", {"violation_id": "{violation}"}, False,
+                         answers(403, 403, 403, 422, 422, 403)),
 }  # fmt: skip
 
 # Who hears the owner's recording on the pages that show the call (the general and sales
@@ -167,9 +173,10 @@ class Ownership:
             )  # fmt: skip
             dispatched = factories.make_complaint(db.session, customer, step=5, handler_id=users[CONSULTANT].id)
             undispatched = factories.make_complaint(db.session, customer)
+            violation = factories.make_violation(db.session, owner, task=task)
             db.session.commit()
             self.seeded = {
-                "dispatched": dispatched.id, "undispatched": undispatched.id,
+                "dispatched": dispatched.id, "undispatched": undispatched.id, "violation": violation.id,
                 "task": task.id, "done": done.id, "free": free.id, "attempt": attempt.id,
                 "blocked": blocked.id, "queued": queued.id, "queued_free": queued_free.id, "customer": customer.id,
                 "survey_taken": taken.id, "survey_staff": evaluating.id,
