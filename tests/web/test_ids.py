@@ -38,6 +38,9 @@ ID_ROUTES = (
     ("GET", "/admin/users/{id}"),
     ("POST", "/admin/users/{id}/password"),
     ("POST", "/admin/users/{id}/unlock"),
+    ("GET", "/campaigns/{id}"),
+    ("POST", "/campaigns/{id}/schedule"),
+    ("POST", "/campaigns/{id}/cancel"),
 )
 
 
