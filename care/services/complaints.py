@@ -31,6 +31,7 @@ never commit.
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -54,6 +55,7 @@ from care.models import (
 )
 from care.services import Actor, ServiceError, audit
 from care.services import calls as call_service
+from care.services.settings import load_settings
 
 # The statuses of `care complaints --status` and the list pages.
 OPEN, OVERDUE, CLOSED = "open", "overdue", "closed"
@@ -229,7 +231,6 @@ def open_from_response(session: Session, response, now: datetime) -> Complaint |
     per response (the existing one when opened already); None without a low item. An SSI
     is a sales complaint, any other template (the CSI) a service one."""
     from care.domain import surveys as survey_rules
-    from care.services.settings import load_settings
 
     settings = load_settings(session)
     version = response.version
@@ -333,20 +334,19 @@ def take_step(
     session.refresh(complaint)
     handler = None
     name = (handler_name or "").strip()[:120] or None
-    if step == rules.Step.DISPATCH:
-        if handler_id is not None:
-            handler = session.get(User, handler_id)
-            if handler is None or not handler.active or Role.CONSULTANT not in handler.roles:
-                raise ComplaintRefused(N_("Choose a consultant from the list."), field="handler")
     attempts = callbacks_of_round(session, complaint) if step == rules.Step.CALLBACK else []
     reached = _reached(attempts)
     try:
         rules.check_step(
             state_of(complaint), step, user.roles, text=text or "", outcome=outcome,
-            reached_call=reached is not None, has_handler=handler is not None or name is not None,
+            reached_call=reached is not None, has_handler=handler_id is not None or name is not None,
         )  # fmt: skip
     except rules.StepRefused as exc:
         raise _refused(exc) from None
+    if step == rules.Step.DISPATCH and handler_id is not None:
+        handler = session.get(User, handler_id)
+        if handler is None or not handler.active or Role.CONSULTANT not in handler.roles:
+            raise ComplaintRefused(N_("Choose a consultant from the list."), field="handler")
     clean = (text or "").strip() or None
     if step == rules.Step.FORM:
         complaint.kind = _kind(kind) if kind else complaint.kind
@@ -550,6 +550,7 @@ def notify_overdue(session: Session, *, now: datetime, settings: Settings | None
         .options(joinedload(Complaint.opened_by), joinedload(Complaint.customer))
         .order_by(Complaint.id)
     ).all()
+    tz = ZoneInfo((settings or load_settings(session)).timezone)  # the e-mail's times: the dealer's
     written = 0
     for complaint in due:
         told = set(
@@ -568,15 +569,16 @@ def notify_overdue(session: Session, *, now: datetime, settings: Settings | None
             address = (user.email or "").strip()
             if address:
                 step = rules.STEPS[rules.Step(complaint.step)]
+                due = complaint.step_due_at.astimezone(tz)
                 message = outbox.queue(
                     session, channel="email", to=address, customer_id=None, task_id=None, now=now,
                     key=f"complaint-overdue:{complaint.id}:{complaint.reopened}:{complaint.step}:{user.id}",
                     subject=f"投诉 #{complaint.id} 第{complaint.step}步已超时 / Complaint #{complaint.id}: step {complaint.step} overdue",
                     body=(
                         f"投诉 #{complaint.id}（客户编号 {complaint.customer.customer_no}）的第{complaint.step}步已超过时限"
-                        f"（{complaint.step_due_at:%Y-%m-%d %H:%M} UTC），请尽快处理。\n\n"
+                        f"（{due:%Y-%m-%d %H:%M}），请尽快处理。\n\n"
                         f"Complaint #{complaint.id} (customer {complaint.customer.customer_no}) is waiting for step "
-                        f"{complaint.step} ({step.label}), due {complaint.step_due_at:%Y-%m-%d %H:%M} UTC."
+                        f"{complaint.step} ({step.label}), due {due:%Y-%m-%d %H:%M}."
                     ),
                 )  # fmt: skip
             session.add(ComplaintNotice(

@@ -106,15 +106,27 @@ def _globals() -> dict:
     return {"complaint_step_count": _my_count}
 
 
+def kind_label(kind: str | None) -> str:
+    return {"sales": _("Sales complaint"), "service": _("Service complaint")}.get(kind or "", kind or "—")
+
+
+def source_label(source: str | None) -> str:
+    return {"survey": _("Survey"), "manual": _("Customer's own complaint")}.get(source or "", source or "—")
+
+
+@bp.record_once
+def _register_labels(state) -> None:
+    """The labels are globals of every page (tests/web/test_labels.py), like care.web.labels'."""
+    state.app.jinja_env.globals.update(
+        step_label=step_label, step_roles_label=step_roles_label, kind_label=kind_label, source_label=source_label
+    )
+
+
 @bp.context_processor
 def _helpers() -> dict:
     return {
-        "step_label": step_label,
-        "step_roles_label": step_roles_label,
         "all_steps": [int(s) for s in rules.Step],
         "kind_choices": [("sales", _("Sales complaint")), ("service", _("Service complaint"))],
-        "kind_label": lambda k: {"sales": _("Sales complaint"), "service": _("Service complaint")}.get(k, k),
-        "source_label": lambda s: {"survey": _("Survey"), "manual": _("Customer's own complaint")}.get(s, s),
         "outcome_word": lambda o: {"satisfied": _("satisfied"), "dissatisfied": _("dissatisfied: reopened")}.get(o, ""),
         "max_text": rules.MAX_TEXT,
     }
