@@ -10,6 +10,7 @@ from care.models.call import (
     ReminderFailure,
 )
 from care.models.customer import Customer, CustomerClass, OwnershipChange, Vehicle
+from care.models.report import MonthlyReport, MonthlyReportStep
 from care.models.service import Delivery, InsurancePolicy, ServiceVisit, VisitKind
 from care.models.supervision import SampleCall, SampleDraw
 from care.models.task import (
@@ -33,6 +34,8 @@ __all__ = [
     "CallAttemptTask",
     "CallEvent",
     "MessageTemplate",
+    "MonthlyReport",
+    "MonthlyReportStep",
     "OutboxMessage",
     "ReminderFailure",
     "SampleCall",
