@@ -1,0 +1,41 @@
+"""`care demo` leaves three monthly reports (R22 workflow): approved, returned then
+approved, and last month's awaiting the general manager."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from functools import partial
+
+import pytest
+from sqlalchemy import select
+from werkzeug.security import generate_password_hash
+
+from care.demo import load_demo
+from care.models import MonthlyReport
+from care.services import Actor
+
+TODAY = date(2026, 11, 23)
+NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def fast_hashing(monkeypatch):
+    monkeypatch.setattr(
+        "care.models.user.generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1000")
+    )
+
+
+def test_the_demo_has_reports_in_each_state(session):
+    result = load_demo(session, customers=120, seed=42, today=TODAY, actor=Actor("test"), now=NOW)
+    session.commit()
+    assert result.counts["monthly_reports"] == 3
+    reports = session.scalars(select(MonthlyReport).order_by(MonthlyReport.month)).all()
+    assert [(r.month, r.status) for r in reports] == [
+        ("2026-08", "approved"), ("2026-09", "approved"), ("2026-10", "submitted")
+    ]
+    assert [s.action for s in reports[1].steps] == ["generated", "submitted", "returned", "submitted", "approved"]
+    assert reports[1].steps[2].text  # the return's comment
+    assert all(s.at <= NOW for r in reports for s in r.steps)
+    assert reports[2].analysis and "首保提醒率" in reports[2].analysis and reports[2].plan
+    assert reports[2].figures["month"] == "2026-10" and reports[2].figures["complete"] is True
+    assert any(p["tasks"] for p in reports[2].people)  # the specialists' month was counted
