@@ -115,6 +115,19 @@ class Deadlines:
     submit: datetime
     approve: datetime
 
+    @property
+    def figures_day(self) -> date:
+        return self.figures.date()
+
+    @property
+    def submit_day(self) -> date:
+        """The last day of the submission (the deadline is its end)."""
+        return (self.submit - timedelta(seconds=1)).date()
+
+    @property
+    def approve_day(self) -> date:
+        return (self.approve - timedelta(seconds=1)).date()
+
 
 def deadlines(month: date, tz_name: str, submit_day: int, approve_day: int) -> Deadlines:
     nxt = add_months(first_of_month(month), 1)

@@ -615,6 +615,7 @@ REPORT_STEPS = {
     "returned": _l("Returned"),
     "approved": _l("Approved"),
 }
+REPORT_ACTORS = {Actor.SCHEDULER.name: _l("automatic (on the 1st)"), Actor.CLI.name: _l("command line")}
 REPORT_LATE_RULES = {
     "analysis_not_reported": _l("Analysis not reported on time"),
     "plan_late": _l("Plan approved late"),
@@ -627,6 +628,10 @@ def report_state_label(value: str | None) -> str:
 
 def report_step_label(value: str | None) -> str:
     return _label(REPORT_STEPS, value)
+
+
+def report_actor_label(value: str | None) -> str:
+    return _label(REPORT_ACTORS, value)
 
 
 def report_late_label(value: str | None) -> str:
@@ -671,6 +676,7 @@ TEMPLATE_GLOBALS = {
     "report_state_label": report_state_label,
     "report_step_label": report_step_label,
     "report_late_label": report_late_label,
+    "report_actor_label": report_actor_label,
 }
 
 

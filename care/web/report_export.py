@@ -20,6 +20,7 @@ from care.web.labels import (
     kpi_label,
     kpi_reason_label,
     lapsed_group_label,
+    report_actor_label,
     report_state_label,
     report_step_label,
     scorecard_group_label,
@@ -43,7 +44,7 @@ class Mean:
 
 
 def _who(user, fallback: str | None = None) -> str:
-    return user.label if user is not None else (fallback or "")
+    return user.label if user is not None else report_actor_label(fallback)
 
 
 def sections(view, report, roles) -> list[Section]:

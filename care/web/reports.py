@@ -41,6 +41,7 @@ from care.domain import monthly_report as rules
 from care.domain.dates import local_today
 from care.domain.roles import Role
 from care.extensions import db
+from care.services import kpis as kpi_service
 from care.services import monthly_report as svc
 from care.web import charts
 from care.web.access import current_actor, roles_required
@@ -126,13 +127,17 @@ def _month(text: str) -> date:
         abort(404, description=_("There is no report for “%(value)s”: months are written YYYY-MM.", value=text[:20]))
 
 
-def view_of(month: date, report, now: datetime) -> ReportView:
-    """The report's frozen figures, or the month's live ones when it has none yet."""
+def view_of(month: date, report, now: datetime, *, people: bool = True) -> ReportView:
+    """The report's frozen figures, or the month's live ones when it has none yet
+    (``people`` False: without the people's counts)."""
     if report is not None:
         return ReportView(month, report.figures, report.people, True)
     settings = current_settings()
-    doc, people = svc.snapshot(db.session, month, now=now, settings=settings)
-    return ReportView(month, doc, people, False)
+    if not people:
+        kpis = kpi_service.monthly_kpis(db.session, month, now=now, settings=settings)
+        return ReportView(month, kpi_rules.report_document(kpis), [], False)
+    doc, found = svc.snapshot(db.session, month, now=now, settings=settings)
+    return ReportView(month, doc, found, False)
 
 
 TREND_SERIES: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = (
@@ -241,7 +246,6 @@ def _context(month: date, **extra) -> dict[str, Any]:
         "view": view,
         "due": due,
         "late": {x.rule: x for x in late},
-        "trend": trend_charts(month, view, now),
         "people": people_charts(view, user.roles),
         "may_edit": report is not None and status == rules.DRAFT and rules.may("edit", roles),
         "may_generate": report is None and finished and rules.may("edit", roles),
@@ -278,6 +282,17 @@ def index():
 @roles_required(*READERS)
 def detail(month_key: str):
     return _page(_month(month_key))
+
+
+@bp.route("/<month_key>/trends")
+@roles_required(*READERS)
+def trends(month_key: str):
+    """The 12-month trend charts, loaded into the page after it (they count up to eleven
+    months that have no frozen report, which takes a moment on a large database)."""
+    month = _month(month_key)
+    now = request_now()
+    view = view_of(month, svc.get(db.session, month), now, people=False)
+    return render("reports/_trends.html", "reports/_trends.html", trend=trend_charts(month, view, now))
 
 
 def _report_or_404(month: date):

@@ -58,6 +58,9 @@ PAGES = {
         "/kpis/first_service_reminder_rate?month={month}",
         "/kpis/churn_rate?month={month}&part=numerator&group=local",
         "/scorecards?month={month}",
+        "/reports/",
+        "/reports/{month}",
+        "/reports/2026-01",
         "/auth/password",
     ],
     "specialist": [

@@ -62,6 +62,7 @@ def test_deadlines_are_the_ends_of_local_days_of_the_next_month():
     assert DUE.figures == datetime(2026, 4, 1, tzinfo=SH)
     assert DUE.submit == datetime(2026, 4, 4, tzinfo=SH)  # the end of 3 April
     assert DUE.approve == datetime(2026, 4, 6, tzinfo=SH)
+    assert (DUE.figures_day, DUE.submit_day, DUE.approve_day) == (date(2026, 4, 1), date(2026, 4, 3), date(2026, 4, 5))
     december = r.deadlines(date(2026, 12, 1), "Asia/Shanghai", 3, 5)
     assert december.submit == datetime(2027, 1, 4, tzinfo=SH)
 
