@@ -338,76 +338,78 @@ def generate(month_key: str):
     return _done(month, _("The report of %(month)s is generated: its figures are kept as of now.", month=month_key))
 
 
+def _step(month_key: str, take, message: str, *, keep: tuple[str, ...]):
+    """One workflow step on the month's report: ``take(report, form, user, actor, now)``;
+    a refusal re-renders the page with the texts kept (``keep``: those typed in this
+    form, the stored ones otherwise); success: 303 back with ``message``."""
+    month = _month(month_key)
+    report = _report_or_404(month)
+    typed = _texts()
+    try:
+        take(report, typed, current_user._get_current_object(), current_actor(), request_now())
+    except svc.ReportRefused as exc:
+        stored = {"analysis": report.analysis or "", "plan": report.plan or "", "comment": ""}
+        return _refusal(month, exc, {**stored, **{k: typed[k] for k in keep}})
+    return _done(month, message)
+
+
 @bp.route("/<month_key>/regenerate", methods=["POST"])
 @roles_required(Role.CARE_MANAGER)
 def regenerate(month_key: str):
-    month = _month(month_key)
-    report = _report_or_404(month)
-    try:
-        svc.regenerate(db.session, report, user=current_user._get_current_object(), actor=current_actor(),
-                       now=request_now())  # fmt: skip
-    except svc.ReportRefused as exc:
-        return _refusal(month, exc)
-    return _done(month, _("The figures of %(month)s are generated again from today's data.", month=month_key))
+    return _step(
+        month_key,
+        lambda report, form, user, actor, now: svc.regenerate(db.session, report, user=user, actor=actor, now=now),
+        _("The figures of %(month)s are generated again from today's data.", month=month_key),
+        keep=(),
+    )
 
 
 @bp.route("/<month_key>/save", methods=["POST"])
 @roles_required(Role.CARE_MANAGER)
 def save(month_key: str):
-    month = _month(month_key)
-    report = _report_or_404(month)
-    form = _texts()
-    try:
-        svc.save_texts(db.session, report, form["analysis"], form["plan"], user=current_user._get_current_object())
-    except svc.ReportRefused as exc:
-        return _refusal(month, exc, form)
-    return _done(month, _("Draft saved."))
+    return _step(
+        month_key,
+        lambda report, form, user, actor, now: svc.save_texts(db.session, report, form["analysis"], form["plan"],
+                                                              user=user),  # fmt: skip
+        _("Draft saved."),
+        keep=("analysis", "plan"),
+    )
 
 
 @bp.route("/<month_key>/submit", methods=["POST"])
 @roles_required(Role.CARE_MANAGER)
 def submit(month_key: str):
-    month = _month(month_key)
-    report = _report_or_404(month)
-    form = _texts()
-    try:
-        svc.submit(db.session, report, form["analysis"], form["plan"], user=current_user._get_current_object(),
-                   actor=current_actor(), now=request_now())  # fmt: skip
-    except svc.ReportRefused as exc:
-        return _refusal(month, exc, form)
-    return _done(month, _("The report of %(month)s is submitted to the general manager.", month=month_key))
+    return _step(
+        month_key,
+        lambda report, form, user, actor, now: svc.submit(db.session, report, form["analysis"], form["plan"],
+                                                          user=user, actor=actor, now=now),  # fmt: skip
+        _("The report of %(month)s is submitted to the general manager.", month=month_key),
+        keep=("analysis", "plan"),
+    )
 
 
 @bp.route("/<month_key>/return", methods=["POST"])
 @roles_required(Role.GENERAL_MANAGER)
 def return_(month_key: str):
-    month = _month(month_key)
-    report = _report_or_404(month)
-    form = _texts()
-    try:
-        svc.return_report(db.session, report, form["comment"], user=current_user._get_current_object(),
-                          actor=current_actor(), now=request_now())  # fmt: skip
-    except svc.ReportRefused as exc:
-        return _refusal(month, exc, {**_context_form(report), "comment": form["comment"]})
-    return _done(month, _("The report of %(month)s is returned to the care manager.", month=month_key))
+    return _step(
+        month_key,
+        lambda report, form, user, actor, now: svc.return_report(db.session, report, form["comment"], user=user,
+                                                                 actor=actor, now=now),  # fmt: skip
+        _("The report of %(month)s is returned to the care manager.", month=month_key),
+        keep=("comment",),
+    )
 
 
 @bp.route("/<month_key>/approve", methods=["POST"])
 @roles_required(Role.GENERAL_MANAGER)
 def approve(month_key: str):
-    month = _month(month_key)
-    report = _report_or_404(month)
-    form = _texts()
-    try:
-        svc.approve(db.session, report, form["comment"], user=current_user._get_current_object(),
-                    actor=current_actor(), now=request_now())  # fmt: skip
-    except svc.ReportRefused as exc:
-        return _refusal(month, exc, {**_context_form(report), "comment": form["comment"]})
-    return _done(month, _("The report of %(month)s is approved.", month=month_key))
-
-
-def _context_form(report) -> dict[str, str]:
-    return {"analysis": report.analysis or "", "plan": report.plan or ""}
+    return _step(
+        month_key,
+        lambda report, form, user, actor, now: svc.approve(db.session, report, form["comment"], user=user,
+                                                           actor=actor, now=now),  # fmt: skip
+        _("The report of %(month)s is approved.", month=month_key),
+        keep=("comment",),
+    )
 
 
 # --- exports ---------------------------------------------------------------------------------

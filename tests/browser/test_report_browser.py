@@ -12,8 +12,8 @@ import pytest
 from playwright.sync_api import expect
 
 from care.extensions import db
-from tests.browser.test_accessibility import AXE, TAGS
-from tests.factories import PASSWORD, make_customer, make_task, make_user, make_vehicle
+from tests.browser.test_accessibility import AXE, TAGS, log_in
+from tests.factories import make_customer, make_task, make_user, make_vehicle
 
 pytestmark = pytest.mark.browser
 
@@ -34,14 +34,6 @@ def seed(app) -> None:
                   due_at=datetime(2026, 3, 20, 23, tzinfo=SH), closed_at=datetime(2026, 3, 2, 10, tzinfo=SH))  # fmt: skip
         make_task(s, assignee=spec, due_at=datetime(2026, 3, 25, 23, tzinfo=SH))
         s.commit()
-
-
-def log_in(page, live_server, username):
-    page.goto(live_server("/auth/login"))
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/auth/login" not in url)
 
 
 def log_out(page):
@@ -78,17 +70,18 @@ def test_generate_submit_approve_and_print(page, live_server):
 
     log_in(page, live_server, "gm")
     page.goto(live_server("/reports/2026-03"))
-    expect(page.locator("#trend-returns")).to_be_visible()  # the trends load after the page
+    expect(page.locator("#trend-returns")).to_be_visible(timeout=20_000)  # the trends load after the page
     expect(page.locator("svg[role=img]")).to_have_count(4 + 2)
     expect(page.get_by_role("button", name="Submit for approval")).to_have_count(0)
     assert axe(page) == []
     page.get_by_role("button", name="Return to the care manager").click()
     expect(page.locator(".error#comment-error")).to_contain_text("comment is required")
     expect(page.locator("h1 .badge")).to_have_text("Awaiting approval")
+    expect(page.locator("#trend-returns")).to_be_visible(timeout=20_000)  # the refused page has them too
     page.get_by_role("button", name="Approve").click()
     expect(page.locator("h1 .badge")).to_have_text("Approved")
     expect(page.locator(".report-history tbody tr").last).to_contain_text("郑国华")
-    expect(page.locator("#trend-returns")).to_be_visible()
+    expect(page.locator("#trend-returns")).to_be_visible(timeout=20_000)
     assert axe(page) == []
 
     # printed: A4 width, no navigation, no forms or buttons; figures, texts and charts kept

@@ -4,25 +4,16 @@ approved, and last month's awaiting the general manager."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from functools import partial
 
-import pytest
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
 
 from care.demo import load_demo
 from care.models import MonthlyReport
 from care.services import Actor
+from tests.demo.test_demo_sample import fast_hashing  # noqa: F401 - the demo's users, hashed fast
 
 TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    monkeypatch.setattr(
-        "care.models.user.generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1000")
-    )
 
 
 def test_the_demo_has_reports_in_each_state(session):
