@@ -1,6 +1,6 @@
-"""The monthly reports in the demo (R22 workflow): three months back approved on time,
-two months back returned once then approved, last month's submitted and awaiting the
-general manager — each generated on its 1st with the figures of the demo's history and
+"""The monthly reports in the demo (R22 workflow): a year of them — up to three months
+back approved on time, two months back returned once then approved, last month's
+submitted and awaiting the general manager — each generated on its 1st with the figures of the demo's history and
 written in the care manager's words from those figures."""
 
 from __future__ import annotations
@@ -65,11 +65,9 @@ def add_monthly_reports(ctx: DemoContext) -> None:
         moment = local_datetime(add_months(month_first, 1) + timedelta(days=day - 1), time(hour, minute), tz)
         return min(moment, latest)
 
-    plans = (
-        (add_months(this_month, -3), "approved"),
-        (add_months(this_month, -2), "returned_then_approved"),
-        (add_months(this_month, -1), "submitted"),
-    )
+    # a year of reports, so that the trend charts have their 12 months
+    plans = [(add_months(this_month, -k), "approved") for k in range(12, 2, -1)]
+    plans += [(add_months(this_month, -2), "returned_then_approved"), (add_months(this_month, -1), "submitted")]
     for month, story in plans:
         generated_at = at(month, 1, 0, 5)
         if not svc.finished(month, generated_at, settings):  # the demo loaded in the first minutes of a month

@@ -11,8 +11,7 @@
   its required comment) and :func:`approve` (the general manager), each stamped in
   ``monthly_report_steps`` (who, when, text); care.domain.monthly_report has the rules;
 - :func:`find_violations`: the late steps (R23) for the violations registry;
-- :func:`trend`: a figure over 12 months, from the frozen reports where they exist and
-  computed for the other months.
+- :func:`trend`: the 12 months' kept figures (one query; a month without report is a gap).
 
 Flushes, never commits.
 """
@@ -300,32 +299,25 @@ def reports(session: Session, *, limit: int = 36) -> list[MonthlyReport]:
 @dataclass(frozen=True)
 class TrendPoint:
     month: date
-    document: dict[str, Any]
-    frozen: bool  # from a generated report (else computed now)
+    document: dict[str, Any] | None  # None: no report for that month (a gap)
 
 
-def trend(session: Session, last: date, *, now: datetime, settings: Settings, months: int = 12) -> list[TrendPoint]:
-    """The ``months`` months ending with ``last``: each month's document, the frozen one
-    of its report where it exists, else computed (a month not begun: empty figures)."""
+def trend(session: Session, last: date, *, months: int = 12) -> list[TrendPoint]:
+    """The ``months`` months ending with ``last``, each with the figures of its report as
+    they were kept (one query): the trend of what was reported. A month without a report
+    is a gap (``care report --month`` generates a past month's)."""
     firsts = [add_months(last, -k) for k in range(months - 1, -1, -1)]
-    stored = {
-        r.month: r.figures
-        for r in session.scalars(
-            select(MonthlyReport).where(MonthlyReport.month.in_([kpi_rules.month_text(m) for m in firsts]))
-        )
-    }
-    points = []
-    for m in firsts:
-        key = kpi_rules.month_text(m)
-        if key in stored:
-            points.append(TrendPoint(m, stored[key], True))
-        else:
-            kpis = kpi_service.monthly_kpis(session, m, now=now, settings=settings)
-            points.append(TrendPoint(m, kpi_rules.report_document(kpis), False))
-    return points
+    stored = dict(
+        session.execute(
+            select(MonthlyReport.month, MonthlyReport.figures).where(
+                MonthlyReport.month.in_([kpi_rules.month_text(m) for m in firsts])
+            )
+        ).all()
+    )
+    return [TrendPoint(m, stored.get(kpi_rules.month_text(m))) for m in firsts]
 
 
-def rate_of(document: dict[str, Any], path: Sequence[str]) -> float | None:
+def rate_of(document: dict[str, Any] | None, path: Sequence[str]) -> float | None:
     """A rate in a report document (``("reminder_rate", "first_service")`` …), None when
     missing or null."""
     node: Any = document

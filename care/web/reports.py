@@ -5,7 +5,8 @@ GET  /reports/                          reports.index       the reports, newest 
                                                             state and deadlines
 GET  /reports/<YYYY-MM>                 reports.detail      one month's report: its frozen figures
                                                             (or, before it is generated, the live
-                                                            ones), 12-month trend charts, per-person
+                                                            ones), 12-month trend charts (the kept
+                                                            figures of each month's report), per-person
                                                             charts, the texts, the workflow and its
                                                             history; printable (A4, print CSS)
 GET  /reports/<YYYY-MM>/export.xlsx     reports.export_xlsx one sheet per section, numbers as numbers
@@ -41,9 +42,8 @@ from care.domain import monthly_report as rules
 from care.domain.dates import local_today
 from care.domain.roles import Role
 from care.extensions import db
-from care.services import kpis as kpi_service
 from care.services import monthly_report as svc
-from care.web import charts
+from care.web import charts, report_export
 from care.web.access import current_actor, roles_required
 from care.web.calls import now as request_now
 from care.web.htmx import render
@@ -127,15 +127,11 @@ def _month(text: str) -> date:
         abort(404, description=_("There is no report for “%(value)s”: months are written YYYY-MM.", value=text[:20]))
 
 
-def view_of(month: date, report, now: datetime, *, people: bool = True) -> ReportView:
-    """The report's frozen figures, or the month's live ones when it has none yet
-    (``people`` False: without the people's counts)."""
+def view_of(month: date, report, now: datetime) -> ReportView:
+    """The report's frozen figures, or the month's live ones when it has none yet."""
     if report is not None:
         return ReportView(month, report.figures, report.people, True)
     settings = current_settings()
-    if not people:
-        kpis = kpi_service.monthly_kpis(db.session, month, now=now, settings=settings)
-        return ReportView(month, kpi_rules.report_document(kpis), [], False)
     doc, found = svc.snapshot(db.session, month, now=now, settings=settings)
     return ReportView(month, doc, found, False)
 
@@ -150,11 +146,13 @@ TREND_SERIES: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = 
 )  # fmt: skip
 
 
-def trend_charts(month: date, view: ReportView, now: datetime) -> list[charts.Chart]:
+def trend_charts(month: date, view: ReportView) -> list[charts.Chart]:
+    """The main KPIs over the 12 months ending with ``month``: the kept figures of each
+    month's report, the page's own figures for ``month`` (kept or, before its report
+    exists, live)."""
     settings = current_settings()
-    points = svc.trend(db.session, month, now=now, settings=settings)
-    if view.frozen:  # the report's own month as frozen (the trend reads the same row)
-        points[-1] = svc.TrendPoint(month, view.doc, True)
+    points = svc.trend(db.session, month)
+    points[-1] = svc.TrendPoint(month, view.doc)
     labels = [kpi_rules.month_text(p.month) for p in points]
     titles = {
         "returns": _("Returns for service, 12 months"),
@@ -246,6 +244,7 @@ def _context(month: date, **extra) -> dict[str, Any]:
         "view": view,
         "due": due,
         "late": {x.rule: x for x in late},
+        "trend": trend_charts(month, view),
         "people": people_charts(view, user.roles),
         "may_edit": report is not None and status == rules.DRAFT and rules.may("edit", roles),
         "may_generate": report is None and finished and rules.may("edit", roles),
@@ -282,17 +281,6 @@ def index():
 @roles_required(*READERS)
 def detail(month_key: str):
     return _page(_month(month_key))
-
-
-@bp.route("/<month_key>/trends")
-@roles_required(*READERS)
-def trends(month_key: str):
-    """The 12-month trend charts, loaded into the page after it (they count up to eleven
-    months that have no frozen report, which takes a moment on a large database)."""
-    month = _month(month_key)
-    now = request_now()
-    view = view_of(month, svc.get(db.session, month), now, people=False)
-    return render("reports/_trends.html", "reports/_trends.html", trend=trend_charts(month, view, now))
 
 
 def _report_or_404(month: date):
@@ -415,25 +403,18 @@ def approve(month_key: str):
 # --- exports ---------------------------------------------------------------------------------
 
 
-def export_rows(month: date) -> tuple[ReportView, Any, list[tuple[str, list[str], list[list[Any]]]]]:
-    """The report's sections as (sheet name, headers, rows); rates as shares (0–1) or None."""
-    from care.web import report_export
-
+def _sections(month: date) -> list[report_export.Section]:
+    """The report's sections for the exports: the frozen figures, or the live ones before
+    the report exists (as the page shows them); the people the viewer may see."""
     report = svc.get(db.session, month)
-    view = view_of(month, report, request_now())
-    return view, report, report_export.sections(view, report, current_user.roles)
+    return report_export.sections(view_of(month, report, request_now()), report, current_user.roles)
 
 
 @bp.route("/<month_key>/export.xlsx")
 @roles_required(*READERS)
 def export_xlsx(month_key: str):
-    from care.web import report_export
-
-    month = _month(month_key)
-    _view, _report, sections = export_rows(month)
-    data = report_export.xlsx(sections)
     return Response(
-        data,
+        report_export.xlsx(_sections(_month(month_key))),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers={"Content-Disposition": f'attachment; filename="monthly-report-{month_key}.xlsx"'},
     )
@@ -442,12 +423,8 @@ def export_xlsx(month_key: str):
 @bp.route("/<month_key>/export.csv")
 @roles_required(*READERS)
 def export_csv(month_key: str):
-    from care.web import report_export
-
-    month = _month(month_key)
-    _view, _report, sections = export_rows(month)
     out = io.StringIO()
-    report_export.csv_text(sections, csv.writer(out, lineterminator="\r\n"))
+    report_export.csv_text(_sections(_month(month_key)), csv.writer(out, lineterminator="\r\n"))
     return Response(
         ("\ufeff" + out.getvalue()).encode("utf-8"),
         mimetype="text/csv",

@@ -1,5 +1,5 @@
-"""`care demo` leaves three monthly reports (R22 workflow): approved, returned then
-approved, and last month's awaiting the general manager."""
+"""`care demo` leaves a year of monthly reports (R22 workflow): approved, one returned
+then approved, and last month's awaiting the general manager."""
 
 from __future__ import annotations
 
@@ -19,11 +19,13 @@ NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 def test_the_demo_has_reports_in_each_state(session):
     result = load_demo(session, customers=120, seed=42, today=TODAY, actor=Actor("test"), now=NOW)
     session.commit()
-    assert result.counts["monthly_reports"] == 3
+    assert result.counts["monthly_reports"] == 12
     reports = session.scalars(select(MonthlyReport).order_by(MonthlyReport.month)).all()
-    assert [(r.month, r.status) for r in reports] == [
+    assert reports[0].month == "2025-11"  # a year: the trend charts' 12 months
+    assert [(r.month, r.status) for r in reports[-3:]] == [
         ("2026-08", "approved"), ("2026-09", "approved"), ("2026-10", "submitted")
     ]
+    reports = reports[-3:]
     assert [s.action for s in reports[1].steps] == ["generated", "submitted", "returned", "submitted", "approved"]
     assert reports[1].steps[2].text  # the return's comment
     assert all(s.at <= NOW for r in reports for s in r.steps)

@@ -69,10 +69,12 @@ def test_generation_freezes_the_figures_and_the_people(session, people):
     assert not created and again.id == report.id
     session.expire_all()
     assert svc.get(session, MARCH).figures["first_service_reminder_rate"]["denominator"] == 2
-    # the trend reads the frozen month, and computes the others
-    points = svc.trend(session, MARCH, now=local(2026, 4, 2), settings=load_settings(session), months=3)
-    assert [p.frozen for p in points] == [False, False, True]
+    # the trend reads the kept figures; a month without a report is a gap
+    points = svc.trend(session, MARCH, months=3)
+    assert [p.month for p in points] == [date(2026, 1, 1), date(2026, 2, 1), MARCH]
+    assert [p.document is None for p in points] == [True, True, False]
     assert svc.rate_of(points[-1].document, ("first_service_reminder_rate",)) == 0.5
+    assert svc.rate_of(points[0].document, ("first_service_reminder_rate",)) is None
 
 
 def test_the_scheduler_generates_last_months_report_on_the_first_once(app, people):

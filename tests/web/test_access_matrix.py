@@ -148,7 +148,6 @@ ACCESS: dict[str, tuple] = {
     # report here (its steps: 404); 2100-12 is not over (generate: 422)
     "reports.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {}, OK),
     "reports.detail": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {"month_key": "2100-12"}, OK),
-    "reports.trends": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {"month_key": "2100-12"}, OK),
     "reports.export_xlsx": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {"month_key": "2100-12"}, OK),
     "reports.export_csv": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {"month_key": "2100-12"}, OK),
     "reports.generate": (frozenset({R.CARE_MANAGER}), "POST", {"month_key": "2100-12"}, INVALID),
