@@ -612,7 +612,7 @@ REPORT_STEPS = {
     "generated": _l("Figures generated"),
     "regenerated": _l("Figures generated again"),
     "submitted": _l("Submitted"),
-    "returned": _l("Returned"),
+    "returned": _l("Sent back"),
     "approved": _l("Approved"),
 }
 REPORT_ACTORS = {Actor.SCHEDULER.name: _l("automatic (on the 1st)"), Actor.CLI.name: _l("command line")}

@@ -111,7 +111,7 @@ def sections(view, report, roles) -> list[Section]:
         (_("KPIs"), [_("Figure"), *rate_head, _("Target")], figures),
         (_("Reminder rates"), [_("Task type"), *rate_head], reminders),
         (_("Churn by group"), [_("Group"), _("Churn rate"), _("Lapsed"), _("Served in the period")], churn),
-        (_("Weekly returns"), [_("Figure"), _("Week"), _("From"), _("To"), *rate_head], weeks),
+        (_("Weekly returns"), [_("Figure"), _("Week"), _("Week starts"), _("Week ends"), *rate_head], weeks),
         (_("Not returned"), [_("Figure"), _("Reason"), _("Count")], reasons),
         (_("Other shops"), [_("Figure"), _("Shop"), _("Location"), _("Vehicles"), _("Average price (CNY)")], shops),
         (_("Other figures"), [_("Item"), _("Value")], other),
