@@ -183,13 +183,14 @@ def submit(
     session: Session, report: MonthlyReport, analysis: str | None, plan: str | None, *, user: User, actor: Actor,
     now: datetime,
 ) -> MonthlyReport:  # fmt: skip
-    """The care manager submits the analysis and the plan (both required)."""
+    """The care manager submits the analysis and the plan (both required); the step keeps
+    them as submitted (a returned report's first version stays in its history)."""
     state = _check(report, rules.SUBMIT, user)
     report.analysis, report.plan = _texts(analysis, plan, required=True)
     report.status = state
     report.submitted_at, report.submitted_by_id = now, user.id
     report.first_submitted_at = report.first_submitted_at or now
-    _stamp(report, rules.SUBMIT, actor, now)
+    _stamp(report, rules.SUBMIT, actor, now, f"{report.analysis}\n---\n{report.plan}")  # as submitted
     session.flush()
     _audit(session, actor, "monthly_report.submitted", report, now)
     return report

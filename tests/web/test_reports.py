@@ -137,9 +137,9 @@ def test_the_whole_workflow_submit_return_with_comment_resubmit_approve(app, cli
     steps = [(s.action, s.actor, s.text) for s in r.steps]
     assert steps == [
         ("generated", "cm", None),
-        ("submitted", "cm", None),
+        ("submitted", "cm", "首保提醒率低\n---\n每天检查首保任务"),  # the first version, as submitted
         ("returned", "gm", "请补充原因"),
-        ("submitted", "cm", None),
+        ("submitted", "cm", "补充了原因\n---\n每天检查"),
         ("approved", "gm", None),
     ]
     assert r.first_submitted_at is not None and r.submitted_by_id == cm
