@@ -89,7 +89,7 @@ def test_generate_submit_approve_and_print(page, live_server):
     expect(page.locator(".report-exports")).to_be_hidden()
     assert page.locator("form:visible").count() == 0 and page.locator("button:visible").count() == 0
     expect(page.locator(".report-dealer")).to_be_visible()
-    expect(page.get_by_text("每天上午检查首保任务。")).to_be_visible()
+    expect(page.get_by_text("每天上午检查首保任务。", exact=True)).to_be_visible()
     assert page.locator("svg[role=img]:visible").count() == 6
     assert page.evaluate("document.documentElement.scrollWidth") <= 794  # nothing wider than the page
     shot = page.screenshot(full_page=True)
