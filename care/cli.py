@@ -698,6 +698,17 @@ def _month_option(text: str):
     return first
 
 
+def _generate_monthly_report(first, kpis, now) -> None:
+    """A finished month's report (R22 workflow) is generated with these very figures when
+    it does not exist yet (care/services/monthly_report.py); the output does not change."""
+    from care.services import Actor, monthly_report
+    from care.services.settings import load_settings
+
+    settings = load_settings(db.session)
+    if monthly_report.finished(first, now, settings):
+        monthly_report.generate(db.session, first, actor=Actor.CLI, now=now, settings=settings, kpis=kpis)
+
+
 @care.command("report")
 @click.option("--month", required=True, metavar="YYYY-MM", help="the month (the dealer's calendar)")
 @click.option("--json", "as_json", is_flag=True, help="print the KPIs as one JSON document (interfaces.md)")
@@ -710,7 +721,9 @@ def report_cmd(month, as_json):
     from care.services.kpis import monthly_kpis
 
     first = _month_option(month)
-    kpis = monthly_kpis(db.session, first, now=utcnow())
+    now = utcnow()
+    kpis = monthly_kpis(db.session, first, now=now)
+    _generate_monthly_report(first, kpis, now)
     if as_json:
         emit_json(report_document(kpis))
         return

@@ -125,6 +125,7 @@ class Scheduler:
                 except Exception as exc:  # noqa: BLE001 - the sweep runs all the same
                     db.session.rollback()
                     failure, delay = exc, RETRY_SECONDS
+                self._monthly_report_if_due()
                 delay = min(delay, self._sweep_if_due())
                 self._derive_violations_if_due()
                 if failure is not None:
@@ -133,6 +134,23 @@ class Scheduler:
             finally:
                 db.session.rollback()
                 db.session.remove()
+
+    def _monthly_report_if_due(self) -> None:
+        """Last month's report (R22), generated on the 1st — or at the first look after
+        it, when the server was down (care.services.monthly_report.generate_due); a failure
+        is logged and tried again at the next look. Once it exists, a look is one read."""
+        from care.services.monthly_report import generate_due
+
+        session = db.session
+        now = self.clock()
+        try:
+            report = generate_due(session, now=now)
+            session.commit()
+            if report is not None:
+                log.info("monthly report of %s generated (report %s)", report.month, report.id)
+        except Exception as exc:  # noqa: BLE001 - keep the thread alive; retry at the next look
+            session.rollback()  # another process generated it at the same moment, or a failure
+            log.error("monthly report generation failed: %s", type(exc).__name__)
 
     def _sweep_if_due(self) -> float:
         """Run the sweep when its time has come (at once after start-up); the seconds

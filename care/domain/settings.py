@@ -336,6 +336,8 @@ SETTINGS: tuple[SettingDef, ...] = (
     _s("attempt_compliance_target", RATE, "1", G_KPI, N_("R13 compliance target"), "R13", "", 0, 1),
     _s("birthday_on_time_target", RATE, "1", G_KPI, N_("Birthday greetings on time: target"), "R6", "", 0, 1),
     _s("ssi_target", SCORE, "80", G_KPI, N_("Monthly SSI target"), "R23", "", 0, 100),
+    _s("report_submit_day", INT, "3", G_KPI, N_("Monthly report: the care manager submits by day"), "R22, R23", "day of the next month", 1, 28),
+    _s("report_approve_day", INT, "5", G_KPI, N_("Monthly report: the general manager approves by day"), "R22, R23", "day of the next month", 1, 28),
     # penalties (CNY)
     _s("penalty_followup_missed", RANGE, "20", G_PENALTY, N_("First failed reminder not followed up (per item)"), "R23", "CNY", 0, 10000),
     _s("penalty_first_service_rate", RANGE, "200", G_PENALTY, N_("First-service reminder rate below target"), "R23", "CNY", 0, 10000),

@@ -13,6 +13,7 @@ from care.models.campaign import Campaign, CampaignRecipient, DeliveryReceipt
 from care.models.complaint import Complaint, ComplaintCall, ComplaintNotice, ComplaintStep
 from care.models.customer import Customer, CustomerClass, OwnershipChange, Vehicle
 from care.models.ivr import IvrSurvey
+from care.models.report import MonthlyReport, MonthlyReportStep
 from care.models.service import Delivery, InsurancePolicy, ServiceVisit, VisitKind
 from care.models.supervision import Penalty, SampleCall, SampleDraw, Violation
 from care.models.survey import (
@@ -51,6 +52,8 @@ __all__ = [
     "CampaignRecipient",
     "DeliveryReceipt",
     "MessageTemplate",
+    "MonthlyReport",
+    "MonthlyReportStep",
     "OutboxMessage",
     "ReminderFailure",
     "SampleCall",

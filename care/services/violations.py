@@ -71,6 +71,7 @@ from care.services import (
     campaigns,
     fallback,
     kpis,
+    monthly_report,
     sampling,
     survey_results,
 )
@@ -246,6 +247,12 @@ def ssi_below_target(session: Session, month: date, settings: Settings) -> list[
     return survey_results.find_violations(session, month, settings, now=detection_now())
 
 
+def report_late(session: Session, month: date, settings: Settings) -> list[dict]:
+    """R22/R23: the monthly report due in ``month`` (the report of the month before) not
+    submitted by the care manager, or not approved, by its day (care.services.monthly_report)."""
+    return monthly_report.find_violations(session, kpi_rules.previous_month(month), settings, now=detection_now())
+
+
 DETECTORS: list[Detector] = [
     r15_not_followed_up,
     first_service_rate_low,
@@ -254,6 +261,7 @@ DETECTORS: list[Detector] = [
     insurance_reminder_below_standard,
     _monthly(ssi_below_target),  # issue 11: surveys
     _monthly(campaigns.find_violations),  # issue 13: fewer greeting campaigns than a month needs
+    report_late,  # issue 12 item 5: the analysis and the plan by their days
 ]
 
 
@@ -503,6 +511,16 @@ def sample_months(session: Session, ids: Iterable[int]) -> dict[int, str]:
             select(SampleCall.id, SampleDraw.month).join(SampleDraw, SampleDraw.id == SampleCall.draw_id).where(SampleCall.id.in_(ids))
         ).all()
     )
+
+
+def report_months(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    """The month of each monthly report named as evidence (its link goes to that report)."""
+    from care.models.report import MonthlyReport
+
+    ids = [i for i in ids if isinstance(i, int)]
+    if not ids:
+        return {}
+    return dict(session.execute(select(MonthlyReport.id, MonthlyReport.month).where(MonthlyReport.id.in_(ids))).all())
 
 
 def penalty_of(v: Violation) -> rules.Penalty:

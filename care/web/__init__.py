@@ -70,6 +70,7 @@ BLUEPRINTS = (
     "care.web.ivr",
     "care.web.campaigns",
     "care.web.violations",
+    "care.web.reports",
 )
 
 

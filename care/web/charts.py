@@ -34,6 +34,7 @@ COLOURS = ("#1f4e79", "#a14000", "#2e6b30", "#6a1b9a", "#9c1c1c", "#37474f")
 DASHES = ("", "7 4", "2 3", "9 3 2 3", "4 4", "12 4")
 MARKERS = ("circle", "square", "triangle", "diamond", "cross", "triangle_down")
 TEXT = "#222"
+_MONTH_RE = re.compile(r"^([0-9]{4})-([0-9]{2})$")
 _ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")  # used inside attributes
 GRID = "#bbb"
 
@@ -171,7 +172,20 @@ def line_chart(
         parts.append(f'<text x="{left - 4}" y="{_n(y + 4)}" text-anchor="end" fill="{TEXT}">{text}</text>')
     step = max(1, math.ceil(n / 12))
     for i, label in enumerate(labels):
-        if i % step == 0 or i == n - 1:
+        if i % step and i != n - 1:
+            continue
+        month = _MONTH_RE.match(label)
+        if month:  # "2026-03": the month, and the year under the first and every January
+            year, mm = month.groups()
+            first = i == 0 or mm == "01"
+            parts.append(
+                f'<text x="{_n(x_at(i))}" y="{height - bottom + 14}" text-anchor="middle" fill="{TEXT}">{mm}</text>'
+            )
+            if first:
+                parts.append(
+                    f'<text x="{_n(x_at(i))}" y="{height - bottom + 27}" text-anchor="middle" fill="{TEXT}">{year}</text>'
+                )
+        else:
             parts.append(
                 f'<text x="{_n(x_at(i))}" y="{height - bottom + 16}" text-anchor="middle" fill="{TEXT}">{escape(label)}</text>'
             )

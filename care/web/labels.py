@@ -248,6 +248,7 @@ EVIDENCE_KINDS = {
     "sample_call": _l("Sampled call"),
     "survey_response": _l("Survey response"),
     "campaign": _l("Greeting campaign"),
+    "monthly_report": _l("Monthly report"),
 }
 
 
@@ -603,6 +604,7 @@ UNITS = {
     "minutes": _l("minutes"),
     "seconds": _l("seconds"),
     "CNY": _l("CNY"),
+    "day of the next month": _l("day of the next month"),
 }
 
 # The format of each kind of value, shown under its input (the percentage and index
@@ -681,6 +683,43 @@ def scorecard_group_label(role: str | None) -> str:
     return _label(SCORECARD_GROUPS, role)
 
 
+# --- the monthly report (care.domain.monthly_report) -----------------------------------------
+
+REPORT_STATES = {
+    "draft": _l("Draft"),
+    "submitted": _l("Awaiting approval"),
+    "approved": _l("Approved"),
+}
+REPORT_STEPS = {
+    "generated": _l("Figures generated"),
+    "regenerated": _l("Figures generated again"),
+    "submitted": _l("Submitted"),
+    "returned": _l("Sent back"),
+    "approved": _l("Approved"),
+}
+REPORT_ACTORS = {Actor.SCHEDULER.name: _l("automatic (on the 1st)"), Actor.CLI.name: _l("command line")}
+REPORT_LATE_RULES = {
+    "analysis_not_reported": _l("Analysis not reported on time"),
+    "plan_late": _l("Plan approved late"),
+}
+
+
+def report_state_label(value: str | None) -> str:
+    return _label(REPORT_STATES, value)
+
+
+def report_step_label(value: str | None) -> str:
+    return _label(REPORT_STEPS, value)
+
+
+def report_actor_label(value: str | None) -> str:
+    return _label(REPORT_ACTORS, value)
+
+
+def report_late_label(value: str | None) -> str:
+    return _label(REPORT_LATE_RULES, value)
+
+
 # --- templates -----------------------------------------------------------------------------
 
 TEMPLATE_GLOBALS = {
@@ -723,6 +762,10 @@ TEMPLATE_GLOBALS = {
     "lapsed_group_label": lapsed_group_label,
     "kpi_part_label": kpi_part_label,
     "scorecard_group_label": scorecard_group_label,
+    "report_state_label": report_state_label,
+    "report_step_label": report_step_label,
+    "report_late_label": report_late_label,
+    "report_actor_label": report_actor_label,
 }
 
 
@@ -763,6 +806,11 @@ AUDIT_ACTIONS = {
     "export:import_run": _l("Downloaded the rejected rows of an import"),
     "export:care_tasks": _l("Exported care tasks"),
     "demo.load": _l("Loaded the demo data"),
+    "monthly_report.generated": _l("Generated a monthly report"),
+    "monthly_report.regenerated": _l("Generated a monthly report's figures again"),
+    "monthly_report.submitted": _l("Submitted a monthly report"),
+    "monthly_report.returned": _l("Returned a monthly report"),
+    "monthly_report.approved": _l("Approved a monthly report"),
 }
 
 # The filter's groups (the part of a code before its dot).
@@ -780,6 +828,7 @@ AUDIT_ACTION_GROUPS = {
     "message_template": _l("Settings and texts"),
     "outbox": _l("Messages"),
     "demo": _l("Other"),
+    "monthly_report": _l("Monthly reports"),
 }
 
 # The filter's choice of every action with a prefix ("login.*").

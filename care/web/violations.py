@@ -51,7 +51,7 @@ def amount_range(lo: int, hi: int) -> str:
     return f"{lo}" if lo == hi else f"{lo}–{hi}"
 
 
-def _evidence_url(kind: str, ident, tasks: dict, sample_months: dict) -> str | None:
+def _evidence_url(kind: str, ident, tasks: dict, sample_months: dict, report_months: dict) -> str | None:
     """Where a piece of evidence is shown, for those who may open it (else None)."""
     from care.web.access import user_can
 
@@ -69,6 +69,8 @@ def _evidence_url(kind: str, ident, tasks: dict, sample_months: dict) -> str | N
         return url_for("surveys.response", response_id=ident)
     if kind == "campaign" and user_can("campaigns.detail"):
         return url_for("campaigns.detail", campaign_id=ident)
+    if kind == "monthly_report" and ident in report_months and user_can("reports.detail"):
+        return url_for("reports.detail", month_key=report_months[ident])
     return None
 
 
@@ -167,7 +169,11 @@ def _links(violations) -> dict[int, list[tuple[str, object, str | None]]]:
     """Each violation's evidence as (kind, id, url or None), in two queries for a page."""
     tasks = svc.evidence_tasks(db.session, violations)
     months = svc.sample_months(db.session, [i for v in violations for k, i in v.evidence if k == "sample_call"])
-    return {v.id: [(kind, ident, _evidence_url(kind, ident, tasks, months)) for kind, ident in v.evidence] for v in violations}
+    reports = svc.report_months(db.session, [i for v in violations for k, i in v.evidence if k == "monthly_report"])
+    return {
+        v.id: [(kind, ident, _evidence_url(kind, ident, tasks, months, reports)) for kind, ident in v.evidence]
+        for v in violations
+    }
 
 
 def _render_detail(v, *, status: int = 200, failed: dict | None = None):

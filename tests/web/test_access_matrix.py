@@ -203,6 +203,19 @@ ACCESS: dict[str, tuple] = {
     "violations.decide": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "POST", {"violation_id": 999999}, NOT_FOUND),
     "violations.derive": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "POST", {}, BAD),
     "violations.penalties": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
+    # the monthly report (R22): the care and general managers read; the care manager
+    # generates and writes, the general manager approves or returns. 2026-01 never gets a
+    # report here (its steps: 404); 2100-12 is not over (generate: 422)
+    "reports.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {}, OK),
+    "reports.detail": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {"month_key": "2100-12"}, OK),
+    "reports.export_xlsx": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {"month_key": "2100-12"}, OK),
+    "reports.export_csv": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {"month_key": "2100-12"}, OK),
+    "reports.generate": (frozenset({R.CARE_MANAGER}), "POST", {"month_key": "2100-12"}, INVALID),
+    "reports.regenerate": (frozenset({R.CARE_MANAGER}), "POST", {"month_key": "2026-01"}, NOT_FOUND),
+    "reports.save": (frozenset({R.CARE_MANAGER}), "POST", {"month_key": "2026-01"}, NOT_FOUND),
+    "reports.submit": (frozenset({R.CARE_MANAGER}), "POST", {"month_key": "2026-01"}, NOT_FOUND),
+    "reports.return_": (frozenset({R.GENERAL_MANAGER}), "POST", {"month_key": "2026-01"}, NOT_FOUND),
+    "reports.approve": (frozenset({R.GENERAL_MANAGER}), "POST", {"month_key": "2026-01"}, NOT_FOUND),
     "reconciliation.index": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     # the managers' dashboard (issue 12 item 7): where the care and general managers land
     "dashboard.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {}, OK),

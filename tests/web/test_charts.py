@@ -136,3 +136,10 @@ def test_names_are_escaped():
 def test_chart_ids_must_be_plain():
     with pytest.raises(ValueError):
         charts.bar_chart('x" onload="alert(1)', "t", [])
+
+
+def test_month_labels_are_short_with_the_year_under_the_first_and_january():
+    labels = ["2025-11", "2025-12", "2026-01", "2026-02"]
+    root = parse(charts.line_chart("y", "t", labels, [charts.Series("S", [0.1, 0.2, 0.3, 0.4])]))
+    axis = [t for t in texts(root) if t.isdigit()]
+    assert axis == ["11", "2025", "12", "01", "2026", "02"]
