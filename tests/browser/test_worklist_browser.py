@@ -40,6 +40,9 @@ def log_in(page, live_server, username):
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
+    page.wait_for_load_state()
+    if page.url != live_server("/tasks/"):  # the care manager lands on the dashboard
+        page.goto(live_server("/tasks/"))
     page.wait_for_url(live_server("/tasks/"))
 
 
