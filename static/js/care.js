@@ -82,3 +82,25 @@ document.addEventListener("click", (ev) => {
     box.setSelectionRange(start, start + Number(problem.dataset.selectLength || 1));
   }
 });
+
+// The main navigation's menus (<details class="nav-menu">): one open at a time; a click
+// elsewhere or Escape closes them (Escape gives the focus back to the menu's summary).
+(() => {
+  const menus = () => Array.from(document.querySelectorAll("details.nav-menu"));
+  document.addEventListener("toggle", (ev) => {
+    const opened = ev.target;
+    if (!(opened instanceof HTMLDetailsElement) || !opened.classList.contains("nav-menu") || !opened.open) return;
+    menus().forEach((m) => { if (m !== opened) m.open = false; });
+  }, true);
+  document.addEventListener("click", (ev) => {
+    menus().forEach((m) => { if (m.open && !m.contains(ev.target)) m.open = false; });
+  });
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key !== "Escape") return;
+    menus().forEach((m) => {
+      if (!m.open) return;
+      m.open = false;
+      if (m.contains(document.activeElement)) m.querySelector("summary").focus();
+    });
+  });
+})();
