@@ -601,6 +601,20 @@ def scorecard_group_label(role: str | None) -> str:
     return _label(SCORECARD_GROUPS, role)
 
 
+# --- surveys (issue 11) ---------------------------------------------------------------------
+
+SURVEY_CHANNELS = {"phone": _l("Phone"), "ivr": _l("IVR"), "paper": _l("Paper form"), "oem": _l("Manufacturer")}
+ANSWER_SOURCES = {"phone": _l("Phone"), "ivr": _l("IVR"), "import": _l("Imported")}
+
+
+def survey_channel_label(code: str | None) -> str:
+    return _label(SURVEY_CHANNELS, code)
+
+
+def answer_source_label(code: str | None) -> str:
+    return _label(ANSWER_SOURCES, code)
+
+
 # --- templates -----------------------------------------------------------------------------
 
 TEMPLATE_GLOBALS = {
@@ -636,6 +650,8 @@ TEMPLATE_GLOBALS = {
     "lapsed_group_label": lapsed_group_label,
     "kpi_part_label": kpi_part_label,
     "scorecard_group_label": scorecard_group_label,
+    "survey_channel_label": survey_channel_label,
+    "answer_source_label": answer_source_label,
 }
 
 

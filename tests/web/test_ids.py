@@ -36,6 +36,7 @@ ID_ROUTES = (
     ("GET", "/admin/users/{id}"),
     ("POST", "/admin/users/{id}/password"),
     ("POST", "/admin/users/{id}/unlock"),
+    ("GET", "/surveys/responses/{id}"),
 )
 
 
