@@ -722,6 +722,24 @@ def _chunks(items: list, size: int | None = None) -> Iterable[list]:
         yield items[i : i + size]
 
 
+def _keep_problems(run: ImportRun, parsed: list[ParsedRow], table: Table) -> tuple[list[dict], list[dict]]:
+    """Record a parsed file's rejects and warnings on its run (the first REJECTS_KEPT of
+    each stored, all on ``all_rejects``/``all_warnings``), its header row and the cells
+    of its rejected rows; returns (rejects, warnings)."""
+    rejects = [reject(p.row, col, err) for p in parsed for col, err in p.errors]
+    run.all_rejects, run.rejects = rejects, rejects[:REJECTS_KEPT]
+    run.rejected = sum(1 for p in parsed if p.errors)
+    warnings = [warning(p.row, col, note) for p in parsed if p.ok for col, note in p.warnings]
+    run.all_warnings, run.warnings = warnings, warnings[:REJECTS_KEPT]
+    run.warned = sum(1 for p in parsed if p.ok and p.warnings)
+    run.headers = [raw_cell(h) for h in table.headers]
+    cells = dict(table.rows)
+    run.reject_rows = [
+        {"row": p.row, "cells": [raw_cell(c) for c in cells.get(p.row, [])]} for p in parsed if p.errors
+    ][:REJECTS_KEPT]
+    return rejects, warnings
+
+
 class _Import:
     """One file's validation and upsert (state shared by the steps)."""
 
@@ -755,19 +773,7 @@ class _Import:
         self._duplicates(parsed)
         self._references(parsed)
 
-        rejects = [reject(p.row, col, err) for p in parsed for col, err in p.errors]
-        run.all_rejects = rejects
-        run.rejects = rejects[:REJECTS_KEPT]
-        run.rejected = sum(1 for p in parsed if p.errors)
-        warnings = [warning(p.row, col, note) for p in parsed if p.ok for col, note in p.warnings]
-        run.all_warnings = warnings
-        run.warnings = warnings[:REJECTS_KEPT]
-        run.warned = sum(1 for p in parsed if p.ok and p.warnings)
-        run.headers = [raw_cell(h) for h in self.table.headers]
-        cells = dict(self.table.rows)
-        run.reject_rows = [
-            {"row": p.row, "cells": [raw_cell(c) for c in cells.get(p.row, [])]} for p in parsed if p.errors
-        ][:REJECTS_KEPT]
+        rejects, warnings = _keep_problems(run, parsed, self.table)
         if self.strict and run.rejected:
             run.processed_rows = len(parsed)
             run.status = "failed"
@@ -1140,16 +1146,7 @@ class SurveyImport:
             self._row(p, cells.get(p.row, []), versions, columns)
         self._duplicates(parsed)
 
-        rejects = [reject(p.row, col, err) for p in parsed for col, err in p.errors]
-        run.all_rejects, run.rejects = rejects, rejects[:REJECTS_KEPT]
-        run.rejected = sum(1 for p in parsed if p.errors)
-        warnings = [warning(p.row, col, note) for p in parsed if p.ok for col, note in p.warnings]
-        run.all_warnings, run.warnings = warnings, warnings[:REJECTS_KEPT]
-        run.warned = sum(1 for p in parsed if p.ok and p.warnings)
-        run.headers = [raw_cell(h) for h in self.table.headers]
-        run.reject_rows = [
-            {"row": p.row, "cells": [raw_cell(c) for c in cells.get(p.row, [])]} for p in parsed if p.errors
-        ][:REJECTS_KEPT]
+        _keep_problems(run, parsed, self.table)
         if self.strict and run.rejected:
             run.processed_rows = len(parsed)
             run.status = "failed"
