@@ -185,7 +185,7 @@ KINDS: dict[str, KindSpec] = {
         ),
     ),
     # Survey answers taken outside the app (issue 11): these fixed columns, then one column
-    # per item (its code or its text); care/services/survey_import.py reads the rest.
+    # per item (its code or its text); care/services/imports.py SurveyImport reads the rest.
     "survey_responses": KindSpec(
         "survey_responses",
         "customer_no",

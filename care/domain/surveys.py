@@ -45,7 +45,7 @@ REFERENCE_SCALE = (1, 7)  # the scale complaint_score_threshold is written on
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
-# The survey_responses import's file-level refusals (care/services/survey_import.py;
+# The survey_responses import's file-level refusals (care/services/imports.py, SurveyImport;
 # listed with the import's file messages so that the import page translates them).
 IMPORT_UNKNOWN_COLUMNS = N_(
     "Unknown column(s) %(columns)s: neither a survey_responses column nor the code or text of an item of %(templates)s (see `care survey-templates`)"

@@ -718,6 +718,18 @@ def report_actor_label(value: str | None) -> str:
 
 def report_late_label(value: str | None) -> str:
     return _label(REPORT_LATE_RULES, value)
+# --- surveys (issue 11) ---------------------------------------------------------------------
+
+SURVEY_CHANNELS = {"phone": _l("Phone"), "ivr": _l("IVR"), "paper": _l("Paper form"), "oem": _l("Manufacturer")}
+ANSWER_SOURCES = {"phone": _l("Phone"), "ivr": _l("IVR"), "import": _l("Imported")}
+
+
+def survey_channel_label(code: str | None) -> str:
+    return _label(SURVEY_CHANNELS, code)
+
+
+def answer_source_label(code: str | None) -> str:
+    return _label(ANSWER_SOURCES, code)
 
 
 # --- templates -----------------------------------------------------------------------------
@@ -766,6 +778,8 @@ TEMPLATE_GLOBALS = {
     "report_step_label": report_step_label,
     "report_late_label": report_late_label,
     "report_actor_label": report_actor_label,
+    "survey_channel_label": survey_channel_label,
+    "answer_source_label": answer_source_label,
 }
 
 

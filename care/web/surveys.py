@@ -49,19 +49,6 @@ RESPONSE_READERS = (*MANAGERS, Role.CONSULTANT, Role.SPECIALIST)
 MAX_ID_DIGITS = 9
 
 
-def channel_label(code: str) -> str:
-    return {
-        "phone": _("Phone"),
-        "ivr": _("IVR"),
-        "paper": _("Paper form"),
-        "oem": _("Manufacturer"),
-    }.get(code, code)
-
-
-def source_label(code: str) -> str:
-    return {"phone": _("Phone"), "ivr": _("IVR"), "import": _("Imported")}.get(code, code)
-
-
 def trend_label(month: date, first: bool) -> str:
     """The x-axis label of a trend month: the year with the first month and January."""
     return rules.month_text(month) if first or month.month == 1 else f"{month.month:02d}"
@@ -123,8 +110,6 @@ def _helpers() -> dict:
         "next_month": rules.next_month,
         "show_datetime": show_datetime,
         "local_text": local_text,
-        "channel_label": channel_label,
-        "source_label": source_label,
     }
 
 
@@ -253,7 +238,7 @@ def responses():
     )
 
 
-@bp.route("/responses/<int:response_id>")
+@bp.route("/responses/<id:response_id>")
 @roles_required(*RESPONSE_READERS)
 def response(response_id: int):
     r = db.session.get(SurveyResponse, response_id)

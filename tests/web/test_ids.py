@@ -45,6 +45,7 @@ ID_ROUTES = (
     ("GET", "/campaigns/{id}"),
     ("POST", "/campaigns/{id}/schedule"),
     ("POST", "/campaigns/{id}/cancel"),
+    ("GET", "/surveys/responses/{id}"),
 )
 
 
