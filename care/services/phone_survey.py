@@ -244,6 +244,8 @@ def r7_prefill(session, task: CareTask) -> bool | None:
     as far as the app knows: the times of the R7 task's answered calls and reached
     outcomes; no such time and the R7 task closed (failed, expired) → False; not known
     (no R7 task, no delivery time, still open with nothing) → None."""
+    if task.type != TaskType.DELIVERY_SURVEY.value:
+        return None
     r7 = r7_task(session, task)
     delivery = task.delivery or (r7.delivery if r7 is not None else None)
     if r7 is None or delivery is None:

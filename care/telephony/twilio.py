@@ -163,16 +163,7 @@ class TwilioProvider(Provider):
             *(("StatusCallbackEvent", e) for e in STATUS_EVENTS),
             ("Timeout", str(DIAL_TIMEOUT)),
         ]
-        try:
-            response = requests.post(
-                API.format(sid=self.account_sid),
-                data=data,
-                auth=(self.account_sid, self.auth_token),
-                timeout=TIMEOUT,
-            )
-        except requests.RequestException as exc:
-            log.warning("twilio originate for attempt %s: %s", attempt.id, type(exc).__name__)
-            raise ProviderError("Twilio could not be reached.") from None
+        response = self._post(API.format(sid=self.account_sid), data, attempt_id=attempt.id, what="originate")
         if response.status_code >= 300:
             code = None
             try:
@@ -201,19 +192,19 @@ class TwilioProvider(Provider):
         if not customer_call_id:
             raise ProviderError("Twilio has not reported the customer's leg of this call yet.")
         url = API.format(sid=self.account_sid).removesuffix(".json") + f"/{quote(customer_call_id, safe='')}.json"
-        try:
-            response = requests.post(
-                url,
-                data=[("Url", survey_url(callback_base, attempt.id)), ("Method", "POST")],
-                auth=(self.account_sid, self.auth_token),
-                timeout=TIMEOUT,
-            )
-        except requests.RequestException as exc:
-            log.warning("twilio survey for attempt %s: %s", attempt.id, type(exc).__name__)
-            raise ProviderError("Twilio could not be reached.") from None
+        data = [("Url", survey_url(callback_base, attempt.id)), ("Method", "POST")]
+        response = self._post(url, data, attempt_id=attempt.id, what="survey")
         if response.status_code >= 300:
             log.warning("twilio survey for attempt %s: HTTP %s", attempt.id, response.status_code)
             raise ProviderError(f"Twilio refused to move the call to the survey (HTTP {response.status_code}).")
+
+    def _post(self, url: str, data: list[tuple[str, str]], *, attempt_id: int, what: str) -> requests.Response:
+        """POST to Twilio's REST API; ProviderError (safe to show) when it cannot be reached."""
+        try:
+            return requests.post(url, data=data, auth=(self.account_sid, self.auth_token), timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            log.warning("twilio %s for attempt %s: %s", what, attempt_id, type(exc).__name__)
+            raise ProviderError("Twilio could not be reached.") from None
 
 
 def gather_event_id(headers_token: str | None, params: Mapping[str, str], attempt_ref: str | None, item: str | None) -> str:

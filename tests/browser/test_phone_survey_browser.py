@@ -122,7 +122,7 @@ def test_a_phone_survey_taken_with_the_keyboard(page, live_server, tmp_path):
 def test_a_customer_handed_to_the_simulated_ivr(page, live_server, tmp_path):
     app = live_server.app
     app.config.update(
-        CARE_SIM_THREAD=True, CARE_SIM_DELAY=0.05, CARE_SIM_TALK=30, CARE_SIM_SURVEY_MIX="6=1",
+        CARE_SIM_THREAD=True, CARE_SIM_DELAY=0.05, CARE_SIM_TALK=120, CARE_SIM_SURVEY_MIX="6=1",
         CARE_NOW=at(10).isoformat(), CARE_WEBHOOK_APPLY="background",
     )  # fmt: skip
     w = seed(app, "delivery_survey")
@@ -132,10 +132,10 @@ def test_a_customer_handed_to_the_simulated_ivr(page, live_server, tmp_path):
     area.locator("select[name=force]").select_option("answered")
     area.get_by_role("button", name="Call", exact=True).click()
     hand = page.get_by_role("button", name="Hand over to the automated survey")
-    hand.wait_for(timeout=15_000)  # in the live panel once the customer answered
+    hand.wait_for(timeout=30_000)  # in the live panel once the customer answered
     hand.click()
     panel = page.locator(f"#survey-{w['task']}")
-    panel.get_by_text("outcome recorded").or_(panel.get_by_text("Finished")).first.wait_for(timeout=20_000)
+    panel.get_by_text("outcome recorded").or_(panel.get_by_text("Finished")).first.wait_for(timeout=60_000)
     page.screenshot(path=str(tmp_path / "ivr-survey.png"), full_page=True)
     got = answers(app, w["task"])
     assert len(got) == len(w["codes"]) and set(got.values()) == {(6, False, "ivr")}

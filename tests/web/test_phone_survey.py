@@ -237,3 +237,30 @@ def test_answer_rows_are_unique(app, client, world):
         answer(client, world["r8"], items[0], "5")
     with app.app_context():
         assert db.session.scalar(select(db.func.count()).select_from(SurveyAnswer)) == 1
+
+
+def test_r7_prefill_from_the_consultants_calls_and_its_task(app, world):
+    """The R7 task's answered calls count like its reached outcomes; an R7 task closed
+    without reaching the customer is "no"; no R7 task (or one still open with nothing) is
+    not known."""
+    from care.services import phone_survey
+
+    with app.app_context():
+        s = db.session
+        r7 = s.get(CareTask, world["r7"])
+        r8 = s.get(CareTask, world["r8"])
+        for row in list(r7.outcomes):
+            s.delete(row)
+        r7.status, r7.outcome = "expired", "expired"
+        s.flush()
+        s.expire_all()
+        assert phone_survey.r7_prefill(s, r8) is False
+        make_attempt(s, r7, answered=True, answered_at=DELIVERED + timedelta(hours=20), status="completed",
+                     outcome="completed", rank=4)  # fmt: skip
+        s.expire_all()
+        assert phone_survey.r7_prefill(s, r8) is True
+        r7.status = "open"
+        s.flush()
+        s.expire_all()
+        assert phone_survey.r7_prefill(s, s.get(CareTask, world["r10"])) is None  # R8 only
+        s.rollback()
