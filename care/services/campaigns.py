@@ -515,7 +515,7 @@ def find_violations(session: Session, month_start: date, settings: Settings) -> 
             "person_id": None,
             "evidence": [("campaign", i) for i in sent],
             "count": 1,
-            "detail": f"{len(sent)} of {required} campaigns sent in {month_start:%Y-%m}",
+            "detail": {"month": f"{month_start:%Y-%m}", "sent": len(sent), "required": required},
         }
     ]
 

@@ -327,10 +327,12 @@ def find_violations(session: Session, month_start: date, settings: Settings, *, 
                     "person_id": row.user_id,
                     "evidence": [("survey_response", rid) for rid in row.responses],
                     "count": 1,
-                    "detail": (
-                        f"{row.result.numerator} of {row.result.denominator} very satisfied "
-                        f"({row.result.value:.0%}), target {settings.top_box_target:.0%}"
-                    ),
+                    "detail": {
+                        "very_satisfied": row.result.numerator,
+                        "answered": row.result.denominator,
+                        "rate": round(row.result.value, 4),
+                        "target": settings.top_box_target,
+                    },
                 }
             )
     return out
