@@ -40,7 +40,11 @@ def test_the_demo_has_a_year_of_survey_responses(session):
     ).all()
     channels = {(code, channel) for code, channel, _n in rows}
     assert {("ssi", c) for c in ("phone", "ivr", "paper", "oem")} <= channels
-    assert all(r.status == "completed" and r.taken_at < NOW for r in session.scalars(select(SurveyResponse)))
+    responses = list(session.scalars(select(SurveyResponse)))
+    assert all(r.taken_at <= NOW for r in responses)
+    # completed, but for the phone surveys the phone_surveys step leaves half-taken on open tasks
+    assert all(r.status == "completed" or (r.channel == "phone" and r.task is not None and r.task.status == "open")
+               for r in responses)  # fmt: skip
     # phone responses of the callbacks the specialists closed belong to those tasks
     assert session.scalar(select(func.count()).select_from(SurveyResponse).where(SurveyResponse.task_id.is_not(None))) > 5
     # some low scores (R19's material) and some unanswered items
