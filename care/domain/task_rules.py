@@ -200,6 +200,8 @@ REASON_MESSAGES: dict[str, str] = {
     "delivery_survey.reason": "delivered {delivered_at:%Y-%m-%d}, delivery file of {file_arrived_on}",
     "lapsed_recall.reason": "no visit since {last_visit} ({group})",
     "service_callback.reason": "service visit {visit_date} (order {ro_no})",
+    # R17: the follow-up of a missed appointment (care.services.register)
+    "appointment.reason_no_show": "missed the appointment of {date} {time}: call to book again",
 }
 
 

@@ -10,6 +10,7 @@ from care.models.call import (
     ReminderFailure,
 )
 from care.models.customer import Customer, CustomerClass, OwnershipChange, Vehicle
+from care.models.register import AppointmentStatusChange, FrontDeskAppointment, RegisterSubmission
 from care.models.service import Delivery, InsurancePolicy, ServiceVisit, VisitKind
 from care.models.supervision import SampleCall, SampleDraw
 from care.models.task import (
@@ -28,6 +29,9 @@ from care.models.user import User, UserRole
 __all__ = [
     "OPEN_STATUSES",
     "Appointment",
+    "AppointmentStatusChange",
+    "FrontDeskAppointment",
+    "RegisterSubmission",
     "AuditLog",
     "CallAttempt",
     "CallAttemptTask",

@@ -514,6 +514,15 @@ def appointment_rate(session: Session, span, settings) -> rules.KpiResult:
     return rules.kpi("appointment_rate", hits, n, _targets(settings))
 
 
+def appointment_show_rate(session: Session, span) -> rules.KpiResult:
+    """R17: arrived ÷ booked over the month's appointments decided so far (arrived or
+    no-show; care.domain.register.show_rate)."""
+    from care.services.register import month_show_rate
+
+    found = month_show_rate(session, span.first, span.last)
+    return rules.KpiResult("appointment_show_rate", found.numerator, found.denominator)
+
+
 def attempt_compliance(session: Session, span, settings) -> rules.KpiResult:
     hits, n = _count_rate(session, compliance_cohort(span, settings))
     return rules.kpi("attempt_compliance", hits, n, _targets(settings))
@@ -612,10 +621,10 @@ def monthly_kpis(session: Session, month: date, *, now: datetime, settings: Sett
         attempt_compliance=attempt_compliance(session, span, settings),
         birthday_on_time_rate=on_time,
         greetings=greetings,
-        # Not yet recorded by the app: complaints and surveys (issue 11), the appointment
-        # register's arrivals (issue 13). Zero denominators: null in JSON, "—" on pages.
+        # Not yet recorded by the app: complaints and surveys (issue 11). Zero
+        # denominators: null in JSON, "—" on pages.
         complaints_closed_in_24h_rate=rules.null_rate("complaints_closed_in_24h_rate"),
-        appointment_show_rate=rules.null_rate("appointment_show_rate"),
+        appointment_show_rate=appointment_show_rate(session, span),
         ssi=rules.IndexResult(),
         csi=rules.IndexResult(),
         very_satisfied={name: rules.null_rate("very_satisfied") for name in consultants(session)},

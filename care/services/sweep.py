@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from care.domain.callstate import TERMINAL_RANK, CallStatus, NormalizedEvent
 from care.models import CallAttempt
-from care.services import fallback, imports
+from care.services import fallback, imports, register
 from care.services.call_event_apply import (
     apply_event,
     apply_to_attempt,
@@ -117,6 +117,7 @@ def sweep(session: Session, now: datetime, timeout_minutes: int | None = None) -
     session.flush()
     counts["fallbacks"] = fallback.sweep_fallbacks(session, now=now)
     counts.update(imports.sweep_imports(session, now=now))
+    counts.update(register.sweep_appointments(session, now=now))  # R17: reminders, arrivals, no-shows
     deadlines = counts["fallbacks"]
     log.info(
         "sweep: %d attempt(s) closed, %d re-applied, %d put aside; %d task(s) failed, %d expired, %d birthday fallback(s)",

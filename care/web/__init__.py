@@ -62,6 +62,7 @@ BLUEPRINTS = (
     "care.web.expired",
     "care.web.kpis",
     "care.web.sampling",
+    "care.web.register",
 )
 
 

@@ -78,6 +78,7 @@ TASK_TYPES = {
     "lapsed_recall": _l("Lapsed recall"),
     "service_callback": _l("Service callback"),
     "appointment": _l("Appointment"),
+    "appointment_reminder": _l("Appointment reminder (the day before)"),
 }
 
 TASK_STATUSES = {
@@ -141,6 +142,7 @@ REASON_TEMPLATES = {
     "delivery_survey.reason": _l("delivered {delivered_at}, delivery file of {file_arrived_on}"),
     "lapsed_recall.reason": _l("no visit since {last_visit} ({group})"),
     "service_callback.reason": _l("service visit {visit_date} (order {ro_no})"),
+    "appointment.reason_no_show": _l("missed the appointment of {date} {time}: call to book again"),
 }
 
 # The lapsed-customer groups (care.domain.lapsed), shown inside a reason.
@@ -255,8 +257,23 @@ VISIT_KINDS = {
 
 APPOINTMENT_STATUSES = {
     "booked": _l("booked"),
-    "canceled": _l("canceled"),
+    "confirmed": _l("confirmed"),
     "arrived": _l("arrived"),
+    "no_show": _l("no-show"),
+    "cancelled": _l("cancelled"),
+    "rescheduled": _l("rescheduled"),
+}
+# Where a register line comes from, and how the two copies differ (R17).
+REGISTER_SOURCES = {
+    "care": _l("care department only"),
+    "front_desk": _l("front desk only"),
+    "both": _l("both copies"),
+}
+REGISTER_DIFFERENCES = {
+    "missing_at_front_desk": _l("Missing at the front desk"),
+    "missing_in_care": _l("Missing in the care register"),
+    "time_differs": _l("Time differs"),
+    "kind_differs": _l("Service differs"),
 }
 
 
@@ -275,6 +292,14 @@ def visit_kind_choices() -> list[tuple[str, str]]:
 
 def appointment_status_label(value: str | None) -> str:
     return _label(APPOINTMENT_STATUSES, value)
+
+
+def register_source_label(value: str | None) -> str:
+    return _label(REGISTER_SOURCES, value)
+
+
+def register_difference_label(value: str | None) -> str:
+    return _label(REGISTER_DIFFERENCES, value)
 
 
 # --- phone numbers to correct (care.services.number_corrections) -------------------------------------
@@ -445,6 +470,7 @@ IMPORT_KINDS = {
     "visits": _l("Service visits"),
     "policies": _l("Insurance policies"),
     "deliveries": _l("Deliveries"),
+    "appointments": _l("Appointments (front desk register)"),
 }
 IMPORT_STATUSES = {
     "queued": _l("Queued"),
@@ -616,6 +642,8 @@ TEMPLATE_GLOBALS = {
     "visit_kind_label": visit_kind_label,
     "visit_kind_choices": visit_kind_choices,
     "appointment_status_label": appointment_status_label,
+    "register_source_label": register_source_label,
+    "register_difference_label": register_difference_label,
     "number_problem_label": number_problem_label,
     "phone_field_choices": phone_field_choices,
     "call_status_label": call_status_label,

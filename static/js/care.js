@@ -82,3 +82,8 @@ document.addEventListener("click", (ev) => {
     box.setSelectionRange(start, start + Number(problem.dataset.selectLength || 1));
   }
 });
+
+// The register's Print button (templates/register): the page's A4 print layout.
+document.addEventListener("click", (ev) => {
+  if (ev.target.closest && ev.target.closest("[data-print]")) window.print();
+});
