@@ -236,6 +236,8 @@ def status(appointment_id: int):
     form = ActionForm()
     if not form.validate():
         abort(400)
+    if not any(_can_change(appointment, s) for s in rules.STATUSES):
+        abort(403, description=_("Only whoever booked this appointment, the care manager or (for an arrival) the front desk can change it."))
     new_status = (form.status.data or "").strip()
     if new_status not in rules.STATUSES:
         return _page(appointment.date, _view_arg(), status=422, errors=[_("Choose what happened to the appointment.")])

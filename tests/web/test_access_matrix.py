@@ -143,6 +143,18 @@ ACCESS: dict[str, tuple] = {
     "sampling.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER, R.SALES_MANAGER, R.INSURANCE}), "GET", {}, OK),
     "sampling.draw": (frozenset({R.CARE_MANAGER}), "POST", {}, BAD),
     "sampling.verdict": (frozenset({R.CARE_MANAGER}), "POST", {"call_id": 999999}, NOT_FOUND),
+    # the appointment register (R17): read by all who deal with appointments; the care
+    # department submits (the empty form submits today's register: repeatable, 303); an
+    # appointment's status changes and moves need one (none here: 404); the front desk
+    # keeps its copy (the empty line: 422)
+    "register.index": (CALLERS | {R.FRONT_DESK, R.SALES_MANAGER, R.GENERAL_MANAGER}, "GET", {}, OK),
+    "register.slots": (CALLERS | {R.FRONT_DESK, R.SALES_MANAGER, R.GENERAL_MANAGER}, "GET", {}, OK),
+    "register.export": (CALLERS | {R.FRONT_DESK, R.SALES_MANAGER, R.GENERAL_MANAGER}, "GET", {}, OK),
+    "register.submit": (frozenset({R.SPECIALIST, R.INSURANCE, R.CARE_MANAGER}), "POST", {}, SEE_OTHER),
+    "register.status": (CALLERS | {R.FRONT_DESK}, "POST", {"appointment_id": 999999}, NOT_FOUND),
+    "register.reschedule": (CALLERS, "GET", {"appointment_id": 999999}, NOT_FOUND),
+    "register.desk_add": (frozenset({R.FRONT_DESK, R.CARE_MANAGER}), "POST", {}, INVALID),
+    "register.desk_delete": (frozenset({R.FRONT_DESK, R.CARE_MANAGER}), "POST", {"line_id": 999999}, NOT_FOUND),
     "reconciliation.index": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     # no such event (a real one would be matched or dismissed by the first role that tries)
     "reconciliation.match": (frozenset({R.CARE_MANAGER, R.ADMIN}), "POST", {"event_id": 999999}, NOT_FOUND),

@@ -17,10 +17,13 @@ the others' answers unchanged (empty forms; refusals write nothing).
 
 from __future__ import annotations
 
+from datetime import date, time
+
 import pytest
 from flask import url_for
 
 from care.extensions import db
+from care.models import Appointment
 from care.models.types import utcnow
 from tests import factories
 
@@ -99,6 +102,12 @@ CASES: dict[str, tuple] = {
     "task page": ("GET", "contact.task", {"task_id": "{task}", "last_call": 1}, False,
                   answers(200, 200, 200, 200, 200, 200)),
     "contact page": ("GET", "contact.index", {"customer_id": "{customer}"}, False, answers(200, 200, 200, 200)),
+    # the register (R17): an appointment (booked by the owner from their task) is changed
+    # or moved by its owner or a care manager (the empty form: 422, no status chosen)
+    "appointment status": ("POST", "register.status", {"appointment_id": "{appointment}"}, False,
+                           answers(422, 403, 403, 422)),
+    "appointment reschedule form": ("GET", "register.reschedule", {"appointment_id": "{appointment}"}, False,
+                                    answers(200, 403, 403, 200)),
 }  # fmt: skip
 
 # Who hears the owner's recording on the pages that show the call (the general and sales
@@ -128,10 +137,16 @@ class Ownership:
             blocked = factories.make_task(db.session, queued, assignee=owner, status="blocked")
             queued_free = factories.make_customer(db.session, mobile=None)
             factories.make_task(db.session, queued_free, status="blocked")
+            appointment = Appointment(
+                customer_id=customer.id, vehicle_id=vehicle.id, task_id=task.id, date=date(2030, 1, 7), time=time(9, 0),
+                service_kind="maintenance", status="booked", created_by_id=owner.id, created_at=now,
+            )  # fmt: skip
+            db.session.add(appointment)
             db.session.commit()
             self.seeded = {
                 "task": task.id, "done": done.id, "free": free.id, "attempt": attempt.id,
                 "blocked": blocked.id, "queued": queued.id, "queued_free": queued_free.id, "customer": customer.id,
+                "appointment": appointment.id,
             }  # fmt: skip
         self.clients = {}
         for who in WHO:
@@ -179,7 +194,8 @@ def test_recording_shown_to(ownership, case, who):
 
 
 def test_nothing_was_written(ownership):
-    """The refusals (and the empty forms) changed nothing: no appointment, no correction."""
+    """The refusals (and the empty forms) changed nothing: no appointment (but the seeded
+    one, still booked), no correction."""
     from sqlalchemy import func, select
 
     from care.models import Appointment, PhoneCorrection
@@ -188,5 +204,5 @@ def test_nothing_was_written(ownership):
         for who in WHO:
             ownership.ask(case, who)
     with ownership.app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(Appointment)) == 0
+        assert db.session.scalars(select(Appointment.status)).all() == ["booked"]
         assert db.session.scalar(select(func.count()).select_from(PhoneCorrection)) == 0
