@@ -51,6 +51,7 @@ from care.demo.dealership import (
     name_the_dealer,
 )
 from care.demo.history import add_task_history
+from care.demo.register import add_register
 from care.demo.supervision import add_insurance_sample
 from care.models import AuditLog, Customer, User
 from care.services import Actor, ServiceError, audit
@@ -86,6 +87,7 @@ STEPS: list[tuple[str, Step]] = [
     ("policies", add_policies),
     ("task_history", add_task_history),
     ("insurance_sample", add_insurance_sample),
+    ("register", add_register),
 ]
 
 

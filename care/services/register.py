@@ -615,7 +615,8 @@ def queue_reminders(session: Session, *, now: datetime, settings=None) -> dict[s
 
 def mark_arrivals(session: Session, *, now: datetime, settings=None, actor: str = SCHEDULER) -> int:
     """Appointments still waiting (or marked no-show) whose vehicle has a service visit
-    within ``arrival_tolerance_days`` of the day become ``arrived`` (the visit linked)."""
+    within ``arrival_tolerance_days`` of the day (and not before the booking was made)
+    become ``arrived`` (the visit linked, each visit to one appointment)."""
     settings = settings or load_settings(session)
     tolerance = timedelta(days=settings.arrival_tolerance_days)
     today = dates.to_local(now, settings.timezone).date()
@@ -641,8 +642,14 @@ def mark_arrivals(session: Session, *, now: datetime, settings=None, actor: str 
     taken = set(session.scalars(select(Appointment.visit_id).where(Appointment.visit_id.is_not(None))).all())
     marked = 0
     for appointment in waiting:
+        # a visit before the booking was made is not its arrival
+        booked_on = dates.to_local(appointment.created_at, settings.timezone).date() if appointment.created_at else low
         match = min(
-            (v for v in visits.get(appointment.vehicle_id, ()) if abs(v.date - appointment.date) <= tolerance and v.id not in taken),
+            (
+                v
+                for v in visits.get(appointment.vehicle_id, ())
+                if abs(v.date - appointment.date) <= tolerance and v.date >= booked_on and v.id not in taken
+            ),
             key=lambda v: (abs(v.date - appointment.date), v.id),
             default=None,
         )
