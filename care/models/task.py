@@ -195,6 +195,7 @@ class Appointment(db.Model):
     created_by = relationship("User", foreign_keys=[created_by_id])
     advisor = relationship("User", foreign_keys=[advisor_id])
     follow_up_task = relationship("CareTask", foreign_keys=[follow_up_task_id])
+    visit = relationship("ServiceVisit")
 
 
 class PhoneCorrection(db.Model):
