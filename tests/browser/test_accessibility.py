@@ -13,7 +13,7 @@ each violation's rule, impact, help and first few targets.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -41,6 +41,9 @@ PAGES = {
         "/customers/{customer}",
         "/appointments/",
         "/appointments/new?customer={customer}",
+        "/register/?date={tomorrow}",
+        "/register/?view=front_desk&date={tomorrow}",
+        "/register/appointments/{appointment}/reschedule",
         "/number-corrections/",
         "/scripts/",
         "/scripts/first_service",
@@ -65,6 +68,9 @@ PAGES = {
         "/tasks/contact/{customer}",
         "/scripts/first_service",
         "/scorecards",
+    ],
+    "front_desk": [
+        "/register/?date={tomorrow}",
     ],
     "admin": [
         "/settings/",
@@ -130,11 +136,24 @@ def seed(app, role: str, locale: str) -> dict:
                   reason_params={"birthday": "1990-01-01"}, opens_on=(now - timedelta(days=2)).date(),
                   due_at=now - timedelta(days=2))
         sweep_fallbacks(s, now=now - timedelta(days=1))
+        # the register (R17): tomorrow's appointments, the front desk's copy with a difference
+        from care.models import Appointment, FrontDeskAppointment
+
+        tomorrow = (now + timedelta(days=1)).astimezone(ZoneInfo("Asia/Shanghai")).date()
+        appointment = Appointment(
+            customer_id=wang.id, vehicle_id=car.id, task_id=task.id, date=tomorrow, time=time(9, 0),
+            service_kind="maintenance", status="booked", created_by_id=spec.id, created_at=now,
+            advisor_name="王磊", overbook_reason="老客户",
+        )  # fmt: skip
+        s.add(appointment)
+        s.add(FrontDeskAppointment(appt_no="YY1", vehicle_id=car.id, customer_id=wang.id, date=tomorrow,
+                                   time=time(9, 30), service_kind="repair", source="app"))  # fmt: skip
         s.commit()
         month = yesterday.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
         return {
             "username": user.username, "customer": wang.id, "task": task.id, "user": spec.id, "run": run.id,
-            "month": month,
+            "month": month, "appointment": appointment.id,
+            "tomorrow": tomorrow.isoformat(),
         }  # fmt: skip
 
 
