@@ -102,7 +102,8 @@ def _target() -> tuple[CareTask | None, Customer]:
     abort(400, description=_("Book from a task or a customer: the address names neither."))
 
 
-def _day_arg(today: date) -> date:
+def day_arg(today: date) -> date:
+    """The ``date`` argument (YYYY-MM-DD, default ``today``); 400 for anything else."""
     raw = (request.args.get("date") or "").strip()
     if not raw:
         return today
@@ -119,7 +120,7 @@ def _day_arg(today: date) -> date:
 @roles_required(*LIST_ROLES)
 def index():
     today = svc.local_today(db.session, utcnow())
-    day = _day_arg(today)
+    day = day_arg(today)
     return render(
         "appointments/index.html",
         "appointments/_list.html",

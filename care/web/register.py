@@ -44,6 +44,7 @@ from care.services import appointments as appointment_svc
 from care.services import audit
 from care.services import register as svc
 from care.web.access import current_actor, roles_required
+from care.web.appointments import day_arg
 from care.web.htmx import render
 from care.web.i18n import translated
 from care.web.labels import (
@@ -93,17 +94,8 @@ def _today() -> date:
     return appointment_svc.local_today(db.session, utcnow())
 
 
-def _day_arg(name: str = "date") -> date:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
-        return _today()
-    try:
-        day = appointment_svc.parse_date(raw)
-    except ValueError:
-        day = None
-    if day is None or not (MIN_YEAR <= day.year <= MAX_YEAR):
-        abort(400, description=_("The date must be a day written YYYY-MM-DD."))
-    return day
+def _day_arg() -> date:
+    return day_arg(_today())
 
 
 def _view_arg() -> str:
