@@ -83,7 +83,7 @@ def add_register(ctx: DemoContext) -> None:
     for n, (plan, day) in enumerate(visits, start=1):
         session.add(ServiceVisit(
             ro_no=f"RA{day:%Y%m%d}{n:03d}", vehicle_id=plan.id, date=day, mileage=plan.odometer(day),
-            kind="maintenance", amount=Decimal(rng.randint(380, 1600)),
+            kind="maintenance", amount=Decimal(rng.randint(420, 1480)),
         ))  # fmt: skip
     session.flush()
 
