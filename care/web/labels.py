@@ -78,7 +78,6 @@ TASK_TYPES = {
     "lapsed_recall": _l("Lapsed recall"),
     "service_callback": _l("Service callback"),
     "appointment": _l("Appointment"),
-    "appointment_reminder": _l("Appointment reminder (the day before)"),
 }
 
 TASK_STATUSES = {
@@ -103,8 +102,15 @@ OWNER_RULES = {
 }
 
 
+# Message templates that belong to no task type (care.services.message_templates).
+MESSAGE_KINDS = {
+    "appointment_reminder": _l("Appointment reminder (the day before)"),
+}
+
+
 def task_type_label(value: str | None) -> str:
-    return _label(TASK_TYPES, value)
+    """A task type's label; also names the message templates of MESSAGE_KINDS."""
+    return _label(TASK_TYPES, value) if value in TASK_TYPES else _label(MESSAGE_KINDS, value)
 
 
 def task_status_label(value: str | None) -> str:

@@ -221,7 +221,7 @@ def _appointment(appointment_id: int):
     return appointment
 
 
-@bp.route("/appointments/<int:appointment_id>/status", methods=["POST"])
+@bp.route("/appointments/<id:appointment_id>/status", methods=["POST"])
 @roles_required(*CHANGERS)
 def status(appointment_id: int):
     appointment = _appointment(appointment_id)
@@ -255,7 +255,7 @@ def status(appointment_id: int):
     return redirect(url_for("register.index", date=appointment.date.isoformat(), view=_view_arg()), code=303)
 
 
-@bp.route("/appointments/<int:appointment_id>/reschedule", methods=["GET", "POST"])
+@bp.route("/appointments/<id:appointment_id>/reschedule", methods=["GET", "POST"])
 @roles_required(*sorted(CALLING_ROLES))
 def reschedule(appointment_id: int):
     appointment = _appointment(appointment_id)
@@ -341,7 +341,7 @@ def desk_add():
     return redirect(url_for("register.index", date=day.isoformat(), view=DESK_VIEW), code=303)
 
 
-@bp.route("/front-desk/<int:line_id>/delete", methods=["POST"])
+@bp.route("/front-desk/<id:line_id>/delete", methods=["POST"])
 @roles_required(*DESK)
 def desk_delete(line_id: int):
     line = db.session.get(FrontDeskAppointment, line_id)

@@ -36,6 +36,9 @@ ID_ROUTES = (
     ("GET", "/admin/users/{id}"),
     ("POST", "/admin/users/{id}/password"),
     ("POST", "/admin/users/{id}/unlock"),
+    ("POST", "/register/appointments/{id}/status"),
+    ("GET", "/register/appointments/{id}/reschedule"),
+    ("POST", "/register/front-desk/{id}/delete"),
 )
 
 
