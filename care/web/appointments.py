@@ -73,7 +73,7 @@ class BookingForm(FlaskForm):
     # R17: the service advisor (a front-desk user or a name) and why a full slot is booked.
     advisor = StringField(_l("Service advisor (optional)"), render_kw={"maxlength": svc.MAX_ADVISOR, "list": "advisor-names"})
     overbook_reason = StringField(
-        _l("Reason to overbook (only when the slot is full)"), render_kw={"maxlength": svc.MAX_REASON}
+        _l("Why book a full slot (only when the slot is full)"), render_kw={"maxlength": svc.MAX_REASON}
     )
 
 

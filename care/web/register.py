@@ -77,7 +77,7 @@ class RescheduleForm(FlaskForm):
     date = StringField(_l("New date"), widget=DateInput())
     time = StringField(_l("New time"), widget=TimeInput())
     overbook_reason = StringField(
-        _l("Reason to overbook (only when the slot is full)"), render_kw={"maxlength": appointment_svc.MAX_REASON}
+        _l("Why book a full slot (only when the slot is full)"), render_kw={"maxlength": appointment_svc.MAX_REASON}
     )
     notes = TextAreaField(_l("Why it is moved"), render_kw={"rows": 2, "maxlength": svc.MAX_REASON})
 
