@@ -779,3 +779,35 @@ def violations_cmd(month, as_json):
         evidence = ", ".join(f"{e['kind']} {e['id']}" for e in v["evidence"][:5])
         more = f" (+{len(v['evidence']) - 5})" if len(v["evidence"]) > 5 else ""
         click.echo(f"  {v['rule']:<34} {v['person'] or '(department)':<16} {v['amount']:>6} CNY  {v['status']:<9} {evidence}{more}")
+# --- care register: the day's appointment register (R17, care/services/register.py) ------------
+
+
+@care.command("register")
+@click.option("--date", "day", required=True, metavar="YYYY-MM-DD", help="the register's day (the dealer's calendar)")
+@click.option("--json", "as_json", is_flag=True, help="print the register as one JSON document (interfaces.md)")
+@one_transaction
+def register_cmd(day, as_json):
+    """That day's appointment register (R17): the appointments of both copies, the
+    differences between them, and whether and when the day was submitted."""
+    from care.services.register import register_document
+    from care.services.schema import has_schema
+
+    the_day = _parse_day(day)
+    if not has_schema():
+        fail("no database schema: run `care init-db` first")
+    document = register_document(db.session, the_day, now=utcnow())
+    if as_json:
+        emit_json(document)
+        return
+    submitted = (
+        f"submitted {document['submitted_at']} by {document['submitted_by']}"
+        + (" (late)" if document["late"] else "")
+        + (", changed since" if document["changed_after_submission"] else "")
+        if document["submitted_at"]
+        else "not submitted" + (" (overdue)" if document["overdue"] else f" (due {document['due_at']})")
+    )
+    click.echo(f"register of {document['date']}: {len(document['appointments'])} appointment(s), {submitted}")
+    for a in document["appointments"]:
+        click.echo(f"  {a['time']}  {a['vin'] or '-':<17}  {a['kind']:<13} {a['status'] or '-':<11} {a['source']}")
+    for d in document["differences"]:
+        click.echo(f"  difference: {d['kind']} {d['vin']} care={d['care']} front_desk={d['front_desk']}")

@@ -36,9 +36,13 @@ def test_0008_cancels_the_later_double_bookings(tmp_path):
                     "INSERT INTO appointments (id, customer_id, vehicle_id, date, time, service_kind, status, notes,"
                     " created_at) VALUES (:id, 1, 1, '2026-11-02', :at, 'maintenance', :status, :notes, :t)"
                 ), {"id": id_, "at": at, "status": status, "notes": notes, "t": T})
-        upgrade(directory=directory)
+        upgrade(directory=directory, revision="0008_small")
         got = db.session.execute(sa.text("SELECT id, status, notes FROM appointments ORDER BY id")).all()
         assert [(r.id, r.status) for r in got] == [(1, "booked"), (2, "canceled"), (3, "canceled"), (4, "booked")]
+        upgrade(directory=directory)  # 0010 spells the status as the register does
+        db.session.remove()
+        got = db.session.execute(sa.text("SELECT id, status, notes FROM appointments ORDER BY id")).all()
+        assert [(r.id, r.status) for r in got] == [(1, "booked"), (2, "cancelled"), (3, "cancelled"), (4, "booked")]
         assert got[1].notes.startswith("早上来\n[0008] canceled") and "#1 is kept" in got[1].notes
         assert got[0].notes is None and got[3].notes is None
         with db.engine.connect() as conn, conn.begin():  # the index now refuses a second one

@@ -56,6 +56,7 @@ from care.demo.dealership import (
 from care.demo.history import add_task_history
 from care.demo.phone_surveys import add_phone_surveys
 from care.demo.proactive import add_proactive_bookings
+from care.demo.register import add_register
 from care.demo.report import add_monthly_reports
 from care.demo.supervision import add_insurance_sample
 from care.demo.surveys import add_survey_responses
@@ -102,6 +103,7 @@ STEPS: list[tuple[str, Step]] = [
     ("campaigns", add_campaigns),
     ("violations", add_violations),
     ("monthly_reports", add_monthly_reports),
+    ("register", add_register),
 ]
 
 

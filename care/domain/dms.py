@@ -67,6 +67,7 @@ TEXT, DATE, DATETIME, FLAG, CLASS, VISIT_KIND, LUNAR, INT, AMOUNT, PLATE, VIN = 
     "text", "date", "datetime", "flag", "class", "visit_kind", "lunar", "int", "amount", "plate", "vin",
 )  # fmt: skip
 PHONE, EMAIL, CUSTOMER_REF, USER_REF = "phone", "email", "customer_ref", "user_ref"  # (service)
+CLOCK = "clock"  # a time of day, HH:MM (an appointment's time)
 
 INT_MAX = 2_147_483_647  # a 32-bit INTEGER column
 AMOUNT_MAX = Decimal("9999999999.99")  # NUMERIC(12, 2)
@@ -196,6 +197,20 @@ KINDS: dict[str, KindSpec] = {
             _c("taken_at", "调查日期", TEXT, required=True, max_len=40, aliases=("调查时间",)),
             _c("staff", "被评价人", USER_REF, "staff_id", max_len=STAFF_NAME_MAX, name_field="staff_name"),
             _c("channel", "渠道", TEXT, max_len=16),
+        ),
+    ),
+    # R17: the front desk's copy of the appointment register, from the DMS
+    "appointments": KindSpec(
+        "appointments",
+        "appt_no",
+        (
+            _c("appt_no", "预约单号", TEXT, required=True, max_len=40, aliases=("预约号",)),
+            _c("vin", "车架号", VIN, "vehicle_id", required=True, aliases=_VIN_ALIASES),
+            _c("customer_no", "客户编号", CUSTOMER_REF, "customer_id", max_len=40),
+            _c("date", "预约日期", DATE, required=True),
+            _c("time", "预约时间", CLOCK, required=True),
+            _c("kind", "预约类型", VISIT_KIND, "service_kind", required=True),
+            _c("advisor", "服务顾问", USER_REF, "advisor_id", max_len=STAFF_NAME_MAX, name_field="advisor_name"),
         ),
     ),
 }
@@ -541,6 +556,26 @@ def parse_lunar(value) -> str | None:
     return f"{month:02d}-{day:02d}"
 
 
+_CLOCK_RE = re.compile(r"^(\d{1,2})\s*[:：时点]\s*(\d{1,2})\s*分?(?:[:：]\d{1,2})?$")
+
+
+def parse_clock(value) -> time | None:
+    """A time of day: `09:30`, `9:30`, `9点30分`, an Excel time cell."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.time().replace(second=0, microsecond=0, tzinfo=None)
+    if isinstance(value, time):
+        return value.replace(second=0, microsecond=0, tzinfo=None)
+    text = cell_text(value)
+    if not text:
+        return None
+    m = _CLOCK_RE.match(unicodedata.normalize("NFKC", text))
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise CellError(N_("“%(value)s” is not a time of day (use HH:MM, e.g. 09:30)"), value=_shown(value))
+    return time(int(m.group(1)), int(m.group(2)))
+
+
 def parse_int(value) -> int | None:
     """A whole number ≥ 0: `12345`, `12,345`, `12345.0`, ` 12 345 `."""
     if isinstance(value, bool):
@@ -678,6 +713,8 @@ def _parse(column: Column, raw, tz: tzinfo):
         return parse_vin(raw)
     if t == PLATE:
         return parse_plate(raw)
+    if t == CLOCK:
+        return parse_clock(raw)
     # text, and the types the service finishes (phone, e-mail, references)
     return parse_text(raw, column.max_len)
 

@@ -101,6 +101,8 @@ FIELDS: tuple[MergeField, ...] = (
     _f("due_date", "截止日期", N_("The task's deadline (e.g. first service due by)"), G_TASK, DATE, date(2026, 4, 15)),
     _f("visit_date", "服务日期", N_("Date of the visit a callback is about"), G_TASK, DATE, date(2026, 3, 2)),
     _f("loss_reasons", "流失原因", N_("The loss reasons of the outcome form, as one list (lapsed recall)"), G_TASK, TEXT, loss_reason_words()),
+    _f("appointment_date", "预约日期", N_("The appointment's date (the reminder the day before)"), G_TASK, DATE, date(2026, 3, 18)),
+    _f("appointment_time", "预约时间", N_("The appointment's time (HH:MM)"), G_TASK, TEXT, "09:30"),
     _f("insurer", "保险公司", N_("Insurer"), G_INSURANCE, TEXT, "中国人保"),
     _f("policy_expiry", "保险到期日", N_("Policy expiry date"), G_INSURANCE, DATE, date(2026, 5, 20)),
     _f("dealer_name", "经销商名称", N_("Dealer name (setting)"), G_DEALER, TEXT, "成都一汽-大众4S店"),

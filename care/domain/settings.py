@@ -307,6 +307,14 @@ SETTINGS: tuple[SettingDef, ...] = (
     _s("campaigns_per_month", INT, "3", G_TASKS, N_("Campaigns per month (at least)"), "R11", "", 0, 31),
     _s("campaign_sms_per_minute", INT, "60", G_TASKS, N_("Campaigns: text messages sent per minute (at most)"), "R11", "", 1, 10000),
     _s("appointment_lead_days", INT, "7", G_TASKS, N_("Proactive appointment: days before due"), "R16", "days", 0, 90),
+    _s("service_opens", TIME, "08:30", G_TASKS, N_("Service bay: appointments from"), "R17"),
+    _s("service_closes", TIME, "17:30", G_TASKS, N_("Service bay: appointments until (the last slot ends)"), "R17"),
+    _s("appointment_slot_minutes", INT, "30", G_TASKS, N_("Appointment time slot length"), "R17", "minutes", 5, 240),
+    _s("appointment_slot_capacity", INT, "4", G_TASKS, N_("Appointments per time slot (more only with a reason)"), "R17", "", 1, 100),
+    _s("register_deadline", TIME, "17:30", G_TASKS, N_("The day's register submitted to the front desk by"), "R17"),
+    _s("arrival_tolerance_days", INT, "1", G_TASKS, N_("A visit counts as the appointment's arrival within"), "R17", "days", 0, 14),
+    _s("no_show_after_days", INT, "1", G_TASKS, N_("No visit by the work-day start … days after the appointment: a no-show"), "R17", "days", 1, 14),
+    _s("appointment_reminder_days", INT, "1", G_TASKS, N_("Reminder SMS … days before the appointment"), "R17", "days", 1, 7),
     _s("generation_catchup_days", INT, "31", G_TASKS, N_("Generator: missed days caught up (at most)"), "", "days", 1, 366),
     _s("expiry_grace_days", INT, "0", G_TASKS, N_("A task nobody called expires … days after its deadline day"), "R13", "days", 0, 31),
     # calls
@@ -389,6 +397,8 @@ def check_consistency(values: dict[str, Any]) -> None:
         raise pair(N_("%(first)s must be below %(second)s"), "lapsed_min_days", "lapsed_max_days")
     if values["workday_start"] >= values["workday_end"]:
         raise pair(N_("%(first)s must be before %(second)s"), "workday_start", "workday_end")
+    if values["service_opens"] >= values["service_closes"]:
+        raise pair(N_("%(first)s must be before %(second)s"), "service_opens", "service_closes")
     if values["attempts_max"] > len(values["call_slots"]) * values["attempt_window_days"]:
         raise pair(
             N_("%(first)s cannot exceed the number of call slots × %(second)s"),

@@ -202,6 +202,8 @@ REASON_MESSAGES: dict[str, str] = {
     "service_callback.reason": "service visit {visit_date} (order {ro_no})",
     "appointment.reason_first_service": "first service window {window_opens} – {due}: invite to book",
     "appointment.reason_maintenance": "maintenance due by {due}: invite to book",
+    # R17: the follow-up of a missed appointment (care.services.register)
+    "appointment.reason_no_show": "missed the appointment of {date} {time}: call to book again",
 }
 
 

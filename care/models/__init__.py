@@ -13,6 +13,7 @@ from care.models.campaign import Campaign, CampaignRecipient, DeliveryReceipt
 from care.models.complaint import Complaint, ComplaintCall, ComplaintNotice, ComplaintStep
 from care.models.customer import Customer, CustomerClass, OwnershipChange, Vehicle
 from care.models.ivr import IvrSurvey
+from care.models.register import AppointmentStatusChange, FrontDeskAppointment, RegisterSubmission
 from care.models.report import MonthlyReport, MonthlyReportStep
 from care.models.service import Delivery, InsurancePolicy, ServiceVisit, VisitKind
 from care.models.supervision import Penalty, SampleCall, SampleDraw, Violation
@@ -40,6 +41,9 @@ from care.models.user import User, UserRole
 __all__ = [
     "OPEN_STATUSES",
     "Appointment",
+    "AppointmentStatusChange",
+    "FrontDeskAppointment",
+    "RegisterSubmission",
     "AuditLog",
     "CallAttempt",
     "CallAttemptTask",

@@ -148,21 +148,25 @@ class ScriptVersion(db.Model):
 
 
 class Appointment(db.Model):
-    """A service appointment booked from a task (R16); the full register comes later (R17)."""
+    """A service appointment (R16), booked from a task or for a customer: the care
+    department's copy of the register (R17). ``status``: booked, confirmed, arrived,
+    no_show, cancelled, rescheduled (care.domain.register), each change in
+    ``AppointmentStatusChange``."""
 
     __tablename__ = "appointments"
     __table_args__ = (
         Index("ix_appointments_date_time", "date", "time"),
         # One active appointment per vehicle and moment (issue 10): a second booking of the
         # same vehicle at the same date and time is refused, even by two concurrent requests.
+        # A cancelled or rescheduled one frees its moment.
         Index(
             "uq_appointments_vehicle_slot",
             "vehicle_id",
             "date",
             "time",
             unique=True,
-            sqlite_where=text("status <> 'canceled'"),
-            postgresql_where=text("status <> 'canceled'"),
+            sqlite_where=text("status NOT IN ('cancelled', 'rescheduled')"),
+            postgresql_where=text("status NOT IN ('cancelled', 'rescheduled')"),
         ),
     )
 
@@ -174,14 +178,28 @@ class Appointment(db.Model):
     time: Mapped[time]
     service_kind: Mapped[str] = mapped_column(String(16))  # VisitKind values
     notes: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="booked")  # booked, canceled, arrived
+    status: Mapped[str] = mapped_column(String(16), default="booked")  # care.domain.register.STATUSES
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # R17: the service advisor (a user, or a name as given), who booked it (care / front_desk),
+    # the reason given for booking a full slot, the visit that marked it arrived, the
+    # appointment it was moved to, the no-show's follow-up task.
+    advisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    advisor_name: Mapped[str | None] = mapped_column(String(120))
+    source: Mapped[str] = mapped_column(String(16), default="care", server_default="care")
+    overbook_reason: Mapped[str | None] = mapped_column(String(500))
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("service_visits.id"))
+    rescheduled_to_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"))
+    follow_up_task_id: Mapped[int | None] = mapped_column(ForeignKey("care_tasks.id"))
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     customer = relationship("Customer")
     vehicle = relationship("Vehicle")
-    task = relationship("CareTask")
-    created_by = relationship("User")
+    task = relationship("CareTask", foreign_keys=[task_id])
+    created_by = relationship("User", foreign_keys=[created_by_id])
+    advisor = relationship("User", foreign_keys=[advisor_id])
+    follow_up_task = relationship("CareTask", foreign_keys=[follow_up_task_id])
+    visit = relationship("ServiceVisit")
 
 
 class PhoneCorrection(db.Model):

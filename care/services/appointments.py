@@ -1,8 +1,11 @@
-"""Service appointments booked from tasks (domain.md §5 R16); the register (R17) comes later.
+"""Service appointments booked from tasks (domain.md §5 R16), the care department's copy of
+the register (R17: care/services/register.py).
 
 `book` checks and adds an appointment: the date not in the past (the dealer's local
-date), the time within the work day (settings `workday_start` … `workday_end`, the end
-excluded) and not already passed today, a service kind of `VisitKind`, a vehicle of this
+date), the time within the opening hours (settings `service_opens` … `service_closes`,
+the end excluded) and not already passed today, a place in its time slot (R17:
+`appointment_slot_capacity` per `appointment_slot_minutes`; a full slot only with a
+reason, ``BookingRequest.overbook_reason``, stored on the appointment), a service kind of `VisitKind`, a vehicle of this
 customer (required when the customer has vehicles), a task of this customer, and no other
 active (not canceled) appointment of the vehicle at the same date and time (a partial
 unique index, `uq_appointments_vehicle_slot`, refuses the second of two concurrent
@@ -27,14 +30,28 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from care.domain import N_, access, dates
+from care.domain import register as rules
 from care.domain.outcomes import FieldError
-from care.models import Appointment, CareTask, Customer, User, Vehicle, VisitKind
+from care.domain.roles import Role
+from care.models import (
+    Appointment,
+    AppointmentStatusChange,
+    CareTask,
+    Customer,
+    FrontDeskAppointment,
+    User,
+    UserRole,
+    Vehicle,
+    VisitKind,
+)
 from care.services import ServiceError, proactive
 from care.services.settings import load_settings
 
 MAX_NOTES = 1000
-BOOKED = "booked"
-CANCELED = "canceled"
+MAX_REASON = 500
+MAX_ADVISOR = 120
+BOOKED = rules.BOOKED
+INACTIVE = rules.INACTIVE
 SLOT_INDEX = "uq_appointments_vehicle_slot"
 
 # The service kind a task's appointment most likely is, to preselect in the form.
@@ -92,6 +109,10 @@ class BookingRequest:
     # None: another appointment of the vehicle that day is only reported (CheckedBooking.
     # same_day); False: it is an error (``same_day``) until the user confirms (True).
     confirm_same_day: bool | None = None
+    # R17: why a full slot is booked all the same; the service advisor (a user's name or
+    # display name, else the name as given).
+    overbook_reason: str | None = None
+    advisor: str | None = None
 
     def is_empty(self) -> bool:
         """Nothing that asks for a booking was filled in (notes alone do not)."""
@@ -107,6 +128,9 @@ class CheckedBooking:
     notes: str | None
     # The vehicle's other active appointments on that day (a warning, not an error).
     same_day: tuple[Appointment, ...] = ()
+    overbook_reason: str | None = None  # set only when the slot was full
+    advisor_id: int | None = None
+    advisor_name: str | None = None
 
 
 def _same_time_error(other: Appointment) -> FieldError:
@@ -117,11 +141,13 @@ def _same_time_error(other: Appointment) -> FieldError:
 
 
 def vehicle_bookings(session: Session, vehicle_id: int, day: date) -> list[Appointment]:
-    """The vehicle's active (not canceled) appointments on ``day``, by time."""
+    """The vehicle's active (not cancelled nor rescheduled) appointments on ``day``, by time."""
     return list(
         session.scalars(
             select(Appointment)
-            .where(Appointment.vehicle_id == vehicle_id, Appointment.date == day, Appointment.status != CANCELED)
+            .where(
+                Appointment.vehicle_id == vehicle_id, Appointment.date == day, Appointment.status.not_in(INACTIVE)
+            )
             .order_by(Appointment.time, Appointment.id)
         )
     )
@@ -192,13 +218,12 @@ def check_booking(
         at = None
         errors["time"] = FieldError(N_("Enter a time as HH:MM."))
     else:
-        start, end = settings.workday_start, settings.workday_end
+        start, end = settings.service_opens, settings.service_closes
         if at is None:
             errors["time"] = FieldError(N_("Choose the time."))
-        elif not (start <= at < end):
+        elif not rules.within_hours(at, start, end):
             errors["time"] = FieldError(
-                N_("Choose a time within the work day, %(start)s to %(end)s."),
-                {"start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")},
+                rules.OUTSIDE_HOURS, {"start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")}
             )
         elif day == local.date() and at <= local.time().replace(tzinfo=None):
             errors["time"] = FieldError(N_("This time has passed already today."))
@@ -243,10 +268,79 @@ def check_booking(
                 {"times": ", ".join(a.time.strftime("%H:%M") for a in same_day)},
             )
 
+    reason = " ".join((request.overbook_reason or "").split()) or None
+    if reason and len(reason) > MAX_REASON:
+        errors["overbook_reason"] = FieldError(N_("At most %(max)d characters."), {"max": MAX_REASON})
+    advisor_name = " ".join((request.advisor or "").split()) or None
+    if advisor_name and len(advisor_name) > MAX_ADVISOR:
+        errors["advisor"] = FieldError(N_("At most %(max)d characters."), {"max": MAX_ADVISOR})
+    overbooked = None
+    if day is not None and at is not None and "time" not in errors:
+        use = slot_use_at(session, day, at, settings)
+        if use is not None and use.full:
+            if reason is None:
+                errors["time"] = FieldError(
+                    rules.FULL_SLOT, {"slot": use.slot.label, "used": use.used, "capacity": use.capacity}
+                )
+            else:
+                overbooked = reason
+
     if errors:
         raise AppointmentInvalid(errors)
     assert day is not None and at is not None
-    return CheckedBooking(day, at, kind, vehicle, notes, tuple(same_day))
+    advisor_id = resolve_advisor(session, advisor_name) if advisor_name else None
+    return CheckedBooking(day, at, kind, vehicle, notes, tuple(same_day), overbooked, advisor_id, advisor_name)
+
+
+def resolve_advisor(session: Session, name: str) -> int | None:
+    """The front-desk user a typed advisor name means (user name, or the display name of
+    exactly one), else None (the name is kept as given)."""
+    front_desk = select(UserRole.user_id).where(UserRole.role == Role.FRONT_DESK.value)
+    by_username = session.scalar(select(User.id).where(User.username == name, User.id.in_(front_desk)))
+    if by_username is not None:
+        return by_username
+    ids = session.scalars(select(User.id).where(User.display_name == name, User.id.in_(front_desk))).all()
+    return ids[0] if len(ids) == 1 else None
+
+
+def advisors(session: Session) -> list[User]:
+    """The active front-desk users (the advisor field's suggestions)."""
+    front_desk = select(UserRole.user_id).where(UserRole.role == Role.FRONT_DESK.value)
+    return list(
+        session.scalars(select(User).where(User.id.in_(front_desk), User.active.is_(True)).order_by(User.username))
+    )
+
+
+def day_times(session: Session, day: date) -> list[time]:
+    """The times that hold a place on ``day``: the register's active appointments, and the
+    front desk's lines for vehicles the care department has no appointment for that day
+    (the front desk booked those itself; a vehicle in both copies counts once)."""
+    care = session.execute(
+        select(Appointment.time, Appointment.vehicle_id).where(
+            Appointment.date == day, Appointment.status.in_(rules.ACTIVE)
+        )
+    ).all()
+    booked_vehicles = {v for _t, v in care if v is not None}
+    desk = session.execute(
+        select(FrontDeskAppointment.time, FrontDeskAppointment.vehicle_id).where(FrontDeskAppointment.date == day)
+    ).all()
+    return [t for t, _v in care] + [t for t, v in desk if v not in booked_vehicles]
+
+
+def day_slots(session: Session, day: date, settings=None) -> list[rules.SlotUse]:
+    """Each time slot of ``day`` with its places taken and free (R17)."""
+    settings = settings or load_settings(session)
+    return rules.slot_use(
+        day_times(session, day),
+        settings.service_opens,
+        settings.service_closes,
+        settings.appointment_slot_minutes,
+        settings.appointment_slot_capacity,
+    )
+
+
+def slot_use_at(session: Session, day: date, at: time, settings=None) -> rules.SlotUse | None:
+    return next((u for u in day_slots(session, day, settings) if u.slot.start <= at < u.slot.end), None)
 
 
 def add_checked(
@@ -269,6 +363,11 @@ def add_checked(
         status=BOOKED,
         created_by_id=user.id,
         created_at=now,
+        source=rules.SOURCE_CARE,
+        overbook_reason=checked.overbook_reason,
+        advisor_id=checked.advisor_id,
+        advisor_name=checked.advisor_name,
+        updated_at=now,
     )
     # In a SAVEPOINT: when a concurrent booking took the vehicle's slot after the check
     # (the unique index refuses the second), the transaction stays usable for the form.
@@ -284,6 +383,13 @@ def add_checked(
         )
         raise AppointmentInvalid({"time": _same_time_error(other)}) from None
     proactive.close_for_booking(session, appointment, now=now)  # R16: its appointment task is met
+    session.add(
+        AppointmentStatusChange(
+            appointment_id=appointment.id, from_status=None, to_status=BOOKED, changed_by_id=user.id,
+            actor=user.username[:64], changed_at=now, reason=checked.overbook_reason,
+        )
+    )
+    session.flush()
     return appointment
 
 
@@ -300,13 +406,15 @@ def book(
     user: User,
     now: datetime,
     confirm_same_day: bool | None = None,
+    overbook_reason: str | None = None,
+    advisor: str | None = None,
 ) -> Appointment:
     """Book a service appointment (R16), the appointment alone (no outcome: see
     care.services.outcomes.book_from_task); raises BookingRefused (a task that is closed
     or someone else's) or AppointmentInvalid with every error."""
     check_task_access(task, user)
     vehicle_id = vehicle.id if isinstance(vehicle, Vehicle) else vehicle
-    request = BookingRequest(date, time, service_kind, vehicle_id, notes, confirm_same_day)
+    request = BookingRequest(date, time, service_kind, vehicle_id, notes, confirm_same_day, overbook_reason, advisor)
     checked = check_booking(session, request, customer=customer, task=task, now=now)
     return add_checked(session, checked, customer=customer, task=task, user=user, now=now)
 
@@ -329,11 +437,11 @@ def for_day(session: Session, day: date) -> list[Appointment]:
 
 
 def for_task(session: Session, task_id: int) -> list[Appointment]:
-    """The booked (not canceled) appointments made from a task."""
+    """The active (not cancelled nor rescheduled) appointments made from a task."""
     return list(
         session.scalars(
             select(Appointment)
-            .where(Appointment.task_id == task_id, Appointment.status != "canceled")
+            .where(Appointment.task_id == task_id, Appointment.status.not_in(INACTIVE))
             .options(joinedload(Appointment.vehicle))
             .order_by(Appointment.date, Appointment.time, Appointment.id)
         )
@@ -347,7 +455,7 @@ def for_tasks(session: Session, task_ids) -> dict[int, list[Appointment]]:
         return found
     for appointment in session.scalars(
         select(Appointment)
-        .where(Appointment.task_id.in_(list(found)), Appointment.status != "canceled")
+        .where(Appointment.task_id.in_(list(found)), Appointment.status.not_in(INACTIVE))
         .options(joinedload(Appointment.vehicle))
         .order_by(Appointment.date, Appointment.time, Appointment.id)
     ):

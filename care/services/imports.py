@@ -71,6 +71,7 @@ from care.domain.surveys import IMPORT_NO_CUSTOMER_COLUMN, IMPORT_UNKNOWN_COLUMN
 from care.models import (
     Customer,
     Delivery,
+    FrontDeskAppointment,
     ImportRun,
     InsurancePolicy,
     OwnershipChange,
@@ -89,7 +90,7 @@ from care.services.staff_names import resolve_names
 
 log = logging.getLogger("care.imports")
 
-KINDS = ("customers", "vehicles", "visits", "policies", "deliveries", "survey_responses")
+KINDS = ("customers", "vehicles", "visits", "policies", "deliveries", "appointments", "survey_responses")
 EXTENSIONS = (".csv", ".xlsx")
 CHUNK = 1000  # rows per lookup / bulk statement
 REJECTS_KEPT = 10_000  # problems (and rejected rows, and warnings) stored with a run; all are counted
@@ -317,6 +318,7 @@ MODELS = {
     "visits": ServiceVisit,
     "policies": InsurancePolicy,
     "deliveries": Delivery,
+    "appointments": FrontDeskAppointment,
 }
 KEY_FIELD = {
     "customers": "customer_no",
@@ -324,10 +326,12 @@ KEY_FIELD = {
     "visits": "ro_no",
     "policies": "policy_no",
     "deliveries": "vehicle_id",
+    "appointments": "appt_no",
 }
 # Values of a new row for the fields a file may leave out (the rest are None).
 INSERT_DEFAULTS = {
     "customers": {"customer_class": "existing", "no_call": False, "no_sms": False, "no_email": False},
+    "appointments": {"source": "import"},
 }
 FLAGS = ("no_call", "no_sms", "no_email")
 
@@ -417,6 +421,11 @@ def run_import(
             SurveyImport(session, header, table, run, now=now, strict=strict, progress=progress).run()
         else:
             _Import(session, spec, header, table, run, now=now, strict=strict, progress=progress).run()
+        if kind == "visits" and run.status == "done" and (run.created or run.updated):
+            # R17: the visits mark the appointments whose vehicle came in as arrived.
+            from care.services.register import mark_arrivals
+
+            mark_arrivals(session, now=now, actor=f"import:{filename}")
     except StatementError as exc:
         raise ImportStopped(f"the import stopped on a database error ({type(exc.orig or exc).__name__})") from None
     except ImportFileError as exc:

@@ -535,6 +535,15 @@ def appointment_rate(session: Session, span, settings) -> rules.KpiResult:
     return rules.kpi("appointment_rate", hits, n, _targets(settings))
 
 
+def appointment_show_rate(session: Session, span) -> rules.KpiResult:
+    """R17: arrived ÷ booked over the month's appointments decided so far (arrived or
+    no-show; care.domain.register.show_rate)."""
+    from care.services.register import month_show_rate
+
+    found = month_show_rate(session, span.first, span.last)
+    return rules.KpiResult("appointment_show_rate", found.numerator, found.denominator)
+
+
 def attempt_compliance(session: Session, span, settings) -> rules.KpiResult:
     hits, n = _count_rate(session, compliance_cohort(span, settings))
     return rules.kpi("attempt_compliance", hits, n, _targets(settings))
@@ -626,10 +635,8 @@ def monthly_kpis(session: Session, month: date, *, now: datetime, settings: Sett
         attempt_compliance=attempt_compliance(session, span, settings),
         birthday_on_time_rate=on_time,
         greetings=greetings,
-        # Not yet recorded by the app: surveys (issue 11), the appointment
-        # register's arrivals (issue 13). Zero denominators: null in JSON, "—" on pages.
         complaints_closed_in_24h_rate=complaint_service.closed_in_time_rate(session, span, settings, now),
-        appointment_show_rate=rules.null_rate("appointment_show_rate"),
+        appointment_show_rate=appointment_show_rate(session, span),
         ssi=ssi,
         csi=csi,
         very_satisfied=very_satisfied,

@@ -73,6 +73,13 @@ DEFAULTS: dict[tuple[str, str], Default] = {
         "【{dealer_name}】{salutation}，您好！您的爱车{plate}的车险（{insurer}）将于{policy_expiry}到期，"
         "请及时续保，本店可为您办理续保及报价。" + _SIGN,
     ),
+    # R17: the reminder the day before an appointment (care.services.register), not a
+    # task's fallback: its "task type" is the template's own name.
+    ("appointment_reminder", "sms"): Default(
+        None,
+        "【{dealer_name}】{salutation}，您好！提醒您：您已预约{appointment_date} {appointment_time}"
+        "到店为爱车{plate}做服务，请准时到店。如需改期请致电{dealer_name}客服，我们会为您重新安排。",
+    ),
     (TaskType.BIRTHDAY.value, "sms"): Default(
         None,
         "【{dealer_name}】{salutation}，今天是您的生日，{dealer_name}全体员工祝您生日快乐、"
@@ -203,6 +210,13 @@ def save_template(
     )
     session.flush()
     return row
+
+
+def render_text(session: Session, kind: str, channel: str, ctx: dict) -> str:
+    """The body of the template ``kind`` on ``channel`` with the merge fields of ``ctx``
+    filled (missing ones as their 【…】 placeholder); "" when there is no such template."""
+    text = template_text(session, kind, channel)
+    return dom.render(text.body, ctx) if text is not None else ""
 
 
 def render_for_task(

@@ -233,6 +233,8 @@ def book_from_task(
             user=user,
             now=now,
             confirm_same_day=request.confirm_same_day,
+            overbook_reason=request.overbook_reason,
+            advisor=request.advisor,
         )
     try:
         row = record_outcome(

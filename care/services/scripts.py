@@ -228,6 +228,9 @@ def _context(
         "consultant_name": vehicle.consultant.label if vehicle and vehicle.consultant else None,
         "due_date": None,
         "visit_date": visits[0].date if visits else None,
+        # an appointment's own (the reminder SMS the day before: care.services.register)
+        "appointment_date": None,
+        "appointment_time": None,
         "insurer": policy.insurer if policy else None,
         "policy_expiry": policy.expiry if policy else None,
         **_dealer_values(settings, specialist, now),

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from care.domain.callstate import TERMINAL_RANK, CallStatus, NormalizedEvent
 from care.models import CallAttempt
-from care.services import campaigns, complaints, fallback, imports
+from care.services import campaigns, complaints, fallback, imports, register
 from care.services.call_event_apply import (
     apply_event,
     apply_to_attempt,
@@ -119,6 +119,7 @@ def sweep(session: Session, now: datetime, timeout_minutes: int | None = None) -
     counts.update(imports.sweep_imports(session, now=now))
     counts["complaint_notices"] = complaints.notify_overdue(session, now=now)
     counts["campaigns"] = campaigns.release_due(session, now=now)  # R11: scheduled campaigns due
+    counts.update(register.sweep_appointments(session, now=now))  # R17: reminders, arrivals, no-shows
     deadlines = counts["fallbacks"]
     log.info(
         "sweep: %d attempt(s) closed, %d re-applied, %d put aside; %d task(s) failed, %d expired, %d birthday fallback(s)",

@@ -72,6 +72,7 @@ from care.services import (
     fallback,
     kpis,
     monthly_report,
+    register,
     sampling,
     survey_results,
 )
@@ -253,6 +254,12 @@ def report_late(session: Session, month: date, settings: Settings) -> list[dict]
     return monthly_report.find_violations(session, kpi_rules.previous_month(month), settings, now=detection_now())
 
 
+def register_not_submitted(session: Session, month: date, settings: Settings) -> list[dict]:
+    """R17: a day's appointment register not submitted to the front desk by its deadline
+    (care.services.register), one violation per day."""
+    return register.find_violations(session, month, settings, now=detection_now())
+
+
 DETECTORS: list[Detector] = [
     r15_not_followed_up,
     first_service_rate_low,
@@ -262,6 +269,7 @@ DETECTORS: list[Detector] = [
     _monthly(ssi_below_target),  # issue 11: surveys
     _monthly(campaigns.find_violations),  # issue 13: fewer greeting campaigns than a month needs
     report_late,  # issue 12 item 5: the analysis and the plan by their days
+    register_not_submitted,  # issue 13 item 2: the register by the end of the work day
 ]
 
 

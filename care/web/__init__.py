@@ -71,6 +71,7 @@ BLUEPRINTS = (
     "care.web.campaigns",
     "care.web.violations",
     "care.web.reports",
+    "care.web.register",
 )
 
 

@@ -70,6 +70,11 @@ class BookingForm(FlaskForm):
     notes = TextAreaField(_l("Notes for the service desk"), render_kw={"rows": 3, "maxlength": svc.MAX_NOTES})
     # Shown when the vehicle has another appointment that day (care.services.appointments).
     confirm_same_day = BooleanField(_l("Book it all the same (a second appointment that day)"))
+    # R17: the service advisor (a front-desk user or a name) and why a full slot is booked.
+    advisor = StringField(_l("Service advisor (optional)"), render_kw={"maxlength": svc.MAX_ADVISOR, "list": "advisor-names"})
+    overbook_reason = StringField(
+        _l("Why book a full slot (only when the slot is full)"), render_kw={"maxlength": svc.MAX_REASON}
+    )
 
 
 def _id_arg(name: str) -> int | None:
@@ -97,7 +102,8 @@ def _target() -> tuple[CareTask | None, Customer]:
     abort(400, description=_("Book from a task or a customer: the address names neither."))
 
 
-def _day_arg(today: date) -> date:
+def day_arg(today: date) -> date:
+    """The ``date`` argument (YYYY-MM-DD, default ``today``); 400 for anything else."""
     raw = (request.args.get("date") or "").strip()
     if not raw:
         return today
@@ -114,7 +120,7 @@ def _day_arg(today: date) -> date:
 @roles_required(*LIST_ROLES)
 def index():
     today = svc.local_today(db.session, utcnow())
-    day = _day_arg(today)
+    day = day_arg(today)
     return render(
         "appointments/index.html",
         "appointments/_list.html",
@@ -159,6 +165,8 @@ def new():
             vehicle_id=form.vehicle.data if form.vehicle.choices else None,
             notes=form.notes.data,
             confirm_same_day=bool(form.confirm_same_day.data),
+            overbook_reason=form.overbook_reason.data,
+            advisor=form.advisor.data,
         )
         try:
             if task is not None:  # the task gets its booking outcome, as on the contact page
@@ -176,6 +184,8 @@ def new():
                     user=user,
                     now=now,
                     confirm_same_day=booking.confirm_same_day,
+                    overbook_reason=booking.overbook_reason,
+                    advisor=booking.advisor,
                 )
         except svc.BookingRefused as exc:  # closed or reassigned since the form was shown
             abort(exc.status, description=translated(exc))
@@ -203,14 +213,22 @@ def new():
                 flash(_("Outcome recorded: %(outcome)s.", outcome=outcome_label(task.type, task.outcome)), "success")
             if user_can("contact.index"):
                 return redirect(url_for("contact.index", customer_id=customer.id), code=303)
-            return redirect(url_for("appointments.index", date=appointment.date.isoformat()), code=303)
+            return redirect(url_for("register.index", date=appointment.date.isoformat()), code=303)
     else:
         status = 422
     settings = current_settings()
     today = svc.local_today(db.session, utcnow())
-    workday = (settings.workday_start.strftime("%H:%M"), settings.workday_end.strftime("%H:%M"))
-    form.date.render_kw = {"min": today.isoformat()}
+    workday = (settings.service_opens.strftime("%H:%M"), settings.service_closes.strftime("%H:%M"))
+    # R17: the free places per slot of the chosen day, under the time (htmx on change).
+    form.date.render_kw = {
+        "min": today.isoformat(), "hx-get": url_for("register.slots"), "hx-trigger": "change",
+        "hx-target": "#slot-places", "hx-swap": "outerHTML",
+    }  # fmt: skip
     form.time.render_kw = {"min": workday[0], "max": workday[1], "step": 900}
+    try:
+        slot_day = svc.parse_date(form.date.data) or today
+    except ValueError:
+        slot_day = today
     return (
         render(
             "appointments/new.html",
@@ -223,6 +241,9 @@ def new():
             booking_outcome=getattr(outcome_service.booking_outcome(task.type), "code", None) if task else None,
             today=today,
             workday=workday,
+            slot_day=slot_day,
+            uses=svc.day_slots(db.session, slot_day, settings) if MIN_YEAR <= slot_day.year <= MAX_YEAR else [],
+            advisors=svc.advisors(db.session),
             action=url_for("appointments.new", **({"task": task.id} if task else {"customer": customer.id})),
         ),
         status,

@@ -407,6 +407,7 @@ def _cx_record(task, values: dict):
         service_kind=values.get("appointment_kind"),
         vehicle_id=values.get("appointment_vehicle"),
         notes=values.get("appointment_notes"),
+        overbook_reason=values.get("appointment_overbook_reason"),
     )
     return outcome_service.record_outcome(
         db.session,

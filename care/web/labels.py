@@ -103,8 +103,15 @@ OWNER_RULES = {
 }
 
 
+# Message templates that belong to no task type (care.services.message_templates).
+MESSAGE_KINDS = {
+    "appointment_reminder": _l("Appointment reminder (the day before)"),
+}
+
+
 def task_type_label(value: str | None) -> str:
-    return _label(TASK_TYPES, value)
+    """A task type's label; also names the message templates of MESSAGE_KINDS."""
+    return _label(TASK_TYPES, value) if value in TASK_TYPES else _label(MESSAGE_KINDS, value)
 
 
 def task_status_label(value: str | None) -> str:
@@ -144,6 +151,7 @@ REASON_TEMPLATES = {
     "service_callback.reason": _l("service visit {visit_date} (order {ro_no})"),
     "appointment.reason_first_service": _l("first service window {window_opens} – {due}: invite to book"),
     "appointment.reason_maintenance": _l("maintenance due by {due}: invite to book"),
+    "appointment.reason_no_show": _l("missed the appointment of {date} {time}: call to book again"),
 }
 
 # The lapsed-customer groups (care.domain.lapsed), shown inside a reason.
@@ -249,6 +257,7 @@ EVIDENCE_KINDS = {
     "survey_response": _l("Survey response"),
     "campaign": _l("Greeting campaign"),
     "monthly_report": _l("Monthly report"),
+    "register_day": _l("Appointment register of the day"),
 }
 
 
@@ -289,8 +298,23 @@ VISIT_KINDS = {
 
 APPOINTMENT_STATUSES = {
     "booked": _l("booked"),
-    "canceled": _l("canceled"),
+    "confirmed": _l("confirmed"),
     "arrived": _l("arrived"),
+    "no_show": _l("no-show"),
+    "cancelled": _l("cancelled"),
+    "rescheduled": _l("rescheduled"),
+}
+# Where a register line comes from, and how the two copies differ (R17).
+REGISTER_SOURCES = {
+    "care": _l("care department only"),
+    "front_desk": _l("front desk only"),
+    "both": _l("both copies"),
+}
+REGISTER_DIFFERENCES = {
+    "missing_at_front_desk": _l("Missing at the front desk"),
+    "missing_in_care": _l("Missing in the care register"),
+    "time_differs": _l("Time differs"),
+    "kind_differs": _l("Service differs"),
 }
 
 
@@ -309,6 +333,14 @@ def visit_kind_choices() -> list[tuple[str, str]]:
 
 def appointment_status_label(value: str | None) -> str:
     return _label(APPOINTMENT_STATUSES, value)
+
+
+def register_source_label(value: str | None) -> str:
+    return _label(REGISTER_SOURCES, value)
+
+
+def register_difference_label(value: str | None) -> str:
+    return _label(REGISTER_DIFFERENCES, value)
 
 
 # --- phone numbers to correct (care.services.number_corrections) -------------------------------------
@@ -527,6 +559,7 @@ IMPORT_KINDS = {
     "policies": _l("Insurance policies"),
     "deliveries": _l("Deliveries"),
     "survey_responses": _l("Survey responses"),
+    "appointments": _l("Appointments (front desk register)"),
 }
 IMPORT_STATUSES = {
     "queued": _l("Queued"),
@@ -751,6 +784,8 @@ TEMPLATE_GLOBALS = {
     "visit_kind_label": visit_kind_label,
     "visit_kind_choices": visit_kind_choices,
     "appointment_status_label": appointment_status_label,
+    "register_source_label": register_source_label,
+    "register_difference_label": register_difference_label,
     "number_problem_label": number_problem_label,
     "phone_field_choices": phone_field_choices,
     "call_status_label": call_status_label,

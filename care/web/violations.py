@@ -55,6 +55,8 @@ def _evidence_url(kind: str, ident, tasks: dict, sample_months: dict, report_mon
     """Where a piece of evidence is shown, for those who may open it (else None)."""
     from care.web.access import user_can
 
+    if kind == "register_day" and isinstance(ident, str) and user_can("register.index"):
+        return url_for("register.index", date=ident)
     if not isinstance(ident, int):
         return None
     if kind == "task" and user_can("contact.task"):

@@ -104,3 +104,7 @@ document.addEventListener("click", (ev) => {
     });
   });
 })();
+// The register's Print button (templates/register): the page's A4 print layout.
+document.addEventListener("click", (ev) => {
+  if (ev.target.closest && ev.target.closest("[data-print]")) window.print();
+});

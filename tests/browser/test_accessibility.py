@@ -13,7 +13,7 @@ each violation's rule, impact, help and first few targets.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -54,6 +54,9 @@ PAGES = {
         "/customers/{customer}",
         "/appointments/",
         "/appointments/new?customer={customer}",
+        "/register/?date={tomorrow}",
+        "/register/?view=front_desk&date={tomorrow}",
+        "/register/appointments/{appointment}/reschedule",
         "/number-corrections/",
         "/scripts/",
         "/scripts/first_service",
@@ -106,6 +109,9 @@ PAGES = {
         "/complaints/{complaint}",
         "/violations/?month={month}",
         "/violations/{violation}",
+    ],
+    "front_desk": [
+        "/register/?date={tomorrow}",
     ],
     "admin": [
         "/settings/",
@@ -213,6 +219,18 @@ def seed(app, role: str, locale: str) -> dict:
         campaigns_service.schedule(s, released, user=user, now=now)
         campaigns_service.release_due(s, now=now + timedelta(hours=1))
         draft_campaign = campaign("国庆问候")
+        # the register (R17): tomorrow's appointments, the front desk's copy with a difference
+        from care.models import Appointment, FrontDeskAppointment
+
+        tomorrow = (now + timedelta(days=1)).astimezone(ZoneInfo("Asia/Shanghai")).date()
+        appointment = Appointment(
+            customer_id=wang.id, vehicle_id=car.id, task_id=task.id, date=tomorrow, time=time(9, 0),
+            service_kind="maintenance", status="booked", created_by_id=spec.id, created_at=now,
+            advisor_name="王磊", overbook_reason="老客户",
+        )  # fmt: skip
+        s.add(appointment)
+        s.add(FrontDeskAppointment(appt_no="YY1", vehicle_id=car.id, customer_id=wang.id, date=tomorrow,
+                                   time=time(9, 30), service_kind="repair", source="app"))  # fmt: skip
         s.commit()
         month = yesterday.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
         # a violation of the specialist's (R23): on the list, its page with the decision form
@@ -223,7 +241,8 @@ def seed(app, role: str, locale: str) -> dict:
             "username": user.username, "customer": wang.id, "task": task.id, "user": spec.id, "run": run.id,
             "month": month, "survey": survey.id, "complaint": complaint.id, "callback": callback.id,
             "survey_customer": zhao.id, "campaign": released.id, "campaign_draft": draft_campaign.id,
-            "violation": violation.id,
+            "violation": violation.id, "appointment": appointment.id,
+            "tomorrow": tomorrow.isoformat(),
         }  # fmt: skip
 
 

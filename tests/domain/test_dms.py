@@ -73,6 +73,7 @@ def test_required_columns_per_kind():
         "policies": ["policy_no", "vin", "expiry"],
         "deliveries": ["vin", "customer_no", "delivered_at"],
         "survey_responses": ["template", "taken_at"],  # customer_no or vin: checked by the import
+        "appointments": ["appt_no", "vin", "date", "time", "kind"],
     }
 
 
@@ -392,6 +393,7 @@ def test_staff_columns_keep_the_name_as_given_and_have_a_length():
         ("policies", "specialist"): ("specialist_name", 120),
         ("deliveries", "consultant"): ("consultant_name", 120),
         ("survey_responses", "staff"): ("staff_name", 120),
+        ("appointments", "advisor"): ("advisor_name", 120),
     }
     hm = match_headers("vehicles", ["vin", "customer_no", "销售顾问"])
     parsed = parse_row(hm, 2, [VIN, "C1", " 张  伟 "], tz=SHANGHAI)

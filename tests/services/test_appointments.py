@@ -77,8 +77,8 @@ def test_the_time_must_be_within_the_work_day(w, at):
     assert err["time"].params == {"start": "08:30", "end": "17:30"}
 
 
-def test_the_work_day_comes_from_the_settings(w):
-    w["s"].add(Setting(key="workday_end", value="19:00", updated_by="test"))
+def test_the_opening_hours_come_from_the_settings(w):
+    w["s"].add(Setting(key="service_closes", value="19:00", updated_by="test"))
     w["s"].flush()
     book(w, time=time(18, 30))
 
@@ -125,7 +125,7 @@ def test_for_day_and_for_task(w):
     book(w, date=date(2026, 5, 12))
     assert [x.id for x in svc.for_day(w["s"], date(2026, 5, 11))] == [a.id, b.id]
     assert [x.id for x in svc.for_task(w["s"], task.id)] == [b.id]
-    b.status = "canceled"
+    b.status = "cancelled"
     assert svc.for_task(w["s"], task.id) == []
 
 
@@ -180,7 +180,7 @@ def test_the_same_vehicle_at_the_same_time_is_refused(w):
 
 
 def test_a_canceled_appointment_frees_its_time(w):
-    book(w).status = "canceled"
+    book(w).status = "cancelled"
     w["s"].flush()
     assert book(w).status == "booked"
 

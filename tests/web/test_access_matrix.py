@@ -216,6 +216,18 @@ ACCESS: dict[str, tuple] = {
     "reports.submit": (frozenset({R.CARE_MANAGER}), "POST", {"month_key": "2026-01"}, NOT_FOUND),
     "reports.return_": (frozenset({R.GENERAL_MANAGER}), "POST", {"month_key": "2026-01"}, NOT_FOUND),
     "reports.approve": (frozenset({R.GENERAL_MANAGER}), "POST", {"month_key": "2026-01"}, NOT_FOUND),
+    # the appointment register (R17): read by all who deal with appointments; the care
+    # department submits (the empty form submits today's register: repeatable, 303); an
+    # appointment's status changes and moves need one (none here: 404); the front desk
+    # keeps its copy (the empty line: 422)
+    "register.index": (CALLERS | {R.FRONT_DESK, R.SALES_MANAGER, R.GENERAL_MANAGER}, "GET", {}, OK),
+    "register.slots": (CALLERS | {R.FRONT_DESK, R.SALES_MANAGER, R.GENERAL_MANAGER}, "GET", {}, OK),
+    "register.export": (CALLERS | {R.FRONT_DESK, R.SALES_MANAGER, R.GENERAL_MANAGER}, "GET", {}, OK),
+    "register.submit": (frozenset({R.SPECIALIST, R.INSURANCE, R.CARE_MANAGER}), "POST", {}, SEE_OTHER),
+    "register.status": (CALLERS | {R.FRONT_DESK}, "POST", {"appointment_id": 999999}, NOT_FOUND),
+    "register.reschedule": (CALLERS, "GET", {"appointment_id": 999999}, NOT_FOUND),
+    "register.desk_add": (frozenset({R.FRONT_DESK, R.CARE_MANAGER}), "POST", {}, INVALID),
+    "register.desk_delete": (frozenset({R.FRONT_DESK, R.CARE_MANAGER}), "POST", {"line_id": 999999}, NOT_FOUND),
     "reconciliation.index": (frozenset({R.CARE_MANAGER, R.ADMIN}), "GET", {}, OK),
     # the managers' dashboard (issue 12 item 7): where the care and general managers land
     "dashboard.index": (frozenset({R.CARE_MANAGER, R.GENERAL_MANAGER}), "GET", {}, OK),

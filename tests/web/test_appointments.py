@@ -127,8 +127,8 @@ def test_booking_from_a_customer(app, client, w):
     ("changes", "message"),
     [
         ({"date": "2026-05-09"}, "The date is in the past."),
-        ({"time": "07:00"}, "Choose a time within the work day, 08:30 to 17:30."),
-        ({"time": "18:00"}, "Choose a time within the work day, 08:30 to 17:30."),
+        ({"time": "07:00"}, "Choose a time within the opening hours, 08:30 to 17:30."),
+        ({"time": "18:00"}, "Choose a time within the opening hours, 08:30 to 17:30."),
         ({"date": "2026-05-10", "time": "09:00"}, "This time has passed already today."),
         ({"service_kind": "car_wash"}, "Choose the kind of service."),
         ({"date": "tomorrow"}, "Enter a date as YYYY-MM-DD."),

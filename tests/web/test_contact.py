@@ -333,7 +333,7 @@ def test_will_come_with_a_bad_booking_is_422_and_books_nothing(app, client, cont
     }, headers=HX)
     assert r.status_code == 422
     html = r.get_data(as_text=True)
-    assert "The date is in the past." in html and "within the work day" in html
+    assert "The date is in the past." in html and "within the opening hours" in html
     with app.app_context():
         assert db.session.scalar(select(func.count(Appointment.id))) == 0
     assert outcomes(app) == []

@@ -52,6 +52,9 @@ ID_ROUTES = (
     ("POST", "/campaigns/{id}/schedule"),
     ("POST", "/campaigns/{id}/cancel"),
     ("GET", "/surveys/responses/{id}"),
+    ("POST", "/register/appointments/{id}/status"),
+    ("GET", "/register/appointments/{id}/reschedule"),
+    ("POST", "/register/front-desk/{id}/delete"),
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from care.domain import register as register_rules
 from care.domain import scripts as script_rules
 from care.domain.dms import _VISIT_KINDS as DMS_VISIT_KINDS
 from care.domain.roles import Role
@@ -23,7 +24,8 @@ def test_every_vocabulary_value_has_a_label():
     assert set(labels.ROLES) == set(Role)
     assert set(labels.VISIT_KINDS) == {k.value for k in VisitKind} == set(DMS_VISIT_KINDS.values())
     assert set(labels.CUSTOMER_CLASSES) == {c.value for c in CustomerClass}
-    assert set(labels.APPOINTMENT_STATUSES) == {"booked", "canceled", "arrived"}
+    assert set(labels.APPOINTMENT_STATUSES) == set(register_rules.STATUSES)
+    assert set(labels.REGISTER_DIFFERENCES) == set(register_rules.DIFFERENCE_KINDS)
     assert set(labels.OUTBOX_STATUSES) == set(outbox.STATUSES)
     assert set(labels.IMPORT_KINDS) == set(IMPORT_KINDS)
     assert set(labels.NUMBER_PROBLEMS) == {

@@ -17,10 +17,13 @@ the others' answers unchanged (empty forms; refusals write nothing).
 
 from __future__ import annotations
 
+from datetime import date, time
+
 import pytest
 from flask import url_for
 
 from care.extensions import db
+from care.models import Appointment
 from care.models.types import utcnow
 from care.services import surveys
 from tests import factories
@@ -130,6 +133,12 @@ CASES: dict[str, tuple] = {
                        answers(200, 403, 403, 200, 200, 200)),
     "decide violation": ("POST", "violations.decide", {"violation_id": "{violation}"}, False,
                          answers(403, 403, 403, 422, 422, 403)),
+    # the register (R17): an appointment (booked by the owner from their task) is changed
+    # or moved by its owner or a care manager (the empty form: 422, no status chosen)
+    "appointment status": ("POST", "register.status", {"appointment_id": "{appointment}"}, False,
+                           answers(422, 403, 403, 422)),
+    "appointment reschedule form": ("GET", "register.reschedule", {"appointment_id": "{appointment}"}, False,
+                                    answers(200, 403, 403, 200)),
 }  # fmt: skip
 
 # Who hears the owner's recording on the pages that show the call (the general and sales
@@ -174,6 +183,11 @@ class Ownership:
             dispatched = factories.make_complaint(db.session, customer, step=5, handler_id=users[CONSULTANT].id)
             undispatched = factories.make_complaint(db.session, customer)
             violation = factories.make_violation(db.session, owner, task=task)
+            appointment = Appointment(
+                customer_id=customer.id, vehicle_id=vehicle.id, task_id=task.id, date=date(2030, 1, 7), time=time(9, 0),
+                service_kind="maintenance", status="booked", created_by_id=owner.id, created_at=now,
+            )  # fmt: skip
+            db.session.add(appointment)
             db.session.commit()
             self.seeded = {
                 "dispatched": dispatched.id, "undispatched": undispatched.id, "violation": violation.id,
@@ -181,6 +195,7 @@ class Ownership:
                 "blocked": blocked.id, "queued": queued.id, "queued_free": queued_free.id, "customer": customer.id,
                 "survey_taken": taken.id, "survey_staff": evaluating.id,
                 "survey": survey.id, "survey_done": survey_done.id, "survey_free": survey_free.id,
+                "appointment": appointment.id,
             }  # fmt: skip
         self.clients = {}
         for who in WHO:
@@ -228,7 +243,8 @@ def test_recording_shown_to(ownership, case, who):
 
 
 def test_nothing_was_written(ownership):
-    """The refusals (and the empty forms) changed nothing: no appointment, no correction."""
+    """The refusals (and the empty forms) changed nothing: no appointment (but the seeded
+    one, still booked), no correction."""
     from sqlalchemy import func, select
 
     from care.models import Appointment, PhoneCorrection
@@ -237,5 +253,5 @@ def test_nothing_was_written(ownership):
         for who in WHO:
             ownership.ask(case, who)
     with ownership.app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(Appointment)) == 0
+        assert db.session.scalars(select(Appointment.status)).all() == ["booked"]
         assert db.session.scalar(select(func.count()).select_from(PhoneCorrection)) == 0
