@@ -141,11 +141,11 @@ def test_derive_is_idempotent_and_keeps_decided_ones(session, staff):
                             outcome="expired", closed_at=oct_at(d))
         for d in (8, 9, 10)
     ]  # fmt: skip
-    first = derive(session)
+    first = derive(session, detectors=[svc.care_not_done])
     assert (first.created, first.updated, first.removed) == (3, 0, 0)
     rows = {v.subject: v for v in session.scalars(select(Violation))}
     assert {v.status for v in rows.values()} == {"open"} and {v.amount for v in rows.values()} == {50}
-    again = derive(session)
+    again = derive(session, detectors=[svc.care_not_done])
     assert (again.created, again.updated, again.removed, again.kept) == (0, 3, 0, 0)
     assert session.scalar(select(Violation.id).order_by(Violation.id.desc())) == max(v.id for v in rows.values())
 
@@ -155,7 +155,7 @@ def test_derive_is_idempotent_and_keeps_decided_ones(session, staff):
     for t in late[:2]:
         t.status, t.outcome, t.closed_at = "done", "greeted", t.due_at - timedelta(hours=1)
     session.flush()
-    third = derive(session)
+    third = derive(session, detectors=[svc.care_not_done])
     assert (third.created, third.updated, third.removed, third.kept) == (0, 1, 1, 1)
     left = {v.subject: v.status for v in session.scalars(select(Violation))}
     assert left == {f"task:{late[0].id}": "waived", f"task:{late[2].id}": "open"}

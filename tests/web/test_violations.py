@@ -123,8 +123,9 @@ def test_derive_now(client, login_as, world, app):
     assert r.status_code == 303
     with app.app_context():
         rules_found = {v.rule: v.status for v in db.session.scalars(select(Violation))}
-    # the crafted open ones the data do not show are gone; the late greeting is found
-    assert rules_found == {"care_not_done": "open"}
+    # the crafted open ones the data do not show are gone; the late greeting is found, and
+    # October sent no greeting campaign (R11: fewer than three)
+    assert rules_found == {"care_not_done": "open", "greetings_short": "open"}
     assert client.post("/violations/derive", data={"month": "20-10"}).status_code == 400
 
 
