@@ -14,6 +14,7 @@ from care.extensions import db
 from care.models import AuditLog, Violation
 from care.services import Actor
 from care.services import sampling as sampling_service
+from care.services.settings import set_settings
 from tests import factories
 from tests.services.helpers_sampling import NOW, OCTOBER, call, october
 
@@ -38,6 +39,8 @@ def october_data(app):
                                    status="expired", outcome="expired", closed_at=datetime(2026, 10, 8, 3, tzinfo=UTC))  # fmt: skip
         call(s, ins, october(2))
         draw = sampling_service.draw_sample(s, OCTOBER, seed=3, user=None, actor=Actor.CLI, now=NOW)
+        # no greeting-campaign quota here (R11 has its own tests): the months hold only these
+        set_settings(s, {"campaigns_per_month": "0"}, actor=Actor.CLI, now=NOW)
         s.commit()
         return {"late": late.id, "customer": late.customer_id, "sample_call": draw.calls[0].id}
 

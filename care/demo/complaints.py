@@ -132,4 +132,31 @@ def add_complaints(ctx: DemoContext) -> None:
         _walk(ctx, complaint, staff, opened, gap, upto, reopen=reopen, rng=rng)
         made += 1
     ctx.counts["complaints"] = made
+    ctx.counts["survey_complaints_handled"] = _handle_survey_complaints(ctx, staff, callable_ids, rng)
     ctx.counts["complaint_notices"] = svc.notify_overdue(session, now=ctx.now)
+
+
+def _handle_survey_complaints(ctx: DemoContext, staff, callable_ids: set[int], rng) -> int:
+    """The complaints the demo's survey history opened (R19) were handled as they came:
+    each one older than three days walked through its eight steps, a step every one to
+    four hours (so most close within 24 h and some do not). Those of customers who may
+    not be called stay where a call-back is needed."""
+    from care.models import Complaint
+
+    session, settings = ctx.session, load_settings(ctx.session)
+    old = session.scalars(
+        select(Complaint)
+        .where(Complaint.source == "survey", Complaint.step == 1, Complaint.closed_at.is_(None),
+               Complaint.opened_at < ctx.now - timedelta(days=3))
+        .order_by(Complaint.opened_at, Complaint.id)
+    ).all()  # fmt: skip
+    handled = 0
+    for complaint in old:
+        at = complaint.opened_at + timedelta(minutes=rng.randint(10, 40))
+        svc.take_step(session, complaint, 1, user=staff["spec"], now=at, settings=settings,
+                      actor=Actor.of(staff["spec"]), text=rng.choice(_TEXTS.get(1, ("客户反馈已记录",))))  # fmt: skip
+        gap = timedelta(hours=rng.choice((1, 1, 2, 2, 3, 4)), minutes=rng.randint(0, 40))
+        upto = 8 if complaint.customer_id in callable_ids else 5
+        _walk(ctx, complaint, staff, at, gap, upto, reopen=False, rng=rng)
+        handled += 1
+    return handled

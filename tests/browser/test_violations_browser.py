@@ -14,6 +14,7 @@ from sqlalchemy import select
 from care.extensions import db
 from care.models import User
 from care.services import Actor, sampling
+from care.services.settings import set_settings
 from tests.browser.test_accessibility import log_in
 from tests.factories import make_customer, make_task, make_user
 from tests.services.helpers_sampling import NOW, OCTOBER, call, october
@@ -37,6 +38,7 @@ def seed(app) -> dict:
         call(s, b, october(3))
         draw = sampling.draw_sample(s, OCTOBER, seed=1, user=cm, actor=Actor.of(cm), now=NOW)
         sampling.record_verdict(s, draw.calls[0], "not_done", "没有提醒保险到期", user=cm, actor=Actor.of(cm), now=NOW)
+        set_settings(s, {"campaigns_per_month": "0"}, actor=Actor.of(cm), now=NOW)  # no R11 quota in this world
         s.commit()
         return {"a": a.id}
 

@@ -485,8 +485,9 @@ def test_the_report_costs_the_same_few_queries_for_any_amount_of_data(session):
     full = _statements(session, lambda: kpis(session))
     assert full == empty
     # settings, the seven families, the sample (its draws and the month's calls), the
-    # surveys (SSI, CSI, their factors, the consultants), the complaints, the campaigns
-    assert full <= 16
+    # surveys (SSI, CSI, their factors, the consultants), the complaints, the campaigns,
+    # the appointment register's show rate
+    assert full <= 17
 
 
 # --- scorecards ----------------------------------------------------------------------------
