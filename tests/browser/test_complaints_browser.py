@@ -158,3 +158,73 @@ def test_walk_a_complaint_through_eight_steps_with_a_reopening(desk, live_server
         complaint = db.session.get(Complaint, complaint_id)
         assert complaint.closed_at is not None and complaint.reopened == 1
         assert [s.step for s in complaint.steps] == [1, 2, 3, 4, 5, 6, 2, 3, 4, 5, 6, 7, 8]
+
+
+def test_a_low_phone_survey_score_opens_a_complaint_walked_through_all_eight_steps(desk, live_server):
+    """R19 → R20 in one go: the specialist takes the post-delivery survey on the phone and
+    gives one item a 3; finishing it opens the complaint (its form already naming the low
+    item), which the five users walk through the eight steps, reopened once at step 6."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+
+    from care.models.types import utcnow
+    from care.services import phone_survey
+    from care.services import scripts as script_service
+    from tests.factories import make_delivery, make_task
+
+    world = seed(live_server.app)
+    app = live_server.app
+    app.config.update(CARE_NOW=(datetime.now(UTC) + timedelta(days=1)).replace(hour=2, minute=0).isoformat())
+    with app.app_context():
+        s = db.session
+        script_service.ensure_default_scripts(s, now=utcnow())
+        from care.models import User, Vehicle
+
+        spec_user = s.scalars(select(User).where(User.username == "spec")).one()
+        car = s.scalars(select(Vehicle).where(Vehicle.customer_id == world["customer"])).one()
+        task = make_task(s, car.customer, assignee=spec_user, vehicle_id=car.id, type="delivery_survey",
+                         delivery_id=make_delivery(s, car).id, reason_id="delivery_survey.reason",
+                         due_at=datetime.now(UTC) + timedelta(days=3))  # fmt: skip
+        s.commit()
+        codes = [r.item.code for r in phone_survey.survey_for(s, task, user=spec_user, now=utcnow()).rows]
+        task_id = task.id
+
+    spec = desk("spec")
+    spec.goto(live_server(f"/tasks/contact/{world['customer']}"))
+    panel = spec.locator(f"#survey-{task_id}")
+    panel.wait_for()
+    settled = "n => document.querySelectorAll('.si-saved').length >= n && !document.querySelector('.htmx-request')"
+    for n, (code, score) in enumerate(zip(codes, ("7", "3", "6"), strict=False), start=1):
+        panel.locator(f'[data-survey-item="{code}"] input[value="{score}"]').check()
+        spec.wait_for_function(settled, arg=n)
+    panel.get_by_role("button", name="Finish survey").click()
+    spec.locator(f"#survey-{task_id}").get_by_text("outcome recorded").wait_for()
+
+    with app.app_context():
+        complaint = db.session.scalars(select(Complaint).where(Complaint.source == "survey")).one()
+        complaint_id, kind = complaint.id, complaint.kind
+    assert kind == "sales"  # an SSI response: the sales manager dispatches it
+    page, step = take(desk, live_server, "spec", complaint_id, "客户对交车流程的一项评分为 3 分")
+    assert step == 1
+
+    def round_two_to_six(satisfied: bool):
+        assert take(desk, live_server, "cm", complaint_id, "请销售部核实，向客户致歉")[1] == 2
+        assert take(desk, live_server, "gm", complaint_id, "同意")[1] == 3
+        assert take(desk, live_server, "sm", complaint_id, "", select="顾问 张伟")[1] == 4
+        assert take(desk, live_server, "sm", complaint_id, "已向客户说明并致歉")[1] == 5
+        call_back(desk, live_server, complaint_id)
+        verdict = "Satisfied" if satisfied else "Not satisfied: back to the handling opinion"
+        assert take(desk, live_server, "cm", complaint_id, "客户回访意见", check=verdict)[1] == 6
+
+    round_two_to_six(satisfied=False)
+    round_two_to_six(satisfied=True)
+    assert take(desk, live_server, "gm", complaint_id, "")[1] == 7
+    page, step = take(desk, live_server, "spec", complaint_id, "")
+    assert step == 8
+    expect(page.locator(".flash")).to_contain_text("closed and archived")
+    no_axe_violations(page)
+    with app.app_context():
+        complaint = db.session.get(Complaint, complaint_id)
+        assert complaint.closed_at is not None and complaint.reopened == 1 and complaint.survey_response_id is not None
+        assert [s.step for s in complaint.steps] == [1, 2, 3, 4, 5, 6, 2, 3, 4, 5, 6, 7, 8]
