@@ -150,7 +150,9 @@ def test_each_call_shows_customer_specialist_outcome_duration_and_call_back(app,
     assert "Connected · 1:35 min" in html and "Insurance renewal:</span> Will renew with us" in html
     assert html.count('class="button call-back"') == 4  # B's quiet customer: no call-back
     assert "免打扰客户" in html and "No calls" in html
-    assert "138 0000" in html  # a calling role sees the whole number
+    # a calling role sees the whole number (the factories number customers +86138NNNNNNNN,
+    # N from a counter shared by the worker's tests: its digits depend on what ran before)
+    assert re.search(r"138 \d{4} \d{4}", html)
     assert RECORDING in html and "<audio controls" in html
 
 
@@ -159,7 +161,7 @@ def test_a_manager_who_does_not_call_sees_masked_phones_and_no_call_back(app, cl
     login_as("general_manager")
     html = text_of(client.get(PAGE, headers=EN))
     assert "139****5678" in html
-    assert "138 0000" not in html and "call-back" not in html
+    assert not re.search(r"138 \d{4} \d{4}", html) and "call-back" not in html
     assert "verdict-form" not in html and "not verified yet" in html
     assert RECORDING in html  # a manager may hear any call (care.domain.access.ATTEMPT_READERS)
 
