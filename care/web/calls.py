@@ -235,6 +235,12 @@ def _ring(tasks: list[CareTask], *, user, provider_name: str, force: str | None,
         caller_id=current_app.config.get("CARE_TWILIO_FROM") if provider_name == "twilio" else None,
         force=force,
     )
+    return dial(attempt, callback_base=callback_base, force=force)
+
+
+def dial(attempt: CallAttempt, *, callback_base: str, force: str | None) -> CallAttempt:
+    """Commit a just-created attempt and ask the provider to ring (the task calls here and
+    the complaint call-back of care/web/complaints.py)."""
     # A deliberate second commit (care/web/unit_of_work.py): the attempt must exist before
     # ringing, because the provider's callbacks name it (its id is the correlation id).
     db.session.commit()

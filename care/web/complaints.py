@@ -54,15 +54,13 @@ from care.extensions import db
 from care.models import Customer
 from care.services import calls as call_service
 from care.services import complaints as svc
-from care.telephony.providers import get_provider
 from care.web.access import current_actor, roles_required
-from care.web.calls import _callback_base, refusal_text
+from care.web.calls import _callback_base, dial, refusal_text
 from care.web.calls import now as request_now
 from care.web.htmx import is_htmx
 from care.web.labels import role_label
 from care.web.paging import page_number, paginate
 from care.web.request_settings import current_settings
-from care.web.unit_of_work import keep_on_error
 
 bp = Blueprint("complaints", __name__, url_prefix="/complaints")
 
@@ -290,11 +288,7 @@ def call(complaint_id: int):
             return render_template("calls/_refusal.html", message=refusal_text(exc), code=exc.code, task_id=None), status
         flash(refusal_text(exc), "error")
         return redirect(url_for("complaints.detail", complaint_id=complaint.id), code=303)
-    # The attempt must exist before ringing: the provider's callbacks name it (as calls._ring).
-    db.session.commit()
-    call_service.originate(attempt, get_provider(current_app), callback_base=callback_base, force=force)
-    if attempt.error is not None:
-        keep_on_error()
+    dial(attempt, callback_base=callback_base, force=force)
     if is_htmx():
         return render_template("calls/_panel.html", a=attempt, now=request_now()), 502 if attempt.error else 200
     if attempt.error:
