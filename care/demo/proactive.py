@@ -64,7 +64,7 @@ def add_proactive_bookings(ctx: DemoContext) -> None:
         mileage = _mileage_on(ctx, session, task.vehicle_id, day) if day < ctx.today else None
         if mileage is not None and rng.random() < ARRIVED_SHARE:  # most booked cars came in that day
             session.add(ServiceVisit(
-                ro_no=f"RO{day:%Y%m%d}A{appointment.id:04d}", vehicle_id=task.vehicle_id, date=day, kind=kind,
+                ro_no=f"RO{day:%Y%m%d}A{booked:04d}", vehicle_id=task.vehicle_id, date=day, kind=kind,
                 mileage=mileage, amount=Decimal(rng.randint(380, 1600)),
             ))  # fmt: skip
             session.flush()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-import os
 import re
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -103,11 +102,6 @@ def counts(session) -> dict[str, int]:
     }
 
 
-@pytest.mark.skipif(
-    bool(os.environ.get("CARE_TEST_DATABASE_URL")),
-    reason="KNOWN DEFECT (2026-12-06, after the issue 11-13 merges): on PostgreSQL two loads of one seed "
-    "differ; some demo step reads rows in no fixed order. Passes on SQLite. To be fixed next.",
-)
 def test_same_seed_gives_the_same_data_and_another_seed_other_data(session):
     first = load(session, seed=7)
     assert first.already_loaded is False
