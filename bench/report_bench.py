@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 import care.models  # noqa: E402, F401 - every table
 from bench.dealership import CHUNK, build  # noqa: E402
-from bench.generate_bench import PG_URL, pg_engine, sqlite_engine  # noqa: E402
+from bench.generate_bench import PG_URL, pg_engine  # noqa: E402
 from care.domain.outcomes import outcomes_for  # noqa: E402
 from care.extensions import db  # noqa: E402
 from care.models import CallAttempt, CallAttemptTask, CareTask, TaskOutcome, User, UserRole, Vehicle  # noqa: E402
@@ -238,30 +238,89 @@ def wrk_pages(kind: str, url: str, schema: str | None, month: date, args) -> lis
 # --------------------------------------------------------------------------- main
 
 
-def bench_db(kind: str, args) -> tuple[dict, list[dict]]:
-    tmp = Path(tempfile.mkdtemp())
+def _engine(kind: str, args, tmp: Path) -> tuple[sa.Engine, callable, str, str | None, bool]:
+    """(engine, cleanup, url, schema, already built). With ``--keep DIR`` the SQLite file and
+    the PostgreSQL schema ``care_report_bench`` stay for the next run, which reuses them."""
     if kind == "sqlite":
-        engine, cleanup = sqlite_engine(tmp)
-        url, schema = f"sqlite:///{tmp / 'bench.sqlite'}", None
-    else:
+        path = Path(args.keep) / "report_bench.sqlite" if args.keep else tmp / "bench.sqlite"
+        built = path.exists()
+        engine = sa.create_engine(f"sqlite:///{path}")
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        cleanup = engine.dispose if args.keep else (lambda: (engine.dispose(), path.unlink(missing_ok=True)))
+        return engine, cleanup, f"sqlite:///{path}", None, built
+    if not args.keep:
         engine, cleanup = pg_engine(args.pg_url)
-        url = args.pg_url
         with engine.connect() as conn:
             schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
+        return engine, cleanup, args.pg_url, schema, False
+    schema = "care_report_bench"
+    with sa.create_engine(args.pg_url).begin() as conn:
+        built = conn.execute(sa.text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}).first() is not None
+        conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    engine = sa.create_engine(args.pg_url, connect_args={"options": f"-csearch_path={schema}"})
+    return engine, engine.dispose, args.pg_url, schema, built
+
+
+def _sqlite_pragmas(conn, _record):  # as care/__init__.py sets them
+    cur = conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def profile_report(engine, month: date) -> None:
+    """cProfile one report and list its statements by time (``--profile``)."""
+    import cProfile
+    import pstats
+
+    statements: list[tuple[float, str]] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        conn.info["bench_t0"] = time.perf_counter()
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        statements.append((time.perf_counter() - conn.info["bench_t0"], " ".join(statement.split())[:160]))
+
+    sa.event.listen(engine, "before_cursor_execute", before)
+    sa.event.listen(engine, "after_cursor_execute", after)
+    prof = cProfile.Profile()
+    with Session(engine) as session:
+        prof.enable()
+        monthly_kpis(session, month, now=datetime.now(UTC))
+        prof.disable()
+    sa.event.remove(engine, "before_cursor_execute", before)
+    sa.event.remove(engine, "after_cursor_execute", after)
+    print(f"  {len(statements)} statements, {sum(t for t, _ in statements) * 1000:.0f} ms in the database:")
+    for took, text in sorted(statements, reverse=True)[:25]:
+        print(f"    {took * 1000:7.1f} ms  {text}")
+    pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+
+
+def bench_db(kind: str, args) -> tuple[dict, list[dict]]:
+    tmp = Path(tempfile.mkdtemp())
+    engine, cleanup, url, schema, built = _engine(kind, args, tmp)
     try:
-        db.metadata.create_all(engine)
-        start = time.perf_counter()
         months = _months(args.last_month, 24)
-        with Session(engine) as session:
-            counts = build(session, vehicles=args.vehicles, today=args.last_month + timedelta(days=40), seed=args.seed)
-            counts.update(add_history(session, attempts=args.attempts, months=months, seed=args.seed))
-            manager = session.scalar(sa.select(User).where(User.username == MANAGER))
-            manager.set_password(PASSWORD)
-            session.commit()
-        with engine.begin() as conn:
-            conn.execute(sa.text("ANALYZE"))
-        print(f"\n{kind}: built {counts} in {time.perf_counter() - start:.0f} s", flush=True)
+        if not built:
+            db.metadata.create_all(engine)
+            start = time.perf_counter()
+            with Session(engine) as session:
+                counts = build(session, vehicles=args.vehicles, today=args.last_month + timedelta(days=40), seed=args.seed)
+                counts.update(add_history(session, attempts=args.attempts, months=months, seed=args.seed))
+                manager = session.scalar(sa.select(User).where(User.username == MANAGER))
+                manager.set_password(PASSWORD)
+                session.commit()
+            with engine.begin() as conn:
+                conn.execute(sa.text("ANALYZE"))
+            print(f"\n{kind}: built {counts} in {time.perf_counter() - start:.0f} s", flush=True)
+        else:
+            with Session(engine) as session:
+                counts = {"call_attempts": session.scalar(sa.select(sa.func.count()).select_from(CallAttempt))}
+            print(f"\n{kind}: reusing the data set kept in {args.keep} ({counts['call_attempts']:,} attempts)", flush=True)
         month = months[len(months) // 2]
+        if args.profile:
+            profile_report(engine, month)
         report = time_report(engine, month, args.repeat)
         group_by, month_attempts = time_group_by(engine, month, args.repeat)
         row = {"db": kind, "month": month.strftime("%Y-%m"), "attempts": counts["call_attempts"],
@@ -287,6 +346,9 @@ def main() -> None:
     parser.add_argument("--no-wrk", action="store_true")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--pg-url", default=os.environ.get("CARE_BENCH_PG_URL", PG_URL))
+    parser.add_argument("--keep", metavar="DIR", help="keep the data set (SQLite file in DIR, PostgreSQL schema "
+                        "care_report_bench) and reuse it when it is there")
+    parser.add_argument("--profile", action="store_true", help="cProfile one report and list its statements")
     args = parser.parse_args()
     kinds = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
     rows, pages = [], []

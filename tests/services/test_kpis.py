@@ -411,6 +411,30 @@ def test_drill_down_lists_exactly_the_rows_behind_the_figure(world, session, key
     assert {ident(r) for r in hits.rows} | {ident(r) for r in rest.rows} == {ident(r) for r in whole.rows}
 
 
+@pytest.mark.parametrize(
+    "key, task_type",
+    [("appointment_rate", None), ("attempt_compliance", None), ("birthday_on_time_rate", None),
+     ("first_service_reminder_rate", None), ("reminder_rate", "birthday"), ("reminder_rate", "maintenance"),
+     ("first_service_return_rate", None), ("maintenance_return_rate", None)],
+)  # fmt: skip
+def test_the_reports_one_pass_figures_equal_each_drill_downs_own_count(world, session, key, task_type):
+    """The report counts four task families in one query (task_families); each drill-down
+    counts its cohort alone. Both must give the same numerator and denominator."""
+    kpis = svc.monthly_kpis(session, MARCH, now=AFTER)
+    report = {
+        "appointment_rate": kpis.appointment_rate,
+        "attempt_compliance": kpis.attempt_compliance,
+        "birthday_on_time_rate": kpis.birthday_on_time_rate,
+        "first_service_reminder_rate": kpis.reminder_rate["first_service"],
+        "reminder_rate": kpis.reminder_rate.get(task_type),
+        "first_service_return_rate": kpis.first_service.rate,
+        "maintenance_return_rate": kpis.maintenance.rate,
+    }[key]
+    figure = drill(session, key, task_type=task_type).figure
+    assert figure.denominator > 0
+    assert (report.numerator, report.denominator) == (figure.numerator, figure.denominator)
+
+
 def test_drill_down_rows_name_the_tasks_and_mask_phones(world, session):
     rest = drill(session, "first_service_reminder_rate", "rest")
     assert [r.task_id for r in rest.rows] == [world.t_v6.id]
