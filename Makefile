@@ -62,12 +62,9 @@ pg-client: ## PostgreSQL's client tools for care backup/restore and their tests 
 lint: venv
 	$(BIN)/ruff check .
 
-bench: venv ## the benchmarks of bench/ (not part of the test suite; see bench/README.md)
-	$(BIN)/python -m pip install --quiet -e '.[prod]'  # gunicorn, for the webhook bench
-	$(BIN)/python bench/generate_bench.py
-	$(BIN)/python bench/import_100k.py
-	$(BIN)/python bench/webhook_bench.py
-	$(BIN)/python bench/besttime_replay.py
+bench: venv ## every benchmark of bench/, then one table (not part of the test suite; see bench/README.md)
+	$(BIN)/python -m pip install --quiet -e '.[prod]'  # gunicorn, for the benchmarks under wrk
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

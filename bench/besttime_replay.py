@@ -30,6 +30,7 @@ first-attempt reach rate (answered first attempts ÷ first attempts) and the dif
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 from collections import defaultdict
@@ -117,6 +118,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--strength", type=int, default=6, help="best_time_prior_strength")
+    parser.add_argument("--json", type=Path, help="also write the result as a row of bench/run_all.py's table")
     args = parser.parse_args()
 
     rng = random.Random(f"besttime-replay/{args.seed}")  # noqa: S311 - a simulation
@@ -134,6 +136,12 @@ def main() -> None:
         print(f"{label}: first-attempt reach rate {reached / calls:6.1%} ({reached} of {calls} first calls)")
     print(f"difference: {100 * (results[True] - results[False]):+.1f} percentage points "
           f"({args.customers} customers, {args.tasks} first calls a day for {args.days} days, seed {args.seed}, strength {args.strength})")
+    if args.json:
+        args.json.write_text(json.dumps([{
+            "path": "best time to call: first-call reach rate", "db": "-", "figure": round(100 * results[True], 1),
+            "unit": "%", "ceiling": round(100 * results[False], 1), "ratio": round(results[True] / results[False], 2),
+            "p99_ms": None, "target": "above the reach without the suggestion", "met": results[True] > results[False],
+        }], indent=2))  # fmt: skip
 
 
 if __name__ == "__main__":
