@@ -29,6 +29,7 @@ _DETAIL_VALUES = {
     "reason": ("车开得少，暂时不需要", "刚换了工作，最近很忙", "价格偏高，再考虑", "车准备卖掉了", "自己在外面做过了"),
     "insurer": ("平安保险", "中国人保 PICC", "太平洋保险", "大地保险"),
 }
+_CALLBACKS = frozenset({"service_callback", "delivery_call", "delivery_survey"})
 _ISSUE_NOTES = (
     "保养后仪表盘保养提示未复位，已约回店处理",
     "洗车不干净，客户有些不满，已转服务顾问",
@@ -101,8 +102,10 @@ def add_task_history(ctx: DemoContext) -> None:
                 recorded_at=when - timedelta(days=misses - i, hours=rng.randint(0, 3)),
             ))  # fmt: skip
             outcomes += 1
-        # The first closing outcome is the common one (will come, greeted, satisfied …).
-        spec = closing[0] if rng.random() < 0.65 else rng.choice(closing)
+        # The first closing outcome is the common one (will come, greeted, satisfied …);
+        # on a callback far more so: a customer with an issue (R19's complaints) is rare.
+        common = 0.9 if task.type in _CALLBACKS else 0.65
+        spec = closing[0] if rng.random() < common else rng.choice(closing)
         session.add(TaskOutcome(
             task_id=task.id, outcome=spec.code, detail=_detail_for(spec, rng) or None,
             note=rng.choice(_ISSUE_NOTES) if spec.note_required else None, closes_task=True, source="manual", script_version_id=versions[task.type],

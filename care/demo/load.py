@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from care.demo.call_habits import add_call_habits
@@ -61,6 +61,7 @@ from care.demo.report import add_monthly_reports
 from care.demo.supervision import add_insurance_sample
 from care.demo.surveys import add_survey_responses
 from care.demo.violations import add_violations
+from care.extensions import db
 from care.models import AuditLog, Customer, User
 from care.services import Actor, ServiceError, audit
 from care.services.settings import load_settings
@@ -108,6 +109,19 @@ STEPS: list[tuple[str, Step]] = [
 
 
 # --- the use case ----------------------------------------------------------------------
+
+
+def _refresh_statistics(session: Session) -> None:
+    """PostgreSQL plans by its tables' statistics, which know nothing of rows this load has
+    just written (in one transaction, before autovacuum looks): planned for empty tables,
+    a later step's join over the calls became nested loops over every row (minutes). So
+    each step ends by analysing the tables, as one does after any bulk load; ANALYZE
+    counts the transaction's own new rows. SQLite needs nothing of the kind."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.flush()
+    tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+    session.execute(text(f"ANALYZE {tables}"))
 
 
 def loaded_demo(session: Session) -> dict | None:
@@ -169,6 +183,7 @@ def load_demo(
     )
     for _name, run in STEPS:
         run(ctx)
+        _refresh_statistics(session)
     detail = {
         "seed": seed,
         "customers": customers,

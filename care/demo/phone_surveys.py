@@ -19,7 +19,7 @@ _SCORES = ("7", "6", "7", "5", "none", "6")
 
 def add_phone_surveys(ctx: DemoContext) -> None:
     session, rng = ctx.session, ctx.rng("phone_surveys")
-    started = 0
+    started, customers = 0, set()
     for name in ctx.usernames("specialist"):
         user = session.scalars(select(User).where(User.username == name)).first()
         if user is None:
@@ -35,6 +35,9 @@ def add_phone_surveys(ctx: DemoContext) -> None:
             .limit(HALF_TAKEN)
         ).all()
         for task in tasks:
+            if task.customer_id in customers:  # one questionnaire at a time per customer (two
+                continue  # started at the same instant would be the same response)
+            customers.add(task.customer_id)
             survey = phone_survey.survey_for(session, task, user=user, now=ctx.now)
             rows = survey.rows[: rng.randint(3, len(_SCORES))]
             for row, score in zip(rows, _SCORES, strict=False):

@@ -65,7 +65,7 @@ def add_proactive_bookings(ctx: DemoContext) -> None:
         if mileage is not None and rng.random() < ARRIVED_SHARE:  # most booked cars came in that day
             session.add(ServiceVisit(
                 ro_no=f"RO{day:%Y%m%d}A{booked:04d}", vehicle_id=task.vehicle_id, date=day, kind=kind,
-                mileage=mileage, amount=Decimal(rng.randint(380, 1600)),
+                mileage=mileage, amount=Decimal(rng.randint(400, 1500)),
             ))  # fmt: skip
             session.flush()
     session.flush()

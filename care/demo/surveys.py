@@ -34,11 +34,13 @@ SOURCES = {"phone": AnswerSource.PHONE.value, "ivr": AnswerSource.IVR.value}
 
 
 def _score(rng, level: float, scale_max: int = 7) -> int:
-    """A score around ``level``: most at 6–7 for a good level, a tail down to 1."""
-    value = level + rng.gauss(0, 0.75)
-    if rng.random() < 0.04:  # a bad moment now and then
-        value -= rng.uniform(2, 4)
-    return max(1, min(scale_max, round(value)))
+    """A score around ``level``, never below 5 (a satisfied customer's spread), except
+    for a bad moment now and then (about one questionnaire in twelve has one): R19's
+    low items come from those and from the callbacks that reached a customer with an
+    issue, not from the spread, so the demo's complaints stay at a believable few."""
+    if rng.random() < 0.006:
+        return max(1, min(scale_max, round(level - rng.uniform(2, 4))))
+    return max(5, min(scale_max, round(level + rng.gauss(0, 0.75))))
 
 
 def _answer(ctx, rng, response, level: float, *, source: str, low_item: bool, when) -> None:
