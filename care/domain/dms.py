@@ -304,17 +304,25 @@ def plausible_chinese(text: str) -> bool:
     or when fewer than half of the non-ASCII characters are usual ones (a real file's
     names hold the odd rare hanzi, not a majority of them).
     """
+    counts = chinese_counts(text)
+    return counts is not None and counts[1] <= counts[0]
+
+
+def chinese_counts(text: str) -> tuple[int, int] | None:
+    """(usual, unusual) non-ASCII characters of text, None when one is private-use,
+    unassigned or a control character (see `plausible_chinese`). Counts of the pieces of a
+    text add up to the text's, so a file can be judged piece by piece as it is read."""
     usual = unusual = 0
     for char in text:
         if char < "\x80" or char == "\ufeff":
             continue
         if unicodedata.category(char) in ("Co", "Cn", "Cc", "Cs"):
-            return False
+            return None
         if _usual_in_chinese(char):
             usual += 1
         else:
             unusual += 1
-    return unusual <= usual
+    return usual, unusual
 
 
 # --- cells -------------------------------------------------------------------------------
@@ -322,26 +330,34 @@ def plausible_chinese(text: str) -> bool:
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet may read these as a formula
 
 
+_EXCEL_TEXT = re.compile(r'="(.*)"')
+_SPACES = re.compile(r"\s+")
+
+
 def cell_text(value) -> str:
     """A cell as trimmed text: `12345.0` from Excel is `12345`, `="0012"` is `0012`, and
     `'=x` is `=x` (the apostrophe that keeps a spreadsheet from reading a cell as a
     formula, as the rejected-rows file writes it: see `spreadsheet_safe`)."""
-    if value is None:
+    if isinstance(value, str):  # every CSV cell: tested first, it is called for each cell
+        text = value.strip()
+    elif value is None:
         return ""
-    if isinstance(value, bool):
+    elif isinstance(value, bool):
         return "1" if value else "0"
-    if isinstance(value, float):
+    elif isinstance(value, float):
         return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, datetime):
+    elif isinstance(value, datetime):
         return value.isoformat(sep=" ")
-    if isinstance(value, date):
+    elif isinstance(value, date):
         return value.isoformat()
-    text = str(value).strip()
+    else:
+        text = str(value).strip()
     if text[:1] == "'" and text[1:2] in FORMULA_STARTS:
         text = text[1:].lstrip()
-    m = re.fullmatch(r'="(.*)"', text)  # Excel's "keep as text" trick in CSV exports
-    if m:
-        text = m.group(1).strip()
+    if text[:2] == '="':  # Excel's "keep as text" trick in CSV exports
+        m = _EXCEL_TEXT.fullmatch(text)
+        if m:
+            text = m.group(1).strip()
     return text
 
 
@@ -355,7 +371,7 @@ def parse_text(value, max_len: int | None = None) -> str | None:
     text = cell_text(value)
     if not text:
         return None
-    text = re.sub(r"\s+", " ", text)
+    text = _SPACES.sub(" ", text)
     if max_len is not None and len(text) > max_len:
         raise CellError(
             N_("The text has %(length)s characters; at most %(max)s are allowed"),
