@@ -25,6 +25,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cached_property
 
 from care.domain import N_
 from care.domain.vin import check_digit, normalize_vin
@@ -244,6 +245,11 @@ class HeaderMap:
 
     def has(self, key: str) -> bool:
         return key in self.index
+
+    @cached_property
+    def present(self) -> tuple[tuple[Column, int], ...]:
+        """(column, its position in the row) of the columns the file has, in the spec's order."""
+        return tuple((c, self.index[c.key]) for c in self.spec.columns if c.key in self.index)
 
 
 def match_headers(kind: str, headers: list) -> HeaderMap:
@@ -690,10 +696,7 @@ def parse_row(header: HeaderMap, row: int, cells, *, tz: tzinfo) -> ParsedRow:
     values: dict[str, object] = {}
     errors: list[tuple[str, DmsError]] = []
     n = len(cells)
-    for column in header.spec.columns:
-        i = header.index.get(column.key)
-        if i is None:
-            continue
+    for column, i in header.present:
         raw = cells[i] if i < n else None
         try:
             value = _parse(column, raw, tz)
@@ -709,30 +712,19 @@ def parse_row(header: HeaderMap, row: int, cells, *, tz: tzinfo) -> ParsedRow:
 
 def _parse(column: Column, raw, tz: tzinfo):
     t = column.type
-    if t == DATE:
-        return parse_date(raw)
     if t == DATETIME:
         return parse_datetime(raw, tz)
-    if t == FLAG:
-        return parse_flag(raw)
-    if t == CLASS:
-        return parse_class(raw)
-    if t == VISIT_KIND:
-        return parse_visit_kind(raw)
-    if t == LUNAR:
-        return parse_lunar(raw)
-    if t == INT:
-        return parse_int(raw)
-    if t == AMOUNT:
-        return parse_amount(raw)
-    if t == VIN:
-        return parse_vin(raw)
-    if t == PLATE:
-        return parse_plate(raw)
-    if t == CLOCK:
-        return parse_clock(raw)
+    parse = _PARSERS.get(t)
+    if parse is not None:
+        return parse(raw)
     # text, and the types the service finishes (phone, e-mail, references)
     return parse_text(raw, column.max_len)
+
+
+_PARSERS = {
+    DATE: parse_date, FLAG: parse_flag, CLASS: parse_class, VISIT_KIND: parse_visit_kind, LUNAR: parse_lunar,
+    INT: parse_int, AMOUNT: parse_amount, VIN: parse_vin, PLATE: parse_plate, CLOCK: parse_clock,
+}  # fmt: skip
 
 
 def is_blank(cells) -> bool:

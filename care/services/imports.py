@@ -1111,8 +1111,9 @@ class _Import:
                 values["import_run_id"] = old["import_run_id"] or self.run_.id
             updates.append({"id": old["id"], **values, "updated_at": self.now})
         if inserts:
-            # render_nulls: one statement for all rows, whichever of their values are None
-            self.session.execute(insert(model), inserts, execution_options={"render_nulls": True})
+            # the table's Core INSERT (the rows are complete: no ORM defaults to apply), one
+            # executemany for all rows
+            self.session.execute(insert(model.__table__), inserts)
         if updates:
             self.session.execute(update(model), updates)
         if ownership:
