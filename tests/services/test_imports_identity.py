@@ -22,8 +22,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from care.models import Customer, Delivery, ImportRun, InsurancePolicy, OwnershipChange, ServiceVisit, User, Vehicle
-from care.services import Actor, imports
+from care.models import (
+    Customer,
+    Delivery,
+    ImportRun,
+    InsurancePolicy,
+    OwnershipChange,
+    ServiceVisit,
+    User,
+    Vehicle,
+)
+from care.services import Actor
 from care.services.imports import run_import
 from tests import factories
 
