@@ -377,7 +377,8 @@ def parse_text(value, max_len: int | None = None) -> str | None:
     text = cell_text(value)
     if not text:
         return None
-    text = _SPACES.sub(" ", text)
+    if "  " in text or not text.isprintable():  # every other whitespace is unprintable
+        text = _SPACES.sub(" ", text)
     if max_len is not None and len(text) > max_len:
         raise CellError(
             N_("The text has %(length)s characters; at most %(max)s are allowed"),
