@@ -25,7 +25,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from care.domain import N_
 from care.domain.vin import check_digit, normalize_vin
@@ -524,10 +524,16 @@ def _vocabulary(value, table: dict[str, str], message: str) -> str | None:
     text = cell_text(value)
     if not text:
         return None
-    found = table.get(header_key(text))
+    found = table.get(_word_key(text))
     if found is None:
         raise CellError(message, value=_shown(value))
     return found
+
+
+@lru_cache(maxsize=1024)
+def _word_key(text: str) -> str:
+    """header_key of a vocabulary cell: a file repeats a handful of them in every row."""
+    return header_key(text)
 
 
 def parse_class(value) -> str | None:
