@@ -25,6 +25,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cached_property, lru_cache
 
 from care.domain import N_
 from care.domain.vin import check_digit, normalize_vin
@@ -245,6 +246,11 @@ class HeaderMap:
     def has(self, key: str) -> bool:
         return key in self.index
 
+    @cached_property
+    def present(self) -> tuple[tuple[Column, int], ...]:
+        """(column, its position in the row) of the columns the file has, in the spec's order."""
+        return tuple((c, self.index[c.key]) for c in self.spec.columns if c.key in self.index)
+
 
 def match_headers(kind: str, headers: list) -> HeaderMap:
     """Map the file's header row onto the columns of `kind`; HeaderError when it cannot."""
@@ -304,17 +310,25 @@ def plausible_chinese(text: str) -> bool:
     or when fewer than half of the non-ASCII characters are usual ones (a real file's
     names hold the odd rare hanzi, not a majority of them).
     """
+    counts = chinese_counts(text)
+    return counts is not None and counts[1] <= counts[0]
+
+
+def chinese_counts(text: str) -> tuple[int, int] | None:
+    """(usual, unusual) non-ASCII characters of text, None when one is private-use,
+    unassigned or a control character (see `plausible_chinese`). Counts of the pieces of a
+    text add up to the text's, so a file can be judged piece by piece as it is read."""
     usual = unusual = 0
     for char in text:
         if char < "\x80" or char == "\ufeff":
             continue
         if unicodedata.category(char) in ("Co", "Cn", "Cc", "Cs"):
-            return False
+            return None
         if _usual_in_chinese(char):
             usual += 1
         else:
             unusual += 1
-    return unusual <= usual
+    return usual, unusual
 
 
 # --- cells -------------------------------------------------------------------------------
@@ -322,26 +336,34 @@ def plausible_chinese(text: str) -> bool:
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet may read these as a formula
 
 
+_EXCEL_TEXT = re.compile(r'="(.*)"')
+_SPACES = re.compile(r"\s+")
+
+
 def cell_text(value) -> str:
     """A cell as trimmed text: `12345.0` from Excel is `12345`, `="0012"` is `0012`, and
     `'=x` is `=x` (the apostrophe that keeps a spreadsheet from reading a cell as a
     formula, as the rejected-rows file writes it: see `spreadsheet_safe`)."""
-    if value is None:
+    if isinstance(value, str):  # every CSV cell: tested first, it is called for each cell
+        text = value.strip()
+    elif value is None:
         return ""
-    if isinstance(value, bool):
+    elif isinstance(value, bool):
         return "1" if value else "0"
-    if isinstance(value, float):
+    elif isinstance(value, float):
         return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, datetime):
+    elif isinstance(value, datetime):
         return value.isoformat(sep=" ")
-    if isinstance(value, date):
+    elif isinstance(value, date):
         return value.isoformat()
-    text = str(value).strip()
+    else:
+        text = str(value).strip()
     if text[:1] == "'" and text[1:2] in FORMULA_STARTS:
         text = text[1:].lstrip()
-    m = re.fullmatch(r'="(.*)"', text)  # Excel's "keep as text" trick in CSV exports
-    if m:
-        text = m.group(1).strip()
+    if text[:2] == '="':  # Excel's "keep as text" trick in CSV exports
+        m = _EXCEL_TEXT.fullmatch(text)
+        if m:
+            text = m.group(1).strip()
     return text
 
 
@@ -355,7 +377,8 @@ def parse_text(value, max_len: int | None = None) -> str | None:
     text = cell_text(value)
     if not text:
         return None
-    text = re.sub(r"\s+", " ", text)
+    if "  " in text or not text.isprintable():  # every other whitespace is unprintable
+        text = _SPACES.sub(" ", text)
     if max_len is not None and len(text) > max_len:
         raise CellError(
             N_("The text has %(length)s characters; at most %(max)s are allowed"),
@@ -501,10 +524,16 @@ def _vocabulary(value, table: dict[str, str], message: str) -> str | None:
     text = cell_text(value)
     if not text:
         return None
-    found = table.get(header_key(text))
+    found = table.get(_word_key(text))
     if found is None:
         raise CellError(message, value=_shown(value))
     return found
+
+
+@lru_cache(maxsize=1024)
+def _word_key(text: str) -> str:
+    """header_key of a vocabulary cell: a file repeats a handful of them in every row."""
+    return header_key(text)
 
 
 def parse_class(value) -> str | None:
@@ -674,10 +703,7 @@ def parse_row(header: HeaderMap, row: int, cells, *, tz: tzinfo) -> ParsedRow:
     values: dict[str, object] = {}
     errors: list[tuple[str, DmsError]] = []
     n = len(cells)
-    for column in header.spec.columns:
-        i = header.index.get(column.key)
-        if i is None:
-            continue
+    for column, i in header.present:
         raw = cells[i] if i < n else None
         try:
             value = _parse(column, raw, tz)
@@ -693,30 +719,19 @@ def parse_row(header: HeaderMap, row: int, cells, *, tz: tzinfo) -> ParsedRow:
 
 def _parse(column: Column, raw, tz: tzinfo):
     t = column.type
-    if t == DATE:
-        return parse_date(raw)
     if t == DATETIME:
         return parse_datetime(raw, tz)
-    if t == FLAG:
-        return parse_flag(raw)
-    if t == CLASS:
-        return parse_class(raw)
-    if t == VISIT_KIND:
-        return parse_visit_kind(raw)
-    if t == LUNAR:
-        return parse_lunar(raw)
-    if t == INT:
-        return parse_int(raw)
-    if t == AMOUNT:
-        return parse_amount(raw)
-    if t == VIN:
-        return parse_vin(raw)
-    if t == PLATE:
-        return parse_plate(raw)
-    if t == CLOCK:
-        return parse_clock(raw)
+    parse = _PARSERS.get(t)
+    if parse is not None:
+        return parse(raw)
     # text, and the types the service finishes (phone, e-mail, references)
     return parse_text(raw, column.max_len)
+
+
+_PARSERS = {
+    DATE: parse_date, FLAG: parse_flag, CLASS: parse_class, VISIT_KIND: parse_visit_kind, LUNAR: parse_lunar,
+    INT: parse_int, AMOUNT: parse_amount, VIN: parse_vin, PLATE: parse_plate, CLOCK: parse_clock,
+}  # fmt: skip
 
 
 def is_blank(cells) -> bool:

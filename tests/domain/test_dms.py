@@ -448,3 +448,18 @@ def test_the_rejects_table_puts_row_and_problems_first_then_the_files_own_column
         ["Row", "P"],
         ["3", "x"],
     ]
+
+
+def test_parse_text_collapses_every_kind_of_whitespace():
+    """parse_text skips its regular expression when a text has no double space and no
+    unprintable character: every whitespace character but the space is unprintable."""
+    import re
+    import sys
+
+    from care.domain.dms import parse_text
+
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if re.fullmatch(r"\s", chr(c))]
+    assert len(spaces) > 20
+    for char in spaces:
+        assert parse_text(f"a{char}b{char}{char}c") == "a b c", hex(ord(char))
+    assert parse_text("a b  c") == "a b c" and parse_text("成都 高新区") == "成都 高新区"

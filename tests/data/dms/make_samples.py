@@ -9,6 +9,8 @@ to be rejected for its VIN.
 
 from __future__ import annotations
 
+import csv
+import io
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -102,6 +104,46 @@ def main() -> None:
         "utf-8-sig",
     )
     write("deliveries_empty.csv", ["vin,customer_no,consultant,delivered_at"], "utf-8")
+
+    # Phone numbers and e-mail addresses at the edges of the fast paths (care/phones.py,
+    # care/emails.py): the import's results on it are pinned (tests/services/test_imports_identity.py).
+    tricky = [
+        ("T01", "甲", "13800138000", "", "a@example.com"),
+        ("T02", "乙", " +86 138 0013 8001 ", "028-8888-1234", "A.B@Example.COM"),
+        ("T03", "丙", "8613800138002", "+86-28-8888-1235", "Postmaster@example.com"),
+        ("T04", "丁", "0086 13800138003", "(028)88881236", "user+tag@sub.example.org"),
+        ("T05", "戊", "+8613800138004", "02888881237", "x..y@example.com"),
+        ("T06", "己", "138-0013-8005", "12345", "x@localhost"),
+        ("T07", "庚", "13800138006.0", "1380013800", ".x@example.com"),
+        ("T08", "辛", "14000000000", "10086", "张@example.com"),
+        ("T09", "壬", "19212345678", "+1 650 253 0000", "a@xn--fsqu00a.xn--55qx5d"),
+        ("T10", "癸", "16212345678", "+852 6123 4567", "a@b.c"),
+        ("T11", "子", "1991234567８", "+86 10 1234 5678", '"a"@example.com'),
+        ("T12", "丑", "86 138 0013 8007", "138·0013·8008", "a@例子.公司"),
+        ("T13", "寅", "+86 13800138009", "001 650 253 0000", "ABUSE@EXAMPLE.COM"),
+        ("T14", "卯", "１３８００１３８０１０", "+86 (138) 0013-8013", "a@example"),
+        ("T15", "辰", "13800138011x", "17012345678", "a@123.com"),
+        ("T16", "巳", "+86138001380", "19812345678", "a@example.com."),
+        ("T17", "午", "1 3 8 0 0 1 3 8 0 1 2", "15412345678", "a@-example.com"),
+        ("T18", "未", "14512345678", "+8613800138000", "a@exa_mple.com"),
+        ("T19", "申", "8613800138024", "86-138-0013-8025", "a@example..com"),
+        ("T20", "酉", "0086-138-0013-8026", "+86 0138 0013 8027", "x" * 65 + "@example.com"),
+        ("T21", "戌", "10013800138", "13800138", "a b@example.com"),
+        ("T22", "亥", "138001380001", "+86 13800138000 ext 5", "a@[127.0.0.1]"),
+        ("T23", "一", "19912345678", "11012345678", "Name <a@example.com>"),
+        ("T24", "二", "13012345678", "17912345678", "a@example.invalid"),
+        ("T25", "三", "19012345678", "+86 19112345678", "a@test"),
+        ("T26", "四", "18612345678", "８６13800138029", "a@example.local"),
+        ("T27", "五", "+86 13800138030", "tel:13800138031", "user.name+tag@gmail.com"),
+        ("T28", "六", "13800138032 ", "  ", "o'brien@example.com"),
+        ("T29", "七", "+86-13800138033", "+86 138.0013.8034", "a@EXAMPLE.com"),
+        ("T30", "八", "86 1380013803", "0086-010-12345678", "info@qq.com"),
+        ("T31", "九", "+861380013803", "(+86)13800138035", "a" * 64 + "@" + "b" * 60 + ".com"),
+        ("T32", "十", "+86 138 0013 8036", "+86 13800138037", "a@" + ("b" * 63 + ".") * 3 + "com"),
+    ]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows([("customer_no", "name", "mobile", "phone2", "email"), *tricky])
+    (HERE / "customers_tricky.csv").write_bytes(buffer.getvalue().encode("utf-8"))
 
     # An Excel workbook: Chinese headers, date cells, a number cell for the mileage.
     wb = openpyxl.Workbook()
