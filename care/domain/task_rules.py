@@ -381,7 +381,12 @@ def average_daily_km(visits: Iterable[VisitFacts]) -> float | None:
     readings = sorted((v.date, v.mileage) for v in visits if v.mileage is not None)
     if len(readings) < 2:
         return None
-    (first_day, first_km), (last_day, last_km) = readings[0], readings[-1]
+    return _daily_km(readings[0], readings[-1])
+
+
+def _daily_km(first: tuple[date, int], last: tuple[date, int]) -> float | None:
+    """km per day between the earliest and the latest (date, km) reading."""
+    (first_day, first_km), (last_day, last_km) = first, last
     elapsed = (last_day - first_day).days
     if elapsed <= 0 or last_km <= first_km:
         return None
@@ -428,17 +433,49 @@ def predict_maintenance(vehicle: VehicleFacts, settings: Settings) -> Maintenanc
         last_service, last_service_km = vehicle.delivery_date, 0
     else:
         return None
+    readings = [(v.date, v.mileage) for v in vehicle.visits if v.mileage is not None]
+    return maintenance_prediction(
+        last_service,
+        last_service_km,
+        min(readings) if readings else None,
+        max(readings) if readings else None,
+        settings,
+    )
+
+
+def maintenance_prediction(
+    last_service: date,
+    last_service_km: int | None,
+    first_reading: tuple[date, int] | None,
+    last_reading: tuple[date, int] | None,
+    settings: Settings,
+) -> MaintenancePrediction:
+    """:func:`predict_maintenance` from the few values it reads: the last service (date,
+    km), and the earliest and the latest odometer reading by (date, km). The generator
+    calls it on its per-vehicle history summary to leave out the vehicles whose R2 and
+    R16 windows cannot contain the day (:func:`maintenance_in_view`)."""
     due_by_time = add_months(last_service, settings.maintenance_interval_months)
-    daily_km = average_daily_km(vehicle.visits)
+    daily_km = None
+    if first_reading is not None and last_reading is not None:
+        daily_km = _daily_km(first_reading, last_reading)
     due_by_mileage = None
     if daily_km is not None and last_service_km is not None:
-        read_on, read_km = max((v.date, v.mileage) for v in vehicle.visits if v.mileage is not None)
+        read_on, read_km = last_reading
         remaining = last_service_km + settings.maintenance_interval_km - read_km
         days_left = max(0, math.ceil(remaining / daily_km))
         due_by_mileage = read_on + timedelta(days=days_left)
     return MaintenancePrediction(
         last_service, last_service_km, due_by_time, due_by_mileage, daily_km
     )
+
+
+def maintenance_in_view(prediction: MaintenancePrediction, settings: Settings, today: date) -> bool:
+    """Whether ``today`` may be inside the window of R2 (due − ``maintenance_lead_days`` …
+    due) or of R16's maintenance invitation (due − ``appointment_lead_days`` … due). False
+    means both propose_maintenance and propose_appointment's maintenance cycle answer
+    ``not_due`` or ``window_closed`` for this prediction (see their window checks)."""
+    lead = max(settings.maintenance_lead_days, settings.appointment_lead_days)
+    return prediction.due - timedelta(days=lead) <= today <= prediction.due
 
 
 def propose_maintenance(
