@@ -34,6 +34,7 @@ Decisions where domain.md is silent are noted in each rule's docstring; the comm
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -254,45 +255,51 @@ class ContactPlan:
     needs_number_correction: bool
 
 
-def _allowed(customer: CustomerFacts, channel: Channel) -> bool:
-    refused = {
-        Channel.CALL: customer.no_call,
-        Channel.SMS: customer.no_sms,
-        Channel.EMAIL: customer.no_email,
-    }
-    return not refused[channel]
-
-
-def _reachable(customer: CustomerFacts, channel: Channel) -> bool:
-    if channel is Channel.EMAIL:
-        return customer.has_email
-    return customer.has_valid_phone
-
-
 def contact_plan(
     customer: CustomerFacts, fallbacks: tuple[Channel, ...], key: str | None = None
 ) -> ContactPlan | Skip:
     """R12 and §3 consent: the channel a task uses, its fallback and whether the phone
     number must be corrected first (see the module docstring for the order)."""
-    allowed = [c for c in (Channel.CALL, Channel.SMS, Channel.EMAIL) if _allowed(customer, c)]
+    plan = _contact_plan(
+        bool(customer.no_call),
+        bool(customer.no_sms),
+        bool(customer.no_email),
+        bool(customer.has_valid_phone),
+        bool(customer.has_email),
+        fallbacks,
+    )
+    if isinstance(plan, SkipReason):
+        return Skip(plan, key)
+    return plan
+
+
+@functools.cache
+def _contact_plan(
+    no_call: bool,
+    no_sms: bool,
+    no_email: bool,
+    has_valid_phone: bool,
+    has_email: bool,
+    fallbacks: tuple[Channel, ...],
+) -> ContactPlan | SkipReason:
+    """:func:`contact_plan` on the five facts it reads: a few dozen combinations, each
+    worked out once (the generator asks for every task of a large fleet)."""
+    refused = {Channel.CALL: no_call, Channel.SMS: no_sms, Channel.EMAIL: no_email}
+    allowed = [c for c in (Channel.CALL, Channel.SMS, Channel.EMAIL) if not refused[c]]
     if not allowed:
-        return Skip(SkipReason.CONSENT, key)
+        return SkipReason.CONSENT
     if Channel.CALL in allowed:
         fallback = next(
-            (
-                c
-                for c in fallbacks
-                if _allowed(customer, c) and (c is not Channel.EMAIL or customer.has_email)
-            ),
+            (c for c in fallbacks if not refused[c] and (c is not Channel.EMAIL or has_email)),
             None,
         )
-        return ContactPlan(Channel.CALL, fallback, not customer.has_valid_phone)
-    reachable = [c for c in allowed if _reachable(customer, c)]
+        return ContactPlan(Channel.CALL, fallback, not has_valid_phone)
+    reachable = [c for c in allowed if (has_email if c is Channel.EMAIL else has_valid_phone)]
     if reachable:
         return ContactPlan(reachable[0], None, False)
     if Channel.SMS in allowed:
         return ContactPlan(Channel.SMS, None, True)
-    return Skip(SkipReason.NO_CHANNEL, key)
+    return SkipReason.NO_CHANNEL
 
 
 def _propose(
