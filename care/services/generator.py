@@ -72,6 +72,7 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Date,
     Integer,
@@ -84,6 +85,7 @@ from sqlalchemy import (
     extract,
     func,
     literal,
+    literal_column,
     or_,
     select,
     text,
@@ -590,9 +592,8 @@ class _Generation:
     def store(self, run_id: int, now: datetime) -> None:
         session = self.session
         keys = list(self.candidates)
-        existing: set[str] = set()
-        for among in in_batches(session, _t.c.cycle_key, keys, String()):
-            existing.update(session.scalars(select(_t.c.cycle_key).where(among)))
+        known = select(_t.c.cycle_key).where(_t.c.cycle_key.in_(_json_values(session, keys)))
+        existing = set(session.scalars(known))
         new: list[_Candidate] = []
         for key, candidate in self.candidates.items():
             if key in existing:
@@ -948,12 +949,11 @@ def _insert_pg(session: Session, rows: Sequence[dict], constants: dict[str, Any]
 
 
 def _json_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A task row for json_to_recordset: dates ISO, datetimes ISO in UTC."""
+    """A task row for json_to_recordset: dates and (aware) datetimes ISO 8601, the latter
+    with their offset, which ``timestamptz`` reads exactly (no conversion here)."""
     out = dict(row)
     for key, value in row.items():
-        if isinstance(value, datetime):
-            out[key] = value.astimezone(UTC).isoformat()
-        elif isinstance(value, date):
+        if isinstance(value, date):  # a datetime is a date too
             out[key] = value.isoformat()
     return out
 
@@ -969,6 +969,16 @@ def _json_safe(params: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def _json_values(session: Session, values: Sequence[str]):
+    """The strings ``values`` as a one-column select from one JSON array parameter: tens
+    of thousands of cycle keys travel as one text, serialized in C (an array parameter of
+    text is escaped string by string, IN lists of parameters need chunks)."""
+    document = bindparam(None, json.dumps(list(values), ensure_ascii=False), type_=String())
+    if session.get_bind().dialect.name == "postgresql":
+        return select(func.json_array_elements_text(cast(document, JSON)))
+    return select(literal_column("value")).select_from(func.json_each(document))
 
 
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
