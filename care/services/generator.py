@@ -702,19 +702,17 @@ def _lapsed_candidates(day: date, settings: Settings):
     lapsed on some day of this month up to ``day`` – exactly those whose R9 window
     contains ``day`` (last visit + min ≤ day and last visit + max ≥ the 1st). ``recalled``:
     the vehicle's recall of this month exists (a lapsed_recall task opening this month;
-    its cycle key is ``lapsed_recall:<vin>:<this month>``)."""
+    its cycle key is ``lapsed_recall:<vin>:<this month>``).
+
+    The recalled vehicles are one set joined to the grouped visits, not a probe per
+    vehicle: after the 1st of the month nearly every lapsed vehicle has its recall."""
     month_start = first_of_month(day)
-    recalled = (
-        select(_t.c.id)
-        .where(
-            _t.c.vehicle_id == _sv.c.vehicle_id,
-            _t.c.type == TaskType.LAPSED_RECALL.value,
-            _t.c.opens_on.between(month_start, end_of_month(day)),
+    lapsed = (
+        select(
+            _sv.c.vehicle_id,
+            func.max(_sv.c.date).label("last_visit"),
+            func.max(_sv.c.mileage).label("max_km"),
         )
-        .exists()
-    )
-    return (
-        select(_sv.c.vehicle_id, func.max(_sv.c.date), func.max(_sv.c.mileage), recalled)
         .group_by(_sv.c.vehicle_id)
         .having(
             func.max(_sv.c.date).between(
@@ -722,7 +720,24 @@ def _lapsed_candidates(day: date, settings: Settings):
                 day - timedelta(days=settings.lapsed_min_days),
             )
         )
+        .subquery("lapsed")
     )
+    recalled = (
+        select(_t.c.vehicle_id)
+        .where(
+            _t.c.type == TaskType.LAPSED_RECALL.value,
+            _t.c.opens_on.between(month_start, end_of_month(day)),
+            _t.c.vehicle_id.is_not(None),
+        )
+        .distinct()
+        .subquery("recalled")
+    )
+    return select(
+        lapsed.c.vehicle_id,
+        lapsed.c.last_visit,
+        lapsed.c.max_km,
+        recalled.c.vehicle_id.is_not(None),
+    ).select_from(lapsed.outerjoin(recalled, recalled.c.vehicle_id == lapsed.c.vehicle_id))
 
 
 # --- history facts -----------------------------------------------------------------------
