@@ -34,6 +34,7 @@ Decisions where domain.md is silent are noted in each rule's docstring; the comm
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -254,45 +255,51 @@ class ContactPlan:
     needs_number_correction: bool
 
 
-def _allowed(customer: CustomerFacts, channel: Channel) -> bool:
-    refused = {
-        Channel.CALL: customer.no_call,
-        Channel.SMS: customer.no_sms,
-        Channel.EMAIL: customer.no_email,
-    }
-    return not refused[channel]
-
-
-def _reachable(customer: CustomerFacts, channel: Channel) -> bool:
-    if channel is Channel.EMAIL:
-        return customer.has_email
-    return customer.has_valid_phone
-
-
 def contact_plan(
     customer: CustomerFacts, fallbacks: tuple[Channel, ...], key: str | None = None
 ) -> ContactPlan | Skip:
     """R12 and §3 consent: the channel a task uses, its fallback and whether the phone
     number must be corrected first (see the module docstring for the order)."""
-    allowed = [c for c in (Channel.CALL, Channel.SMS, Channel.EMAIL) if _allowed(customer, c)]
+    plan = _contact_plan(
+        bool(customer.no_call),
+        bool(customer.no_sms),
+        bool(customer.no_email),
+        bool(customer.has_valid_phone),
+        bool(customer.has_email),
+        fallbacks,
+    )
+    if isinstance(plan, SkipReason):
+        return Skip(plan, key)
+    return plan
+
+
+@functools.cache
+def _contact_plan(
+    no_call: bool,
+    no_sms: bool,
+    no_email: bool,
+    has_valid_phone: bool,
+    has_email: bool,
+    fallbacks: tuple[Channel, ...],
+) -> ContactPlan | SkipReason:
+    """:func:`contact_plan` on the five facts it reads: a few dozen combinations, each
+    worked out once (the generator asks for every task of a large fleet)."""
+    refused = {Channel.CALL: no_call, Channel.SMS: no_sms, Channel.EMAIL: no_email}
+    allowed = [c for c in (Channel.CALL, Channel.SMS, Channel.EMAIL) if not refused[c]]
     if not allowed:
-        return Skip(SkipReason.CONSENT, key)
+        return SkipReason.CONSENT
     if Channel.CALL in allowed:
         fallback = next(
-            (
-                c
-                for c in fallbacks
-                if _allowed(customer, c) and (c is not Channel.EMAIL or customer.has_email)
-            ),
+            (c for c in fallbacks if not refused[c] and (c is not Channel.EMAIL or has_email)),
             None,
         )
-        return ContactPlan(Channel.CALL, fallback, not customer.has_valid_phone)
-    reachable = [c for c in allowed if _reachable(customer, c)]
+        return ContactPlan(Channel.CALL, fallback, not has_valid_phone)
+    reachable = [c for c in allowed if (has_email if c is Channel.EMAIL else has_valid_phone)]
     if reachable:
         return ContactPlan(reachable[0], None, False)
     if Channel.SMS in allowed:
         return ContactPlan(Channel.SMS, None, True)
-    return Skip(SkipReason.NO_CHANNEL, key)
+    return SkipReason.NO_CHANNEL
 
 
 def _propose(
@@ -381,7 +388,12 @@ def average_daily_km(visits: Iterable[VisitFacts]) -> float | None:
     readings = sorted((v.date, v.mileage) for v in visits if v.mileage is not None)
     if len(readings) < 2:
         return None
-    (first_day, first_km), (last_day, last_km) = readings[0], readings[-1]
+    return _daily_km(readings[0], readings[-1])
+
+
+def _daily_km(first: tuple[date, int], last: tuple[date, int]) -> float | None:
+    """km per day between the earliest and the latest (date, km) reading."""
+    (first_day, first_km), (last_day, last_km) = first, last
     elapsed = (last_day - first_day).days
     if elapsed <= 0 or last_km <= first_km:
         return None
@@ -428,17 +440,49 @@ def predict_maintenance(vehicle: VehicleFacts, settings: Settings) -> Maintenanc
         last_service, last_service_km = vehicle.delivery_date, 0
     else:
         return None
+    readings = [(v.date, v.mileage) for v in vehicle.visits if v.mileage is not None]
+    return maintenance_prediction(
+        last_service,
+        last_service_km,
+        min(readings) if readings else None,
+        max(readings) if readings else None,
+        settings,
+    )
+
+
+def maintenance_prediction(
+    last_service: date,
+    last_service_km: int | None,
+    first_reading: tuple[date, int] | None,
+    last_reading: tuple[date, int] | None,
+    settings: Settings,
+) -> MaintenancePrediction:
+    """:func:`predict_maintenance` from the few values it reads: the last service (date,
+    km), and the earliest and the latest odometer reading by (date, km). The generator
+    calls it on its per-vehicle history summary to leave out the vehicles whose R2 and
+    R16 windows cannot contain the day (:func:`maintenance_in_view`)."""
     due_by_time = add_months(last_service, settings.maintenance_interval_months)
-    daily_km = average_daily_km(vehicle.visits)
+    daily_km = None
+    if first_reading is not None and last_reading is not None:
+        daily_km = _daily_km(first_reading, last_reading)
     due_by_mileage = None
     if daily_km is not None and last_service_km is not None:
-        read_on, read_km = max((v.date, v.mileage) for v in vehicle.visits if v.mileage is not None)
+        read_on, read_km = last_reading
         remaining = last_service_km + settings.maintenance_interval_km - read_km
         days_left = max(0, math.ceil(remaining / daily_km))
         due_by_mileage = read_on + timedelta(days=days_left)
     return MaintenancePrediction(
         last_service, last_service_km, due_by_time, due_by_mileage, daily_km
     )
+
+
+def maintenance_in_view(prediction: MaintenancePrediction, settings: Settings, today: date) -> bool:
+    """Whether ``today`` may be inside the window of R2 (due − ``maintenance_lead_days`` …
+    due) or of R16's maintenance invitation (due − ``appointment_lead_days`` … due). False
+    means both propose_maintenance and propose_appointment's maintenance cycle answer
+    ``not_due`` or ``window_closed`` for this prediction (see their window checks)."""
+    lead = max(settings.maintenance_lead_days, settings.appointment_lead_days)
+    return prediction.due - timedelta(days=lead) <= today <= prediction.due
 
 
 def propose_maintenance(

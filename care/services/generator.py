@@ -72,17 +72,20 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Date,
     Integer,
     String,
     and_,
+    bindparam,
     case,
     cast,
     exists,
     extract,
     func,
     literal,
+    literal_column,
     or_,
     select,
     text,
@@ -117,6 +120,8 @@ from care.domain.task_rules import (
     TaskType,
     VehicleFacts,
     VisitFacts,
+    maintenance_in_view,
+    maintenance_prediction,
     propose_appointment,
     propose_birthday,
     propose_delivery_call,
@@ -359,10 +364,18 @@ class _Generation:
         needing = sorted(vid for vid, bits in rules.items() if bits & (R1 | R2 | R3))
         for among in in_batches(session, _sv.c.vehicle_id, needing, Integer()):
             for row in session.execute(_history_summaries(dialect, among)):
-                if row[-1]:
-                    odd.append(row[0])
+                if row.odd:
+                    odd.append(row.vehicle_id)
                 else:
-                    summaries[row[0]] = row
+                    summaries[row.vehicle_id] = row
+        # Most vehicles serviced within the interval are weeks away from their next
+        # maintenance: the summary's prediction (the rules' own, care.domain.task_rules
+        # .maintenance_prediction) leaves them out before any facts are built.
+        for vehicle_id, row in summaries.items():
+            bits = rules[vehicle_id]
+            if bits & R2 and not _maintenance_in_view(row, bits & R1, day, settings):
+                rules[vehicle_id] = bits & ~R2
+        rules = {vehicle_id: bits for vehicle_id, bits in rules.items() if bits}
         full: dict[int, list] = {}
         for among in in_batches(session, _sv.c.vehicle_id, odd, Integer()):
             for vehicle_id, group in groupby(session.execute(_visits().where(among)), key=itemgetter(0)):
@@ -579,9 +592,8 @@ class _Generation:
     def store(self, run_id: int, now: datetime) -> None:
         session = self.session
         keys = list(self.candidates)
-        existing: set[str] = set()
-        for among in in_batches(session, _t.c.cycle_key, keys, String()):
-            existing.update(session.scalars(select(_t.c.cycle_key).where(among)))
+        known = select(_t.c.cycle_key).where(_t.c.cycle_key.in_(_json_values(session, keys)))
+        existing = set(session.scalars(known))
         new: list[_Candidate] = []
         for key, candidate in self.candidates.items():
             if key in existing:
@@ -690,19 +702,17 @@ def _lapsed_candidates(day: date, settings: Settings):
     lapsed on some day of this month up to ``day`` – exactly those whose R9 window
     contains ``day`` (last visit + min ≤ day and last visit + max ≥ the 1st). ``recalled``:
     the vehicle's recall of this month exists (a lapsed_recall task opening this month;
-    its cycle key is ``lapsed_recall:<vin>:<this month>``)."""
+    its cycle key is ``lapsed_recall:<vin>:<this month>``).
+
+    The recalled vehicles are one set joined to the grouped visits, not a probe per
+    vehicle: after the 1st of the month nearly every lapsed vehicle has its recall."""
     month_start = first_of_month(day)
-    recalled = (
-        select(_t.c.id)
-        .where(
-            _t.c.vehicle_id == _sv.c.vehicle_id,
-            _t.c.type == TaskType.LAPSED_RECALL.value,
-            _t.c.opens_on.between(month_start, end_of_month(day)),
+    lapsed = (
+        select(
+            _sv.c.vehicle_id,
+            func.max(_sv.c.date).label("last_visit"),
+            func.max(_sv.c.mileage).label("max_km"),
         )
-        .exists()
-    )
-    return (
-        select(_sv.c.vehicle_id, func.max(_sv.c.date), func.max(_sv.c.mileage), recalled)
         .group_by(_sv.c.vehicle_id)
         .having(
             func.max(_sv.c.date).between(
@@ -710,7 +720,24 @@ def _lapsed_candidates(day: date, settings: Settings):
                 day - timedelta(days=settings.lapsed_min_days),
             )
         )
+        .subquery("lapsed")
     )
+    recalled = (
+        select(_t.c.vehicle_id)
+        .where(
+            _t.c.type == TaskType.LAPSED_RECALL.value,
+            _t.c.opens_on.between(month_start, end_of_month(day)),
+            _t.c.vehicle_id.is_not(None),
+        )
+        .distinct()
+        .subquery("recalled")
+    )
+    return select(
+        lapsed.c.vehicle_id,
+        lapsed.c.last_visit,
+        lapsed.c.max_km,
+        recalled.c.vehicle_id.is_not(None),
+    ).select_from(lapsed.outerjoin(recalled, recalled.c.vehicle_id == lapsed.c.vehicle_id))
 
 
 # --- history facts -----------------------------------------------------------------------
@@ -753,25 +780,54 @@ def _day_number(dialect: str, column):
 
 def _history_summaries(dialect: str, among):
     """(vehicle id, last visit day, largest mileage, first first-service day, first
-    maintenance day, last service key, first reading key, last reading key, odd) per
-    vehicle of ``among``. The last service key holds km + 1 (0: no mileage)."""
+    maintenance day, last service key, first reading key, last reading key, delivery
+    date, odd) per vehicle of ``among``. The last service key holds km + 1 (0: no
+    mileage)."""
     km = _sv.c.mileage
     day_key = _day_number(dialect, _sv.c.date) * SCALE
     return (
         select(
             _sv.c.vehicle_id,
-            func.max(_sv.c.date),
-            func.max(km),
-            func.min(case((_sv.c.kind == FIRST_SERVICE_KIND, _sv.c.date))),
-            func.min(case((_sv.c.kind == MAINTENANCE_KIND, _sv.c.date))),
-            func.max(case((_sv.c.kind.in_(sorted(SERVICE_KINDS)), day_key + func.coalesce(km + 1, 0)))),
-            func.min(case((km.is_not(None), day_key + km))),
-            func.max(case((km.is_not(None), day_key + km))),
-            func.max(case((or_(km < 0, km > SCALE - 2), 1), else_=0)),
+            func.max(_sv.c.date).label("last_visit"),
+            func.max(km).label("max_km"),
+            func.min(case((_sv.c.kind == FIRST_SERVICE_KIND, _sv.c.date))).label("first_fs"),
+            func.min(case((_sv.c.kind == MAINTENANCE_KIND, _sv.c.date))).label("first_maint"),
+            func.max(
+                case((_sv.c.kind.in_(sorted(SERVICE_KINDS)), day_key + func.coalesce(km + 1, 0)))
+            ).label("service"),
+            func.min(case((km.is_not(None), day_key + km))).label("first_read"),
+            func.max(case((km.is_not(None), day_key + km))).label("last_read"),
+            func.max(_v.c.delivery_date).label("delivery_date"),  # one per vehicle
+            func.max(case((or_(km < 0, km > SCALE - 2), 1), else_=0)).label("odd"),
         )
+        .select_from(_sv.join(_v, _v.c.id == _sv.c.vehicle_id))
         .where(among)
         .group_by(_sv.c.vehicle_id)
     )
+
+
+def _maintenance_in_view(row, first_service_bit: int, day: date, settings: Settings) -> bool:
+    """False when a vehicle's R2 reminder and R16 maintenance invitation certainly answer
+    ``not_due`` or ``window_closed`` on ``day`` (uncounted): its prediction from the
+    :func:`_history_summaries` row – the same values :func:`predict_maintenance` reads
+    from the stand-in visits – puts the due date outside both windows. True (keep it)
+    whenever that is not certain: no service visit (the delivery is the last service, or
+    there is none: ``no_data``, which counts), or R16 may still invite to the first
+    service (its cycle comes first; a vehicle with the R1 bit is evaluated anyway)."""
+    if row.service is None:
+        return True
+    if not first_service_bit and row.first_fs is None and row.delivery_date is not None:
+        if day <= add_months(row.delivery_date, settings.first_service_deadline_months):
+            return True  # the first service may be R16's cycle (e.g. a future delivery)
+    on, km = _unkey(row.service)
+    prediction = maintenance_prediction(
+        on,
+        km - 1 if km else None,
+        None if row.first_read is None else _unkey(row.first_read),
+        None if row.last_read is None else _unkey(row.last_read),
+        settings,
+    )
+    return maintenance_in_view(prediction, settings, day)
 
 
 def _visits():
@@ -788,7 +844,7 @@ def _unkey(key: int) -> tuple[date, int]:
 
 def _summary_facts(row, mileage: int | None) -> tuple[tuple[VisitFacts, ...], int | None]:
     """The stand-in visits of a :func:`_history_summaries` row, and the vehicle mileage."""
-    _, last_visit, max_km, first_fs, first_maint, service, first_read, last_read, _ = row
+    _, last_visit, max_km, first_fs, first_maint, service, first_read, last_read, _, _ = row
     visits = []
     if service is not None:
         on, km = _unkey(service)
@@ -843,14 +899,40 @@ def _insert_new(session: Session, rows: Sequence[dict], constants: dict[str, Any
         return _insert_pg(session, rows, constants, dialect)
     if dialect.name != "sqlite":  # pragma: no cover - the app supports SQLite and PostgreSQL
         raise RuntimeError(f"unsupported database {dialect.name}")
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    return _insert_sqlite(session, rows, constants, dialect)
 
-    statement = (
-        sqlite_insert(_t).on_conflict_do_nothing(index_elements=["cycle_key"]).returning(_t.c.cycle_key)
-    )
+
+def _insert_sqlite(session: Session, rows: Sequence[dict], constants: dict[str, Any], dialect) -> set[str]:
+    """SQLite: ``INSERT … SELECT … FROM json_each(:rows)``, like PostgreSQL's: a chunk of
+    rows travels as one JSON array of arrays. An executemany with RETURNING (SQLAlchemy's
+    "insertmanyvalues") builds and processes a parameter dict per row in Python, which
+    cost more than the rules that made the rows. The cells are converted by the columns'
+    own bind processors (the dialect's), so they are stored exactly as the ORM stores
+    them (dates and datetimes as SQLite's text, the JSON column as its serialized text)."""
+    names = list(rows[0])
+    processors = [
+        (i, processor)
+        for i, name in enumerate(names)
+        if (processor := _t.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+    ]
+    cells = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(names)))
+    statement = text(  # only our own table and column names go into the text
+        f"INSERT INTO {_t.name} ({', '.join(names + list(constants))}) "  # noqa: S608
+        f"SELECT {cells}, {', '.join(f':{name}' for name in constants)} "
+        "FROM json_each(:rows) WHERE true "  # WHERE: SQLite's parser needs it before ON CONFLICT
+        "ON CONFLICT (cycle_key) DO NOTHING RETURNING cycle_key"
+    ).bindparams(*(bindparam(name, type_=_t.c[name].type) for name in constants))
+    cells_of = itemgetter(*names)
     inserted: set[str] = set()
-    for chunk in _chunks(rows, INSERT_CHUNK):
-        inserted.update(session.scalars(statement, [{**row, **constants} for row in chunk]))
+    for chunk in _chunks(rows, INSERT_CHUNK * 10):
+        values = []
+        for row in chunk:
+            cells_of_row = list(cells_of(row))
+            for i, processor in processors:
+                cells_of_row[i] = processor(cells_of_row[i])
+            values.append(cells_of_row)
+        document = json.dumps(values, ensure_ascii=False)
+        inserted.update(session.scalars(statement, {**constants, "rows": document}))
     return inserted
 
 
@@ -882,12 +964,11 @@ def _insert_pg(session: Session, rows: Sequence[dict], constants: dict[str, Any]
 
 
 def _json_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A task row for json_to_recordset: dates ISO, datetimes ISO in UTC."""
+    """A task row for json_to_recordset: dates and (aware) datetimes ISO 8601, the latter
+    with their offset, which ``timestamptz`` reads exactly (no conversion here)."""
     out = dict(row)
     for key, value in row.items():
-        if isinstance(value, datetime):
-            out[key] = value.astimezone(UTC).isoformat()
-        elif isinstance(value, date):
+        if isinstance(value, date):  # a datetime is a date too
             out[key] = value.isoformat()
     return out
 
@@ -903,6 +984,16 @@ def _json_safe(params: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def _json_values(session: Session, values: Sequence[str]):
+    """The strings ``values`` as a one-column select from one JSON array parameter: tens
+    of thousands of cycle keys travel as one text, serialized in C (an array parameter of
+    text is escaped string by string, IN lists of parameters need chunks)."""
+    document = bindparam(None, json.dumps(list(values), ensure_ascii=False), type_=String())
+    if session.get_bind().dialect.name == "postgresql":
+        return select(func.json_array_elements_text(cast(document, JSON)))
+    return select(literal_column("value")).select_from(func.json_each(document))
 
 
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
