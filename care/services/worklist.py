@@ -767,6 +767,7 @@ def worklist(
     now: datetime,
     after: Cursor | None = None,
     page_size: int = 25,
+    desk: besttime.DeskRatesCache | None = None,
 ) -> WorklistPage:
     """One page of contacts for ``user``: a manager sees everyone's tasks
     (``f.owner`` narrows them), anyone else their own only. Each contact carries its call
@@ -779,7 +780,7 @@ def worklist(
     calls = _read_calls(session, conds, settings, now)
     reach = reach_reader = reach_slot = None
     if f.order is Order.REACHABLE:
-        reach_reader = besttime.Reader.load(session, now=now, settings=settings)
+        reach_reader = besttime.Reader.load(session, now=now, settings=settings, desk=desk)
         reach_slot = calls.base.current or calls.base.next_open
         if reach_slot is not None:
             reach = besttime.reach_score(
