@@ -52,7 +52,6 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    exists,
     func,
     literal,
     null,
@@ -373,9 +372,17 @@ class PlanReader:
         seen = tuple(item for item in map(self._seen_of, attempts) if item is not None)
         birthday = task.type == TaskType.BIRTHDAY.value
         # Before its first counted attempt a task's window is its own (its deadline:
-        # care.domain.attempts.first_call_deadline), so then the deadline is part of the key.
+        # care.domain.attempts.first_call_deadline), so then the deadline is part of the key:
+        # a birthday's to the minute, another task's through its day only (its last day for
+        # a first call), so that a list's thousands of deadlines make a few keys.
         called = any(policy.counts_as_attempt(outcome) for _day, _slot, outcome in seen)
-        return (task.due_at if birthday or not called else None, birthday, seen)
+        if birthday:
+            deadline = task.due_at
+        elif called or task.due_at is None:
+            deadline = None
+        else:
+            deadline = policy.first_call_last_day(self.settings, task.due_at)
+        return (deadline, birthday, seen)
 
     def read(self, task, attempts: list[CallAttempt]) -> Reading:
         """``task``: a CareTask, or any object with its ``type`` and ``due_at``."""
@@ -659,10 +666,10 @@ class _AttemptFacts:
 
 
 def _read_calls(session: Session, conds: list, settings: Settings, now: datetime) -> _Calls:
-    """Two statements whatever the list's size: the filter's tasks that had an attempt
-    (with their customer's number and no-call flag and the time of their last outcome),
-    and their attempts (the link ``call_attempt_tasks``, as ``calls.attempts_by_task``
-    reads them, oldest first).
+    """One statement whatever the list's size: the filter's tasks that had an attempt (with
+    their customer's number and no-call flag and the time of their last outcome), each with
+    its attempts (the link ``call_attempt_tasks``, as ``calls.attempts_by_task`` reads them,
+    oldest first), a row per (task, attempt).
 
     Every task of the list counts (the header's counts per state and the callable-first
     order need them all), so this is whole-list work: the attempts are read as plain rows
@@ -670,11 +677,10 @@ def _read_calls(session: Session, conds: list, settings: Settings, now: datetime
     worked out once however many tasks it counts for (:class:`PlanReader`), and the state is
     worked out once per distinct (history, status, number, no-call, outcome missing) — a
     few hundred for thousands of called tasks."""
-    linked = exists(select(CallAttemptTask.task_id).where(CallAttemptTask.task_id == CareTask.id))
     last_outcome = (
         select(func.max(TaskOutcome.recorded_at)).where(TaskOutcome.task_id == CareTask.id).scalar_subquery()
     )
-    called = (
+    found = session.execute(
         select(
             CareTask.id,
             CareTask.type,
@@ -684,29 +690,28 @@ def _read_calls(session: Session, conds: list, settings: Settings, now: datetime
             _has_number_sql(),
             # typed, so that it reads as an aware datetime like the column
             type_coerce(last_outcome, TaskOutcome.recorded_at.type),
+            CallAttempt.id,
+            CallAttempt.started_at,
+            CallAttempt.outcome,
+            CallAttempt.status,
+            CallAttempt.counted,
         )
         .join(Customer, Customer.id == CareTask.customer_id)
-        .where(*conds, linked)
-    )
-    rows = session.execute(called.order_by(CareTask.id)).all()
-    attempts: dict[int, list[_AttemptFacts]] = {row[0]: [] for row in rows}
-    if attempts:
-        called_ids = called.with_only_columns(CareTask.id)
-        found = session.execute(
-            select(
-                CallAttemptTask.task_id,
-                CallAttempt.id,
-                CallAttempt.started_at,
-                CallAttempt.outcome,
-                CallAttempt.status,
-                CallAttempt.counted,
-            )
-            .join(CallAttempt, CallAttempt.id == CallAttemptTask.attempt_id)
-            .where(CallAttemptTask.task_id.in_(called_ids))
-            .order_by(CallAttempt.started_at, CallAttempt.id)
-        )
-        for task_id, *fields in found:
-            attempts[task_id].append(_AttemptFacts(*fields))
+        .join(CallAttemptTask, CallAttemptTask.task_id == CareTask.id)
+        .join(CallAttempt, CallAttempt.id == CallAttemptTask.attempt_id)
+        .where(*conds)
+    )  # no ORDER BY: SQLite would walk the whole table in id order to skip a sort
+    rows: list[tuple] = []  # (id, type, status, due_at, no_call, has number, last outcome at)
+    attempts: dict[int, list[_AttemptFacts]] = {}
+    for row in found:
+        task_id = row[0]
+        history = attempts.get(task_id)
+        if history is None:
+            history = attempts[task_id] = []
+            rows.append(row[:7])
+        history.append(_AttemptFacts(*row[7:]))
+    for history in attempts.values():  # oldest first, as calls.attempts_by_task
+        history.sort(key=lambda a: (a.started_at, a.id))
     reader = PlanReader(settings, now)
     tasks, differ = {}, set()
     # task_call depends on the attempts only through the reader's key, and on the task only
@@ -727,7 +732,7 @@ def _read_calls(session: Session, conds: list, settings: Settings, now: datetime
         if tc is None:
             tc = called_memo[case_key] = task_call(facts, history, last_outcome_at=last_at, **found)
         # what the SQL would say of it without its attempts (:func:`_fresh_state`)
-        fresh_key = (due_at, task_type == TaskType.BIRTHDAY.value, status, bool(no_call), bool(number))
+        fresh_key = (reader._key(facts, ()), status, bool(no_call), bool(number))
         fresh = fresh_memo.get(fresh_key)
         if fresh is None:
             fresh = fresh_memo[fresh_key] = task_call(facts, [], last_outcome_at=None, **found).state

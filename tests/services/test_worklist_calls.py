@@ -474,8 +474,8 @@ def test_a_page_costs_the_same_statements_whatever_its_lines_and_attempts(sessio
     large, large_lines = _statements(session, manager_id)
     assert (small_lines, large_lines) == (4, 25)
     assert large == small
-    # the page: settings, the tasks with attempts (and their last outcomes), their attempts,
+    # the page: settings, the tasks with attempts with their attempts (and last outcomes),
     # the page's contacts with the counts per state, its customers, tasks, assignees (and
-    # their roles) and vehicles, the counts per type (10); the next contact: settings, the
-    # tasks with attempts, their attempts, the place of `after`, the answer (5)
-    assert small == 15
+    # their roles) and vehicles, the counts per type (9); the next contact: settings, the
+    # tasks with attempts, the place of `after`, the answer (4)
+    assert small == 13
