@@ -479,3 +479,24 @@ def test_a_page_costs_the_same_statements_whatever_its_lines_and_attempts(sessio
     # their roles) and vehicles, the counts per type (9); the next contact: settings, the
     # tasks with attempts, the place of `after`, the answer (4)
     assert small == 13
+
+
+def test_attempt_readings_kept_across_pages_follow_a_change_of_the_call_slots(session, spec):
+    """The worklist keeps each attempt's (day, slot, outcome) per process (worklist._SEEN):
+    after the slots change, the same attempt is read in its new slot at once."""
+    from care.services import Actor
+    from care.services.settings import set_settings
+
+    _c, t = contact(session, spec)
+    call(session, t, "no_answer", at(9, 5))
+    line = page_of(session, spec).contacts[0].call
+    assert (line.state, line.used_slots) == (S.WAITING, ("morning",))  # the morning used
+    assert page_of(session, spec).contacts[0].call.state is S.WAITING  # read again: the same
+
+    # 09:05 is now "early"; 10:00 (NOW) is in a morning still unused
+    slots = "early=08:00-09:30, morning=09:30-12:00, afternoon=14:00-17:30"
+    set_settings(session, {"call_slots": slots}, actor=Actor("care_manager", spec.id), now=NOW)
+    line = page_of(session, spec).contacts[0].call
+    assert (line.state, line.used_slots) == (S.CALLABLE, ("early",))
+    assert line.next_slot.name == "morning"
+    assert_sql_agrees(page_of(session, spec))
