@@ -482,21 +482,24 @@ def test_a_page_costs_the_same_statements_whatever_its_lines_and_attempts(sessio
 
 
 def test_attempt_readings_kept_across_pages_follow_a_change_of_the_call_slots(session, spec):
-    """The worklist keeps each attempt's (day, slot, outcome) per process (worklist._SEEN):
-    after the slots change, the same attempt is read in its new slot at once."""
+    """The worklist keeps each attempt's (day, slot, outcome) per process (worklist._SEEN),
+    and tasks whose attempts read the same share one plan: after the slots change, two
+    attempts once in the same slot are read in their new ones at once."""
     from care.services import Actor
     from care.services.settings import set_settings
 
-    _c, t = contact(session, spec)
-    call(session, t, "no_answer", at(9, 5))
-    line = page_of(session, spec).contacts[0].call
-    assert (line.state, line.used_slots) == (S.WAITING, ("morning",))  # the morning used
-    assert page_of(session, spec).contacts[0].call.state is S.WAITING  # read again: the same
+    a, ta = contact(session, spec, due=day_end(2))
+    b, tb = contact(session, spec, due=day_end(3))
+    call(session, ta, "no_answer", at(9, 5))
+    call(session, tb, "no_answer", at(9, 45))
+    for _ in range(2):  # read twice: the second time from the kept readings
+        assert states(page_of(session, spec)) == {a.id: S.WAITING, b.id: S.WAITING}  # the morning used
 
-    # 09:05 is now "early"; 10:00 (NOW) is in a morning still unused
+    # 09:05 is now "early", 09:45 still "morning"; 10:00 (NOW) is in the morning
     slots = "early=08:00-09:30, morning=09:30-12:00, afternoon=14:00-17:30"
     set_settings(session, {"call_slots": slots}, actor=Actor("care_manager", spec.id), now=NOW)
-    line = page_of(session, spec).contacts[0].call
-    assert (line.state, line.used_slots) == (S.CALLABLE, ("early",))
-    assert line.next_slot.name == "morning"
-    assert_sql_agrees(page_of(session, spec))
+    page = page_of(session, spec)
+    assert states(page) == {a.id: S.CALLABLE, b.id: S.WAITING}
+    lines = {c.customer.id: c.call for c in page.contacts}
+    assert (lines[a.id].used_slots, lines[b.id].used_slots) == (("early",), ("morning",))
+    assert_sql_agrees(page)
