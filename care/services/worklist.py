@@ -674,7 +674,7 @@ class _AttemptFacts(NamedTuple):
 # reads the same attempts of the open tasks on every view, and a finished attempt does not
 # change. Content-keyed, so never stale; emptied when it grows past _SEEN_MAX entries.
 _SEEN: dict[tuple, dict[tuple, tuple | None]] = {}
-_SEEN_MAX = 200_000
+_SEEN_MAX = 50_000  # ~20 MB at most; a manager's whole list here reads 6,300 attempts
 
 
 def _seen_memo(settings: Settings) -> dict[tuple, tuple | None]:
