@@ -103,6 +103,9 @@ class Defaults:
     CARE_IMPORT_STALE_MINUTES = 10  # a background import silent this long was cut off
     CARE_LOG_LEVEL = "INFO"
     CARE_PAGE_SIZE = 25
+    # The desk's best-time rates (a year of calls per slot and weekday) are read again at
+    # most this often per process (care.services.besttime.DeskRatesCache); 0: every time.
+    CARE_BEST_TIME_CACHE_SECONDS = 300
     CARE_PROXIES = 0  # reverse proxies in front of the app (X-Forwarded-* trusted from that many)
     # Run the daily care-task generation in a thread of the serving process (care/scheduler.py);
     # `CARE_SCHEDULER=1 flask --app app run` or gunicorn. Off: a cron line runs `care generate`.

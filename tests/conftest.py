@@ -129,6 +129,7 @@ def make_app(tmp_path, pg_schema, **overrides):
         "CARE_WEBHOOK_SECRET": "test-webhook-secret",
         "WTF_CSRF_ENABLED": False,
         "CARE_IMPORT_IN_BACKGROUND": False,
+        "CARE_BEST_TIME_CACHE_SECONDS": 0,  # each test's calls count at once
         "CARE_WEBHOOK_APPLY": "inline",  # background: tests/test_applier.py
         "SERVER_NAME": None,
         # Assertions read English; tests of the Chinese pages send Accept-Language.

@@ -15,6 +15,7 @@ count (habits change).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -61,6 +62,31 @@ def desk_rates(session: Session, *, now: datetime, settings: Settings | None = N
     return rules.DeskRates.of((slot, python_weekday(d), a, n) for slot, d, a, n in rows)
 
 
+class DeskRatesCache:
+    """The desk's rates (:func:`desk_rates`), read again at most every ``seconds``.
+
+    They are a year of the whole desk's calls per slot and weekday: one GROUP BY over most
+    of the call attempts (seconds on a million of them, for every contact page), and the
+    calls of the last minutes do not move them. The web app keeps one per process
+    (``CARE_BEST_TIME_CACHE_SECONDS``); 0 reads them every time (the tests)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._found: tuple[float, tuple, rules.DeskRates] | None = None
+
+    def get(self, session: Session, *, now: datetime, settings: Settings) -> rules.DeskRates:
+        if self.seconds <= 0:
+            return desk_rates(session, now=now, settings=settings)
+        key = (settings.best_time_history_days, tuple(s.name for s in settings.call_slots))
+        clock = time.monotonic()
+        found = self._found
+        if found is not None and found[1] == key and clock - found[0] < self.seconds:
+            return found[2]
+        rates = desk_rates(session, now=now, settings=settings)
+        self._found = (clock, key, rates)
+        return rates
+
+
 def customer_tallies(
     session: Session, customer_ids: Iterable[int], *, now: datetime, settings: Settings | None = None
 ) -> dict[int, dict[str, rules.Tally]]:
@@ -90,10 +116,13 @@ class Reader:
     min_attempts: int
 
     @classmethod
-    def load(cls, session: Session, *, now: datetime, settings: Settings | None = None) -> Reader:
+    def load(
+        cls, session: Session, *, now: datetime, settings: Settings | None = None, desk: DeskRatesCache | None = None
+    ) -> Reader:
+        """``desk``: where the desk's rates are kept between requests (None: read them)."""
         settings = settings or load_settings(session)
         return cls(
-            desk_rates(session, now=now, settings=settings),
+            desk.get(session, now=now, settings=settings) if desk else desk_rates(session, now=now, settings=settings),
             tuple(s.name for s in settings.call_slots),
             int(settings.best_time_prior_strength),
             int(settings.best_time_min_attempts),
@@ -170,11 +199,18 @@ class ContactAdvice:
 
 
 def for_contact(
-    session: Session, customer_id: int, open_occurrences: Iterable[SlotOccurrence], *, now: datetime, today: date
+    session: Session,
+    customer_id: int,
+    open_occurrences: Iterable[SlotOccurrence],
+    *,
+    now: datetime,
+    today: date,
+    desk: DeskRatesCache | None = None,
 ) -> ContactAdvice:
-    """The contact card's advice (two queries: the desk's rates, the customer's tallies)."""
+    """The contact card's advice (two queries: the desk's rates — unless ``desk`` has
+    them —, the customer's tallies)."""
     settings = load_settings(session)
-    reader = Reader.load(session, now=now, settings=settings)
+    reader = Reader.load(session, now=now, settings=settings, desk=desk)
     own = customer_tallies(session, [customer_id], now=now, settings=settings)[customer_id]
     unique = {(o.name, o.day): o for o in open_occurrences}
     chosen = reader.best_open(own, unique.values())

@@ -70,7 +70,10 @@ def counts_by_assignee(
         .outerjoin(att, att.c.task_id == CareTask.id)
         .outerjoin(link, link.task_id == CareTask.id)
         .outerjoin(a, counted)
-        .where(*mine)
+        # the month's tasks by their id: found first through the due/closed indexes
+        # (kpis.ended_in), else SQLite walks all of one assignee's history (``only``) and
+        # joins each task's attempts before the month's test
+        .where(CareTask.id.in_(select(CareTask.id).where(*mine)))
         .subquery("scored")
     )
     c = inner.c

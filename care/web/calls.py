@@ -372,6 +372,15 @@ class ContactCall:
         return next((line.calls.plan for line in self.lines if line.task.id == attempt.task_id), None)
 
 
+def desk_rates_cache() -> besttime.DeskRatesCache:
+    """The process's copy of the desk's best-time rates (CARE_BEST_TIME_CACHE_SECONDS)."""
+    found = current_app.extensions.get("care_desk_rates")
+    if found is None:
+        seconds = float(current_app.config.get("CARE_BEST_TIME_CACHE_SECONDS", 0) or 0)
+        found = current_app.extensions["care_desk_rates"] = besttime.DeskRatesCache(seconds)
+    return found
+
+
 def contact_call_for(customer_id: int, tasks: list[CareTask], calls: dict | None = None) -> ContactCall | None:
     """The call area for ``tasks`` (a customer's open tasks, the most urgent first): those
     the user may act on, each with its plan; None for a role that does not call.
@@ -403,8 +412,9 @@ def contact_call_for(customer_id: int, tasks: list[CareTask], calls: dict | None
     occurrences = [o for line in lines for s in line.calls.plan.open_slots for o in s.occurrences]
     moment = now()
     advice = besttime.for_contact(
-        db.session, customer_id, occurrences, now=moment, today=local_today(moment, current_settings().timezone)
-    )
+        db.session, customer_id, occurrences, now=moment, today=local_today(moment, current_settings().timezone),
+        desk=desk_rates_cache(),
+    )  # fmt: skip
     return ContactCall(
         customer_id=customer_id,
         lines=lines,

@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from flask_babel import format_date, format_datetime
+from flask import g, has_request_context
+from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -36,12 +37,27 @@ from care.services import Actor
 from care.web.request_settings import current_settings
 
 
+def resolved(table: Mapping) -> Mapping[str, str]:
+    """``table`` with its lazy labels turned into text in the request's language, once per
+    request and language: a page of 50 worklist lines asks for the same few labels
+    hundreds of times, and each lazy label is a full gettext lookup. Outside a request
+    (the CLI, messages) the labels are resolved on each call, as before."""
+    if not has_request_context():
+        return {key: str(label) for key, label in table.items()}
+    cache = g.setdefault("_resolved_labels", {})
+    key = (id(table), str(get_locale()))
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = {k: str(label) for k, label in table.items()}
+    return found
+
+
 def _label(table: Mapping, value) -> str:
     """The label of `value` in `table`, else the value itself ("" for None)."""
     if value is None:
         return ""
-    label = table.get(value)
-    return str(label) if label is not None else str(value)
+    label = resolved(table).get(value)
+    return label if label is not None else str(value)
 
 
 # --- roles -------------------------------------------------------------------------------
@@ -188,10 +204,10 @@ def reason_text(task) -> str:
     return render_reason(
         task.reason_id,
         task.reason_params,
-        {k: str(v) for k, v in REASON_TEMPLATES.items()},
+        resolved(REASON_TEMPLATES),
         fmt_date=show_date,
         fmt_datetime=show_datetime,
-        labels={k: {v: str(lbl) for v, lbl in table.items()} for k, table in param_labels.items()},
+        labels={k: resolved(table) for k, table in param_labels.items()},
     )
 
 

@@ -20,6 +20,7 @@ from care.services import worklist as wl
 from care.services.dashboard import my_month
 from care.web.access import roles_required
 from care.web.auth import _safe_next
+from care.web.calls import desk_rates_cache
 from care.web.calls import now as request_now
 from care.web.htmx import is_htmx, render
 from care.web.request_settings import current_settings
@@ -101,6 +102,7 @@ def _worklist_context(f: wl.WorklistFilter, after: wl.Cursor | None, **extra) ->
         now=now,
         after=after,
         page_size=current_app.config["CARE_PAGE_SIZE"],
+        desk=desk_rates_cache(),
     )
     loads = wl.load_panel(db.session, now=now) if page.manager_view else []
     can_reassign = bool(set(current_user.roles) & wl.REASSIGNERS)

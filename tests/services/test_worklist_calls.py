@@ -474,8 +474,32 @@ def test_a_page_costs_the_same_statements_whatever_its_lines_and_attempts(sessio
     large, large_lines = _statements(session, manager_id)
     assert (small_lines, large_lines) == (4, 25)
     assert large == small
-    # the page: settings, the tasks with attempts, their attempts, their last outcomes, the
-    # page's contacts with the counts per state, its customers, tasks, assignees (and their
-    # roles) and vehicles, the counts per type (11); the next contact: settings, the tasks
-    # with attempts, their attempts and outcomes, the place of `after`, the answer (6)
-    assert small == 17
+    # the page: settings, the tasks with attempts with their attempts (and last outcomes),
+    # the page's contacts with the counts per state, its customers, tasks, assignees (and
+    # their roles) and vehicles, the counts per type (9); the next contact: settings, the
+    # tasks with attempts, the place of `after`, the answer (4)
+    assert small == 13
+
+
+def test_attempt_readings_kept_across_pages_follow_a_change_of_the_call_slots(session, spec):
+    """The worklist keeps each attempt's (day, slot, outcome) per process (worklist._SEEN),
+    and tasks whose attempts read the same share one plan: after the slots change, two
+    attempts once in the same slot are read in their new ones at once."""
+    from care.services import Actor
+    from care.services.settings import set_settings
+
+    a, ta = contact(session, spec, due=day_end(2))
+    b, tb = contact(session, spec, due=day_end(3))
+    call(session, ta, "no_answer", at(9, 5))
+    call(session, tb, "no_answer", at(9, 45))
+    for _ in range(2):  # read twice: the second time from the kept readings
+        assert states(page_of(session, spec)) == {a.id: S.WAITING, b.id: S.WAITING}  # the morning used
+
+    # 09:05 is now "early", 09:45 still "morning"; 10:00 (NOW) is in the morning
+    slots = "early=08:00-09:30, morning=09:30-12:00, afternoon=14:00-17:30"
+    set_settings(session, {"call_slots": slots}, actor=Actor("care_manager", spec.id), now=NOW)
+    page = page_of(session, spec)
+    assert states(page) == {a.id: S.CALLABLE, b.id: S.WAITING}
+    lines = {c.customer.id: c.call for c in page.contacts}
+    assert (lines[a.id].used_slots, lines[b.id].used_slots) == (("early",), ("morning",))
+    assert_sql_agrees(page)
