@@ -31,13 +31,13 @@ BENCHES = {
     "import": ("import_100k.py", []),
     "generate": ("generate_bench.py", []),
     "webhook": ("webhook_bench.py", []),
-    "pages": ("pages_bench.py", []),
+    "pages": ("pages_bench.py", ["--keep-pg"]),
     "report": ("report_bench.py", ["--keep", "/tmp/care_report_bench"]),
     "besttime": ("besttime_replay.py", []),
 }
 DB_FLAG = {  # how each script is told which databases to run on
     "import": lambda dbs: ["--db", *dbs],
-    "generate": lambda dbs: ["--db", *dbs],
+    "generate": lambda dbs: ["--db", dbs[0] if len(dbs) == 1 else "both"],
     "webhook": lambda dbs: ["--db", *dbs],
     "pages": lambda dbs: ["--db", *dbs],
     "report": lambda dbs: ["--db", dbs[0] if len(dbs) == 1 else "both"],
