@@ -3,6 +3,7 @@
     .venv/bin/python bench/pages_bench.py                       # SQLite and PostgreSQL
     .venv/bin/python bench/pages_bench.py --db sqlite --duration 5
     .venv/bin/python bench/pages_bench.py --db sqlite --profile 300 --no-wrk
+    .venv/bin/python bench/pages_bench.py --only search     # the customer searches alone
 
 For each database it builds once (bench/pages_data.py: 100,000 customers, ~200,000 care
 tasks, 1,000,000 call attempts, today's work for the specialists) — SQLite in a file cached
@@ -16,7 +17,7 @@ migrations), then:
    and ``care_manager1`` and keeps their session cookies (GETs need no CSRF token);
 2. runs ``wrk -t2 -c16 -d10s --latency`` on the specialist's worklist (50 lines a page),
    the manager's worklist, the contact page of the three-reason customer and the
-   customer search (a phone tail, a plate, a name prefix);
+   customer search (a phone tail, a plate fragment, a name fragment);
 3. starts the ceiling, bench/pages_ref_app.py (a minimal Flask app: one keyset query for
    the same 50 worklist lines, the contact page's rows by primary key, each through a
    minimal template), and runs wrk on it the same way;
@@ -45,6 +46,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -57,7 +59,9 @@ from bench.webhook_bench import _ms, free_port, stop, write_instance  # noqa: E4
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 PAGE_SIZE = 50
-SEARCHES = (("search phone tail", "1380"), ("search plate", "川A04242"), ("search name prefix", "客户4242"))
+# A phone's last digits (10 customers), a plate fragment (10 plates) and a fragment from
+# inside a name (客户4242, 客户42420 … 42429): "contains", read from care/models/search.py's terms.
+SEARCHES = (("search phone tail", "1380"), ("search plate fragment", "A0424"), ("search name fragment", "户4242"))
 
 
 def pages(manager_id: int | None = None) -> list[dict]:
@@ -71,7 +75,9 @@ def pages(manager_id: int | None = None) -> list[dict]:
          "ref": f"/ref/contact/{THREE_REASON}", "p99": 60, "ratio": 0.5},
     ]  # fmt: skip
     for label, q in SEARCHES:
-        rows.append({"label": label, "login": "specialist1", "path": f"/customers/?q={q}", "ref": None, "p99": 50, "ratio": None})
+        # percent-encoded: wrk refuses a URL with raw UTF-8 in it (and measured nothing)
+        rows.append({"label": label, "login": "specialist1", "path": f"/customers/?q={quote(q)}", "ref": None, "p99": 50,
+                     "ratio": None})  # fmt: skip
     return rows
 
 
@@ -312,9 +318,10 @@ def bench_db(kind: str, args, tmp: Path) -> list[dict]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CARE_", "BENCH_REF_"))}
         env.update({"BENCH_INSTANCE": str(instance), "PYTHONPATH": str(ROOT), "BENCH_PAGE_SIZE": str(PAGE_SIZE), **ref_env})
         results: dict[str, dict] = {}
+        chosen = [page for page in pages() if not args.only or args.only in page["label"]]
         with serving("bench.webhook_wsgi:app", env, tmp / kind / "app.log") as base:
             cookies = {name: log_in(base, name) for name in LOGINS}
-            for page in pages():
+            for page in chosen:
                 code, size = check(base + page["path"], cookies[page["login"]])
                 if code != 200:
                     raise RuntimeError(f"{page['path']} answered {code}")
@@ -324,7 +331,7 @@ def bench_db(kind: str, args, tmp: Path) -> list[dict]:
                       f"non-2xx {r['non2xx']}  ({size} bytes)", flush=True)  # fmt: skip
         ceilings: dict[str, dict] = {}
         with serving("bench.pages_ref_app:app", env, tmp / kind / "ref.log") as base:
-            for page in pages():
+            for page in chosen:
                 if not page["ref"]:
                     continue
                 code, size = check(base + page["ref"], None)
@@ -333,7 +340,7 @@ def bench_db(kind: str, args, tmp: Path) -> list[dict]:
                 ceilings[page["label"]] = c = run_wrk(base + page["ref"], None, args)
                 print(f"[{kind}] ceiling {page['label']:26} {c['rps']:7.1f} req/s  p99 {c['p99']:6.1f} ms  "
                       f"({size} bytes)", flush=True)  # fmt: skip
-        for page in pages():
+        for page in chosen:
             r, c = results[page["label"]], ceilings.get(page["label"])
             ratio = r["rps"] / c["rps"] if c and c["rps"] else None
             met = r["p99"] <= page["p99"] and r["non2xx"] == 0 and (page["ratio"] is None or (ratio or 0) >= page["ratio"])
@@ -359,6 +366,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile N GETs of each page in-process")
     parser.add_argument("--no-wrk", action="store_true", help="build (and profile) only")
+    parser.add_argument("--only", metavar="TEXT", help="measure only the pages whose label contains TEXT (e.g. search)")
     parser.add_argument("--json", type=Path, help="write the rows here (the common format)")
     args = parser.parse_args()
     if not args.no_wrk and not shutil.which("wrk"):
