@@ -77,7 +77,7 @@ def pg_engine(url: str) -> tuple[sa.Engine, callable]:
     admin = sa.create_engine(url)
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine = sa.create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    engine = sa.create_engine(url, connect_args={"options": f"-csearch_path={schema} -c jit=off"})  # as the app (CARE_PG_JIT)
 
     def drop():
         engine.dispose()

@@ -49,7 +49,9 @@ def connection():
             import psycopg
 
             schema = os.environ.get("BENCH_REF_SCHEMA")
-            conn = psycopg.connect(os.environ["BENCH_REF_PG"], options=f"-csearch_path={schema}" if schema else "")
+            # jit off, as the app's own connections (CARE_PG_JIT): the same planner on both sides
+            options = (f"-csearch_path={schema} " if schema else "") + "-c jit=off"
+            conn = psycopg.connect(os.environ["BENCH_REF_PG"], options=options)
             conn.autocommit = True
             _conn = conn, "%s"
     return _conn

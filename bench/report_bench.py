@@ -260,7 +260,7 @@ def _engine(kind: str, args, tmp: Path) -> tuple[sa.Engine, callable, str, str |
     with sa.create_engine(args.pg_url).begin() as conn:
         built = conn.execute(sa.text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}).first() is not None
         conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-    engine = sa.create_engine(args.pg_url, connect_args={"options": f"-csearch_path={schema}"})
+    engine = sa.create_engine(args.pg_url, connect_args={"options": f"-csearch_path={schema} -c jit=off"})  # as the app (CARE_PG_JIT)
     return engine, engine.dispose, args.pg_url, schema, built
 
 

@@ -41,6 +41,7 @@ ENV_KEYS = {
     "APPLY_IDLE_MS": "CARE_APPLY_IDLE_MS",
     "APPLY_MAX_DELAY": "CARE_APPLY_MAX_DELAY",
     "HTTPS": "CARE_HTTPS",
+    "PG_JIT": "CARE_PG_JIT",
 }
 
 
@@ -106,6 +107,11 @@ class Defaults:
     # The desk's best-time rates (a year of calls per slot and weekday) are read again at
     # most this often per process (care.services.besttime.DeskRatesCache); 0: every time.
     CARE_BEST_TIME_CACHE_SECONDS = 300
+    # PostgreSQL's JIT compiles any statement its planner costs high; for the desk's pages
+    # that is the worklist's and the report's joins, where compiling took 127 of a 180 ms
+    # statement and saved nothing (bench/pages_bench.py). Off on the app's connections
+    # unless this is set.
+    CARE_PG_JIT = False
     CARE_PROXIES = 0  # reverse proxies in front of the app (X-Forwarded-* trusted from that many)
     # Run the daily care-task generation in a thread of the serving process (care/scheduler.py);
     # `CARE_SCHEDULER=1 flask --app app run` or gunicorn. Off: a cron line runs `care generate`.
@@ -137,7 +143,7 @@ def load(app, overrides: dict | None) -> None:
         value = os.environ.get(ENV_PREFIX + env)
         if value is None or value == "":
             continue
-        if key in ("CARE_IMPORT_IN_BACKGROUND", "CARE_SCHEDULER", "CARE_HTTPS"):
+        if key in ("CARE_IMPORT_IN_BACKGROUND", "CARE_SCHEDULER", "CARE_HTTPS", "CARE_PG_JIT"):
             app.config[key] = _truthy(value)
         elif key == "CARE_PROXIES":
             app.config[key] = int(value)
@@ -171,6 +177,12 @@ def load(app, overrides: dict | None) -> None:
         engine_options.setdefault("connect_args", {}).setdefault("timeout", 15)
     else:
         engine_options.setdefault("pool_pre_ping", True)
+        if not app.config.get("CARE_PG_JIT"):
+            connect_args = dict(engine_options.get("connect_args") or {})
+            options = connect_args.get("options", "")
+            if "jit" not in options:  # a jit setting of the deployment's own stays
+                connect_args["options"] = f"{options} -c jit=off".strip()
+            engine_options["connect_args"] = connect_args
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options
 
 

@@ -188,3 +188,36 @@ def test_healthz_unavailable_without_a_database(tmp_path, url):
     assert response.get_json()["status"] != "ok"
     with app.app_context():
         db.engine.dispose()
+
+
+def test_postgresql_connections_run_without_jit_and_keep_their_own_options(app_ctx):
+    """CARE_PG_JIT off (the default): each connection is opened with jit=off, after the
+    options the deployment gives (here the test schema's search_path); on SQLite nothing."""
+    from care.config import load
+
+    class Fake:
+        instance_path = "/nonexistent"
+        debug = False
+
+        def __init__(self, uri, options):
+            from flask import Config
+
+            self.config = Config("/nonexistent")
+            self.overrides = {"SQLALCHEMY_DATABASE_URI": uri, "SECRET_KEY": "x", "CARE_WEBHOOK_SECRET": "x",
+                              "SQLALCHEMY_ENGINE_OPTIONS": options}  # fmt: skip
+
+    pg = Fake("postgresql://u@h/db", {"connect_args": {"options": "-csearch_path=s1"}})
+    load(pg, pg.overrides)
+    assert pg.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["options"] == "-csearch_path=s1 -c jit=off"
+    assert pg.overrides["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["options"] == "-csearch_path=s1"  # not mutated
+    own = Fake("postgresql://u@h/db", {"connect_args": {"options": "-c jit=on"}})
+    load(own, own.overrides)
+    assert own.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["options"] == "-c jit=on"
+    lite = Fake("sqlite:///x.db", {})
+    load(lite, lite.overrides)
+    assert "options" not in lite.config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {})
+    from care.extensions import db
+
+    if db.engine.dialect.name == "postgresql":  # the suite's own connections
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
