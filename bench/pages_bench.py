@@ -54,10 +54,9 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 
 from bench.pages_data import DATA_VERSION, LOGINS, PASSWORD, THREE_REASON, build_pages_data  # noqa: E402
-from bench.webhook_bench import _ms, free_port, stop, write_instance  # noqa: E402
+from bench.webhook_bench import _ms, free_port, start_gunicorn, stop, write_instance  # noqa: E402
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 PAGE_SIZE = 50
 # A phone's last digits (10 customers), a plate fragment (10 plates) and a fragment from
 # inside a name (客户4242, 客户42420 … 42429): "contains", read from care/models/search.py's terms.
@@ -171,24 +170,6 @@ def pg_target(args):
 # ------------------------------------------------------------------------- running
 
 
-def start_gunicorn(module: str, port: int, env: dict, workers: int, log: Path) -> subprocess.Popen:
-    cmd = [str(GUNICORN), "-w", str(workers), "-k", "sync", "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), module]
-    proc = subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
-    import socket
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited ({proc.returncode}); see {log}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    stop(proc)
-    raise RuntimeError("gunicorn did not start in 60 s")
-
-
 def log_in(base: str, username: str) -> str:
     """The session cookie of ``username``, logged in through the login form."""
     import requests
@@ -228,7 +209,7 @@ def run_wrk(url: str, cookie: str | None, args) -> dict:
 @contextlib.contextmanager
 def serving(module: str, env: dict, log: Path):
     port = free_port()
-    proc = start_gunicorn(module, port, env, 2, log)
+    proc = start_gunicorn(module, port, env, 2, log, timeout=60)  # a worker loads a large data set
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -230,10 +230,12 @@ def prepare(port: int, attempts_unique: int, attempts_dup: int, dup_share: float
 # ------------------------------------------------------------------------ running
 
 
-def start_gunicorn(module: str, port: int, env: dict, workers: int, log: Path) -> subprocess.Popen:
+def start_gunicorn(
+    module: str, port: int, env: dict, workers: int, log: Path, *, timeout: float = 30
+) -> subprocess.Popen:
     cmd = [str(GUNICORN), "-w", str(workers), "-k", "sync", "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), module]
     proc = subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited ({proc.returncode}); see {log}")
@@ -244,7 +246,7 @@ def start_gunicorn(module: str, port: int, env: dict, workers: int, log: Path) -
             time.sleep(0.2)
     else:
         stop(proc)
-        raise RuntimeError("gunicorn did not start in 30 s")
+        raise RuntimeError(f"gunicorn did not start in {timeout:.0f} s")
     return proc
 
 
