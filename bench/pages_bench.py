@@ -93,7 +93,7 @@ def prepare(app, args, fresh: bool) -> None:
     """Migrate (a cached copy gets the new migrations) and, when ``fresh``, fill."""
     from care.cli import upgrade_schema
     from care.extensions import db
-    from care.models import User
+    from care.models import User, search
     from care.models.types import utcnow
     from care.services.message_templates import ensure_default_templates
     from care.services.scripts import ensure_default_scripts
@@ -111,6 +111,10 @@ def prepare(app, args, fresh: bool) -> None:
             for user in db.session.scalars(sa.select(User).where(User.username.in_(LOGINS))):
                 user.set_password(PASSWORD)
             db.session.commit()
+        # the search index (SQLite) of the rows loaded: here, not in the first search measured
+        search.sync(db.session.connection())
+        db.session.commit()
+        if fresh:
             if db.engine.dialect.name == "postgresql":
                 for table in ("customers", "vehicles", "care_tasks", "call_attempts", "task_outcomes", "users"):
                     db.session.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))

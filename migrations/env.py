@@ -67,6 +67,12 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+def _not_search_object(name, type_, parent_names):
+    from care.models.search import is_search_object
+
+    return not is_search_object(name)
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -86,6 +92,9 @@ def run_migrations_online():
                 logger.info('No changes in schema detected.')
 
     conf_args = current_app.extensions['migrate'].configure_args
+    # the customer search's trigram tables and indexes are not in the models
+    # (care/models/search.py): autogenerate must neither drop nor report them
+    conf_args.setdefault("include_name", _not_search_object)
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

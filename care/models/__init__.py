@@ -1,5 +1,7 @@
 """All models, imported here so that Alembic and the app see every table."""
 
+from care.extensions import db
+from care.models import search
 from care.models.admin import AuditLog, ImportRun, Setting, StaffNameMapping
 from care.models.call import (
     CallAttempt,
@@ -92,3 +94,7 @@ __all__ = [
     "Vehicle",
     "VisitKind",
 ]
+
+
+# the customer search's trigram indexes come and go with the tables (care/models/search.py)
+search.attach(db.metadata)

@@ -39,6 +39,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from care.models.search import is_search_object
+
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
 # A backup of this app has at least these tables (alembic_version only when migrated).
@@ -189,11 +191,13 @@ def restore(engine: Engine, path: str | os.PathLike, *, force: bool = False) -> 
 
 
 def _sqlite_tables(conn: sqlite3.Connection) -> list[str]:
+    """The app's tables (not the search index's FTS5 tables: their rows are no records)."""
     return [
         name
         for (name,) in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
         )
+        if not is_search_object(name)
     ]
 
 

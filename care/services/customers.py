@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, column, or_, select, table, union
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from care.domain.dates import local_today
 from care.domain.roles import mask_phone
 from care.models import Customer, Delivery, InsurancePolicy, OwnershipChange, ServiceVisit, Vehicle
+from care.models import search as search_index
 from care.phones import display_phone, search_digits
 from care.services import Actor, audit
 from care.services.settings import load_settings
@@ -94,47 +95,86 @@ def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _conditions(q: str) -> list:
-    """Every way `q` can match a customer, OR-ed together by the caller."""
+@dataclass(frozen=True)
+class _Lookup:
+    """One way `q` can match: an exact condition on customers or on vehicles, and the text
+    it looks for in the SQLite trigram index (ending in END for a tail; None when a B-tree
+    index serves the condition)."""
+
+    model: type[Customer] | type[Vehicle]
+    condition: ColumnElement[bool]
+    term: str | None = None
+    columns: tuple[str, ...] = ()
+
+
+def _lookups(q: str) -> list[_Lookup]:
+    """Every way `q` can match a customer; a customer matching any of them is found."""
     pattern = f"%{_like(q)}%"
-    conds = [
-        Customer.name.ilike(pattern, escape="\\"),
-        Customer.customer_no.ilike(pattern, escape="\\"),
+    found = [
+        _Lookup(Customer, Customer.name.ilike(pattern, escape="\\"), q, ("name",)),
+        _Lookup(Customer, Customer.customer_no.ilike(pattern, escape="\\"), q, ("customer_no",)),
     ]
     full, tail = _phone_terms(q)
-    if full:  # a whole number: exact, uses the index
-        conds += [Customer.mobile == full, Customer.phone2 == full]
+    if full:  # a whole number: exact, uses the B-tree indexes
+        found.append(_Lookup(Customer, or_(Customer.mobile == full, Customer.phone2 == full)))
     if tail:  # the last digits
         pattern_tail = f"%{_like(tail)}"
-        conds += [
-            Customer.mobile.like(pattern_tail, escape="\\"),
-            Customer.phone2.like(pattern_tail, escape="\\"),
-        ]
+        condition = or_(Customer.mobile.like(pattern_tail, escape="\\"), Customer.phone2.like(pattern_tail, escape="\\"))
+        found.append(_Lookup(Customer, condition, tail + search_index.END, ("mobile", "phone2")))
     compact = normalize_plate(q)
-    vehicle_conds = []
     if len(compact) >= 2:
-        vehicle_conds.append(Vehicle.plate.like(f"%{_like(compact)}%", escape="\\"))
+        found.append(_Lookup(Vehicle, Vehicle.plate.like(f"%{_like(compact)}%", escape="\\"), compact, ("plate",)))
     if len(compact) >= MIN_VIN_TAIL and _VIN_PART.match(compact):
         if len(compact) == 17:
-            vehicle_conds.append(Vehicle.vin == compact)
+            found.append(_Lookup(Vehicle, Vehicle.vin == compact))
         else:
-            vehicle_conds.append(Vehicle.vin.like(f"%{_like(compact)}", escape="\\"))
-    if vehicle_conds:  # uncorrelated: the vehicles are scanned once, not once per customer
-        conds.append(Customer.id.in_(select(Vehicle.customer_id).where(or_(*vehicle_conds))))
-    return conds
+            vin_tail = Vehicle.vin.like(f"%{_like(compact)}", escape="\\")
+            found.append(_Lookup(Vehicle, vin_tail, compact + search_index.END, ("vin",)))
+    return found
 
 
-def search_statement(q: str | None) -> Select:
+def _fts_phrase(columns: tuple[str, ...], term: str) -> str:
+    """An FTS5 query for `term` as a substring of any of `columns` (trigram tokenizer)."""
+    return "{" + " ".join(columns) + '} : "' + term.replace('"', '""') + '"'
+
+
+def _matching_ids(lookup: _Lookup, dialect: str) -> Select:
+    """The ids of the customers `lookup` finds.
+
+    PostgreSQL's pg_trgm indexes serve the LIKE conditions themselves; SQLite's FTS5
+    tables are asked first for the candidate rows (a phrase of at least three characters),
+    which the exact condition then checks (care/models/search.py).
+    """
+    model = lookup.model
+    stmt = select(Customer.id if model is Customer else Vehicle.customer_id).where(lookup.condition)
+    if dialect == "sqlite" and lookup.term is not None and len(lookup.term) >= search_index.MIN_TERM:
+        fts_name = search_index.fts_table(model.__tablename__, lookup.columns[0])
+        fts = table(fts_name, column("rowid"), column(fts_name))
+        candidates = select(fts.c.rowid).where(fts.c[fts_name].op("MATCH")(_fts_phrase(lookup.columns, lookup.term)))
+        stmt = stmt.where(model.id.in_(candidates))
+    return stmt
+
+
+def refresh_search_index(session: Session) -> None:
+    """Index the customers and vehicles written since the last search (SQLite; a no-op
+    on PostgreSQL): call before running `search_statement`."""
+    search_index.sync(session.connection())
+
+
+def search_statement(q: str | None, *, dialect: str = "") -> Select:
     """Customers matching `q` (all customers when empty), vehicles loaded in one query.
 
     Empty query: the most recently updated first. A search: by customer number, so that
-    paging is stable.
+    paging is stable. `dialect` ("sqlite", "postgresql") lets the search use that
+    database's trigram index (on SQLite after `refresh_search_index`); without it every
+    row is read (same result, slower).
     """
     q = clean_query(q)
     stmt = select(Customer).options(selectinload(Customer.vehicles))
     if not q:
         return stmt.order_by(Customer.updated_at.desc(), Customer.id.desc())
-    return stmt.where(or_(*_conditions(q))).order_by(Customer.customer_no, Customer.id)
+    ids = union(*(_matching_ids(lookup, dialect) for lookup in _lookups(q)))
+    return stmt.where(Customer.id.in_(ids)).order_by(Customer.customer_no, Customer.id)
 
 
 def record_search(
@@ -320,7 +360,8 @@ def export_customers(
     classes' names, `capped_note` the first line written when the result was cut off.
     """
     cap = EXPORT_CAP if cap is None else cap
-    stmt = search_statement(q).limit(cap + 1)
+    refresh_search_index(session)
+    stmt = search_statement(q, dialect=session.get_bind().dialect.name).limit(cap + 1)
     customers = list(session.scalars(stmt))
     capped = len(customers) > cap
     customers = customers[:cap]

@@ -83,6 +83,7 @@ from care.models import (
     SurveyTemplateVersion,
     Vehicle,
 )
+from care.models import search as search_index
 from care.models.survey import AnswerSource, ResponseStatus, SurveyChannel
 from care.models.types import utcnow
 from care.phones import PhoneError, normalize_phone
@@ -502,6 +503,9 @@ def run_import(
         else:
             with _older_objects_frozen():
                 _Import(session, spec, header, source, run, now=now, strict=strict, progress=progress, batch_size=batch_size).run()
+            # the customer search's index (SQLite): the imported rows in one pass, now
+            # rather than in the first search after the import
+            search_index.sync(session.connection())
         if kind == "visits" and run.status == "done" and (run.created or run.updated):
             # R17: the visits mark the appointments whose vehicle came in as arrived.
             from care.services.register import mark_arrivals

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from care.demo import load_demo
 from care.extensions import db
 from care.models import User
+from care.models.search import is_search_object
 from care.models.types import utcnow
 from care.services import Actor
 from care.services.backup import BackupError, backup, restore
@@ -44,7 +45,8 @@ def every_row(engine) -> dict[str, list[tuple]]:
 
 
 def table_names(engine) -> set[str]:
-    return set(sa.inspect(engine).get_table_names())
+    """The app's tables (SQLite: without the search index's FTS5 tables)."""
+    return {name for name in sa.inspect(engine).get_table_names() if not is_search_object(name)}
 
 
 @pytest.fixture
