@@ -37,26 +37,33 @@ log = logging.getLogger(__name__)
 
 MIN_TERM = 3  # characters: a trigram index finds nothing shorter
 
-CUSTOMER_COLUMNS = ("name", "customer_no", "mobile", "phone2")
-VEHICLE_COLUMNS = ("plate", "vin")
 TAIL_COLUMNS = ("mobile", "phone2", "vin")  # searched by their end
 END = "$"  # marks the end of those values in the FTS5 index (SQLite)
-# SQLite: FTS5 table → (table, columns). Digits are everywhere in phones and VINs; kept in
-# tables of their own, their long lists of "000"-like trigrams are not read for a name.
+# The columns searched, as SQLite's FTS5 tables hold them: FTS5 table → (table, columns).
+# Digits are everywhere in phones and VINs; kept in tables of their own, their long lists
+# of "000"-like trigrams are not read for a name.
 FTS_TABLES = {
     "search_customer_names": ("customers", ("name", "customer_no")),
     "search_customer_phones": ("customers", ("mobile", "phone2")),
     "search_vehicle_plates": ("vehicles", ("plate",)),
     "search_vehicle_vins": ("vehicles", ("vin",)),
 }
-_SOURCES = ("customers", "vehicles")
 QUEUE = "search_queue"  # (source table, row id): the rows to index again (SQLite)
 _PREFIXES = ("search_", "ix_search_")
 
-# PostgreSQL: (index name, table, column)
+
+def _searched(table: str) -> list[tuple[str, tuple[str, ...]]]:
+    """(FTS5 table, columns) of each FTS5 table over `table`."""
+    return [(fts, columns) for fts, (source, columns) in FTS_TABLES.items() if source == table]
+
+
+_SOURCES = tuple(dict.fromkeys(source for source, _columns in FTS_TABLES.values()))  # customers, vehicles
+# PostgreSQL: a GIN index per searched column: (index name, table, column)
 _PG_INDEXES = tuple(
-    [(f"ix_search_customers_{c}", "customers", c) for c in CUSTOMER_COLUMNS]
-    + [(f"ix_search_vehicles_{c}", "vehicles", c) for c in VEHICLE_COLUMNS]
+    (f"ix_search_{table}_{column}", table, column)
+    for table in _SOURCES
+    for _fts, columns in _searched(table)
+    for column in columns
 )
 
 
@@ -91,10 +98,10 @@ def uninstall(connection: Connection) -> None:
             connection.exec_driver_sql(f"DROP INDEX IF EXISTS {index}")
 
 
-def sync(connection: Connection) -> int:
+def sync(connection: Connection) -> None:
     """Bring the SQLite FTS5 tables up to date with the rows changed since the last call
-    (the queue the triggers fill); returns how many rows were indexed again. Nothing to do
-    on PostgreSQL, whose indexes the database keeps itself.
+    (the queue the triggers fill). Nothing to do on PostgreSQL, whose indexes the database
+    keeps itself.
 
     Called before each search and at the end of an import. An FTS5 table written row by
     row from a trigger writes a new segment to disk for every statement (it syncs at each
@@ -102,23 +109,19 @@ def sync(connection: Connection) -> int:
     INSERT … SELECT for all of them.
     """
     if connection.dialect.name != "sqlite":
-        return 0
+        return
     if connection.exec_driver_sql(f"SELECT NOT EXISTS (SELECT 1 FROM {QUEUE})").scalar():
-        return 0
-    done = 0
+        return
     for table in _SOURCES:
         queued = f"SELECT row_id FROM {QUEUE} WHERE source = '{table}'"
-        for fts, (source, columns) in FTS_TABLES.items():
-            if source != table:
-                continue
+        for fts, columns in _searched(table):
             values = ", ".join(_indexed(table, c) for c in columns)
             # rows only inserted since have nothing to take out (an import's new rows)
             connection.exec_driver_sql(f"DELETE FROM {fts} WHERE rowid IN ({queued} AND indexed)")
             connection.exec_driver_sql(
                 f"INSERT INTO {fts}(rowid, {', '.join(columns)}) SELECT id, {values} FROM {table} WHERE id IN ({queued})"
             )
-        done += connection.exec_driver_sql(f"DELETE FROM {QUEUE} WHERE source = '{table}'").rowcount
-    return done
+        connection.exec_driver_sql(f"DELETE FROM {QUEUE} WHERE source = '{table}'")
 
 
 # --- SQLite: FTS5 trigram tables, brought up to date from a queue -------------------------
@@ -136,7 +139,7 @@ def _install_sqlite(connection: Connection) -> None:
         " indexed BOOLEAN NOT NULL, PRIMARY KEY (source, row_id)) WITHOUT ROWID"
     )
     for table in _SOURCES:
-        columns = ", ".join(c for _fts, (source, cols) in FTS_TABLES.items() if source == table for c in cols)
+        columns = ", ".join(c for _fts, cols in _searched(table) for c in cols)
         inserted = f"INSERT OR IGNORE INTO {QUEUE} (source, row_id, indexed) VALUES ('{table}', new.id, 0);"
         changed = f"INSERT OR REPLACE INTO {QUEUE} (source, row_id, indexed) VALUES ('{table}', %s.id, 1);"
         for statement in (
