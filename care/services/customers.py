@@ -155,10 +155,12 @@ def _matching_ids(lookup: _Lookup, dialect: str) -> Select:
     return stmt
 
 
-def refresh_search_index(session: Session) -> None:
-    """Index the customers and vehicles written since the last search (SQLite; a no-op
-    on PostgreSQL): call before running `search_statement`."""
-    search_index.sync(session.connection())
+def search(session: Session, q: str | None) -> Select:
+    """`search_statement` for this session's database, through its trigram index, which
+    is first brought up to date with the rows written since the last search (SQLite)."""
+    if clean_query(q):
+        search_index.sync(session.connection())
+    return search_statement(q, dialect=session.get_bind().dialect.name)
 
 
 def search_statement(q: str | None, *, dialect: str = "") -> Select:
@@ -166,8 +168,8 @@ def search_statement(q: str | None, *, dialect: str = "") -> Select:
 
     Empty query: the most recently updated first. A search: by customer number, so that
     paging is stable. `dialect` ("sqlite", "postgresql") lets the search use that
-    database's trigram index (on SQLite after `refresh_search_index`); without it every
-    row is read (same result, slower).
+    database's trigram index (`search` brings it up to date first); without it every row
+    is read (same result, slower).
     """
     q = clean_query(q)
     stmt = select(Customer).options(selectinload(Customer.vehicles))
@@ -360,8 +362,7 @@ def export_customers(
     classes' names, `capped_note` the first line written when the result was cut off.
     """
     cap = EXPORT_CAP if cap is None else cap
-    refresh_search_index(session)
-    stmt = search_statement(q, dialect=session.get_bind().dialect.name).limit(cap + 1)
+    stmt = search(session, q).limit(cap + 1)
     customers = list(session.scalars(stmt))
     capped = len(customers) > cap
     customers = customers[:cap]

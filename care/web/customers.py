@@ -59,9 +59,7 @@ def index():
     if not form.validate():
         return render("customers/index.html", "customers/_results.html", **context), 422
     q = svc.clean_query(form.q.data)
-    if q:
-        svc.refresh_search_index(db.session)
-    results = paginate(svc.search_statement(q, dialect=db.engine.dialect.name), page_no)
+    results = paginate(svc.search(db.session, q), page_no)
     if page_no > 1 and page_no > results.pages:
         abort(
             404,
