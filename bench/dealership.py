@@ -36,6 +36,14 @@ from care.models import (
 CHUNK = 10_000
 CITIES = ("成都", "成都", "成都", "成都", "绵阳", "德阳", "重庆", None)
 KINDS = ("maintenance",) * 14 + ("repair",) * 4 + ("warranty", "other")
+# the care tasks of the history the report and pages benchmarks build on this dealership
+TYPES = (  # (task type, share of the tasks)
+    ("maintenance", 34), ("first_service", 10), ("insurance_renewal", 15), ("birthday", 10),
+    ("warranty_expiry", 5), ("inspection", 5), ("service_callback", 10), ("delivery_call", 3),
+    ("delivery_survey", 3), ("lapsed_recall", 5),
+)  # fmt: skip
+SLOT_HOURS = (1, 2, 6, 7, 11, 12)  # UTC hours inside the morning, afternoon and evening slots (UTC+8)
+PASSWORD = "bench-Passw0rd!"  # the benchmark users' log-in
 
 
 def _insert(session: Session, model, rows: list[dict]) -> None:

@@ -53,7 +53,8 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from bench.pages_data import DATA_VERSION, LOGINS, PASSWORD, THREE_REASON, build_pages_data  # noqa: E402
+from bench.dealership import PASSWORD  # noqa: E402
+from bench.pages_data import DATA_VERSION, LOGINS, THREE_REASON, build_pages_data  # noqa: E402
 from bench.webhook_bench import _ms, free_port, start_gunicorn, stop, write_instance  # noqa: E402
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"

@@ -26,19 +26,12 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from bench.dealership import CHUNK, build
+from bench.dealership import CHUNK, SLOT_HOURS, TYPES, build
 from care.domain.outcomes import outcomes_for
 
 DATA_VERSION = 2  # in the cached file's name: a change to the data builds it again
 THREE_REASON = 4242  # the contact page's customer
-PASSWORD = "bench-Passw0rd!"
 LOGINS = ("specialist1", "care_manager1")
-TYPES = (  # (task type, share of the tasks)
-    ("maintenance", 34), ("first_service", 10), ("insurance_renewal", 15), ("birthday", 10),
-    ("warranty_expiry", 5), ("inspection", 5), ("service_callback", 10), ("delivery_call", 3),
-    ("delivery_survey", 3), ("lapsed_recall", 5),
-)  # fmt: skip
-SLOT_HOURS = (1, 2, 6, 7, 11, 12)  # UTC hours inside the morning, afternoon and evening slots (UTC+8)
 
 
 def reason(kind: str, rng: random.Random, due: datetime) -> tuple[str, dict]:

@@ -50,21 +50,14 @@ import sqlalchemy as sa  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 import care.models  # noqa: E402, F401 - every table
-from bench.dealership import CHUNK, build  # noqa: E402
+from bench.dealership import CHUNK, PASSWORD, SLOT_HOURS, TYPES, build  # noqa: E402
 from bench.generate_bench import PG_URL, pg_engine  # noqa: E402
 from care.domain.outcomes import outcomes_for  # noqa: E402
 from care.extensions import db  # noqa: E402
 from care.models import CallAttempt, CallAttemptTask, CareTask, TaskOutcome, User, UserRole, Vehicle  # noqa: E402
 from care.services.kpis import monthly_kpis  # noqa: E402
 
-TYPES = (  # (task type, share of the tasks)
-    ("maintenance", 34), ("first_service", 10), ("insurance_renewal", 15), ("birthday", 10),
-    ("warranty_expiry", 5), ("inspection", 5), ("service_callback", 10), ("delivery_call", 3),
-    ("delivery_survey", 3), ("lapsed_recall", 5),
-)  # fmt: skip
-SLOT_HOURS = (1, 2, 6, 7, 11, 12)  # UTC hours inside the morning, afternoon and evening slots (UTC+8)
 MANAGER = "care_manager1"
-PASSWORD = "bench-Passw0rd!"
 
 
 def _months(last: date, n: int) -> list[date]:
